@@ -1,0 +1,28 @@
+//! feedwatch: a news-monitoring daemon.
+//!
+//! The modules follow the data, one stage each:
+//!
+//! - [`config`]: `config.toml` -> a validated [`config::Config`], errors with line and column.
+//! - [`scheduler`]: when each feed is due (interval or cron in a time zone), backoff on failure.
+//! - [`fetch`]: HTTP and `file://` -> bytes, with conditional GET and a body cap.
+//! - [`parse`]: bytes -> plain [`parse::Article`]s (encodings, repairs, markup to text).
+//! - [`dedup`]: an article's stable identity, so it is new exactly once.
+//! - [`matcher`]: the watch-rule query language and the engine that runs every rule at once.
+//! - [`alert`]: the plain [`alert::Alert`] a match becomes.
+//! - [`store`]: SQLite — feeds, articles, matches, the alert record and the outbox.
+//! - [`notify`]: the outbox worker and the channels (stdout, desktop, webhooks).
+//! - [`daemon`]: the run loop that ties the stages together.
+//!
+//! Only `fetch`, `store`, `notify` and `daemon` touch the world; the stages between are plain
+//! functions over plain types.
+
+pub mod alert;
+pub mod config;
+pub mod daemon;
+pub mod dedup;
+pub mod fetch;
+pub mod matcher;
+pub mod notify;
+pub mod parse;
+pub mod scheduler;
+pub mod store;
