@@ -1,0 +1,481 @@
+//! The run loop: polls feeds when they are due, delivers the outbox, stops cleanly.
+//!
+//! [`poll_feed`] is one feed through the whole pipeline — fetch, parse, identify, match, store —
+//! and records the outcome on the feed, so one bad feed is a logged, stored error and never
+//! stops the others. [`run_once`] polls every feed now and delivers what is pending; [`run`]
+//! keeps going: one loop sleeps until the earliest `next_poll_at` (at most a minute, because
+//! tokio's clock stops while a laptop sleeps), and a delivery task drains the outbox.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{Notify, Semaphore};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::alert::{Alert, FeedRef};
+use crate::config::{Config, Feed};
+use crate::dedup::{Identity, identify};
+use crate::fetch::{Fetched, Fetcher};
+use crate::matcher::{Engine, RuleSpec};
+use crate::notify::{self, DeliveryStats};
+use crate::parse::{self, ParsedFeed};
+use crate::scheduler::{backoff, chrono_duration, jitter_fraction};
+use crate::store::{Db, FeedId, NewArticle, PollOutcome, Store, StoreError};
+
+/// The longest the loop sleeps: tokio's monotonic clock stops during suspend, wall-clock
+/// `next_poll_at` does not, so compare at least this often.
+const MAX_SLEEP: Duration = Duration::from_secs(60);
+/// Feeds fetched at once.
+const CONCURRENT_POLLS: usize = 16;
+/// How long in-flight work may take to finish after a stop is asked for.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+const FETCH_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What the pipeline needs, built once from a config.
+pub struct Pipeline {
+    pub config: Arc<Config>,
+    engine: Engine,
+    db: Db,
+    fetcher: Fetcher,
+    http: reqwest::Client,
+}
+
+/// What one poll of one feed did.
+#[derive(Debug, Clone)]
+pub struct FeedReport {
+    pub feed: String,
+    pub result: Result<PollSummary, String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PollSummary {
+    pub not_modified: bool,
+    pub entries: usize,
+    pub new_articles: usize,
+    pub new_alerts: usize,
+}
+
+/// What `run --once` did.
+#[derive(Debug, Clone, Default)]
+pub struct CycleReport {
+    pub feeds: Vec<FeedReport>,
+    pub deliveries: DeliveryStats,
+}
+
+/// Builds the matching engine for a config's rules.
+pub fn engine_for(config: &Config) -> Engine {
+    Engine::new(config.rules.iter().map(|r| RuleSpec {
+        name: &r.name,
+        query: &r.query,
+        feeds: &r.feeds,
+    }))
+}
+
+impl Pipeline {
+    pub fn open(config: Config) -> Result<Pipeline, DaemonError> {
+        let store = Store::open(&config.database)?;
+        Ok(Pipeline {
+            engine: engine_for(&config),
+            config: Arc::new(config),
+            db: Db::new(store),
+            fetcher: Fetcher::new(FETCH_TIMEOUT),
+            http: reqwest::Client::builder()
+                .user_agent(concat!("feedwatch/", env!("CARGO_PKG_VERSION")))
+                .connect_timeout(Duration::from_secs(10))
+                .build()
+                .unwrap_or_default(),
+        })
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Registers the config's feeds in the store; returns them with their ids.
+    async fn sync_feeds(&self) -> Result<Vec<(Feed, FeedId)>, StoreError> {
+        let feeds: Vec<(String, String)> = self
+            .config
+            .feeds
+            .iter()
+            .map(|f| (f.url.clone(), f.name.clone()))
+            .collect();
+        let ids = self
+            .db
+            .call(move |s| s.sync_feeds(feeds.iter().map(|(u, n)| (u.as_str(), n.as_str()))))
+            .await?;
+        Ok(self
+            .config
+            .feeds
+            .iter()
+            .filter_map(|f| ids.get(&f.url).map(|&id| (f.clone(), id)))
+            .collect())
+    }
+}
+
+/// Polls every feed once, now, then delivers every pending alert once.
+pub async fn run_once(pipeline: Arc<Pipeline>) -> Result<CycleReport, DaemonError> {
+    let feeds = pipeline.sync_feeds().await?;
+    let limit = Arc::new(Semaphore::new(CONCURRENT_POLLS));
+    let mut polls = JoinSet::new();
+    for (index, (feed, id)) in feeds.into_iter().enumerate() {
+        let pipeline = Arc::clone(&pipeline);
+        let limit = Arc::clone(&limit);
+        polls.spawn(async move {
+            let _permit = limit.acquire_owned().await;
+            (index, poll_feed(&pipeline, &feed, id).await)
+        });
+    }
+    let mut reports = Vec::new();
+    while let Some(joined) = polls.join_next().await {
+        match joined {
+            Ok((index, report)) => reports.push((index, report?)),
+            Err(e) => tracing::error!("a poll task failed: {e}"),
+        }
+    }
+    reports.sort_by_key(|(index, _)| *index);
+    let deliveries = notify::deliver_due(
+        &pipeline.config,
+        &pipeline.db,
+        &pipeline.http,
+        &CancellationToken::new(),
+        DateTime::<Utc>::MAX_UTC,
+    )
+    .await?;
+    Ok(CycleReport {
+        feeds: reports.into_iter().map(|(_, r)| r).collect(),
+        deliveries,
+    })
+}
+
+/// Runs until `shutdown` is cancelled: polls feeds as they fall due, delivers alerts.
+pub async fn run(pipeline: Arc<Pipeline>, shutdown: CancellationToken) -> Result<(), DaemonError> {
+    let feeds = pipeline.sync_feeds().await?;
+    let wake_delivery = Arc::new(Notify::new());
+    let delivery = tokio::spawn(delivery_loop(
+        Arc::clone(&pipeline),
+        Arc::clone(&wake_delivery),
+        shutdown.clone(),
+    ));
+    tracing::info!(
+        feeds = feeds.len(),
+        rules = pipeline.config.rules.len(),
+        "feedwatch started"
+    );
+
+    let limit = Arc::new(Semaphore::new(CONCURRENT_POLLS));
+    let mut in_flight: HashSet<FeedId> = HashSet::new();
+    let mut polls: JoinSet<(FeedId, Result<FeedReport, StoreError>)> = JoinSet::new();
+    loop {
+        let now = Utc::now();
+        let states = pipeline.db.call(|s| s.feed_states()).await?;
+        let mut next_wake = now + chrono_duration(MAX_SLEEP);
+        for (feed, id) in &feeds {
+            if in_flight.contains(id) {
+                continue; // never poll one feed twice at the same time
+            }
+            let due_at = states
+                .iter()
+                .find(|s| s.id == *id)
+                .and_then(|s| s.next_poll_at);
+            match due_at {
+                Some(at) if at > now => next_wake = next_wake.min(at),
+                _ => {
+                    in_flight.insert(*id);
+                    let (pipeline, limit, feed, id) =
+                        (Arc::clone(&pipeline), Arc::clone(&limit), feed.clone(), *id);
+                    polls.spawn(async move {
+                        let _permit = limit.acquire_owned().await;
+                        (id, poll_feed(&pipeline, &feed, id).await)
+                    });
+                }
+            }
+        }
+        let sleep = (next_wake - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tokio::time::sleep(sleep) => {}
+            Some(joined) = polls.join_next(), if !polls.is_empty() => {
+                match joined {
+                    Ok((id, Ok(report))) => {
+                        in_flight.remove(&id);
+                        if report.result.as_ref().is_ok_and(|s| s.new_alerts > 0) {
+                            wake_delivery.notify_one();
+                        }
+                    }
+                    Ok((id, Err(e))) => {
+                        in_flight.remove(&id);
+                        tracing::error!("database error while polling: {e}");
+                    }
+                    Err(e) => tracing::error!("a poll task failed: {e}"),
+                }
+            }
+        }
+    }
+
+    tracing::info!("stopping: letting in-flight polls and deliveries finish");
+    let drain = async {
+        while polls.join_next().await.is_some() {}
+        let _ = delivery.await;
+    };
+    if tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_err() {
+        tracing::warn!(
+            "work still running after {} s was abandoned; the outbox keeps what was not sent",
+            SHUTDOWN_GRACE.as_secs()
+        );
+    }
+    tracing::info!("feedwatch stopped");
+    Ok(())
+}
+
+async fn delivery_loop(pipeline: Arc<Pipeline>, wake: Arc<Notify>, shutdown: CancellationToken) {
+    loop {
+        let now = Utc::now();
+        match notify::deliver_due(
+            &pipeline.config,
+            &pipeline.db,
+            &pipeline.http,
+            &shutdown,
+            now,
+        )
+        .await
+        {
+            Ok(stats) if stats != DeliveryStats::default() => tracing::debug!(?stats, "delivered"),
+            Ok(_) => {}
+            Err(e) => tracing::error!("outbox: {e}"),
+        }
+        if shutdown.is_cancelled() {
+            return;
+        }
+        let next = pipeline
+            .db
+            .call(|s| s.next_delivery_at())
+            .await
+            .ok()
+            .flatten();
+        let sleep = next
+            .map(|at| (at - Utc::now()).to_std().unwrap_or(Duration::ZERO))
+            .unwrap_or(MAX_SLEEP)
+            .min(MAX_SLEEP);
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(sleep) => {}
+        }
+    }
+}
+
+/// One feed through the pipeline. Feed errors are recorded and reported, not returned: only a
+/// database failure is an `Err`.
+pub async fn poll_feed(
+    pipeline: &Pipeline,
+    feed: &Feed,
+    id: FeedId,
+) -> Result<FeedReport, StoreError> {
+    let state = pipeline.db.call(move |s| s.feed_state(id)).await?;
+    let now = Utc::now();
+    let period = feed.schedule.period(now);
+    let fetched = pipeline
+        .fetcher
+        .fetch(&feed.url, &state.validators, feed.max_body_bytes)
+        .await;
+
+    let (outcome, result) = match fetched {
+        Ok(Fetched::NotModified { validators }) => (
+            PollOutcome::Success {
+                status: 304,
+                validators,
+                title: None,
+            },
+            Ok(PollSummary {
+                not_modified: true,
+                ..PollSummary::default()
+            }),
+        ),
+        Ok(Fetched::Body(body)) => {
+            let base = body.final_url.clone();
+            let content_type = body.content_type.clone();
+            let bytes = body.bytes;
+            // A panic inside the parser ends this task only; it becomes the feed's error.
+            let parsed = tokio::task::spawn_blocking(move || {
+                parse::parse(&bytes, content_type.as_deref(), Some(&base))
+            })
+            .await;
+            match parsed {
+                Ok(Ok(parsed)) => {
+                    let title = Some(parsed.title.clone()).filter(|t| !t.is_empty());
+                    let summary = store_articles(pipeline, feed, id, parsed, now).await?;
+                    (
+                        PollOutcome::Success {
+                            status: body.status,
+                            validators: body.validators,
+                            title,
+                        },
+                        Ok(summary),
+                    )
+                }
+                Ok(Err(e)) => failure(Some(body.status), e.to_string(), true),
+                Err(panic) => failure(
+                    Some(body.status),
+                    format!("the parser crashed on this feed: {panic}"),
+                    true,
+                ),
+            }
+        }
+        Err(e) => {
+            let pause = e.retry_after().is_some();
+            failure(e.status(), e.to_string(), !pause)
+        }
+    };
+
+    let failures = match &outcome {
+        PollOutcome::Failure {
+            counts_as_failure: true,
+            ..
+        } => state.consecutive_failures + 1,
+        _ => 0,
+    };
+    let next_poll_at = next_poll_at(feed, &outcome, failures, period, now);
+    let outcome_for_store = outcome.clone();
+    pipeline
+        .db
+        .call(move |s| s.record_poll(id, &outcome_for_store, now, next_poll_at))
+        .await?;
+
+    match &result {
+        Ok(s) if s.not_modified => tracing::debug!(feed = %feed.name, "not modified"),
+        Ok(s) => tracing::info!(
+            feed = %feed.name,
+            entries = s.entries,
+            new = s.new_articles,
+            alerts = s.new_alerts,
+            "polled"
+        ),
+        Err(e) => tracing::warn!(
+            feed = %feed.name,
+            failures,
+            next_poll = %next_poll_at.format("%Y-%m-%d %H:%M:%S UTC"),
+            "poll failed: {e}"
+        ),
+    }
+    Ok(FeedReport {
+        feed: feed.name.clone(),
+        result,
+    })
+}
+
+fn failure(
+    status: Option<u16>,
+    error: String,
+    counts_as_failure: bool,
+) -> (PollOutcome, Result<PollSummary, String>) {
+    (
+        PollOutcome::Failure {
+            status,
+            error: error.clone(),
+            counts_as_failure,
+        },
+        Err(error),
+    )
+}
+
+fn next_poll_at(
+    feed: &Feed,
+    outcome: &PollOutcome,
+    failures: u32,
+    period: Duration,
+    now: DateTime<Utc>,
+) -> DateTime<Utc> {
+    let regular = feed.schedule.next_after(now);
+    match outcome {
+        PollOutcome::Success { .. } => regular,
+        PollOutcome::Failure { .. } if failures == 0 => regular,
+        PollOutcome::Failure { .. } => {
+            let delay = backoff(period, failures, jitter_fraction(&feed.url));
+            regular.max(now + chrono_duration(delay))
+        }
+    }
+}
+
+/// Identifies the parsed entries, keeps the new ones, matches them and stores everything.
+async fn store_articles(
+    pipeline: &Pipeline,
+    feed: &Feed,
+    id: FeedId,
+    parsed: ParsedFeed,
+    now: DateTime<Utc>,
+) -> Result<PollSummary, StoreError> {
+    let entries = parsed.articles.len();
+    // One feed may repeat an entry; keep the first of each identity.
+    let mut seen_here = HashSet::new();
+    let mut articles = Vec::new();
+    let mut identities: Vec<Identity> = Vec::new();
+    for article in parsed.articles {
+        let identity = identify(&article);
+        if seen_here.insert(identity.id.clone()) {
+            articles.push(article);
+            identities.push(identity);
+        }
+    }
+    let check = identities.clone();
+    let unseen = pipeline.db.call(move |s| s.unseen(id, &check)).await?;
+
+    let feed_ref = FeedRef {
+        name: feed.name.clone(),
+        url: feed.url.clone(),
+        title: parsed.title.clone(),
+    };
+    let mut new_articles = Vec::new();
+    for ((article, identity), is_new) in articles.into_iter().zip(identities).zip(unseen) {
+        if !is_new {
+            continue;
+        }
+        let alerts: Vec<(Alert, Vec<String>)> = pipeline
+            .engine
+            .matches(&article, &feed.name)
+            .into_iter()
+            .map(|m| {
+                let rule = &pipeline.config.rules[m.rule];
+                let alert = Alert::new(
+                    &m.name,
+                    feed_ref.clone(),
+                    &article,
+                    &identity.id,
+                    m.terms,
+                    now,
+                );
+                (alert, rule.notify.clone())
+            })
+            .collect();
+        new_articles.push((article, identity, alerts));
+    }
+    let feed_url = feed.url.clone();
+    let stats = pipeline
+        .db
+        .call(move |s| {
+            let items: Vec<NewArticle> = new_articles
+                .iter()
+                .map(|(article, identity, alerts)| NewArticle {
+                    article,
+                    identity,
+                    alerts: alerts.clone(),
+                })
+                .collect();
+            s.ingest(id, &feed_url, &items, now)
+        })
+        .await?;
+    Ok(PollSummary {
+        not_modified: false,
+        entries,
+        new_articles: stats.new_articles,
+        new_alerts: stats.new_alerts,
+    })
+}

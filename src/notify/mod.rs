@@ -1,0 +1,208 @@
+//! Delivering alerts: the outbox worker and one file per channel.
+//!
+//! Alerts are never sent straight from a match. The match writes an outbox row (see `store`);
+//! [`deliver_due`] sends due rows, marks each delivered, retries failures with backoff and
+//! jitter, and gives up (status `dead`) only on a permanent error or after [`GIVE_UP_AFTER`].
+//! Killing feedwatch at any point loses nothing: a row not marked delivered is sent again, with
+//! the same delivery id so that a receiver can drop the repeat.
+
+pub mod desktop;
+pub mod stdout;
+pub mod webhook;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio_util::sync::CancellationToken;
+
+use crate::alert::Alert;
+use crate::config::{Config, NotifierKind};
+use crate::scheduler::{chrono_duration, jitter_fraction};
+use crate::store::{Db, StoreError};
+
+/// An alert that cannot be delivered for this long is marked dead.
+pub const GIVE_UP_AFTER: Duration = Duration::from_secs(3 * 24 * 60 * 60);
+/// The longest wait between two attempts of one delivery.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(60 * 60);
+const FIRST_RETRY_DELAY: Duration = Duration::from_secs(30);
+
+/// Why one delivery attempt failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    /// Worth trying again later (network error, 5xx, 429, no session bus yet).
+    #[error("{message}")]
+    Retryable {
+        message: String,
+        retry_after: Option<DateTime<Utc>>,
+    },
+    /// Trying again cannot help (4xx such as 404 or 401): the alert is marked dead.
+    #[error("{message}")]
+    Permanent { message: String },
+}
+
+impl DeliveryError {
+    pub fn retryable(message: impl Into<String>) -> DeliveryError {
+        DeliveryError::Retryable {
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+}
+
+/// What one round of delivery did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct DeliveryStats {
+    pub delivered: usize,
+    pub retrying: usize,
+    pub dead: usize,
+}
+
+/// Sends one alert through the notifier named `notifier`.
+pub async fn send(
+    config: &Config,
+    http: &reqwest::Client,
+    notifier: &str,
+    alert: &Alert,
+    delivery_id: &str,
+) -> Result<(), DeliveryError> {
+    let Some(notifier) = config.notifier(notifier) else {
+        return Err(DeliveryError::Permanent {
+            message: format!("notifier `{notifier}` is no longer in the config"),
+        });
+    };
+    match &notifier.kind {
+        NotifierKind::Stdout => stdout::send(alert),
+        NotifierKind::Desktop => desktop::send(alert).await,
+        NotifierKind::Webhook {
+            url,
+            format,
+            timeout,
+        } => webhook::send(http, url, *format, *timeout, alert, delivery_id).await,
+    }
+}
+
+/// Delivers every pending outbox row due by `due_by`, one attempt each. The daemon passes
+/// "now"; `run --once` passes the far future, so each run retries what is pending.
+pub async fn deliver_due(
+    config: &Config,
+    db: &Db,
+    http: &reqwest::Client,
+    shutdown: &CancellationToken,
+    due_by: DateTime<Utc>,
+) -> Result<DeliveryStats, StoreError> {
+    let mut stats = DeliveryStats::default();
+    // Walk the outbox by id, so a row that failed and stays pending is not retried at once.
+    let mut after_id = 0;
+    loop {
+        if shutdown.is_cancelled() {
+            return Ok(stats);
+        }
+        let batch = db
+            .call(move |s| s.due_deliveries(due_by, after_id, 100))
+            .await?;
+        if batch.is_empty() {
+            return Ok(stats);
+        }
+        for delivery in batch {
+            if shutdown.is_cancelled() {
+                // What is not sent stays pending and goes out after the restart.
+                return Ok(stats);
+            }
+            let result = send(
+                config,
+                http,
+                &delivery.notifier,
+                &delivery.alert,
+                &delivery.delivery_id,
+            )
+            .await;
+            let now = Utc::now();
+            let id = delivery.id;
+            after_id = id;
+            match result {
+                Ok(()) => {
+                    stats.delivered += 1;
+                    db.call(move |s| s.mark_delivered(id, now)).await?;
+                }
+                Err(err) => {
+                    let retry_at = retry_at(&err, delivery.attempts + 1, delivery.created_at, now);
+                    let notifier = delivery.notifier.clone();
+                    match retry_at {
+                        Some(at) => {
+                            stats.retrying += 1;
+                            tracing::warn!(
+                                notifier = %notifier,
+                                rule = %delivery.alert.rule,
+                                delivery = %delivery.delivery_id,
+                                retry_at = %at.format("%Y-%m-%d %H:%M:%S UTC"),
+                                "delivery failed, will retry: {err}"
+                            );
+                        }
+                        None => {
+                            stats.dead += 1;
+                            tracing::error!(
+                                notifier = %notifier,
+                                rule = %delivery.alert.rule,
+                                delivery = %delivery.delivery_id,
+                                "delivery failed for good: {err}"
+                            );
+                        }
+                    }
+                    let message = err.to_string();
+                    db.call(move |s| s.mark_failed(id, &message, retry_at))
+                        .await?;
+                }
+            }
+        }
+    }
+}
+
+/// When to try again after the `attempts`-th failure, or `None` to give up.
+fn retry_at(
+    err: &DeliveryError,
+    attempts: u32,
+    created_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let DeliveryError::Retryable { retry_after, .. } = err else {
+        return None;
+    };
+    let delay = FIRST_RETRY_DELAY
+        .saturating_mul(1 << attempts.saturating_sub(1).min(16))
+        .min(MAX_RETRY_DELAY)
+        .mul_f64(1.0 + 0.2 * jitter_fraction(&format!("{now}{attempts}")));
+    let at = (now + chrono_duration(delay)).max(retry_after.unwrap_or(now));
+    (at - created_at <= chrono_duration(GIVE_UP_AFTER)).then_some(at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_and_give_up_after_three_days() {
+        let created = Utc::now();
+        let err = DeliveryError::retryable("down");
+        let first = retry_at(&err, 1, created, created).unwrap();
+        let third = retry_at(&err, 3, created, created).unwrap();
+        assert!(first - created >= chrono::Duration::seconds(30));
+        assert!(third - created >= chrono::Duration::seconds(120));
+        let late = created + chrono::Duration::days(3);
+        assert_eq!(retry_at(&err, 50, created, late), None);
+        let permanent = DeliveryError::Permanent {
+            message: "404".into(),
+        };
+        assert_eq!(retry_at(&permanent, 1, created, created), None);
+    }
+
+    #[test]
+    fn retry_after_from_the_receiver_is_honoured() {
+        let now = Utc::now();
+        let later = now + chrono::Duration::minutes(20);
+        let err = DeliveryError::Retryable {
+            message: "429".into(),
+            retry_after: Some(later),
+        };
+        assert_eq!(retry_at(&err, 1, now, now), Some(later));
+    }
+}
