@@ -1,0 +1,256 @@
+//! Test fixtures: a local feed server and webhook receiver on 127.0.0.1, a temporary config
+//! and database, and a way to run the real `feedwatch` binary against them.
+
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+/// One feed as the server serves it.
+#[derive(Clone)]
+pub struct Served {
+    pub status: u16,
+    pub content_type: String,
+    pub body: Vec<u8>,
+    pub etag: Option<String>,
+}
+
+/// A request the webhook receiver accepted.
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Received {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).expect("webhook body is JSON")
+    }
+}
+
+#[derive(Default)]
+struct ServerState {
+    feeds: Mutex<HashMap<String, Served>>,
+    hits: Mutex<HashMap<String, usize>>,
+    received: Mutex<Vec<Received>>,
+    /// The receiver answers 503 to this many requests before accepting.
+    fail_next: AtomicUsize,
+}
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    state: Arc<ServerState>,
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        let state = Arc::new(ServerState::default());
+        let app = Router::new()
+            .route("/feeds/{*path}", get(serve_feed))
+            .route("/hook", post(receive_webhook))
+            .with_state(Arc::clone(&state));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1");
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            axum::serve(listener, app).await.ok();
+        });
+        TestServer { addr, state }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}/{}", self.addr, path.trim_start_matches('/'))
+    }
+
+    /// Serves `body` at `/feeds/{name}` with status 200.
+    pub fn feed(&self, name: &str, content_type: &str, body: impl Into<Vec<u8>>) {
+        self.serve(
+            name,
+            Served {
+                status: 200,
+                content_type: content_type.into(),
+                body: body.into(),
+                etag: None,
+            },
+        );
+    }
+
+    pub fn serve(&self, name: &str, served: Served) {
+        self.state
+            .feeds
+            .lock()
+            .unwrap()
+            .insert(name.to_string(), served);
+    }
+
+    pub fn hits(&self, name: &str) -> usize {
+        *self.state.hits.lock().unwrap().get(name).unwrap_or(&0)
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.state.received.lock().unwrap().clone()
+    }
+
+    pub fn fail_next_webhooks(&self, n: usize) {
+        self.state.fail_next.store(n, Ordering::SeqCst);
+    }
+}
+
+async fn serve_feed(
+    State(state): State<Arc<ServerState>>,
+    UrlPath(path): UrlPath<String>,
+    headers: HeaderMap,
+) -> Response {
+    *state.hits.lock().unwrap().entry(path.clone()).or_default() += 1;
+    let Some(served) = state.feeds.lock().unwrap().get(&path).cloned() else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    if let Some(etag) = &served.etag
+        && headers
+            .get(header::IF_NONE_MATCH)
+            .is_some_and(|v| v.as_bytes() == etag.as_bytes())
+    {
+        return StatusCode::NOT_MODIFIED.into_response();
+    }
+    let mut response = (
+        StatusCode::from_u16(served.status).unwrap(),
+        [(header::CONTENT_TYPE, served.content_type.clone())],
+        served.body,
+    )
+        .into_response();
+    if let Some(etag) = served.etag {
+        response
+            .headers_mut()
+            .insert(header::ETAG, etag.parse().unwrap());
+    }
+    response
+}
+
+async fn receive_webhook(
+    State(state): State<Arc<ServerState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    let fail = state
+        .fail_next
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok();
+    if fail {
+        return StatusCode::SERVICE_UNAVAILABLE;
+    }
+    state.received.lock().unwrap().push(Received {
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    });
+    StatusCode::OK
+}
+
+/// A temporary folder holding `config.toml` and the database.
+pub struct Workspace {
+    pub dir: tempfile::TempDir,
+}
+
+impl Workspace {
+    pub fn new(config: &str) -> Workspace {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("config.toml"), config).unwrap();
+        Workspace { dir }
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.dir.path().join("config.toml")
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.dir.path().join("feedwatch.db")
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Runs `feedwatch --config <this config> ARGS…` to completion.
+    pub async fn run(&self, args: &[&str]) -> Output {
+        feedwatch(&self.config(), args, &[]).await
+    }
+
+    pub fn query_i64(&self, sql: &str) -> i64 {
+        let conn = rusqlite::Connection::open(self.db()).unwrap();
+        conn.query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+}
+
+pub struct Output {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    pub fn assert_ok(&self) -> &Output {
+        assert_eq!(
+            self.code,
+            Some(0),
+            "feedwatch failed\nstdout:\n{}\nstderr:\n{}",
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+}
+
+pub async fn feedwatch(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_feedwatch"));
+    cmd.arg("--config").arg(config).args(args);
+    // Loopback traffic must never go through a proxy from the environment.
+    for var in [
+        "http_proxy",
+        "https_proxy",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env_remove("RUST_LOG");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = tokio::time::timeout(std::time::Duration::from_secs(60), cmd.output())
+        .await
+        .expect("feedwatch finished within 60 s")
+        .expect("feedwatch ran");
+    Output {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// An RSS 2.0 document with `(guid, title, description)` items.
+pub fn rss(title: &str, items: &[(&str, &str, &str)]) -> String {
+    let mut xml = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<rss version=\"2.0\"><channel>\
+         <title>{title}</title><link>https://news.example/</link>"
+    );
+    for (guid, title, description) in items {
+        xml.push_str(&format!(
+            "<item><guid isPermaLink=\"false\">{guid}</guid><title>{title}</title>\
+             <link>https://news.example/{guid}</link><description>{description}</description>\
+             <pubDate>Wed, 25 Nov 2026 09:00:00 GMT</pubDate></item>"
+        ));
+    }
+    xml.push_str("</channel></rss>");
+    xml
+}
