@@ -1,0 +1,50 @@
+//! `feedwatch check`: validate the config and show what was understood.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use feedwatch::config::{Config, NotifierKind};
+
+pub fn check(path: &Path) -> Result<ExitCode> {
+    let config = Config::load(path)?;
+    println!("{}: OK", path.display());
+    println!("database: {}", config.database.display());
+    println!("{} feed(s):", config.feeds.len());
+    for feed in &config.feeds {
+        println!("  {}  {}  ({})", feed.name, feed.url, feed.schedule);
+    }
+    println!("{} rule(s):", config.rules.len());
+    for rule in &config.rules {
+        let terms: Vec<&str> = rule
+            .query
+            .terms()
+            .iter()
+            .map(|t| t.source.as_str())
+            .collect();
+        println!(
+            "  {}  terms: {}  -> {}",
+            rule.name,
+            terms.join(", "),
+            if rule.notify.is_empty() {
+                "(stored only)".to_string()
+            } else {
+                rule.notify.join(", ")
+            }
+        );
+    }
+    println!("{} notifier(s):", config.notifiers.len());
+    for n in &config.notifiers {
+        let what = match &n.kind {
+            NotifierKind::Stdout => "stdout".to_string(),
+            NotifierKind::Desktop => "desktop".to_string(),
+            NotifierKind::Webhook { url, format, .. } => format!(
+                "webhook ({format:?}) {}",
+                feedwatch::notify::webhook::redact(url)
+            ),
+        };
+        println!("  {}  {what}", n.name);
+    }
+    Ok(ExitCode::SUCCESS)
+}

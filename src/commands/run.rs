@@ -1,0 +1,28 @@
+//! `feedwatch run --once`: one cycle and a summary line.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Result;
+
+use feedwatch::daemon::{self, Pipeline};
+
+pub async fn run_once(pipeline: Arc<Pipeline>) -> Result<ExitCode> {
+    let report = daemon::run_once(pipeline).await?;
+    let failed = report.feeds.iter().filter(|f| f.result.is_err()).count();
+    let (new, alerts) = report
+        .feeds
+        .iter()
+        .filter_map(|f| f.result.as_ref().ok())
+        .fold((0, 0), |(n, a), s| (n + s.new_articles, a + s.new_alerts));
+    let d = report.deliveries;
+    tracing::info!(
+        "cycle done: {} feeds ({failed} failed), {new} new articles, {alerts} new alerts; \
+         delivered {}, retrying {}, dead {}",
+        report.feeds.len(),
+        d.delivered,
+        d.retrying,
+        d.dead
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,181 @@
+//! Articles, matches and the record of what was alerted; new articles are ingested here.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
+
+use super::{FeedId, Store, StoreError, timestamp};
+use crate::alert::Alert;
+use crate::dedup::Identity;
+use crate::parse::Article;
+
+/// One new article and what it matched: rule name, terms, the notifiers to alert.
+#[derive(Debug, Clone)]
+pub struct NewArticle<'a> {
+    pub article: &'a Article,
+    pub identity: &'a Identity,
+    pub alerts: Vec<(Alert, Vec<String>)>,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct IngestStats {
+    pub new_articles: usize,
+    pub new_alerts: usize,
+}
+
+/// A stored match, for `feedwatch matches`.
+#[derive(Debug, Clone)]
+pub struct StoredMatch {
+    pub alert: Alert,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Store {
+    /// Which of `identities` this feed has not stored yet (by id or by canonical link).
+    pub fn unseen(&self, feed: FeedId, identities: &[Identity]) -> Result<Vec<bool>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM articles WHERE feed_id = ?1 AND identity = ?2)
+                 OR EXISTS (SELECT 1 FROM articles WHERE feed_id = ?1 AND canonical_link = ?3)",
+        )?;
+        identities
+            .iter()
+            .map(|identity| {
+                let seen: bool = stmt
+                    .query_row(params![feed, identity.id, identity.canonical_link], |r| {
+                        r.get(0)
+                    })?;
+                Ok(!seen)
+            })
+            .collect()
+    }
+
+    /// Stores new articles with their matches and outbox rows, all in one transaction. An
+    /// article already stored, or a (rule, story) already alerted, is skipped, so calling this
+    /// twice with the same input changes nothing the second time.
+    pub fn ingest(
+        &mut self,
+        feed: FeedId,
+        feed_url: &str,
+        items: &[NewArticle],
+        now: DateTime<Utc>,
+    ) -> Result<IngestStats, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut stats = IngestStats::default();
+        {
+            let mut seen = tx.prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM articles WHERE feed_id = ?1 AND identity = ?2)
+                     OR EXISTS (SELECT 1 FROM articles WHERE feed_id = ?1 AND canonical_link = ?3)",
+            )?;
+            let mut insert_article = tx.prepare_cached(
+                "INSERT INTO articles (feed_id, identity, canonical_link, guid, title, link,
+                                       published, summary, content, first_seen_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                 ON CONFLICT (feed_id, identity) DO NOTHING
+                 RETURNING id",
+            )?;
+            let mut claim = tx.prepare_cached(
+                "INSERT INTO alerted (rule, alert_key, created_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT DO NOTHING",
+            )?;
+            let mut insert_match = tx.prepare_cached(
+                "INSERT INTO matches (rule, article_id, alert, created_at) VALUES (?1, ?2, ?3, ?4)
+                 RETURNING id",
+            )?;
+            let mut insert_outbox = tx.prepare_cached(
+                "INSERT INTO outbox (delivery_id, match_id, notifier, next_attempt_at, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?4)
+                 ON CONFLICT (delivery_id) DO NOTHING",
+            )?;
+            for item in items {
+                let a = item.article;
+                let identity = item.identity;
+                let already: bool = seen
+                    .query_row(params![feed, identity.id, identity.canonical_link], |r| {
+                        r.get(0)
+                    })?;
+                if already {
+                    continue;
+                }
+                let Some(article_id) = insert_article
+                    .query_row(
+                        params![
+                            feed,
+                            identity.id,
+                            identity.canonical_link,
+                            a.guid,
+                            a.title,
+                            a.link,
+                            a.published.map(|t| t.timestamp()),
+                            a.summary,
+                            a.content,
+                            now.timestamp()
+                        ],
+                        |r| r.get::<_, i64>(0),
+                    )
+                    .optional()?
+                else {
+                    continue;
+                };
+                stats.new_articles += 1;
+                let alert_key = identity.alert_key(feed_url);
+                for (alert, notifiers) in &item.alerts {
+                    if claim.execute(params![alert.rule, alert_key, now.timestamp()])? == 0 {
+                        continue;
+                    }
+                    let match_id: i64 = insert_match.query_row(
+                        params![
+                            alert.rule,
+                            article_id,
+                            serde_json::to_string(alert)?,
+                            now.timestamp()
+                        ],
+                        |r| r.get(0),
+                    )?;
+                    stats.new_alerts += 1;
+                    for notifier in notifiers {
+                        let delivery_id = delivery_id(&alert.rule, &alert_key, notifier);
+                        insert_outbox.execute(params![
+                            delivery_id,
+                            match_id,
+                            notifier,
+                            now.timestamp()
+                        ])?;
+                    }
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(stats)
+    }
+
+    /// Stored matches, newest first.
+    pub fn matches(&self, limit: usize) -> Result<Vec<StoredMatch>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT alert, created_at FROM matches ORDER BY created_at DESC, id DESC LIMIT ?1",
+        )?;
+        let rows = stmt.query_map(params![limit as i64], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (alert, created_at) = row?;
+            out.push(StoredMatch {
+                alert: serde_json::from_str(&alert)?,
+                created_at: timestamp(created_at),
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// Stable across restarts and rebuilt databases, so a receiver can drop a repeat by it.
+fn delivery_id(rule: &str, alert_key: &str, notifier: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for part in [rule, alert_key, notifier] {
+        hasher.update(part.as_bytes());
+        hasher.update([0]);
+    }
+    hex::encode(&hasher.finalize()[..16])
+}

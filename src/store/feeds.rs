@@ -1,0 +1,169 @@
+//! Feeds and their fetch state: validators, schedule, health.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{TransactionBehavior, params};
+
+use super::{Store, StoreError, timestamp};
+use crate::fetch::Validators;
+
+pub type FeedId = i64;
+
+/// A feed's fetch state, as the poller needs it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FeedState {
+    pub id: FeedId,
+    pub url: String,
+    pub name: String,
+    pub title: Option<String>,
+    pub validators: Validators,
+    pub next_poll_at: Option<DateTime<Utc>>,
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    pub last_success_at: Option<DateTime<Utc>>,
+    pub last_status: Option<u16>,
+    pub consecutive_failures: u32,
+    pub last_error: Option<String>,
+    pub articles: i64,
+}
+
+/// How a poll ended, to be recorded on the feed.
+#[derive(Debug, Clone)]
+pub enum PollOutcome {
+    Success {
+        status: u16,
+        validators: Validators,
+        title: Option<String>,
+    },
+    Failure {
+        status: Option<u16>,
+        error: String,
+        /// False for "come back later" answers (429/503), which are not the feed's fault.
+        counts_as_failure: bool,
+    },
+}
+
+impl Store {
+    /// Makes the feeds table agree with the config: new feeds are added (due now), names are
+    /// updated. Feeds no longer in the config keep their rows, so their articles stay
+    /// deduplicated if they come back. Returns the id of each configured URL.
+    pub fn sync_feeds<'a>(
+        &mut self,
+        feeds: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<HashMap<String, FeedId>, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut ids = HashMap::new();
+        {
+            let mut upsert = tx.prepare(
+                "INSERT INTO feeds (url, name) VALUES (?1, ?2)
+                 ON CONFLICT (url) DO UPDATE SET name = excluded.name
+                 RETURNING id",
+            )?;
+            for (url, name) in feeds {
+                let id: FeedId = upsert.query_row(params![url, name], |r| r.get(0))?;
+                ids.insert(url.to_string(), id);
+            }
+        }
+        tx.commit()?;
+        Ok(ids)
+    }
+
+    pub fn feed_state(&self, id: FeedId) -> Result<FeedState, StoreError> {
+        let mut stmt = self.conn.prepare_cached(FEED_STATE_SQL)?;
+        Ok(stmt.query_row(params![id], feed_state_row)?)
+    }
+
+    /// All feeds, for `feedwatch feeds` and for the scheduler's due-time queue.
+    pub fn feed_states(&self) -> Result<Vec<FeedState>, StoreError> {
+        let sql = FEED_STATE_SQL.replace("WHERE f.id = ?1", "ORDER BY f.name");
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map([], feed_state_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Records a poll's result and when the feed is due again.
+    pub fn record_poll(
+        &mut self,
+        id: FeedId,
+        outcome: &PollOutcome,
+        now: DateTime<Utc>,
+        next_poll_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        match outcome {
+            PollOutcome::Success {
+                status,
+                validators,
+                title,
+            } => {
+                self.conn.execute(
+                    "UPDATE feeds SET etag = ?2, last_modified = ?3, title = COALESCE(?4, title),
+                        last_attempt_at = ?5, last_success_at = ?5, last_status = ?6,
+                        consecutive_failures = 0, last_error = NULL, next_poll_at = ?7
+                     WHERE id = ?1",
+                    params![
+                        id,
+                        validators.etag,
+                        validators.last_modified,
+                        title,
+                        now.timestamp(),
+                        status,
+                        next_poll_at.timestamp()
+                    ],
+                )?;
+            }
+            PollOutcome::Failure {
+                status,
+                error,
+                counts_as_failure,
+            } => {
+                self.conn.execute(
+                    "UPDATE feeds SET last_attempt_at = ?2, last_status = ?3, last_error = ?4,
+                        consecutive_failures = consecutive_failures + ?5, next_poll_at = ?6
+                     WHERE id = ?1",
+                    params![
+                        id,
+                        now.timestamp(),
+                        status,
+                        error,
+                        i64::from(*counts_as_failure),
+                        next_poll_at.timestamp()
+                    ],
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+const FEED_STATE_SQL: &str = "
+    SELECT f.id, f.url, f.name, f.title, f.etag, f.last_modified, f.next_poll_at,
+           f.last_attempt_at, f.last_success_at, f.last_status, f.consecutive_failures,
+           f.last_error, (SELECT COUNT(*) FROM articles a WHERE a.feed_id = f.id)
+    FROM feeds f WHERE f.id = ?1";
+
+fn feed_state_row(r: &rusqlite::Row) -> rusqlite::Result<FeedState> {
+    let time = |i: usize| -> rusqlite::Result<Option<DateTime<Utc>>> {
+        Ok(r.get::<_, Option<i64>>(i)?.map(timestamp))
+    };
+    Ok(FeedState {
+        id: r.get(0)?,
+        url: r.get(1)?,
+        name: r.get(2)?,
+        title: r.get(3)?,
+        validators: Validators {
+            etag: r.get(4)?,
+            last_modified: r.get(5)?,
+        },
+        next_poll_at: time(6)?,
+        last_attempt_at: time(7)?,
+        last_success_at: time(8)?,
+        last_status: r
+            .get::<_, Option<i64>>(9)?
+            .and_then(|s| u16::try_from(s).ok()),
+        consecutive_failures: r.get::<_, i64>(10)?.clamp(0, u32::MAX as i64) as u32,
+        last_error: r.get(11)?,
+        articles: r.get(12)?,
+    })
+}

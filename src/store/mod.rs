@@ -1,0 +1,270 @@
+//! SQLite: feeds and their fetch state, articles, matches, the record of what was alerted, and
+//! the outbox of alerts to deliver.
+//!
+//! Everything that must not be half-done is one transaction: an article, its matches and their
+//! outbox rows are written together, so a crash never leaves a match without its alert or an
+//! alert for an article that was never stored. `alerted` is kept apart from `articles` so that
+//! pruning old articles can never let an old story alert again.
+
+mod articles;
+mod feeds;
+mod outbox;
+mod schema;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, TimeZone, Utc};
+use rusqlite::{Connection, TransactionBehavior};
+
+pub use articles::{IngestStats, NewArticle, StoredMatch};
+pub use feeds::{FeedId, FeedState, PollOutcome};
+pub use outbox::Delivery;
+use schema::MIGRATIONS;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("database {path}: cannot create its folder: {source}")]
+    Folder {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "database {path} has schema version {found}, newer than this feedwatch knows ({known}); \
+         upgrade feedwatch"
+    )]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
+    #[error("database: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("database task failed: {0}")]
+    Task(String),
+    #[error("database: stored alert cannot be read: {0}")]
+    Corrupt(#[from] serde_json::Error),
+}
+
+pub struct Store {
+    conn: Connection,
+}
+
+/// The store shared by the daemon's tasks. SQLite calls are short but blocking, so they run on
+/// tokio's blocking pool, one at a time.
+#[derive(Clone)]
+pub struct Db(Arc<Mutex<Store>>);
+
+impl Db {
+    pub fn new(store: Store) -> Db {
+        Db(Arc::new(Mutex::new(store)))
+    }
+
+    pub async fn call<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Store) -> Result<R, StoreError> + Send + 'static,
+    {
+        let store = Arc::clone(&self.0);
+        tokio::task::spawn_blocking(move || {
+            // A panic while holding the lock cannot leave SQLite half-written (transactions
+            // roll back), so a poisoned lock is safe to take over.
+            let mut store = store
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            f(&mut store)
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|source| StoreError::Folder {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        }
+        let open_error = |source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(open_error)?;
+        // WAL lets readers (`feedwatch matches`) work while the daemon writes; FULL sync because
+        // an outbox row must survive a power cut.
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = FULL;
+             PRAGMA foreign_keys = ON;",
+        )
+        .map_err(open_error)?;
+        let mut store = Store { conn };
+        store.migrate(path)?;
+        Ok(store)
+    }
+
+    fn migrate(&mut self, path: &Path) -> Result<(), StoreError> {
+        let known = MIGRATIONS.len() as i64;
+        let found: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if found > known {
+            return Err(StoreError::TooNew {
+                path: path.to_path_buf(),
+                found,
+                known,
+            });
+        }
+        for (index, step) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute_batch(step)?;
+            tx.pragma_update(None, "user_version", index as i64 + 1)?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+}
+
+fn timestamp(seconds: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(seconds, 0)
+        .single()
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::{Alert, FeedRef};
+    use crate::dedup::identify;
+    use crate::parse::Article;
+
+    fn article(guid: &str, title: &str) -> Article {
+        Article {
+            guid: Some(guid.into()),
+            title: title.into(),
+            link: Some(format!("https://x.org/{guid}")),
+            ..Article::default()
+        }
+    }
+
+    fn alert_for(a: &Article, rule: &str) -> Alert {
+        Alert::new(
+            rule,
+            FeedRef {
+                name: "f".into(),
+                url: "http://f/".into(),
+                title: "F".into(),
+            },
+            a,
+            &identify(a).id,
+            vec!["x".into()],
+            Utc::now(),
+        )
+    }
+
+    #[test]
+    fn ingest_is_idempotent_and_alerts_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("db/fw.db")).unwrap();
+        let ids = store.sync_feeds([("http://f/", "f")]).unwrap();
+        let feed = ids["http://f/"];
+        let a = article("1", "NATO");
+        let identity = identify(&a);
+        let item = NewArticle {
+            article: &a,
+            identity: &identity,
+            alerts: vec![(alert_for(&a, "r"), vec!["hook".into(), "console".into()])],
+        };
+        let now = Utc::now();
+        let first = store
+            .ingest(feed, "http://f/", std::slice::from_ref(&item), now)
+            .unwrap();
+        assert_eq!(
+            first,
+            IngestStats {
+                new_articles: 1,
+                new_alerts: 1
+            }
+        );
+        let again = store.ingest(feed, "http://f/", &[item], now).unwrap();
+        assert_eq!(again, IngestStats::default());
+        assert_eq!(store.due_deliveries(now, 0, 10).unwrap().len(), 2);
+        assert_eq!(store.unseen(feed, &[identity]).unwrap(), [false]);
+    }
+
+    #[test]
+    fn same_story_under_a_new_guid_is_not_alerted_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("fw.db")).unwrap();
+        let feed = store.sync_feeds([("http://f/", "f")]).unwrap()["http://f/"];
+        let a = article("1", "NATO");
+        let mut b = article("2", "NATO");
+        b.link = Some("http://www.x.org/1/?utm_source=rss".into());
+        let now = Utc::now();
+        for x in [&a, &b] {
+            let identity = identify(x);
+            let item = NewArticle {
+                article: x,
+                identity: &identity,
+                alerts: vec![(alert_for(x, "r"), vec!["console".into()])],
+            };
+            store.ingest(feed, "http://f/", &[item], now).unwrap();
+        }
+        assert_eq!(store.matches(10).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn failed_delivery_is_retried_then_dead() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("fw.db")).unwrap();
+        let feed = store.sync_feeds([("http://f/", "f")]).unwrap()["http://f/"];
+        let a = article("1", "NATO");
+        let identity = identify(&a);
+        let item = NewArticle {
+            article: &a,
+            identity: &identity,
+            alerts: vec![(alert_for(&a, "r"), vec!["hook".into()])],
+        };
+        let now = Utc::now();
+        store.ingest(feed, "http://f/", &[item], now).unwrap();
+        let d = store.due_deliveries(now, 0, 10).unwrap().remove(0);
+        let later = now + chrono::Duration::seconds(60);
+        store.mark_failed(d.id, "HTTP 500", Some(later)).unwrap();
+        assert!(store.due_deliveries(now, 0, 10).unwrap().is_empty());
+        assert_eq!(
+            store.next_delivery_at().unwrap(),
+            Some(timestamp(later.timestamp()))
+        );
+        let d = store.due_deliveries(later, 0, 10).unwrap().remove(0);
+        assert_eq!(d.attempts, 1);
+        store.mark_failed(d.id, "HTTP 410", None).unwrap();
+        assert_eq!(store.outbox_counts().unwrap()["dead"], 1);
+    }
+
+    #[test]
+    fn reopening_keeps_data_and_schema_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fw.db");
+        Store::open(&path)
+            .unwrap()
+            .sync_feeds([("http://f/", "f")])
+            .unwrap();
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.feed_states().unwrap().len(), 1);
+        let version: i64 = store
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, MIGRATIONS.len() as i64);
+    }
+}

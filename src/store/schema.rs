@@ -1,0 +1,67 @@
+//! The database schema, as an append-only list of migration steps.
+
+/// Schema steps, applied in order; the database's `user_version` is how many have run.
+/// Append only: never edit a step that has shipped.
+pub(super) const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE feeds (
+    id                   INTEGER PRIMARY KEY,
+    url                  TEXT NOT NULL UNIQUE,
+    name                 TEXT NOT NULL,
+    title                TEXT,
+    etag                 TEXT,
+    last_modified        TEXT,
+    next_poll_at         INTEGER,
+    last_attempt_at      INTEGER,
+    last_success_at      INTEGER,
+    last_status          INTEGER,
+    consecutive_failures INTEGER NOT NULL DEFAULT 0,
+    last_error           TEXT
+) STRICT;
+
+CREATE TABLE articles (
+    id             INTEGER PRIMARY KEY,
+    feed_id        INTEGER NOT NULL REFERENCES feeds(id) ON DELETE CASCADE,
+    identity       TEXT NOT NULL,
+    canonical_link TEXT,
+    guid           TEXT,
+    title          TEXT NOT NULL,
+    link           TEXT,
+    published      INTEGER,
+    summary        TEXT NOT NULL,
+    content        TEXT NOT NULL,
+    first_seen_at  INTEGER NOT NULL,
+    UNIQUE (feed_id, identity)
+) STRICT;
+CREATE INDEX articles_by_link ON articles (feed_id, canonical_link);
+
+CREATE TABLE alerted (
+    rule       TEXT NOT NULL,
+    alert_key  TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (rule, alert_key)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE matches (
+    id         INTEGER PRIMARY KEY,
+    rule       TEXT NOT NULL,
+    article_id INTEGER REFERENCES articles(id) ON DELETE SET NULL,
+    alert      TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX matches_by_time ON matches (created_at);
+
+CREATE TABLE outbox (
+    id              INTEGER PRIMARY KEY,
+    delivery_id     TEXT NOT NULL UNIQUE,
+    match_id        INTEGER NOT NULL REFERENCES matches(id),
+    notifier        TEXT NOT NULL,
+    status          TEXT NOT NULL DEFAULT 'pending'
+                    CHECK (status IN ('pending', 'delivered', 'dead')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    last_error      TEXT,
+    created_at      INTEGER NOT NULL,
+    delivered_at    INTEGER
+) STRICT;
+CREATE INDEX outbox_due ON outbox (status, next_attempt_at);
+"#];
