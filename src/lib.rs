@@ -7,6 +7,7 @@
 //! - [`fetch`]: HTTP and `file://` -> bytes, with conditional GET and a body cap.
 //! - [`parse`]: bytes -> plain [`parse::Article`]s (encodings, repairs, markup to text).
 //! - [`dedup`]: an article's stable identity, so it is new exactly once.
+//! - [`discover`]: the feeds an HTML page links to, for "this is a web page" errors.
 //! - [`matcher`]: the watch-rule query language and the engine that runs every rule at once.
 //! - [`alert`]: the plain [`alert::Alert`] a match becomes.
 //! - [`store`]: SQLite — feeds, articles, matches, the alert record and the outbox.
@@ -20,6 +21,7 @@ pub mod alert;
 pub mod config;
 pub mod daemon;
 pub mod dedup;
+pub mod discover;
 pub mod fetch;
 pub mod matcher;
 pub mod notify;

@@ -57,10 +57,11 @@ pub fn parse(
         Err(first_error) => {
             let repaired = repair(&text);
             if repaired == text {
-                return Err(explain(&text, first_error));
+                return Err(explain(&text, first_error, base_url));
             }
             // Keep the original error: it describes the file the user has, not our rewrite.
-            parse_utf8(repaired.as_bytes(), base_url).map_err(|_| explain(&text, first_error))?
+            parse_utf8(repaired.as_bytes(), base_url)
+                .map_err(|_| explain(&text, first_error, base_url))?
         }
     };
     Ok(convert(feed))
@@ -75,8 +76,9 @@ fn parse_utf8(bytes: &[u8], base_url: Option<&str>) -> Result<feed_rs::model::Fe
     parser.parse(bytes).map_err(|e| e.to_string())
 }
 
-/// Turns feed-rs's message into one a user can act on, naming an HTML page for what it is.
-fn explain(text: &str, error: String) -> ParseError {
+/// Turns feed-rs's message into one a user can act on: an HTML page is named for what it is,
+/// with the feed addresses it advertises.
+fn explain(text: &str, error: String, base_url: Option<&str>) -> ParseError {
     let head: String = text
         .trim_start()
         .chars()
@@ -84,7 +86,19 @@ fn explain(text: &str, error: String) -> ParseError {
         .collect::<String>()
         .to_ascii_lowercase();
     if head.starts_with("<!doctype html") || head.starts_with("<html") || head.contains("<html") {
-        return ParseError::NotAFeed("the address serves an HTML page, not a feed".into());
+        let links = crate::discover::feed_links(text, base_url.unwrap_or(""));
+        let message = match links.as_slice() {
+            [] => "the address serves an HTML page, not a feed, and the page links no feed".into(),
+            [one] => format!("the address serves an HTML page; use its feed: {}", one.url),
+            many => format!(
+                "the address serves an HTML page; it links these feeds: {}",
+                many.iter()
+                    .map(|l| l.url.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        return ParseError::NotAFeed(message);
     }
     if text.trim().is_empty() {
         return ParseError::NotAFeed("the body is empty".into());
@@ -710,9 +724,16 @@ mod tests {
     }
 
     #[test]
-    fn html_page_is_named_as_such() {
+    fn html_page_is_named_as_such_with_its_feed() {
         let err = parse(b"<!DOCTYPE html><html><body>hi</body></html>", None, None).unwrap_err();
         assert!(err.to_string().contains("HTML page"), "{err}");
+        let page = br#"<html><head><link rel="alternate" type="application/rss+xml" href="/rss"></head></html>"#;
+        let err = parse(page, None, Some("https://news.example/")).unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with("use its feed: https://news.example/rss"),
+            "{err}"
+        );
     }
 
     #[test]
