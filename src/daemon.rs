@@ -6,12 +6,12 @@
 //! keeps going: one loop sleeps until the earliest `next_poll_at` (at most a minute, because
 //! tokio's clock stops while a laptop sleeps), and a delivery task drains the outbox.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -23,6 +23,7 @@ use crate::matcher::{Engine, RuleSpec};
 use crate::notify::{self, DeliveryStats};
 use crate::parse::{self, ParsedFeed};
 use crate::scheduler::{backoff, chrono_duration, jitter_fraction};
+use crate::service::{self, systemd};
 use crate::store::{Db, FeedId, NewArticle, PollOutcome, Store, StoreError};
 
 /// The longest the loop sleeps: tokio's monotonic clock stops during suspend, wall-clock
@@ -45,7 +46,7 @@ pub struct Pipeline {
     pub config: Arc<Config>,
     engine: Engine,
     db: Db,
-    fetcher: Fetcher,
+    fetcher: Arc<Fetcher>,
     http: reqwest::Client,
 }
 
@@ -87,7 +88,7 @@ impl Pipeline {
             engine: engine_for(&config),
             config: Arc::new(config),
             db: Db::new(store),
-            fetcher: Fetcher::new(FETCH_TIMEOUT),
+            fetcher: Arc::new(Fetcher::new(FETCH_TIMEOUT)),
             http: reqwest::Client::builder()
                 .user_agent(concat!("feedwatch/", env!("CARGO_PKG_VERSION")))
                 .connect_timeout(Duration::from_secs(10))
@@ -98,6 +99,17 @@ impl Pipeline {
 
     pub fn db(&self) -> &Db {
         &self.db
+    }
+
+    /// The same database and connection pools under a new config.
+    fn reconfigured(&self, config: Config) -> Pipeline {
+        Pipeline {
+            engine: engine_for(&config),
+            config: Arc::new(config),
+            db: self.db.clone(),
+            fetcher: Arc::clone(&self.fetcher),
+            http: self.http.clone(),
+        }
     }
 
     /// Registers the config's feeds in the store; returns them with their ids.
@@ -156,30 +168,41 @@ pub async fn run_once(pipeline: Arc<Pipeline>) -> Result<CycleReport, DaemonErro
     })
 }
 
-/// Runs until `shutdown` is cancelled: polls feeds as they fall due, delivers alerts.
-pub async fn run(pipeline: Arc<Pipeline>, shutdown: CancellationToken) -> Result<(), DaemonError> {
-    let feeds = pipeline.sync_feeds().await?;
+/// Runs until `shutdown` is cancelled: polls feeds as they fall due, delivers alerts, and
+/// re-reads the config when `reload` is notified (SIGHUP) or the file changes.
+pub async fn run(
+    pipeline: Arc<Pipeline>,
+    shutdown: CancellationToken,
+    reload: Arc<Notify>,
+) -> Result<(), DaemonError> {
+    let mut pipeline = pipeline;
+    let mut feeds = pipeline.sync_feeds().await?;
+    let _watcher = service::watch_config(&pipeline.config.path, Arc::clone(&reload));
+    let (current, current_rx) = watch::channel(Arc::clone(&pipeline));
     let wake_delivery = Arc::new(Notify::new());
     let delivery = tokio::spawn(delivery_loop(
-        Arc::clone(&pipeline),
+        current_rx,
         Arc::clone(&wake_delivery),
         shutdown.clone(),
     ));
     tracing::info!(
         feeds = feeds.len(),
         rules = pipeline.config.rules.len(),
+        config = %pipeline.config.path.display(),
         "feedwatch started"
     );
+    systemd::ready(&format!("watching {} feeds", feeds.len()));
+    let watchdog = systemd::watchdog_interval();
 
     let limit = Arc::new(Semaphore::new(CONCURRENT_POLLS));
-    let mut in_flight: HashSet<FeedId> = HashSet::new();
-    let mut polls: JoinSet<(FeedId, Result<FeedReport, StoreError>)> = JoinSet::new();
+    let mut in_flight: HashMap<tokio::task::Id, FeedId> = HashMap::new();
+    let mut polls: JoinSet<Result<FeedReport, StoreError>> = JoinSet::new();
     loop {
         let now = Utc::now();
         let states = pipeline.db.call(|s| s.feed_states()).await?;
-        let mut next_wake = now + chrono_duration(MAX_SLEEP);
+        let mut next_wake = now + chrono_duration(watchdog.unwrap_or(MAX_SLEEP).min(MAX_SLEEP));
         for (feed, id) in &feeds {
-            if in_flight.contains(id) {
+            if in_flight.values().any(|f| f == id) {
                 continue; // never poll one feed twice at the same time
             }
             let due_at = states
@@ -189,39 +212,70 @@ pub async fn run(pipeline: Arc<Pipeline>, shutdown: CancellationToken) -> Result
             match due_at {
                 Some(at) if at > now => next_wake = next_wake.min(at),
                 _ => {
-                    in_flight.insert(*id);
                     let (pipeline, limit, feed, id) =
                         (Arc::clone(&pipeline), Arc::clone(&limit), feed.clone(), *id);
-                    polls.spawn(async move {
+                    let task = polls.spawn(async move {
                         let _permit = limit.acquire_owned().await;
-                        (id, poll_feed(&pipeline, &feed, id).await)
+                        poll_feed(&pipeline, &feed, id).await
                     });
+                    in_flight.insert(task.id(), id);
                 }
             }
+        }
+        if watchdog.is_some() {
+            systemd::watchdog();
         }
         let sleep = (next_wake - Utc::now()).to_std().unwrap_or(Duration::ZERO);
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = tokio::time::sleep(sleep) => {}
-            Some(joined) = polls.join_next(), if !polls.is_empty() => {
+            _ = reload.notified() => {
+                // Editors write in steps; let them finish, then read once.
+                tokio::time::sleep(service::RELOAD_DEBOUNCE).await;
+                systemd::reloading();
+                match reconfigure(&pipeline).await {
+                    Ok((new_pipeline, new_feeds)) => {
+                        pipeline = new_pipeline;
+                        feeds = new_feeds;
+                        current.send_replace(Arc::clone(&pipeline));
+                        tracing::info!(
+                            feeds = feeds.len(),
+                            rules = pipeline.config.rules.len(),
+                            "config reloaded"
+                        );
+                    }
+                    Err(e) => tracing::error!(
+                        "config not reloaded, still running on the previous one: {e}"
+                    ),
+                }
+                systemd::ready(&format!("watching {} feeds", feeds.len()));
+            }
+            Some(joined) = polls.join_next_with_id(), if !polls.is_empty() => {
                 match joined {
-                    Ok((id, Ok(report))) => {
-                        in_flight.remove(&id);
+                    Ok((task, Ok(report))) => {
+                        in_flight.remove(&task);
                         if report.result.as_ref().is_ok_and(|s| s.new_alerts > 0) {
                             wake_delivery.notify_one();
                         }
                     }
-                    Ok((id, Err(e))) => {
-                        in_flight.remove(&id);
+                    Ok((task, Err(e))) => {
+                        in_flight.remove(&task);
                         tracing::error!("database error while polling: {e}");
                     }
-                    Err(e) => tracing::error!("a poll task failed: {e}"),
+                    Err(e) => {
+                        in_flight.remove(&e.id());
+                        tracing::error!("a poll task failed: {e}");
+                    }
                 }
             }
         }
     }
 
-    tracing::info!("stopping: letting in-flight polls and deliveries finish");
+    systemd::stopping();
+    tracing::info!("stopping: letting in-flight deliveries finish");
+    // A poll can be dropped at any await: its database writes run to completion on the
+    // blocking pool either way, and whatever it had not stored is fetched again next time.
+    polls.abort_all();
     let drain = async {
         while polls.join_next().await.is_some() {}
         let _ = delivery.await;
@@ -236,8 +290,32 @@ pub async fn run(pipeline: Arc<Pipeline>, shutdown: CancellationToken) -> Result
     Ok(())
 }
 
-async fn delivery_loop(pipeline: Arc<Pipeline>, wake: Arc<Notify>, shutdown: CancellationToken) {
+/// Reads the config file again and builds the pipeline for it, keeping the database, the
+/// connection pools and every feed's state. Any error leaves the running pipeline untouched.
+async fn reconfigure(current: &Pipeline) -> Result<(Arc<Pipeline>, Vec<(Feed, FeedId)>), String> {
+    let path = current.config.path.clone();
+    let config = tokio::task::spawn_blocking(move || Config::load(&path))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    if config.database != current.config.database {
+        return Err(format!(
+            "`database` changed to {}; that needs a restart",
+            config.database.display()
+        ));
+    }
+    let pipeline = Arc::new(current.reconfigured(config));
+    let feeds = pipeline.sync_feeds().await.map_err(|e| e.to_string())?;
+    Ok((pipeline, feeds))
+}
+
+async fn delivery_loop(
+    current: watch::Receiver<Arc<Pipeline>>,
+    wake: Arc<Notify>,
+    shutdown: CancellationToken,
+) {
     loop {
+        let pipeline = Arc::clone(&current.borrow());
         let now = Utc::now();
         match notify::deliver_due(
             &pipeline.config,

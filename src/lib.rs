@@ -13,6 +13,7 @@
 //! - [`store`]: SQLite — feeds, articles, matches, the alert record and the outbox.
 //! - [`notify`]: the outbox worker and the channels (stdout, desktop, webhooks).
 //! - [`daemon`]: the run loop that ties the stages together.
+//! - [`service`]: one instance per database, systemd notifications, config file watching.
 //!
 //! Only `fetch`, `store`, `notify` and `daemon` touch the world; the stages between are plain
 //! functions over plain types.
@@ -27,4 +28,5 @@ pub mod matcher;
 pub mod notify;
 pub mod parse;
 pub mod scheduler;
+pub mod service;
 pub mod store;

@@ -9,10 +9,12 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use feedwatch::config::{Config, ConfigError};
 use feedwatch::daemon::{self, Pipeline};
+use feedwatch::service::InstanceLock;
 
 /// Watches RSS, Atom and JSON feeds for the stories you care about and alerts you once per story.
 #[derive(Parser)]
@@ -26,8 +28,18 @@ struct Cli {
     #[arg(long, global = true, default_value = "info")]
     log_level: String,
 
+    /// Log format: human-readable text, or one JSON object per line for log shippers
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -55,6 +67,11 @@ enum Command {
         #[arg(long)]
         query: Option<String>,
     },
+    /// Is the daemon running; last poll, next due feed, pending alerts
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
     /// List stored matches, newest first
     Matches {
         #[arg(long)]
@@ -68,7 +85,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let quiet = !matches!(cli.command, Command::Run { .. });
-    init_logging(&cli.log_level, quiet);
+    init_logging(&cli.log_level, cli.log_format, quiet);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -86,17 +103,25 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(level: &str, quiet: bool) {
+fn init_logging(level: &str, format: LogFormat, quiet: bool) {
     use tracing_subscriber::EnvFilter;
     let default = if quiet { "warn" } else { level };
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(format!("warn,feedwatch={default}")));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .init();
+        .with_target(false);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        // journald adds its own timestamps; a terminal gets them and colours.
+        LogFormat::Text if std::env::var_os("JOURNAL_STREAM").is_some() => {
+            builder.without_time().with_ansi(false).init()
+        }
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
 }
 
 fn config_path(cli: &Option<PathBuf>) -> PathBuf {
@@ -116,13 +141,17 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Run { once } => {
             let config = Config::load(&path)?;
+            // Two instances on one database would send every alert twice.
+            let _lock = InstanceLock::acquire(&config.database)?;
             let pipeline = Arc::new(Pipeline::open(config)?);
             if once {
                 commands::run::run_once(pipeline).await
             } else {
                 let shutdown = CancellationToken::new();
+                let reload = Arc::new(Notify::new());
                 tokio::spawn(stop_on_signal(shutdown.clone()));
-                daemon::run(pipeline, shutdown).await?;
+                tokio::spawn(reload_on_sighup(Arc::clone(&reload)));
+                daemon::run(pipeline, shutdown, reload).await?;
                 Ok(ExitCode::SUCCESS)
             }
         }
@@ -130,8 +159,26 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Preview { feed, json, query } => {
             commands::preview::preview(&path, &feed, json, query).await
         }
+        Command::Status { json } => commands::status::status(&path, json).await,
         Command::Matches { json, limit } => commands::matches::matches(&path, json, limit),
     }
+}
+
+/// SIGHUP re-reads the config, as daemons traditionally do.
+async fn reload_on_sighup(reload: Arc<Notify>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hangup) = signal(SignalKind::hangup()) else {
+            return;
+        };
+        while hangup.recv().await.is_some() {
+            tracing::info!("SIGHUP: reloading the config");
+            reload.notify_one();
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = reload;
 }
 
 async fn stop_on_signal(shutdown: CancellationToken) {

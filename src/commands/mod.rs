@@ -4,3 +4,4 @@ pub mod check;
 pub mod matches;
 pub mod preview;
 pub mod run;
+pub mod status;

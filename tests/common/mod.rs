@@ -57,6 +57,7 @@ impl TestServer {
         let state = Arc::new(ServerState::default());
         let app = Router::new()
             .route("/feeds/{*path}", get(serve_feed))
+            .route("/slow/{seconds}/{*path}", get(serve_slowly))
             .route("/hook", post(receive_webhook))
             .with_state(Arc::clone(&state));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -135,6 +136,22 @@ async fn serve_feed(
             .insert(header::ETAG, etag.parse().unwrap());
     }
     response
+}
+
+/// Like `/feeds/…`, but only after `seconds`: a poll that is still running.
+async fn serve_slowly(
+    State(state): State<Arc<ServerState>>,
+    UrlPath((seconds, path)): UrlPath<(u64, String)>,
+    headers: HeaderMap,
+) -> Response {
+    *state
+        .hits
+        .lock()
+        .unwrap()
+        .entry(format!("slow/{path}"))
+        .or_default() += 1;
+    tokio::time::sleep(std::time::Duration::from_secs(seconds)).await;
+    serve_feed(State(state), UrlPath(path), headers).await
 }
 
 async fn receive_webhook(
@@ -253,4 +270,109 @@ pub fn rss(title: &str, items: &[(&str, &str, &str)]) -> String {
     }
     xml.push_str("</channel></rss>");
     xml
+}
+
+/// The real binary running as a daemon (`run`), with its stderr collected for assertions.
+pub struct Daemon {
+    child: std::process::Child,
+    log: Arc<Mutex<String>>,
+}
+
+impl Daemon {
+    pub fn start(config: &Path, env: &[(&str, &str)]) -> Daemon {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_feedwatch"));
+        cmd.arg("--config")
+            .arg(config)
+            .arg("run")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        for var in [
+            "http_proxy",
+            "https_proxy",
+            "HTTP_PROXY",
+            "HTTPS_PROXY",
+            "ALL_PROXY",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd.env_remove("RUST_LOG").env_remove("NOTIFY_SOCKET");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start feedwatch run");
+        let log = Arc::new(Mutex::new(String::new()));
+        for stream in [
+            Box::new(child.stderr.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stdout.take().unwrap()),
+        ] {
+            let log = Arc::clone(&log);
+            std::thread::spawn(move || {
+                use std::io::BufRead;
+                for line in std::io::BufReader::new(stream)
+                    .lines()
+                    .map_while(Result::ok)
+                {
+                    let mut log = log.lock().unwrap();
+                    log.push_str(&line);
+                    log.push('\n');
+                }
+            });
+        }
+        Daemon { child, log }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Waits until the daemon's output contains `text` `times` times.
+    pub async fn wait_for_log(&self, text: &str, times: usize) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while self.log().matches(text).count() < times {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "waited 20 s for {times}× {text:?}; log:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Sends a signal by name (`TERM`, `HUP`, `KILL`).
+    pub fn signal(&self, name: &str) {
+        let status = std::process::Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// Waits for the process to end and returns its exit code.
+    pub async fn wait_exit(&mut self, within: std::time::Duration) -> Option<i32> {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for feedwatch") {
+                return status.code();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "feedwatch did not exit within {within:?}; log:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -1,0 +1,204 @@
+//! What it takes to run as a well-behaved service, apart from the pipeline itself: one instance
+//! per database (a lock file), systemd's readiness and watchdog protocol, and noticing when the
+//! config file is edited.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use notify::{RecursiveMode, Watcher};
+use tokio::sync::Notify;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error(
+        "another feedwatch{} is already running on {database}; two instances would send \
+         alerts twice. Stop it first (lock file {lock})",
+        .pid.map(|p| format!(" (pid {p})")).unwrap_or_default(),
+        database = .database.display(),
+        lock = .lock.display()
+    )]
+    AlreadyRunning {
+        database: PathBuf,
+        lock: PathBuf,
+        pid: Option<u32>,
+    },
+    #[error("lock file {path}: {source}")]
+    Lock {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Held for as long as this process works on a database; released when dropped or when the
+/// process dies, however it dies (an OS file lock, not a stale pid file).
+#[derive(Debug)]
+pub struct InstanceLock {
+    _file: File,
+}
+
+/// The lock file that guards `database`.
+pub fn lock_path(database: &Path) -> PathBuf {
+    let mut name = database.as_os_str().to_owned();
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
+impl InstanceLock {
+    /// Takes the lock for `database`, or says who holds it.
+    pub fn acquire(database: &Path) -> Result<InstanceLock, ServiceError> {
+        let path = lock_path(database);
+        let io = |source| ServiceError::Lock {
+            path: path.clone(),
+            source,
+        };
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(io)?;
+        }
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                return Err(ServiceError::AlreadyRunning {
+                    database: database.to_path_buf(),
+                    pid: read_pid(&mut file),
+                    lock: path,
+                });
+            }
+            Err(TryLockError::Error(e)) => return Err(io(e)),
+        }
+        file.set_len(0).map_err(io)?;
+        file.rewind().map_err(io)?;
+        writeln!(file, "{}", std::process::id()).map_err(io)?;
+        file.flush().map_err(io)?;
+        Ok(InstanceLock { _file: file })
+    }
+}
+
+/// Who holds the lock for `database`: `Some(pid)` (or `Some(None)` if the pid is unreadable)
+/// when a feedwatch is running on it, `None` when nobody is.
+pub fn running_instance(database: &Path) -> Option<Option<u32>> {
+    let mut file = File::open(lock_path(database)).ok()?;
+    match file.try_lock_shared() {
+        Ok(()) => None,
+        Err(TryLockError::WouldBlock) => Some(read_pid(&mut file)),
+        Err(TryLockError::Error(_)) => None,
+    }
+}
+
+fn read_pid(file: &mut File) -> Option<u32> {
+    let mut text = String::new();
+    file.rewind().ok()?;
+    file.read_to_string(&mut text).ok()?;
+    text.trim().parse().ok()
+}
+
+/// systemd's notification protocol; every call is a no-op when not started by systemd
+/// (`NOTIFY_SOCKET` unset), and a failure to notify is logged, never fatal.
+pub mod systemd {
+    use sd_notify::NotifyState;
+
+    fn send(states: &[NotifyState]) {
+        if let Err(e) = sd_notify::notify(states) {
+            tracing::debug!("sd_notify failed: {e}");
+        }
+    }
+
+    pub fn ready(status: &str) {
+        send(&[NotifyState::Ready, NotifyState::Status(status)]);
+    }
+
+    pub fn status(status: &str) {
+        send(&[NotifyState::Status(status)]);
+    }
+
+    /// Announces a reload; `Type=notify-reload` wants the monotonic time with it.
+    pub fn reloading() {
+        match NotifyState::monotonic_usec_now() {
+            Ok(now) => send(&[NotifyState::Reloading, now]),
+            Err(_) => send(&[NotifyState::Reloading]),
+        }
+    }
+
+    pub fn stopping() {
+        send(&[NotifyState::Stopping, NotifyState::Status("stopping")]);
+    }
+
+    pub fn watchdog() {
+        send(&[NotifyState::Watchdog]);
+    }
+
+    /// How often to ping the watchdog: half the interval systemd expects, if it expects any.
+    pub fn watchdog_interval() -> Option<std::time::Duration> {
+        sd_notify::watchdog_enabled().map(|d| d / 2)
+    }
+}
+
+/// Watches the config file and wakes `changed` when it is written. Editors save by writing a new
+/// file and renaming it over the old one, so the folder is watched and events are filtered by
+/// file name. Returns `None` (after logging why) when the platform cannot watch; SIGHUP still
+/// works then.
+pub fn watch_config(path: &Path, changed: Arc<Notify>) -> Option<notify::RecommendedWatcher> {
+    let file_name = path.file_name()?.to_owned();
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let handler = move |event: notify::Result<notify::Event>| {
+        let Ok(event) = event else { return };
+        let relevant = !matches!(event.kind, notify::EventKind::Access(_))
+            && event
+                .paths
+                .iter()
+                .any(|p| p.file_name() == Some(file_name.as_os_str()));
+        if relevant {
+            changed.notify_one();
+        }
+    };
+    let mut watcher = match notify::recommended_watcher(handler) {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::warn!("cannot watch the config file for changes (SIGHUP still reloads): {e}");
+            return None;
+        }
+    };
+    if let Err(e) = watcher.watch(&folder, RecursiveMode::NonRecursive) {
+        tracing::warn!(
+            "cannot watch {} for changes (SIGHUP still reloads): {e}",
+            folder.display()
+        );
+        return None;
+    }
+    Some(watcher)
+}
+
+/// Editors write a file in several steps; wait until they are done before reading it.
+pub const RELOAD_DEBOUNCE: Duration = Duration::from_millis(500);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_lock_on_one_database_is_refused_with_the_holders_pid() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("fw.db");
+        let first = InstanceLock::acquire(&db).unwrap();
+        assert_eq!(running_instance(&db), Some(Some(std::process::id())));
+        let err = InstanceLock::acquire(&db).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("already running"), "{text}");
+        assert!(text.contains(&std::process::id().to_string()), "{text}");
+        drop(first);
+        assert_eq!(running_instance(&db), None);
+        InstanceLock::acquire(&db).unwrap();
+    }
+}

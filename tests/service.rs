@@ -1,0 +1,233 @@
+//! The daemon as a service: the real binary in `run` mode, driven with signals, config edits and
+//! a systemd notification socket.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Daemon, TestServer, Workspace, rss};
+
+/// A config whose feeds are polled every 2 s and whose rule posts to the test webhook.
+fn config(server: &TestServer, feeds: &[&str], rules: &[(&str, &str)]) -> String {
+    let mut text = String::from("[defaults]\ncron = \"*/2 * * * * *\"\n\n");
+    for path in feeds {
+        text.push_str(&format!("[[feed]]\nurl = \"{}\"\n\n", server.url(path)));
+    }
+    for (name, query) in rules {
+        text.push_str(&format!(
+            "[[rule]]\nname = \"{name}\"\nquery = '{query}'\nnotify = [\"hook\"]\n\n"
+        ));
+    }
+    text.push_str(&format!(
+        "[[notifier]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"{}\"\n",
+        server.url("/hook")
+    ));
+    text
+}
+
+fn titles(server: &TestServer) -> Vec<String> {
+    let mut titles: Vec<String> = server
+        .received()
+        .iter()
+        .map(|r| {
+            r.json()["article"]["title"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect();
+    titles.sort();
+    titles
+}
+
+async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "waited 20 s for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_during_a_poll_exits_promptly_with_the_database_intact() {
+    let server = TestServer::start().await;
+    server.feed(
+        "fast.xml",
+        "application/rss+xml",
+        rss("Fast", &[("f1", "NATO", "")]),
+    );
+    server.feed(
+        "slow.xml",
+        "application/rss+xml",
+        rss("Slow", &[("s1", "NATO too", "")]),
+    );
+    let ws = Workspace::new(&config(
+        &server,
+        &["/feeds/fast.xml", "/slow/30/slow.xml"],
+        &[("nato", "NATO")],
+    ));
+    let mut daemon = Daemon::start(&ws.config(), &[]);
+    wait_until("the fast feed's alert", || server.received().len() == 1).await;
+    wait_until("the slow poll to be in flight", || {
+        server.hits("slow/slow.xml") > 0
+    })
+    .await;
+
+    let asked = std::time::Instant::now();
+    daemon.signal("TERM");
+    let code = daemon.wait_exit(Duration::from_secs(10)).await;
+    assert_eq!(code, Some(0), "{}", daemon.log());
+    assert!(
+        asked.elapsed() < Duration::from_secs(8),
+        "took {:?}",
+        asked.elapsed()
+    );
+    assert!(
+        daemon.log().contains("feedwatch stopped"),
+        "{}",
+        daemon.log()
+    );
+
+    let conn = rusqlite::Connection::open(ws.db()).unwrap();
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    assert_eq!(ws.query_i64("SELECT COUNT(*) FROM articles"), 1);
+    assert_eq!(
+        ws.query_i64("SELECT COUNT(*) FROM outbox WHERE status = 'delivered'"),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_instance_on_the_same_database_is_refused() {
+    let server = TestServer::start().await;
+    server.feed("f.xml", "application/rss+xml", rss("F", &[("a", "x", "")]));
+    let ws = Workspace::new(&config(&server, &["/feeds/f.xml"], &[("n", "NATO")]));
+    let daemon = Daemon::start(&ws.config(), &[]);
+    daemon.wait_for_log("feedwatch started", 1).await;
+
+    let out = ws.run(&["run", "--once"]).await;
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(out.stderr.contains("already running"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!("pid {}", daemon.pid())),
+        "{}",
+        out.stderr
+    );
+    let status = ws.run(&["status"]).await;
+    status.assert_ok();
+    assert!(
+        status
+            .stdout
+            .contains(&format!("running (pid {})", daemon.pid())),
+        "{}",
+        status.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn config_edit_adds_a_feed_and_a_rule_without_restart_or_realerts() {
+    let server = TestServer::start().await;
+    server.feed(
+        "a.xml",
+        "application/rss+xml",
+        rss("A", &[("a1", "NATO summit", "")]),
+    );
+    server.feed(
+        "b.xml",
+        "application/rss+xml",
+        rss("B", &[("b1", "Grain deal", "")]),
+    );
+    let ws = Workspace::new(&config(&server, &["/feeds/a.xml"], &[("nato", "NATO")]));
+    let daemon = Daemon::start(&ws.config(), &[]);
+    wait_until("the first alert", || server.received().len() == 1).await;
+
+    std::fs::write(
+        ws.config(),
+        config(
+            &server,
+            &["/feeds/a.xml", "/feeds/b.xml"],
+            &[("nato", "NATO"), ("grain", "grain")],
+        ),
+    )
+    .unwrap();
+    wait_until("the new feed's alert", || server.received().len() == 2).await;
+    assert!(daemon.log().contains("config reloaded"), "{}", daemon.log());
+    // A few more polls of both feeds: nothing is alerted twice.
+    let polls = server.hits("a.xml");
+    wait_until("two more polls", || server.hits("a.xml") >= polls + 2).await;
+    assert_eq!(titles(&server), ["Grain deal", "NATO summit"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_invalid_edit_is_rejected_and_the_old_config_keeps_working() {
+    let server = TestServer::start().await;
+    server.feed(
+        "a.xml",
+        "application/rss+xml",
+        rss("A", &[("a1", "NATO one", "")]),
+    );
+    let ws = Workspace::new(&config(&server, &["/feeds/a.xml"], &[("nato", "NATO")]));
+    let daemon = Daemon::start(&ws.config(), &[]);
+    wait_until("the first alert", || server.received().len() == 1).await;
+
+    std::fs::write(ws.config(), "[[feed]]\nurl = \"http://x/\"\nbogus = 1\n").unwrap();
+    daemon.wait_for_log("config not reloaded", 1).await;
+    assert!(
+        daemon.log().contains("bogus"),
+        "the reason is logged: {}",
+        daemon.log()
+    );
+
+    // The previous feeds and rules still work: a new item is polled and alerted.
+    server.feed(
+        "a.xml",
+        "application/rss+xml",
+        rss("A", &[("a2", "NATO two", ""), ("a1", "NATO one", "")]),
+    );
+    wait_until("the second alert", || server.received().len() == 2).await;
+    assert_eq!(titles(&server), ["NATO one", "NATO two"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn systemd_is_told_ready_reloading_and_stopping() {
+    use std::os::unix::net::UnixDatagram;
+    let server = TestServer::start().await;
+    server.feed("a.xml", "application/rss+xml", rss("A", &[("a1", "x", "")]));
+    let ws = Workspace::new(&config(&server, &["/feeds/a.xml"], &[("nato", "NATO")]));
+    let socket_path = ws.path("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut daemon = Daemon::start(
+        &ws.config(),
+        &[("NOTIFY_SOCKET", socket_path.to_str().unwrap())],
+    );
+    // Everything received so far, once `wanted` is among it.
+    let mut received = String::new();
+    let mut read_until = |wanted: &str| -> String {
+        let mut buf = [0u8; 4096];
+        while !received.contains(wanted) {
+            let n = socket
+                .recv(&mut buf)
+                .unwrap_or_else(|e| panic!("no {wanted} on NOTIFY_SOCKET: {e}; got {received:?}"));
+            received.push_str(&String::from_utf8_lossy(&buf[..n]));
+            received.push('\n');
+        }
+        received.clone()
+    };
+    let got = read_until("READY=1");
+    assert!(got.contains("STATUS=watching 1 feeds"), "{got}");
+    daemon.signal("HUP");
+    let got = read_until("RELOADING=1");
+    assert!(got.contains("MONOTONIC_USEC="), "{got}");
+    daemon.signal("TERM");
+    read_until("STOPPING=1");
+    assert_eq!(daemon.wait_exit(Duration::from_secs(10)).await, Some(0));
+}
