@@ -22,6 +22,9 @@ pub const MIN_INTERVAL: Duration = Duration::from_secs(10);
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(15 * 60);
 /// Default cap on a feed's decompressed body.
 pub const DEFAULT_MAX_BODY: u64 = 10 * 1024 * 1024;
+/// Articles gone from their feed for this long are pruned (their alert record stays).
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(90 * 24 * 60 * 60);
+const MIN_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Everything feedwatch needs to run, checked and resolved.
 #[derive(Debug, Clone)]
@@ -29,6 +32,8 @@ pub struct Config {
     /// Where the config came from; relative paths in it are relative to its folder.
     pub path: PathBuf,
     pub database: PathBuf,
+    /// How long an article is kept after it last appeared in its feed.
+    pub retention: Duration,
     pub feeds: Vec<Feed>,
     pub rules: Vec<Rule>,
     pub notifiers: Vec<Notifier>,
@@ -123,6 +128,7 @@ fn render_problems(path: &Path, problems: &[Problem]) -> String {
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     database: Option<Spanned<String>>,
+    retention: Option<Spanned<String>>,
     #[serde(default)]
     defaults: RawDefaults,
     #[serde(default, rename = "feed")]
@@ -198,6 +204,7 @@ impl Config {
         Config {
             path: path.to_path_buf(),
             database: base_dir(path).join("feedwatch.db"),
+            retention: DEFAULT_RETENTION,
             feeds: Vec::new(),
             rules: Vec::new(),
             notifiers: Vec::new(),
@@ -251,6 +258,27 @@ fn validate(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigErr
     let database = match &raw.database {
         Some(db) => base.join(db.get_ref()),
         None => base.join("feedwatch.db"),
+    };
+
+    let retention = match &raw.retention {
+        None => DEFAULT_RETENTION,
+        Some(r) => match humantime::parse_duration(r.get_ref()) {
+            Ok(d) if d >= MIN_RETENTION => d,
+            Ok(_) => {
+                problems.add(r.span(), "retention must be at least \"1d\"");
+                DEFAULT_RETENTION
+            }
+            Err(e) => {
+                problems.add(
+                    r.span(),
+                    format!(
+                        "invalid retention `{}`: {e} (example: \"90d\")",
+                        r.get_ref()
+                    ),
+                );
+                DEFAULT_RETENTION
+            }
+        },
     };
 
     let default_schedule = schedule(
@@ -399,6 +427,7 @@ fn validate(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigErr
     Ok(Config {
         path: path.to_path_buf(),
         database,
+        retention,
         feeds,
         rules,
         notifiers,

@@ -34,6 +34,8 @@ const CONCURRENT_POLLS: usize = 16;
 /// How long in-flight work may take to finish after a stop is asked for.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 const FETCH_TIMEOUT: Duration = Duration::from_secs(30);
+/// First polls after start are spread over this window.
+const FIRST_POLL_WINDOW: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -154,6 +156,7 @@ pub async fn run_once(pipeline: Arc<Pipeline>) -> Result<CycleReport, DaemonErro
         }
     }
     reports.sort_by_key(|(index, _)| *index);
+    prune(Arc::clone(&pipeline)).await;
     let deliveries = notify::deliver_due(
         &pipeline.config,
         &pipeline.db,
@@ -195,22 +198,31 @@ pub async fn run(
     let watchdog = systemd::watchdog_interval();
 
     let limit = Arc::new(Semaphore::new(CONCURRENT_POLLS));
+    let started = Utc::now();
+    let mut next_prune = started;
     let mut in_flight: HashMap<tokio::task::Id, FeedId> = HashMap::new();
     let mut polls: JoinSet<Result<FeedReport, StoreError>> = JoinSet::new();
     loop {
         let now = Utc::now();
+        if now >= next_prune {
+            next_prune = now + chrono::Duration::days(1);
+            tokio::spawn(prune(Arc::clone(&pipeline)));
+        }
         let states = pipeline.db.call(|s| s.feed_states()).await?;
         let mut next_wake = now + chrono_duration(watchdog.unwrap_or(MAX_SLEEP).min(MAX_SLEEP));
         for (feed, id) in &feeds {
             if in_flight.values().any(|f| f == id) {
                 continue; // never poll one feed twice at the same time
             }
+            // A feed never polled starts within the first minute, spread so that a config
+            // of many feeds does not fire them all at once.
             let due_at = states
                 .iter()
                 .find(|s| s.id == *id)
-                .and_then(|s| s.next_poll_at);
+                .and_then(|s| s.next_poll_at)
+                .unwrap_or_else(|| started + first_poll_offset(feed));
             match due_at {
-                Some(at) if at > now => next_wake = next_wake.min(at),
+                at if at > now => next_wake = next_wake.min(at),
                 _ => {
                     let (pipeline, limit, feed, id) =
                         (Arc::clone(&pipeline), Arc::clone(&limit), feed.clone(), *id);
@@ -288,6 +300,22 @@ pub async fn run(
     }
     tracing::info!("feedwatch stopped");
     Ok(())
+}
+
+/// Where in the first minute (or the feed's period, if shorter) a feed's first poll falls.
+fn first_poll_offset(feed: &Feed) -> chrono::Duration {
+    let window = feed.schedule.period(Utc::now()).min(FIRST_POLL_WINDOW);
+    chrono_duration(window.mul_f64(jitter_fraction(&feed.url)))
+}
+
+/// Removes articles that left their feed longer ago than the retention period.
+async fn prune(pipeline: Arc<Pipeline>) {
+    let cutoff = Utc::now() - chrono_duration(pipeline.config.retention);
+    match pipeline.db.call(move |s| s.prune(cutoff)).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!("pruned {n} articles no longer in their feeds"),
+        Err(e) => tracing::error!("pruning old articles failed: {e}"),
+    }
 }
 
 /// Reads the config file again and builds the pipeline for it, keeping the database, the
@@ -504,7 +532,7 @@ async fn store_articles(
         }
     }
     let check = identities.clone();
-    let unseen = pipeline.db.call(move |s| s.unseen(id, &check)).await?;
+    let unseen = pipeline.db.call(move |s| s.unseen(id, &check, now)).await?;
 
     let feed_ref = FeedRef {
         name: feed.name.clone(),

@@ -31,21 +31,51 @@ pub struct StoredMatch {
 
 impl Store {
     /// Which of `identities` this feed has not stored yet (by id or by canonical link).
-    pub fn unseen(&self, feed: FeedId, identities: &[Identity]) -> Result<Vec<bool>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM articles WHERE feed_id = ?1 AND identity = ?2)
-                 OR EXISTS (SELECT 1 FROM articles WHERE feed_id = ?1 AND canonical_link = ?3)",
+    pub fn unseen(
+        &mut self,
+        feed: FeedId,
+        identities: &[Identity],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<bool>, StoreError> {
+        // Marking the seen ones is what keeps an article that is still in its feed from being
+        // pruned (see `prune`) and coming back as new.
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let unseen = {
+            let mut touch = tx.prepare_cached(
+                "UPDATE articles SET last_seen_at = ?4
+                 WHERE feed_id = ?1 AND (identity = ?2 OR canonical_link = ?3)",
+            )?;
+            identities
+                .iter()
+                .map(|identity| {
+                    let seen = touch.execute(params![
+                        feed,
+                        identity.id,
+                        identity.canonical_link,
+                        now.timestamp()
+                    ])?;
+                    Ok(seen == 0)
+                })
+                .collect::<Result<Vec<bool>, StoreError>>()?
+        };
+        tx.commit()?;
+        Ok(unseen)
+    }
+
+    /// Deletes articles that have not been in their feed since `cutoff`. Matches and the record
+    /// of what was alerted stay, so a pruned story can never alert again. Returns how many
+    /// articles went.
+    pub fn prune(&mut self, cutoff: DateTime<Utc>) -> Result<usize, StoreError> {
+        let deleted = self.conn.execute(
+            "DELETE FROM articles WHERE last_seen_at < ?1",
+            params![cutoff.timestamp()],
         )?;
-        identities
-            .iter()
-            .map(|identity| {
-                let seen: bool = stmt
-                    .query_row(params![feed, identity.id, identity.canonical_link], |r| {
-                        r.get(0)
-                    })?;
-                Ok(!seen)
-            })
-            .collect()
+        // Give freed pages back to the file system and refresh the planner's statistics.
+        self.conn
+            .execute_batch("PRAGMA incremental_vacuum; PRAGMA optimize;")?;
+        Ok(deleted)
     }
 
     /// Stores new articles with their matches and outbox rows, all in one transaction. An
@@ -69,8 +99,8 @@ impl Store {
             )?;
             let mut insert_article = tx.prepare_cached(
                 "INSERT INTO articles (feed_id, identity, canonical_link, guid, title, link,
-                                       published, summary, content, first_seen_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                                       published, summary, content, first_seen_at, last_seen_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)
                  ON CONFLICT (feed_id, identity) DO NOTHING
                  RETURNING id",
             )?;

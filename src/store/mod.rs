@@ -123,6 +123,11 @@ impl Store {
                 known,
             });
         }
+        if found == 0 {
+            // Only possible before the first table exists: lets pruning shrink the file.
+            self.conn
+                .execute_batch("PRAGMA auto_vacuum = INCREMENTAL")?;
+        }
         for (index, step) in MIGRATIONS.iter().enumerate().skip(found as usize) {
             let tx = self
                 .conn
@@ -199,7 +204,7 @@ mod tests {
         let again = store.ingest(feed, "http://f/", &[item], now).unwrap();
         assert_eq!(again, IngestStats::default());
         assert_eq!(store.due_deliveries(now, 0, 10).unwrap().len(), 2);
-        assert_eq!(store.unseen(feed, &[identity]).unwrap(), [false]);
+        assert_eq!(store.unseen(feed, &[identity], now).unwrap(), [false]);
     }
 
     #[test]
@@ -249,6 +254,54 @@ mod tests {
         assert_eq!(d.attempts, 1);
         store.mark_failed(d.id, "HTTP 410", None).unwrap();
         assert_eq!(store.outbox_counts().unwrap()["dead"], 1);
+    }
+
+    #[test]
+    fn pruning_drops_only_articles_gone_from_their_feed_and_never_realerts() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("fw.db")).unwrap();
+        let feed = store.sync_feeds([("http://f/", "f")]).unwrap()["http://f/"];
+        let long_ago = Utc::now() - chrono::Duration::days(200);
+        let (old, kept) = (article("old", "NATO"), article("kept", "NATO"));
+        for a in [&old, &kept] {
+            let identity = identify(a);
+            let item = NewArticle {
+                article: a,
+                identity: &identity,
+                alerts: vec![(alert_for(a, "r"), vec!["console".into()])],
+            };
+            store.ingest(feed, "http://f/", &[item], long_ago).unwrap();
+        }
+        // `kept` is still in the feed today; `old` is not.
+        store.unseen(feed, &[identify(&kept)], Utc::now()).unwrap();
+        let pruned = store
+            .prune(Utc::now() - chrono::Duration::days(90))
+            .unwrap();
+        assert_eq!(pruned, 1);
+        assert_eq!(
+            store
+                .unseen(feed, &[identify(&old), identify(&kept)], Utc::now())
+                .unwrap(),
+            [true, false]
+        );
+        // The pruned story comes back: stored again, but not alerted again.
+        let identity = identify(&old);
+        let item = NewArticle {
+            article: &old,
+            identity: &identity,
+            alerts: vec![(alert_for(&old, "r"), vec!["console".into()])],
+        };
+        let stats = store
+            .ingest(feed, "http://f/", &[item], Utc::now())
+            .unwrap();
+        assert_eq!(
+            stats,
+            IngestStats {
+                new_articles: 1,
+                new_alerts: 0
+            }
+        );
+        assert_eq!(store.matches(10).unwrap().len(), 2);
     }
 
     #[test]

@@ -2,7 +2,8 @@
 
 /// Schema steps, applied in order; the database's `user_version` is how many have run.
 /// Append only: never edit a step that has shipped.
-pub(super) const MIGRATIONS: &[&str] = &[r#"
+pub(super) const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE feeds (
     id                   INTEGER PRIMARY KEY,
     url                  TEXT NOT NULL UNIQUE,
@@ -64,4 +65,11 @@ CREATE TABLE outbox (
     delivered_at    INTEGER
 ) STRICT;
 CREATE INDEX outbox_due ON outbox (status, next_attempt_at);
-"#];
+"#,
+    // Retention: when an article was last present in its feed.
+    r#"
+ALTER TABLE articles ADD COLUMN last_seen_at INTEGER;
+UPDATE articles SET last_seen_at = first_seen_at;
+CREATE INDEX articles_by_last_seen ON articles (last_seen_at);
+"#,
+];

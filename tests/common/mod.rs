@@ -227,6 +227,18 @@ impl Output {
     }
 }
 
+/// Loopback traffic must never go through a proxy from the environment, and the test's own log
+/// level or systemd socket must not leak into the binary under test.
+const INHERITED_ENV_TO_DROP: [&str; 7] = [
+    "http_proxy",
+    "https_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "RUST_LOG",
+    "NOTIFY_SOCKET",
+];
+
 pub async fn feedwatch(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_feedwatch"));
     cmd.arg("--config").arg(config).args(args);
