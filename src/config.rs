@@ -203,7 +203,7 @@ impl Config {
     pub fn empty(path: &Path) -> Config {
         Config {
             path: path.to_path_buf(),
-            database: base_dir(path).join("feedwatch.db"),
+            database: default_database(path),
             retention: DEFAULT_RETENTION,
             feeds: Vec::new(),
             rules: Vec::new(),
@@ -214,6 +214,45 @@ impl Config {
     pub fn notifier(&self, name: &str) -> Option<&Notifier> {
         self.notifiers.iter().find(|n| n.name == name)
     }
+}
+
+/// Where the config lives when `--config` is not given: `$XDG_CONFIG_HOME/feedwatch/config.toml`.
+pub fn default_config_path() -> PathBuf {
+    xdg_home("XDG_CONFIG_HOME", ".config")
+        .join("feedwatch")
+        .join("config.toml")
+}
+
+/// The database when the config names none: systemd's `StateDirectory` for a system service,
+/// `$XDG_DATA_HOME/feedwatch/` for a config in the XDG config folder, else beside the config.
+fn default_database(config_path: &Path) -> PathBuf {
+    if let Some(state) = std::env::var_os("STATE_DIRECTORY") {
+        // systemd may list several folders separated by colons; the first is ours.
+        let first = state
+            .to_string_lossy()
+            .split(':')
+            .next()
+            .unwrap_or("")
+            .to_string();
+        if !first.is_empty() {
+            return PathBuf::from(first).join("feedwatch.db");
+        }
+    }
+    if config_path.starts_with(xdg_home("XDG_CONFIG_HOME", ".config").join("feedwatch")) {
+        return xdg_home("XDG_DATA_HOME", ".local/share")
+            .join("feedwatch")
+            .join("feedwatch.db");
+    }
+    base_dir(config_path).join("feedwatch.db")
+}
+
+/// An XDG base folder: the variable if it holds an absolute path, else `$HOME/<fallback>`.
+fn xdg_home(variable: &str, fallback: &str) -> PathBuf {
+    std::env::var_os(variable)
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(fallback)))
+        .unwrap_or_else(|| PathBuf::from("."))
 }
 
 fn base_dir(path: &Path) -> PathBuf {
@@ -257,7 +296,7 @@ fn validate(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigErr
 
     let database = match &raw.database {
         Some(db) => base.join(db.get_ref()),
-        None => base.join("feedwatch.db"),
+        None => default_database(path),
     };
 
     let retention = match &raw.retention {

@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use feedwatch::config::{Config, ConfigError};
+use feedwatch::config::{self, Config, ConfigError};
 use feedwatch::daemon::{self, Pipeline};
 use feedwatch::service::InstanceLock;
 
@@ -124,20 +124,11 @@ fn init_logging(level: &str, format: LogFormat, quiet: bool) {
     }
 }
 
-fn config_path(cli: &Option<PathBuf>) -> PathBuf {
-    if let Some(path) = cli {
-        return path.clone();
-    }
-    let base = std::env::var_os("XDG_CONFIG_HOME")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
-        .unwrap_or_else(|| PathBuf::from("."));
-    base.join("feedwatch").join("config.toml")
-}
-
 async fn dispatch(cli: Cli) -> Result<ExitCode> {
-    let path = config_path(&cli.config);
+    let path = cli
+        .config
+        .clone()
+        .unwrap_or_else(config::default_config_path);
     match cli.command {
         Command::Run { once } => {
             let config = Config::load(&path)?;

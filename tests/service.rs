@@ -231,3 +231,48 @@ async fn systemd_is_told_ready_reloading_and_stopping() {
     read_until("STOPPING=1");
     assert_eq!(daemon.wait_exit(Duration::from_secs(10)).await, Some(0));
 }
+
+#[test]
+fn default_paths_follow_xdg_and_systemd_state_directory() {
+    let home = tempfile::tempdir().unwrap();
+    let config_dir = home.path().join("cfg/feedwatch");
+    std::fs::create_dir_all(&config_dir).unwrap();
+    std::fs::write(
+        config_dir.join("config.toml"),
+        "[[feed]]\nurl = \"feed.xml\"\n",
+    )
+    .unwrap();
+    let check = |extra: &[(&str, &std::path::Path)]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_feedwatch"));
+        cmd.arg("check")
+            .env_remove("FEEDWATCH_CONFIG")
+            .env_remove("STATE_DIRECTORY")
+            .env("XDG_CONFIG_HOME", home.path().join("cfg"))
+            .env("XDG_DATA_HOME", home.path().join("data"));
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let data_db = home.path().join("data/feedwatch/feedwatch.db");
+    assert!(
+        check(&[]).contains(&format!("database: {}", data_db.display())),
+        "{}",
+        check(&[])
+    );
+    let state = home.path().join("state");
+    let out = check(&[("STATE_DIRECTORY", &state)]);
+    assert!(
+        out.contains(&format!(
+            "database: {}",
+            state.join("feedwatch.db").display()
+        )),
+        "{out}"
+    );
+}
