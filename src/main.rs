@@ -55,6 +55,12 @@ enum Command {
         #[arg(long)]
         query: Option<String>,
     },
+    /// Show each feed's health: last attempt and success, HTTP status, failures, next poll,
+    /// validators, articles stored, last error, and whether it moved, is gone or missed items
+    Feeds {
+        #[arg(long)]
+        json: bool,
+    },
     /// List stored matches, newest first
     Matches {
         #[arg(long)]
@@ -130,6 +136,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Preview { feed, json, query } => {
             commands::preview::preview(&path, &feed, json, query).await
         }
+        Command::Feeds { json } => commands::feeds::feeds(&path, json),
         Command::Matches { json, limit } => commands::matches::matches(&path, json, limit),
     }
 }

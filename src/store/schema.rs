@@ -2,7 +2,8 @@
 
 /// Schema steps, applied in order; the database's `user_version` is how many have run.
 /// Append only: never edit a step that has shipped.
-pub(super) const MIGRATIONS: &[&str] = &[r#"
+pub(super) const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE feeds (
     id                   INTEGER PRIMARY KEY,
     url                  TEXT NOT NULL UNIQUE,
@@ -64,4 +65,13 @@ CREATE TABLE outbox (
     delivered_at    INTEGER
 ) STRICT;
 CREATE INDEX outbox_due ON outbox (status, next_attempt_at);
-"#];
+"#,
+    // Feed health: where a feed moved to (301/308), when it was declared gone (410), and when
+    // a poll last found only new items (so some were probably missed between polls).
+    r#"
+ALTER TABLE feeds ADD COLUMN moved_to TEXT;
+ALTER TABLE feeds ADD COLUMN gone_at INTEGER;
+ALTER TABLE feeds ADD COLUMN missed_items_at INTEGER;
+ALTER TABLE feeds ADD COLUMN suggested_interval INTEGER;
+"#,
+];
