@@ -367,6 +367,14 @@ pub async fn poll_feed(
         } => state.consecutive_failures + 1,
         _ => 0,
     };
+    // With `adaptive`, a missed-items warning shortens the interval from this poll on.
+    let period = match &outcome {
+        PollOutcome::Success {
+            missed_items: Some(shorter),
+            ..
+        } if feed.adaptive => period.min(*shorter),
+        _ => period,
+    };
     let next_poll_at = next_poll_at(feed, &outcome, failures, period, now, not_before);
     let outcome_for_store = outcome.clone();
     pipeline
