@@ -25,6 +25,8 @@ pub const DEFAULT_MAX_BODY: u64 = 10 * 1024 * 1024;
 /// Articles gone from their feed for this long are pruned (their alert record stays).
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(90 * 24 * 60 * 60);
 const MIN_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
+/// Default limit on one whole fetch.
+pub const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Everything feedwatch needs to run, checked and resolved.
 #[derive(Debug, Clone)]
@@ -46,6 +48,10 @@ pub struct Feed {
     pub url: String,
     pub schedule: Schedule,
     pub max_body_bytes: u64,
+    /// The whole fetch, redirects and body included.
+    pub timeout: Duration,
+    /// Shorten the interval by itself when a poll finds only new items.
+    pub adaptive: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -146,6 +152,8 @@ struct RawDefaults {
     cron: Option<Spanned<String>>,
     timezone: Option<Spanned<String>>,
     max_body: Option<Spanned<String>>,
+    timeout: Option<Spanned<String>>,
+    adaptive: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -157,6 +165,8 @@ struct RawFeed {
     cron: Option<Spanned<String>>,
     timezone: Option<Spanned<String>>,
     max_body: Option<Spanned<String>>,
+    timeout: Option<Spanned<String>>,
+    adaptive: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -334,6 +344,13 @@ fn validate(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigErr
         .as_ref()
         .and_then(|s| byte_size(s, &mut problems))
         .unwrap_or(DEFAULT_MAX_BODY);
+    let default_timeout = raw
+        .defaults
+        .timeout
+        .as_ref()
+        .and_then(|t| fetch_timeout(t, &mut problems))
+        .unwrap_or(DEFAULT_FETCH_TIMEOUT);
+    let default_adaptive = raw.defaults.adaptive.unwrap_or(false);
 
     let mut feeds = Vec::new();
     let mut feed_names = HashSet::new();
@@ -376,11 +393,18 @@ fn validate(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigErr
             .as_ref()
             .and_then(|s| byte_size(s, &mut problems))
             .unwrap_or(default_max_body);
+        let timeout = raw_feed
+            .timeout
+            .as_ref()
+            .and_then(|t| fetch_timeout(t, &mut problems))
+            .unwrap_or(default_timeout);
         feeds.push(Feed {
             name,
             url,
             schedule,
             max_body_bytes,
+            timeout,
+            adaptive: raw_feed.adaptive.unwrap_or(default_adaptive),
         });
     }
 
@@ -581,6 +605,22 @@ fn schedule(
                 }
                 _ => None,
             }
+        }
+    }
+}
+
+fn fetch_timeout(written: &Spanned<String>, problems: &mut Problems) -> Option<Duration> {
+    match humantime::parse_duration(written.get_ref()) {
+        Ok(d) if !d.is_zero() => Some(d),
+        _ => {
+            problems.add(
+                written.span(),
+                format!(
+                    "invalid timeout `{}` (examples: \"30s\", \"2m\")",
+                    written.get_ref()
+                ),
+            );
+            None
         }
     }
 }

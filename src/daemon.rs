@@ -16,15 +16,16 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::alert::{Alert, FeedRef};
+use crate::config::DEFAULT_FETCH_TIMEOUT;
 use crate::config::{Config, Feed};
 use crate::dedup::{Identity, identify};
-use crate::fetch::{Fetched, Fetcher};
+use crate::fetch::{Body, Fetched, Fetcher, Hints, Limits, MAX_SERVER_PAUSE};
 use crate::matcher::{Engine, RuleSpec};
 use crate::notify::{self, DeliveryStats};
 use crate::parse::{self, ParsedFeed};
 use crate::scheduler::{backoff, chrono_duration, jitter_fraction};
 use crate::service::{self, systemd};
-use crate::store::{Db, FeedId, NewArticle, PollOutcome, Store, StoreError};
+use crate::store::{Db, FeedId, FeedState, NewArticle, PollOutcome, Store, StoreError};
 
 /// The longest the loop sleeps: tokio's monotonic clock stops during suspend, wall-clock
 /// `next_poll_at` does not, so compare at least this often.
@@ -33,9 +34,10 @@ const MAX_SLEEP: Duration = Duration::from_secs(60);
 const CONCURRENT_POLLS: usize = 16;
 /// How long in-flight work may take to finish after a stop is asked for.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-const FETCH_TIMEOUT: Duration = Duration::from_secs(30);
 /// First polls after start are spread over this window.
 const FIRST_POLL_WINDOW: Duration = Duration::from_secs(60);
+/// The shortest interval `adaptive = true` goes down to.
+const MIN_ADAPTIVE_INTERVAL: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -65,6 +67,8 @@ pub struct PollSummary {
     pub entries: usize,
     pub new_articles: usize,
     pub new_alerts: usize,
+    /// Every entry was new (and there was at least one).
+    pub all_new: bool,
 }
 
 /// What `run --once` did.
@@ -90,7 +94,7 @@ impl Pipeline {
             engine: engine_for(&config),
             config: Arc::new(config),
             db: Db::new(store),
-            fetcher: Arc::new(Fetcher::new(FETCH_TIMEOUT)),
+            fetcher: Arc::new(Fetcher::new(DEFAULT_FETCH_TIMEOUT)),
             http: reqwest::Client::builder()
                 .user_agent(concat!("feedwatch/", env!("CARGO_PKG_VERSION")))
                 .connect_timeout(Duration::from_secs(10))
@@ -388,57 +392,77 @@ pub async fn poll_feed(
 ) -> Result<FeedReport, StoreError> {
     let state = pipeline.db.call(move |s| s.feed_state(id)).await?;
     let now = Utc::now();
-    let period = feed.schedule.period(now);
+    if let Some(gone_at) = state.gone_at {
+        let error = format!(
+            "{}: the server said 410 Gone on {}; feedwatch no longer polls this feed \
+             (remove it from the config, or give it a new url)",
+            state.poll_url(),
+            gone_at.format("%Y-%m-%d %H:%M UTC")
+        );
+        tracing::warn!(feed = %feed.name, "{error}");
+        return Ok(FeedReport {
+            feed: feed.name.clone(),
+            result: Err(error),
+        });
+    }
+    let period = poll_period(feed, &state, now);
+    let limits = Limits {
+        max_body: feed.max_body_bytes,
+        timeout: feed.timeout,
+    };
     let fetched = pipeline
         .fetcher
-        .fetch(&feed.url, &state.validators, feed.max_body_bytes)
+        .fetch_limited(state.poll_url(), &state.validators, &limits)
         .await;
 
+    // The earliest the server wants to hear from us again (Cache-Control or Retry-After).
+    let not_before;
     let (outcome, result) = match fetched {
-        Ok(Fetched::NotModified { validators }) => (
-            PollOutcome::Success {
-                status: 304,
-                validators,
-                title: None,
-            },
-            Ok(PollSummary {
-                not_modified: true,
-                ..PollSummary::default()
-            }),
-        ),
-        Ok(Fetched::Body(body)) => {
-            let base = body.final_url.clone();
-            let content_type = body.content_type.clone();
-            let bytes = body.bytes;
-            // A panic inside the parser ends this task only; it becomes the feed's error.
-            let parsed = tokio::task::spawn_blocking(move || {
-                parse::parse(&bytes, content_type.as_deref(), Some(&base))
-            })
-            .await;
-            match parsed {
-                Ok(Ok(parsed)) => {
-                    let title = Some(parsed.title.clone()).filter(|t| !t.is_empty());
-                    let summary = store_articles(pipeline, feed, id, parsed, now).await?;
-                    (
-                        PollOutcome::Success {
-                            status: body.status,
-                            validators: body.validators,
-                            title,
-                        },
-                        Ok(summary),
-                    )
-                }
-                Ok(Err(e)) => failure(Some(body.status), e.to_string(), true),
-                Err(panic) => failure(
-                    Some(body.status),
-                    format!("the parser crashed on this feed: {panic}"),
-                    true,
+        Ok(fetched) => {
+            let hints = fetched.hints().clone();
+            not_before = hints.max_age.map(|age| now + chrono_duration(age));
+            if let Some(to) = &hints.moved_to {
+                tracing::warn!(
+                    feed = %feed.name,
+                    "moved permanently from {} to {to}; polling the new address from now on \
+                     (update `url` in the config)",
+                    state.poll_url()
+                );
+            }
+            match fetched {
+                Fetched::NotModified { validators, .. } => (
+                    PollOutcome::Success {
+                        status: 304,
+                        validators,
+                        title: None,
+                        moved_to: hints.moved_to,
+                        missed_items: None,
+                    },
+                    Ok(PollSummary {
+                        not_modified: true,
+                        ..PollSummary::default()
+                    }),
                 ),
+                Fetched::Body(body) => {
+                    parse_and_store(pipeline, feed, id, &state, body, hints, period, now).await?
+                }
             }
         }
         Err(e) => {
-            let pause = e.retry_after().is_some();
-            failure(e.status(), e.to_string(), !pause)
+            let pause = e.is_pause();
+            not_before = e.retry_after();
+            let (mut outcome, result) = failure(e.status(), e.to_string(), !pause);
+            if e.is_gone() {
+                tracing::error!(
+                    feed = %feed.name,
+                    "{e}: the feed is gone for good; it will not be polled again \
+                     (remove it from the config)"
+                );
+                if let PollOutcome::Failure { gone, .. } = &mut outcome {
+                    *gone = true;
+                }
+            }
+            (outcome, result)
         }
     };
 
@@ -449,7 +473,15 @@ pub async fn poll_feed(
         } => state.consecutive_failures + 1,
         _ => 0,
     };
-    let next_poll_at = next_poll_at(feed, &outcome, failures, period, now);
+    // With `adaptive`, a missed-items warning shortens the interval from this poll on.
+    let period = match &outcome {
+        PollOutcome::Success {
+            missed_items: Some(shorter),
+            ..
+        } if feed.adaptive => period.min(*shorter),
+        _ => period,
+    };
+    let next_poll_at = next_poll_at(feed, &outcome, failures, period, now, not_before);
     let outcome_for_store = outcome.clone();
     pipeline
         .db
@@ -478,6 +510,92 @@ pub async fn poll_feed(
     })
 }
 
+/// Parses a fetched body and stores its new articles; a parse failure is the feed's error.
+#[allow(clippy::too_many_arguments)]
+async fn parse_and_store(
+    pipeline: &Pipeline,
+    feed: &Feed,
+    id: FeedId,
+    state: &FeedState,
+    body: Body,
+    hints: Hints,
+    period: Duration,
+    now: DateTime<Utc>,
+) -> Result<(PollOutcome, Result<PollSummary, String>), StoreError> {
+    let base = body.final_url.clone();
+    let content_type = body.content_type.clone();
+    let bytes = body.bytes;
+    // A panic inside the parser ends this task only; it becomes the feed's error.
+    let parsed = tokio::task::spawn_blocking(move || {
+        parse::parse(&bytes, content_type.as_deref(), Some(&base))
+    })
+    .await;
+    let parsed = match parsed {
+        Ok(Ok(parsed)) => parsed,
+        Ok(Err(e)) => return Ok(failure(Some(body.status), e.to_string(), true)),
+        Err(panic) => {
+            return Ok(failure(
+                Some(body.status),
+                format!("the parser crashed on this feed: {panic}"),
+                true,
+            ));
+        }
+    };
+    let title = Some(parsed.title.clone()).filter(|t| !t.is_empty());
+    let summary = store_articles(pipeline, feed, id, parsed, now).await?;
+    // Only a feed that had been read before can have rolled past items we never saw.
+    let missed_items = (summary.all_new && state.articles > 0).then(|| {
+        let suggested = shorter_interval(period);
+        warn_missed_items(feed, summary.new_articles, period, suggested);
+        suggested
+    });
+    Ok((
+        PollOutcome::Success {
+            status: body.status,
+            validators: body.validators,
+            title,
+            moved_to: hints.moved_to,
+            missed_items,
+        },
+        Ok(summary),
+    ))
+}
+
+fn warn_missed_items(feed: &Feed, items: usize, period: Duration, suggested: Duration) {
+    let (every, shorter) = (
+        humantime::format_duration(period),
+        humantime::format_duration(suggested),
+    );
+    if feed.adaptive {
+        tracing::warn!(
+            feed = %feed.name,
+            "all {items} items were new: some were probably published and dropped between two \
+             polls {every} apart; polling every {shorter} from now on (adaptive = true)"
+        );
+    } else {
+        tracing::warn!(
+            feed = %feed.name,
+            "all {items} items were new: some were probably published and dropped between two \
+             polls {every} apart; consider `interval = \"{shorter}\"` or `adaptive = true`"
+        );
+    }
+}
+
+/// Half the current period, but never below a minute: a feed that needs more is better read
+/// through a different feed.
+fn shorter_interval(period: Duration) -> Duration {
+    (period / 2).max(MIN_ADAPTIVE_INTERVAL).min(period)
+}
+
+/// The feed's period, shortened by an earlier missed-items warning when `adaptive` is on.
+fn poll_period(feed: &Feed, state: &FeedState, now: DateTime<Utc>) -> Duration {
+    let period = feed.schedule.period(now);
+    match state.suggested_interval {
+        Some(shorter) if feed.adaptive => period.min(shorter),
+        _ => period,
+    }
+}
+
 fn failure(
     status: Option<u16>,
     error: String,
@@ -488,27 +606,39 @@ fn failure(
             status,
             error: error.clone(),
             counts_as_failure,
+            gone: false,
         },
         Err(error),
     )
 }
 
+/// When to poll again: the schedule (or the adaptive period), pushed back by backoff after
+/// failures, never sooner than the server asked (`not_before`, capped at a day), and far in
+/// the future for a feed that is gone.
 fn next_poll_at(
     feed: &Feed,
     outcome: &PollOutcome,
     failures: u32,
     period: Duration,
     now: DateTime<Utc>,
+    not_before: Option<DateTime<Utc>>,
 ) -> DateTime<Utc> {
-    let regular = feed.schedule.next_after(now);
-    match outcome {
-        PollOutcome::Success { .. } => regular,
-        PollOutcome::Failure { .. } if failures == 0 => regular,
-        PollOutcome::Failure { .. } => {
+    let scheduled = feed.schedule.next_after(now);
+    let regular = if period < feed.schedule.period(now) {
+        scheduled.min(now + chrono_duration(period))
+    } else {
+        scheduled
+    };
+    let planned = match outcome {
+        PollOutcome::Failure { gone: true, .. } => return now + chrono::Duration::days(3650),
+        PollOutcome::Failure { .. } if failures > 0 => {
             let delay = backoff(period, failures, jitter_fraction(&feed.url));
             regular.max(now + chrono_duration(delay))
         }
-    }
+        _ => regular,
+    };
+    let server_floor = not_before.map(|t| t.min(now + chrono_duration(MAX_SERVER_PAUSE)));
+    planned.max(server_floor.unwrap_or(planned))
 }
 
 /// Identifies the parsed entries, keeps the new ones, matches them and stores everything.
@@ -531,6 +661,7 @@ async fn store_articles(
             identities.push(identity);
         }
     }
+    let unique = identities.len();
     let check = identities.clone();
     let unseen = pipeline.db.call(move |s| s.unseen(id, &check, now)).await?;
 
@@ -580,6 +711,7 @@ async fn store_articles(
         .await?;
     Ok(PollSummary {
         not_modified: false,
+        all_new: stats.new_articles > 0 && stats.new_articles == unique,
         entries,
         new_articles: stats.new_articles,
         new_alerts: stats.new_alerts,

@@ -2,15 +2,23 @@
 //!
 //! One [`Fetcher`] (one connection pool) serves the whole daemon. It sends the validators the
 //! server gave last time (`If-None-Match`, `If-Modified-Since`, byte for byte), caps the body
-//! *after* decompression while streaming, and reports what the server said about when to come
-//! back (`Retry-After`).
+//! *after* decompression while streaming, bounds the whole exchange with one total timeout,
+//! follows a few redirects by hand so that a permanent move (301/308) is noticed and a loop is an
+//! error, keeps at most [`PER_HOST`] requests in flight to any one host, and reports what the
+//! server said about when to come back (`Retry-After`, `Cache-Control: max-age`).
+//!
+//! Proxies come from the usual environment variables (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`,
+//! `NO_PROXY`), which reqwest reads by default.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use reqwest::StatusCode;
 use reqwest::header::{self, HeaderMap};
+use tokio::sync::Semaphore;
 
 const USER_AGENT: &str = concat!(
     "feedwatch/",
@@ -19,6 +27,14 @@ const USER_AGENT: &str = concat!(
 );
 const ACCEPT: &str = "application/rss+xml, application/atom+xml, application/feed+json, \
                       application/xml;q=0.9, text/xml;q=0.9, application/json;q=0.8, */*;q=0.5";
+/// Redirect hops followed before giving up; feeds that move more than this are broken.
+pub const MAX_REDIRECTS: usize = 5;
+/// Requests in flight to one host at a time, so that many feeds on one site are not all
+/// fetched at once.
+pub const PER_HOST: usize = 4;
+/// The longest pause a server can ask for through `Retry-After` or `max-age`: beyond a day, a
+/// typo in a header would silence a feed.
+pub const MAX_SERVER_PAUSE: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// What the server said last time, to send back for a conditional GET.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -27,14 +43,43 @@ pub struct Validators {
     pub last_modified: Option<String>,
 }
 
+/// Per-feed limits on one fetch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The largest body accepted, counted after decompression.
+    pub max_body: u64,
+    /// The whole exchange, redirects and body included.
+    pub timeout: Duration,
+}
+
+/// What the response said besides its body.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Hints {
+    /// Set when every hop to the final address was a permanent redirect (301 or 308): the feed
+    /// lives there now.
+    pub moved_to: Option<String>,
+    /// `Cache-Control: max-age`: polling sooner would only get the same answer.
+    pub max_age: Option<Duration>,
+}
+
 /// A successful fetch.
 #[derive(Debug)]
 pub enum Fetched {
     /// 304: nothing changed since the validators were issued.
     NotModified {
         validators: Validators,
+        hints: Hints,
     },
     Body(Body),
+}
+
+impl Fetched {
+    pub fn hints(&self) -> &Hints {
+        match self {
+            Fetched::NotModified { hints, .. } => hints,
+            Fetched::Body(body) => &body.hints,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -46,6 +91,7 @@ pub struct Body {
     pub final_url: String,
     pub validators: Validators,
     pub status: u16,
+    pub hints: Hints,
 }
 
 /// Why a feed could not be fetched. Each carries the URL it is about.
@@ -53,7 +99,7 @@ pub struct Body {
 pub enum FetchError {
     #[error("{url}: {message}")]
     Network { url: String, message: String },
-    #[error("{url}: timed out after {seconds} s")]
+    #[error("{url}: timed out after {seconds} s (set `timeout` to allow longer)")]
     Timeout { url: String, seconds: u64 },
     #[error("{url}: HTTP {status}")]
     Status {
@@ -64,6 +110,12 @@ pub enum FetchError {
     },
     #[error("{url}: body is larger than the limit of {limit} bytes (set `max_body` to raise it)")]
     TooLarge { url: String, limit: u64 },
+    #[error("{url}: redirect loop: {chain}")]
+    RedirectLoop { url: String, chain: String },
+    #[error("{url}: more than {MAX_REDIRECTS} redirects: {chain}")]
+    TooManyRedirects { url: String, chain: String },
+    #[error("{url}: redirect without a usable Location header")]
+    BadRedirect { url: String },
     #[error("{path}: {source}")]
     File {
         path: PathBuf,
@@ -80,44 +132,143 @@ impl FetchError {
         }
     }
 
-    /// For 429 and 503: the server is alive and asked for a pause; this is not the feed failing.
+    /// For 429 and 503: when the server asked to be left alone until.
     pub fn retry_after(&self) -> Option<DateTime<Utc>> {
         match self {
             FetchError::Status { retry_after, .. } => *retry_after,
             _ => None,
         }
     }
+
+    /// 429 and 503 mean the server is alive and asks for a pause: not the feed failing.
+    pub fn is_pause(&self) -> bool {
+        matches!(self.status(), Some(429 | 503))
+    }
+
+    /// 410: the publisher says the feed is gone for good.
+    pub fn is_gone(&self) -> bool {
+        self.status() == Some(410)
+    }
 }
 
 pub struct Fetcher {
     client: reqwest::Client,
     timeout: Duration,
+    /// One semaphore per `host:port`, created on first use.
+    hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
 }
 
 impl Fetcher {
+    /// A fetcher whose [`Fetcher::fetch`] gives up after `timeout` in total.
     pub fn new(timeout: Duration) -> Fetcher {
         let client = reqwest::Client::builder()
             .user_agent(USER_AGENT)
-            .connect_timeout(Duration::from_secs(10))
-            .read_timeout(timeout)
-            .timeout(timeout)
-            .redirect(reqwest::redirect::Policy::limited(5))
+            .connect_timeout(Duration::from_secs(10).min(timeout))
+            // Redirects are followed in `fetch` to see each hop's status.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap_or_else(|_| reqwest::Client::new());
-        Fetcher { client, timeout }
+        Fetcher {
+            client,
+            timeout,
+            hosts: Mutex::new(HashMap::new()),
+        }
     }
 
-    /// Fetches `url` (http, https or file), sending `validators` for a conditional GET and
-    /// refusing bodies larger than `max_body` bytes.
+    /// Fetches `url` (http, https or file) with the fetcher's timeout; see [`Fetcher::fetch_limited`].
     pub async fn fetch(
         &self,
         url: &str,
         validators: &Validators,
         max_body: u64,
     ) -> Result<Fetched, FetchError> {
+        let limits = Limits {
+            max_body,
+            timeout: self.timeout,
+        };
+        self.fetch_limited(url, validators, &limits).await
+    }
+
+    /// Fetches `url` (http, https or file), sending `validators` for a conditional GET, refusing
+    /// bodies larger than `limits.max_body` and giving up after `limits.timeout`.
+    pub async fn fetch_limited(
+        &self,
+        url: &str,
+        validators: &Validators,
+        limits: &Limits,
+    ) -> Result<Fetched, FetchError> {
         if url.starts_with("file:") {
-            return read_file(url, max_body).await;
+            return read_file(url, limits.max_body).await;
         }
+        let exchange = self.follow(url, validators, limits.max_body);
+        match tokio::time::timeout(limits.timeout, exchange).await {
+            Ok(result) => result,
+            Err(_) => Err(FetchError::Timeout {
+                url: url.to_string(),
+                seconds: limits.timeout.as_secs(),
+            }),
+        }
+    }
+
+    /// The request loop: one GET per hop until a non-redirect answer.
+    async fn follow(
+        &self,
+        url: &str,
+        validators: &Validators,
+        max_body: u64,
+    ) -> Result<Fetched, FetchError> {
+        let mut current = url::Url::parse(url).map_err(|e| FetchError::Network {
+            url: url.to_string(),
+            message: format!("not a valid URL: {e}"),
+        })?;
+        let mut chain = vec![current.to_string()];
+        let mut all_permanent = true;
+        loop {
+            let permit = self.host_permit(&current).await;
+            let response = self
+                .request(current.as_str(), validators)
+                .send()
+                .await
+                .map_err(|e| network(url, e))?;
+            let status = response.status();
+            if !status.is_redirection() || status == StatusCode::NOT_MODIFIED {
+                let moved_to = (chain.len() > 1 && all_permanent).then(|| current.to_string());
+                let result = finish(url, response, validators, max_body, moved_to).await;
+                drop(permit);
+                return result;
+            }
+            drop(permit);
+            let next = response
+                .headers()
+                .get(header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|location| current.join(location).ok())
+                .ok_or_else(|| FetchError::BadRedirect {
+                    url: url.to_string(),
+                })?;
+            all_permanent &= matches!(
+                status,
+                StatusCode::MOVED_PERMANENTLY | StatusCode::PERMANENT_REDIRECT
+            );
+            let seen = chain.iter().any(|u| u == next.as_str());
+            chain.push(next.to_string());
+            if seen {
+                return Err(FetchError::RedirectLoop {
+                    url: url.to_string(),
+                    chain: chain.join(" -> "),
+                });
+            }
+            if chain.len() > MAX_REDIRECTS + 1 {
+                return Err(FetchError::TooManyRedirects {
+                    url: url.to_string(),
+                    chain: chain.join(" -> "),
+                });
+            }
+            current = next;
+        }
+    }
+
+    fn request(&self, url: &str, validators: &Validators) -> reqwest::RequestBuilder {
         let mut request = self.client.get(url).header(header::ACCEPT, ACCEPT);
         if let Some(etag) = &validators.etag {
             request = request.header(header::IF_NONE_MATCH, etag);
@@ -125,69 +276,99 @@ impl Fetcher {
         if let Some(modified) = &validators.last_modified {
             request = request.header(header::IF_MODIFIED_SINCE, modified);
         }
-        let mut response = request.send().await.map_err(|e| self.network(url, e))?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        // Keep the old validators when the server sends none with a 304.
-        let new_validators = Validators {
-            etag: header_string(&headers, header::ETAG).or_else(|| validators.etag.clone()),
-            last_modified: header_string(&headers, header::LAST_MODIFIED)
-                .or_else(|| validators.last_modified.clone()),
-        };
-        if status == StatusCode::NOT_MODIFIED {
-            return Ok(Fetched::NotModified {
-                validators: new_validators,
-            });
-        }
-        if !status.is_success() {
-            let retry_after = matches!(
-                status,
-                StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
-            )
-            .then(|| retry_after(&headers, Utc::now()))
-            .flatten();
-            return Err(FetchError::Status {
-                url: url.to_string(),
-                status: status.as_u16(),
-                retry_after,
-            });
-        }
-        let too_large = || FetchError::TooLarge {
-            url: url.to_string(),
-            limit: max_body,
-        };
-        if response.content_length().is_some_and(|n| n > max_body) {
-            return Err(too_large());
-        }
-        let final_url = response.url().to_string();
-        let mut bytes = Vec::new();
-        // Chunks arrive decompressed, so this cap also stops compression bombs.
-        while let Some(chunk) = response.chunk().await.map_err(|e| self.network(url, e))? {
-            if (bytes.len() + chunk.len()) as u64 > max_body {
-                return Err(too_large());
-            }
-            bytes.extend_from_slice(&chunk);
-        }
-        Ok(Fetched::Body(Body {
-            bytes,
-            content_type: header_string(&headers, header::CONTENT_TYPE),
-            final_url,
-            validators: new_validators,
-            status: status.as_u16(),
-        }))
+        request
     }
 
-    fn network(&self, url: &str, err: reqwest::Error) -> FetchError {
-        if err.is_timeout() {
-            return FetchError::Timeout {
-                url: url.to_string(),
-                seconds: self.timeout.as_secs(),
-            };
-        }
-        FetchError::Network {
+    async fn host_permit(&self, url: &url::Url) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let key = format!(
+            "{}:{}",
+            url.host_str().unwrap_or(""),
+            url.port_or_known_default().unwrap_or(0)
+        );
+        let semaphore = {
+            let mut hosts = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
+            Arc::clone(
+                hosts
+                    .entry(key)
+                    .or_insert_with(|| Arc::new(Semaphore::new(PER_HOST))),
+            )
+        };
+        // The semaphore is never closed, so this only fails in theory; fetch without it then.
+        semaphore.acquire_owned().await.ok()
+    }
+}
+
+/// Turns the final response into a [`Fetched`] or an error, reading the body under the cap.
+async fn finish(
+    url: &str,
+    mut response: reqwest::Response,
+    validators: &Validators,
+    max_body: u64,
+    moved_to: Option<String>,
+) -> Result<Fetched, FetchError> {
+    let status = response.status();
+    let headers = response.headers();
+    // Keep the old validators when the server sends none with a 304.
+    let new_validators = Validators {
+        etag: header_string(headers, header::ETAG).or_else(|| validators.etag.clone()),
+        last_modified: header_string(headers, header::LAST_MODIFIED)
+            .or_else(|| validators.last_modified.clone()),
+    };
+    let hints = Hints {
+        moved_to,
+        max_age: max_age(headers),
+    };
+    if status == StatusCode::NOT_MODIFIED {
+        return Ok(Fetched::NotModified {
+            validators: new_validators,
+            hints,
+        });
+    }
+    if !status.is_success() {
+        let retry_after = matches!(
+            status,
+            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+        )
+        .then(|| retry_after(headers, Utc::now()))
+        .flatten();
+        return Err(FetchError::Status {
             url: url.to_string(),
-            message: error_chain(&err),
+            status: status.as_u16(),
+            retry_after,
+        });
+    }
+    let too_large = || FetchError::TooLarge {
+        url: url.to_string(),
+        limit: max_body,
+    };
+    let content_type = header_string(headers, header::CONTENT_TYPE);
+    // Content-Length is the compressed size when the body is encoded; it is only a fast reject.
+    if response.content_length().is_some_and(|n| n > max_body) {
+        return Err(too_large());
+    }
+    let final_url = response.url().to_string();
+    let mut bytes = Vec::new();
+    // Chunks arrive decompressed, so this cap also stops compression bombs.
+    while let Some(chunk) = response.chunk().await.map_err(|e| network(url, e))? {
+        if (bytes.len() + chunk.len()) as u64 > max_body {
+            return Err(too_large());
         }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(Fetched::Body(Body {
+        bytes,
+        content_type,
+        final_url,
+        validators: new_validators,
+        status: status.as_u16(),
+        hints,
+    }))
+}
+
+fn network(url: &str, err: reqwest::Error) -> FetchError {
+    FetchError::Network {
+        url: url.to_string(),
+        message: error_chain(&err),
     }
 }
 
@@ -214,6 +395,7 @@ async fn read_file(url: &str, max_body: u64) -> Result<Fetched, FetchError> {
         final_url: url.to_string(),
         validators: Validators::default(),
         status: 200,
+        hints: Hints::default(),
     }))
 }
 
@@ -233,6 +415,24 @@ fn retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<DateTime<Utc>>
     DateTime::parse_from_rfc2822(value)
         .ok()
         .map(|t| t.with_timezone(&Utc))
+}
+
+/// `Cache-Control: max-age=N`, unless the response may not be reused at all (`no-store`,
+/// `no-cache`), in which case it says nothing about when to come back.
+fn max_age(headers: &HeaderMap) -> Option<Duration> {
+    let mut age = None;
+    for value in headers.get_all(header::CACHE_CONTROL) {
+        for directive in value.to_str().ok()?.split(',') {
+            let directive = directive.trim().to_ascii_lowercase();
+            if directive == "no-store" || directive == "no-cache" {
+                return None;
+            }
+            if let Some(seconds) = directive.strip_prefix("max-age=") {
+                age = seconds.trim_matches('"').parse::<u64>().ok();
+            }
+        }
+    }
+    age.map(|s| Duration::from_secs(s).min(MAX_SERVER_PAUSE))
 }
 
 /// reqwest's top-level message repeats the URL and says little ("error sending request"); the
@@ -279,5 +479,26 @@ mod tests {
         );
         h.insert(header::RETRY_AFTER, HeaderValue::from_static("soon"));
         assert_eq!(retry_after(&h, now), None);
+    }
+
+    #[test]
+    fn max_age_is_read_unless_caching_is_forbidden() {
+        let mut h = HeaderMap::new();
+        assert_eq!(max_age(&h), None);
+        h.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=600"),
+        );
+        assert_eq!(max_age(&h), Some(Duration::from_secs(600)));
+        h.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("max-age=99999999"),
+        );
+        assert_eq!(max_age(&h), Some(MAX_SERVER_PAUSE));
+        h.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-cache, max-age=600"),
+        );
+        assert_eq!(max_age(&h), None);
     }
 }

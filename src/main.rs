@@ -72,6 +72,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Show each feed's health: last attempt and success, HTTP status, failures, next poll,
+    /// validators, articles stored, last error, and whether it moved, is gone or missed items
+    Feeds {
+        #[arg(long)]
+        json: bool,
+    },
     /// List stored matches, newest first
     Matches {
         #[arg(long)]
@@ -151,6 +157,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             commands::preview::preview(&path, &feed, json, query).await
         }
         Command::Status { json } => commands::status::status(&path, json).await,
+        Command::Feeds { json } => commands::feeds::feeds(&path, json),
         Command::Matches { json, limit } => commands::matches::matches(&path, json, limit),
     }
 }

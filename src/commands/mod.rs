@@ -1,6 +1,7 @@
 //! One file per subcommand: each takes what clap parsed and prints its result.
 
 pub mod check;
+pub mod feeds;
 pub mod matches;
 pub mod preview;
 pub mod run;

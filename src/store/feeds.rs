@@ -1,6 +1,7 @@
 //! Feeds and their fetch state: validators, schedule, health.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rusqlite::{TransactionBehavior, params};
@@ -25,6 +26,21 @@ pub struct FeedState {
     pub consecutive_failures: u32,
     pub last_error: Option<String>,
     pub articles: i64,
+    /// Where the feed answered a permanent redirect to; polled there from then on.
+    pub moved_to: Option<String>,
+    /// When the feed answered 410 Gone; it is not polled again.
+    pub gone_at: Option<DateTime<Utc>>,
+    /// When a poll last found nothing but new items, so some were probably missed.
+    pub missed_items_at: Option<DateTime<Utc>>,
+    /// A shorter interval that would probably not miss items.
+    pub suggested_interval: Option<Duration>,
+}
+
+impl FeedState {
+    /// The address to poll: where the feed moved to, else the configured one.
+    pub fn poll_url(&self) -> &str {
+        self.moved_to.as_deref().unwrap_or(&self.url)
+    }
 }
 
 /// How a poll ended, to be recorded on the feed.
@@ -34,12 +50,18 @@ pub enum PollOutcome {
         status: u16,
         validators: Validators,
         title: Option<String>,
+        /// The feed moved here for good (301/308).
+        moved_to: Option<String>,
+        /// Every item was new: the interval that was suggested (or applied) because of it.
+        missed_items: Option<Duration>,
     },
     Failure {
         status: Option<u16>,
         error: String,
         /// False for "come back later" answers (429/503), which are not the feed's fault.
         counts_as_failure: bool,
+        /// 410: stop polling this feed.
+        gone: bool,
     },
 }
 
@@ -96,11 +118,17 @@ impl Store {
                 status,
                 validators,
                 title,
+                moved_to,
+                missed_items,
             } => {
+                let missed = missed_items.map(|d| d.as_secs() as i64);
                 self.conn.execute(
                     "UPDATE feeds SET etag = ?2, last_modified = ?3, title = COALESCE(?4, title),
                         last_attempt_at = ?5, last_success_at = ?5, last_status = ?6,
-                        consecutive_failures = 0, last_error = NULL, next_poll_at = ?7
+                        consecutive_failures = 0, last_error = NULL, next_poll_at = ?7,
+                        moved_to = COALESCE(?8, moved_to),
+                        missed_items_at = CASE WHEN ?9 IS NULL THEN missed_items_at ELSE ?5 END,
+                        suggested_interval = COALESCE(?9, suggested_interval)
                      WHERE id = ?1",
                     params![
                         id,
@@ -109,7 +137,9 @@ impl Store {
                         title,
                         now.timestamp(),
                         status,
-                        next_poll_at.timestamp()
+                        next_poll_at.timestamp(),
+                        moved_to,
+                        missed
                     ],
                 )?;
             }
@@ -117,10 +147,12 @@ impl Store {
                 status,
                 error,
                 counts_as_failure,
+                gone,
             } => {
                 self.conn.execute(
                     "UPDATE feeds SET last_attempt_at = ?2, last_status = ?3, last_error = ?4,
-                        consecutive_failures = consecutive_failures + ?5, next_poll_at = ?6
+                        consecutive_failures = consecutive_failures + ?5, next_poll_at = ?6,
+                        gone_at = CASE WHEN ?7 THEN ?2 ELSE gone_at END
                      WHERE id = ?1",
                     params![
                         id,
@@ -128,7 +160,8 @@ impl Store {
                         status,
                         error,
                         i64::from(*counts_as_failure),
-                        next_poll_at.timestamp()
+                        next_poll_at.timestamp(),
+                        gone
                     ],
                 )?;
             }
@@ -140,7 +173,8 @@ impl Store {
 const FEED_STATE_SQL: &str = "
     SELECT f.id, f.url, f.name, f.title, f.etag, f.last_modified, f.next_poll_at,
            f.last_attempt_at, f.last_success_at, f.last_status, f.consecutive_failures,
-           f.last_error, (SELECT COUNT(*) FROM articles a WHERE a.feed_id = f.id)
+           f.last_error, (SELECT COUNT(*) FROM articles a WHERE a.feed_id = f.id),
+           f.moved_to, f.gone_at, f.missed_items_at, f.suggested_interval
     FROM feeds f WHERE f.id = ?1";
 
 fn feed_state_row(r: &rusqlite::Row) -> rusqlite::Result<FeedState> {
@@ -165,5 +199,11 @@ fn feed_state_row(r: &rusqlite::Row) -> rusqlite::Result<FeedState> {
         consecutive_failures: r.get::<_, i64>(10)?.clamp(0, u32::MAX as i64) as u32,
         last_error: r.get(11)?,
         articles: r.get(12)?,
+        moved_to: r.get(13)?,
+        gone_at: time(14)?,
+        missed_items_at: time(15)?,
+        suggested_interval: r
+            .get::<_, Option<i64>>(16)?
+            .map(|s| Duration::from_secs(s.max(0) as u64)),
     })
 }

@@ -72,4 +72,12 @@ ALTER TABLE articles ADD COLUMN last_seen_at INTEGER;
 UPDATE articles SET last_seen_at = first_seen_at;
 CREATE INDEX articles_by_last_seen ON articles (last_seen_at);
 "#,
+    // Feed health: where a feed moved to (301/308), when it was declared gone (410), and when
+    // a poll last found only new items (so some were probably missed between polls).
+    r#"
+ALTER TABLE feeds ADD COLUMN moved_to TEXT;
+ALTER TABLE feeds ADD COLUMN gone_at INTEGER;
+ALTER TABLE feeds ADD COLUMN missed_items_at INTEGER;
+ALTER TABLE feeds ADD COLUMN suggested_interval INTEGER;
+"#,
 ];

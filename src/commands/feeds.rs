@@ -1,0 +1,151 @@
+//! `feedwatch feeds`: each feed's health, from the fetch state stored by the poller.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::json;
+
+use feedwatch::config::Config;
+use feedwatch::store::{FeedState, Store};
+
+pub fn feeds(path: &Path, as_json: bool) -> Result<ExitCode> {
+    let config = Config::load(path)?;
+    let store = Store::open(&config.database)?;
+    // Rows of feeds dropped from the config stay in the store; show only the configured ones.
+    let states: Vec<FeedState> = store
+        .feed_states()?
+        .into_iter()
+        .filter(|s| config.feeds.iter().any(|f| f.url == s.url))
+        .collect();
+    let unpolled: Vec<_> = config
+        .feeds
+        .iter()
+        .filter(|f| !states.iter().any(|s| s.url == f.url))
+        .collect();
+    if as_json {
+        let mut out: Vec<_> = states.iter().map(feed_json).collect();
+        out.extend(unpolled.iter().map(
+            |f| json!({"name": f.name, "url": f.url, "polled": false, "flags": ["never polled"]}),
+        ));
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    for state in &states {
+        print_feed(state);
+    }
+    for feed in unpolled {
+        println!("{}  [never polled]\n  url: {}\n", feed.name, feed.url);
+    }
+    if config.feeds.is_empty() {
+        println!("no feeds in {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Short words for what needs the user's attention.
+fn flags(state: &FeedState) -> Vec<String> {
+    let mut flags = Vec::new();
+    if state.gone_at.is_some() {
+        flags.push("GONE (410): no longer polled".to_string());
+    }
+    if state.consecutive_failures > 0 {
+        flags.push(format!("FAILING ({} in a row)", state.consecutive_failures));
+    }
+    if let Some(to) = &state.moved_to {
+        flags.push(format!("moved to {to}"));
+    }
+    if state.missed_items_at.is_some() {
+        flags.push("missed items".to_string());
+    }
+    flags
+}
+
+fn time(t: Option<DateTime<Utc>>) -> String {
+    t.map_or_else(
+        || "never".into(),
+        |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+    )
+}
+
+fn rfc3339(t: Option<DateTime<Utc>>) -> serde_json::Value {
+    t.map_or(serde_json::Value::Null, |t| {
+        json!(t.to_rfc3339_opts(SecondsFormat::Secs, true))
+    })
+}
+
+fn print_feed(s: &FeedState) {
+    let flags = flags(s);
+    let marker = if flags.is_empty() {
+        "ok".to_string()
+    } else {
+        flags.join("; ")
+    };
+    println!("{}  [{marker}]", s.name);
+    println!("  url:            {}", s.url);
+    if let Some(to) = &s.moved_to {
+        println!("  moved to:       {to}  (permanent redirect; update `url` in the config)");
+    }
+    println!("  last attempt:   {}", time(s.last_attempt_at));
+    println!("  last success:   {}", time(s.last_success_at));
+    println!(
+        "  HTTP status:    {}",
+        s.last_status.map_or("-".into(), |c| c.to_string())
+    );
+    println!("  failures:       {} in a row", s.consecutive_failures);
+    let next = if s.gone_at.is_some() {
+        "never (gone)".to_string()
+    } else {
+        time(s.next_poll_at)
+    };
+    println!("  next poll:      {next}");
+    println!(
+        "  validators:     ETag {}, Last-Modified {}",
+        yes_no(s.validators.etag.is_some()),
+        yes_no(s.validators.last_modified.is_some())
+    );
+    println!("  articles:       {}", s.articles);
+    if let Some(at) = s.missed_items_at {
+        let suggestion = s
+            .suggested_interval
+            .map(|d| format!("; suggested interval {}", humantime::format_duration(d)))
+            .unwrap_or_default();
+        println!(
+            "  missed items:   every item was new on {}{suggestion}",
+            time(Some(at))
+        );
+    }
+    if let Some(error) = &s.last_error {
+        println!("  last error:     {error}");
+    }
+    println!();
+}
+
+fn yes_no(present: bool) -> &'static str {
+    if present { "yes" } else { "no" }
+}
+
+fn feed_json(s: &FeedState) -> serde_json::Value {
+    json!({
+        "name": s.name,
+        "url": s.url,
+        "polled": true,
+        "title": s.title,
+        "moved_to": s.moved_to,
+        "gone": s.gone_at.is_some(),
+        "gone_at": rfc3339(s.gone_at),
+        "last_attempt_at": rfc3339(s.last_attempt_at),
+        "last_success_at": rfc3339(s.last_success_at),
+        "last_status": s.last_status,
+        "consecutive_failures": s.consecutive_failures,
+        "next_poll_at": if s.gone_at.is_some() { serde_json::Value::Null } else { rfc3339(s.next_poll_at) },
+        "etag": s.validators.etag.is_some(),
+        "last_modified": s.validators.last_modified.is_some(),
+        "articles": s.articles,
+        "missed_items_at": rfc3339(s.missed_items_at),
+        "suggested_interval_secs": s.suggested_interval.map(|d| d.as_secs()),
+        "last_error": s.last_error,
+        "flags": flags(s),
+    })
+}

@@ -1,0 +1,917 @@
+//! The poller against a local server that misbehaves in every way feeds do: conditional GET,
+//! compression bombs, slow bodies, redirects, rate limits, gone feeds, HTML pages, legacy
+//! encodings. Each test runs the real binary on a temporary config and database.
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use common::{Workspace, rss};
+
+/// What one path of the [`Site`] answers.
+#[derive(Clone)]
+enum Route {
+    /// 200 with these headers and body; 304 when `If-None-Match` equals the `etag` header.
+    Page {
+        headers: Vec<(&'static str, String)>,
+        body: Vec<u8>,
+    },
+    Redirect {
+        status: u16,
+        to: String,
+    },
+    Status {
+        status: u16,
+        headers: Vec<(&'static str, String)>,
+    },
+    /// Like `Page`, but holds each request this long, to see how many are in flight at once.
+    Slow {
+        delay: Duration,
+        body: Vec<u8>,
+    },
+}
+
+#[derive(Default)]
+struct SiteState {
+    routes: Mutex<HashMap<String, Route>>,
+    requests: Mutex<HashMap<String, Vec<HeaderMap>>>,
+    in_flight: AtomicUsize,
+    most_in_flight: AtomicUsize,
+}
+
+/// A local web site whose paths each play one case.
+struct Site {
+    addr: SocketAddr,
+    state: Arc<SiteState>,
+}
+
+impl Site {
+    async fn start() -> Site {
+        let state = Arc::new(SiteState::default());
+        let app = Router::new()
+            .fallback(answer)
+            .with_state(Arc::clone(&state));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.ok() });
+        Site { addr, state }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    fn route(&self, path: &str, route: Route) {
+        self.state
+            .routes
+            .lock()
+            .unwrap()
+            .insert(path.to_string(), route);
+    }
+
+    fn page(&self, path: &str, content_type: &str, body: impl Into<Vec<u8>>) {
+        self.route(
+            path,
+            Route::Page {
+                headers: vec![("content-type", content_type.to_string())],
+                body: body.into(),
+            },
+        );
+    }
+
+    /// The request headers each hit on `path` carried, in order.
+    fn requests(&self, path: &str) -> Vec<HeaderMap> {
+        self.state
+            .requests
+            .lock()
+            .unwrap()
+            .get(path)
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+async fn answer(State(state): State<Arc<SiteState>>, request: Request) -> Response {
+    let path = request.uri().path().to_string();
+    let headers = request.headers().clone();
+    state
+        .requests
+        .lock()
+        .unwrap()
+        .entry(path.clone())
+        .or_default()
+        .push(headers.clone());
+    let Some(route) = state.routes.lock().unwrap().get(&path).cloned() else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    match route {
+        Route::Page { headers: h, body } => {
+            let etag = h.iter().find(|(k, _)| *k == "etag").map(|(_, v)| v.clone());
+            if etag.is_some_and(|e| {
+                headers
+                    .get(header::IF_NONE_MATCH)
+                    .is_some_and(|v| v.as_bytes() == e.as_bytes())
+            }) {
+                // Deliberately without validators: the client must keep the ones it has.
+                return StatusCode::NOT_MODIFIED.into_response();
+            }
+            with_headers(StatusCode::OK, &h, body)
+        }
+        Route::Redirect { status, to } => with_headers(
+            StatusCode::from_u16(status).unwrap(),
+            &[("location", to)],
+            Vec::new(),
+        ),
+        Route::Status { status, headers: h } => {
+            with_headers(StatusCode::from_u16(status).unwrap(), &h, Vec::new())
+        }
+        Route::Slow { delay, body } => {
+            let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            state.most_in_flight.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(delay).await;
+            state.in_flight.fetch_sub(1, Ordering::SeqCst);
+            with_headers(
+                StatusCode::OK,
+                &[("content-type", "application/rss+xml".into())],
+                body,
+            )
+        }
+    }
+}
+
+fn with_headers(status: StatusCode, headers: &[(&str, String)], body: Vec<u8>) -> Response {
+    let mut response = (status, body).into_response();
+    for (name, value) in headers {
+        response.headers_mut().insert(
+            HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            HeaderValue::from_str(value).unwrap(),
+        );
+    }
+    response
+}
+
+/// A config polling `feeds` as `(name, url)`, with extra `[defaults]` lines.
+fn config(defaults: &str, feeds: &[(&str, String)]) -> String {
+    let mut text = format!("[defaults]\n{defaults}\n\n");
+    for (name, url) in feeds {
+        text.push_str(&format!("[[feed]]\nname = \"{name}\"\nurl = \"{url}\"\n\n"));
+    }
+    text
+}
+
+/// One column of the feed named `name`.
+fn feed_column<T: rusqlite::types::FromSql>(ws: &Workspace, name: &str, column: &str) -> T {
+    let conn = rusqlite::Connection::open(ws.db()).unwrap();
+    conn.query_row(
+        &format!("SELECT {column} FROM feeds WHERE name = ?1"),
+        [name],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+fn feed_text(ws: &Workspace, name: &str, column: &str) -> Option<String> {
+    feed_column(ws, name, column)
+}
+
+fn feed_int(ws: &Workspace, name: &str, column: &str) -> Option<i64> {
+    feed_column(ws, name, column)
+}
+
+fn titles(ws: &Workspace) -> Vec<String> {
+    let conn = rusqlite::Connection::open(ws.db()).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT title FROM articles ORDER BY id")
+        .unwrap();
+    stmt.query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+fn feeds_json(out: &common::Output) -> Vec<serde_json::Value> {
+    serde_json::from_str(&out.stdout).expect("feeds --json prints JSON")
+}
+
+fn three_items() -> String {
+    rss(
+        "News",
+        &[
+            ("n1", "First", "one"),
+            ("n2", "Second", "two"),
+            ("n3", "Third", "three"),
+        ],
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn second_poll_echoes_validators_and_a_304_keeps_them() {
+    let site = Site::start().await;
+    let etag = r#"W/"v1-ä-odd, spacing""#.replace('ä', "a");
+    let modified = "Wed, 25 Nov 2026 09:00:00 GMT";
+    site.route(
+        "/cond.xml",
+        Route::Page {
+            headers: vec![
+                ("content-type", "application/rss+xml".into()),
+                ("etag", etag.clone()),
+                ("last-modified", modified.into()),
+            ],
+            body: three_items().into_bytes(),
+        },
+    );
+    let ws = Workspace::new(&config("", &[("News", site.url("/cond.xml"))]));
+
+    ws.run(&["run", "--once"]).await.assert_ok();
+    ws.run(&["run", "--once"]).await.assert_ok();
+    ws.run(&["run", "--once"]).await.assert_ok();
+
+    let requests = site.requests("/cond.xml");
+    assert_eq!(requests.len(), 3);
+    assert!(requests[0].get(header::IF_NONE_MATCH).is_none());
+    // Both the second and (after a 304 without validators) the third request echo the
+    // server's own strings byte for byte.
+    for later in &requests[1..] {
+        assert_eq!(later[header::IF_NONE_MATCH].as_bytes(), etag.as_bytes());
+        assert_eq!(
+            later[header::IF_MODIFIED_SINCE].as_bytes(),
+            modified.as_bytes()
+        );
+    }
+    assert_eq!(feed_int(&ws, "News", "last_status"), Some(304));
+    assert_eq!(
+        feed_text(&ws, "News", "etag").as_deref(),
+        Some(etag.as_str())
+    );
+    assert_eq!(titles(&ws).len(), 3);
+
+    let feeds = feeds_json(&ws.run(&["feeds", "--json"]).await);
+    assert_eq!(feeds[0]["etag"], true);
+    assert_eq!(feeds[0]["last_modified"], true);
+    assert_eq!(feeds[0]["last_status"], 304);
+    assert_eq!(feeds[0]["articles"], 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn user_agent_names_feedwatch_and_its_version() {
+    let site = Site::start().await;
+    site.page("/ua.xml", "application/rss+xml", three_items());
+    let ws = Workspace::new(&config("", &[("News", site.url("/ua.xml"))]));
+    ws.run(&["run", "--once"]).await.assert_ok();
+    let agent = site.requests("/ua.xml")[0][header::USER_AGENT]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        agent.starts_with(&format!("feedwatch/{}", env!("CARGO_PKG_VERSION"))),
+        "{agent}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cache_control_max_age_delays_the_next_poll() {
+    let site = Site::start().await;
+    site.route(
+        "/cached.xml",
+        Route::Page {
+            headers: vec![
+                ("content-type", "application/rss+xml".into()),
+                ("cache-control", "public, max-age=7200".into()),
+            ],
+            body: three_items().into_bytes(),
+        },
+    );
+    let ws = Workspace::new(&config(
+        "interval = \"15m\"",
+        &[("News", site.url("/cached.xml"))],
+    ));
+    let before = Utc::now().timestamp();
+    ws.run(&["run", "--once"]).await.assert_ok();
+    let next = feed_int(&ws, "News", "next_poll_at").unwrap();
+    assert!(
+        next >= before + 7200,
+        "next poll {} s from now",
+        next - before
+    );
+}
+
+fn gzip_of_zeros(megabytes: usize) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let zeros = vec![0u8; 1024 * 1024];
+    for _ in 0..megabytes {
+        encoder.write_all(&zeros).unwrap();
+    }
+    encoder.finish().unwrap()
+}
+
+/// Runs the binary and returns its exit status and its own peak resident memory in KiB.
+async fn run_measuring_memory(ws: &Workspace, args: &[&str]) -> (i32, i64, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_feedwatch"));
+    cmd.arg("--config").arg(ws.config()).args(args);
+    for var in ["http_proxy", "HTTP_PROXY", "ALL_PROXY", "RUST_LOG"] {
+        cmd.env_remove(var);
+    }
+    let stderr = ws.path("stderr.log");
+    cmd.stderr(std::fs::File::create(&stderr).unwrap())
+        .stdout(std::process::Stdio::null());
+    let child = cmd.spawn().unwrap();
+    let pid = child.id() as libc::pid_t;
+    let (status, max_rss) = tokio::task::spawn_blocking(move || {
+        let mut status = 0;
+        // SAFETY: plain syscall on our own child; `usage` is a valid, zeroed out-parameter.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        assert_eq!(waited, pid, "wait4 on feedwatch");
+        (libc::WEXITSTATUS(status), usage.ru_maxrss)
+    })
+    .await
+    .unwrap();
+    drop(child);
+    (status, max_rss, std::fs::read_to_string(stderr).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gzip_bomb_is_cut_off_with_bounded_memory() {
+    let site = Site::start().await;
+    // 200 MB of zeros in about 200 KB on the wire.
+    let bomb = tokio::task::spawn_blocking(|| gzip_of_zeros(200))
+        .await
+        .unwrap();
+    assert!(bomb.len() < 1024 * 1024);
+    site.route(
+        "/bomb.xml",
+        Route::Page {
+            headers: vec![
+                ("content-type", "application/rss+xml".into()),
+                ("content-encoding", "gzip".into()),
+            ],
+            body: bomb,
+        },
+    );
+    site.page("/good.xml", "application/rss+xml", three_items());
+    let ws = Workspace::new(&config(
+        "max_body = \"5MB\"",
+        &[
+            ("Bomb", site.url("/bomb.xml")),
+            ("Good", site.url("/good.xml")),
+        ],
+    ));
+    let (code, peak_kib, stderr) = run_measuring_memory(&ws, &["run", "--once"]).await;
+    assert_eq!(code, 0, "{stderr}");
+    let error = feed_text(&ws, "Bomb", "last_error").unwrap();
+    assert!(error.contains("larger than the limit"), "{error}");
+    assert!(error.contains("/bomb.xml"), "{error}");
+    assert_eq!(titles(&ws).len(), 3, "the good feed is stored");
+    // Reading the whole bomb would take 200 MB.
+    assert!(peak_kib < 80 * 1024, "peak RSS {peak_kib} KiB");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gzip_and_deflate_bodies_are_decoded_and_brotli_is_offered() {
+    let site = Site::start().await;
+    let xml = three_items();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(xml.as_bytes()).unwrap();
+    let mut zlib = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    zlib.write_all(xml.as_bytes()).unwrap();
+    for (path, encoding, body) in [
+        ("/gzip.xml", "gzip", gz.finish().unwrap()),
+        ("/deflate.xml", "deflate", zlib.finish().unwrap()),
+    ] {
+        site.route(
+            path,
+            Route::Page {
+                headers: vec![
+                    ("content-type", "application/rss+xml".into()),
+                    ("content-encoding", encoding.into()),
+                ],
+                body,
+            },
+        );
+    }
+    let ws = Workspace::new(&config(
+        "",
+        &[
+            ("Gzip", site.url("/gzip.xml")),
+            ("Deflate", site.url("/deflate.xml")),
+        ],
+    ));
+    ws.run(&["run", "--once"]).await.assert_ok();
+    assert_eq!(feed_text(&ws, "Gzip", "last_error"), None);
+    assert_eq!(feed_text(&ws, "Deflate", "last_error"), None);
+    let accept = site.requests("/gzip.xml")[0][header::ACCEPT_ENCODING]
+        .to_str()
+        .unwrap()
+        .to_string();
+    for wanted in ["gzip", "br", "deflate"] {
+        assert!(accept.contains(wanted), "Accept-Encoding: {accept}");
+    }
+}
+
+/// A server that sends headers, then one byte a second, forever.
+async fn trickle_server() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = [0u8; 4096];
+                let _ = socket.read(&mut request).await;
+                let head = "HTTP/1.1 200 OK\r\ncontent-type: application/rss+xml\r\n\
+                            content-length: 1000000\r\n\r\n<";
+                if socket.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                loop {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    if socket.write_all(b" ").await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn slow_body_is_cut_off_by_the_total_timeout_without_delaying_others() {
+    let site = Site::start().await;
+    site.page("/good.xml", "application/rss+xml", three_items());
+    let trickle = trickle_server().await;
+    let ws = Workspace::new(&config(
+        "timeout = \"3s\"",
+        &[
+            ("Slow", format!("http://{trickle}/feed.xml")),
+            ("Good", site.url("/good.xml")),
+        ],
+    ));
+    let started = Instant::now();
+    ws.run(&["run", "--once"]).await.assert_ok();
+    assert!(started.elapsed() < Duration::from_secs(15));
+    let error = feed_text(&ws, "Slow", "last_error").unwrap();
+    assert!(error.contains("timed out after 3 s"), "{error}");
+    assert_eq!(feed_int(&ws, "Slow", "consecutive_failures"), Some(1));
+    assert_eq!(titles(&ws).len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn redirect_loop_is_an_error_not_a_hang() {
+    let site = Site::start().await;
+    site.route(
+        "/a.xml",
+        Route::Redirect {
+            status: 302,
+            to: "/b.xml".into(),
+        },
+    );
+    site.route(
+        "/b.xml",
+        Route::Redirect {
+            status: 301,
+            to: site.url("/a.xml"),
+        },
+    );
+    let ws = Workspace::new(&config("", &[("Loop", site.url("/a.xml"))]));
+    ws.run(&["run", "--once"]).await.assert_ok();
+    let error = feed_text(&ws, "Loop", "last_error").unwrap();
+    assert!(error.contains("redirect loop"), "{error}");
+    assert!(error.contains("/b.xml"), "{error}");
+    assert_eq!(site.requests("/a.xml").len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn too_many_redirects_are_an_error() {
+    let site = Site::start().await;
+    for hop in 0..10 {
+        site.route(
+            &format!("/hop{hop}"),
+            Route::Redirect {
+                status: 307,
+                to: format!("/hop{}", hop + 1),
+            },
+        );
+    }
+    let ws = Workspace::new(&config("", &[("Hops", site.url("/hop0"))]));
+    ws.run(&["run", "--once"]).await.assert_ok();
+    let error = feed_text(&ws, "Hops", "last_error").unwrap();
+    assert!(error.contains("more than 5 redirects"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn permanent_redirect_moves_the_feed_and_a_temporary_one_does_not() {
+    let site = Site::start().await;
+    site.page("/new.xml", "application/rss+xml", three_items());
+    site.route(
+        "/old.xml",
+        Route::Redirect {
+            status: 301,
+            to: "/new.xml".into(),
+        },
+    );
+    site.page(
+        "/today.xml",
+        "application/rss+xml",
+        rss("Today", &[("t1", "Today", "x")]),
+    );
+    site.route(
+        "/usual.xml",
+        Route::Redirect {
+            status: 302,
+            to: "/today.xml".into(),
+        },
+    );
+    let ws = Workspace::new(&config(
+        "",
+        &[
+            ("Moved", site.url("/old.xml")),
+            ("Temp", site.url("/usual.xml")),
+        ],
+    ));
+    let first = ws.run(&["run", "--once"]).await;
+    first.assert_ok();
+    assert!(
+        first.stderr.contains("moved permanently") && first.stderr.contains("/new.xml"),
+        "{}",
+        first.stderr
+    );
+    ws.run(&["run", "--once"]).await.assert_ok();
+
+    assert_eq!(
+        site.requests("/old.xml").len(),
+        1,
+        "polled at its new address"
+    );
+    assert_eq!(site.requests("/new.xml").len(), 2);
+    assert_eq!(site.requests("/usual.xml").len(), 2, "a 302 is not a move");
+    assert_eq!(
+        feed_text(&ws, "Moved", "moved_to"),
+        Some(site.url("/new.xml"))
+    );
+    assert_eq!(feed_text(&ws, "Temp", "moved_to"), None);
+
+    let text = ws.run(&["feeds"]).await;
+    text.assert_ok();
+    assert!(
+        text.stdout
+            .contains(&format!("moved to:       {}", site.url("/new.xml"))),
+        "{}",
+        text.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rate_limits_honour_retry_after_and_are_not_failures() {
+    let site = Site::start().await;
+    site.route(
+        "/busy.xml",
+        Route::Status {
+            status: 429,
+            headers: vec![("retry-after", "3600".into())],
+        },
+    );
+    let in_two_hours = Utc::now() + chrono::Duration::hours(2);
+    site.route(
+        "/down.xml",
+        Route::Status {
+            status: 503,
+            headers: vec![(
+                "retry-after",
+                in_two_hours.format("%a, %d %b %Y %H:%M:%S GMT").to_string(),
+            )],
+        },
+    );
+    let ws = Workspace::new(&config(
+        "interval = \"10m\"",
+        &[
+            ("Busy", site.url("/busy.xml")),
+            ("Down", site.url("/down.xml")),
+        ],
+    ));
+    let before = Utc::now().timestamp();
+    ws.run(&["run", "--once"]).await.assert_ok();
+    ws.run(&["run", "--once"]).await.assert_ok();
+    for name in ["Busy", "Down"] {
+        assert_eq!(
+            feed_int(&ws, name, "consecutive_failures"),
+            Some(0),
+            "{name}"
+        );
+    }
+    assert_eq!(feed_int(&ws, "Busy", "last_status"), Some(429));
+    let busy_next = feed_int(&ws, "Busy", "next_poll_at").unwrap();
+    assert!(busy_next >= before + 3600, "{}", busy_next - before);
+    let down_next = feed_int(&ws, "Down", "next_poll_at").unwrap();
+    assert!(down_next >= in_two_hours.timestamp() - 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failing_feed_backs_off_and_is_flagged_but_never_dropped() {
+    let site = Site::start().await;
+    site.route(
+        "/broken.xml",
+        Route::Status {
+            status: 500,
+            headers: vec![],
+        },
+    );
+    let ws = Workspace::new(&config(
+        "interval = \"10m\"",
+        &[("Broken", site.url("/broken.xml"))],
+    ));
+    let mut delays = Vec::new();
+    for _ in 0..4 {
+        let before = Utc::now().timestamp();
+        ws.run(&["run", "--once"]).await.assert_ok();
+        delays.push(feed_int(&ws, "Broken", "next_poll_at").unwrap() - before);
+    }
+    assert_eq!(site.requests("/broken.xml").len(), 4, "still retried");
+    assert_eq!(feed_int(&ws, "Broken", "consecutive_failures"), Some(4));
+    // 10 min, 20 min, 40 min, 80 min, each with up to 10% jitter.
+    for (i, delay) in delays.iter().enumerate() {
+        let base = 600 * (1 << i);
+        assert!(
+            *delay >= base - 2 && *delay <= base + base / 10 + 2,
+            "{delays:?}"
+        );
+    }
+    let feeds = feeds_json(&ws.run(&["feeds", "--json"]).await);
+    assert_eq!(feeds[0]["consecutive_failures"], 4);
+    assert_eq!(feeds[0]["last_status"], 500);
+    assert!(
+        feeds[0]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("HTTP 500")
+    );
+    assert!(
+        feeds[0]["flags"][0]
+            .as_str()
+            .unwrap()
+            .contains("FAILING (4 in a row)")
+    );
+
+    // Recovery resets the count.
+    site.page("/broken.xml", "application/rss+xml", three_items());
+    ws.run(&["run", "--once"]).await.assert_ok();
+    assert_eq!(feed_int(&ws, "Broken", "consecutive_failures"), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gone_feed_stops_being_polled_and_says_so() {
+    let site = Site::start().await;
+    site.route(
+        "/gone.xml",
+        Route::Status {
+            status: 410,
+            headers: vec![],
+        },
+    );
+    let ws = Workspace::new(&config("", &[("Gone", site.url("/gone.xml"))]));
+    let first = ws.run(&["run", "--once"]).await;
+    first.assert_ok();
+    assert!(first.stderr.contains("gone for good"), "{}", first.stderr);
+    let second = ws.run(&["run", "--once"]).await;
+    second.assert_ok();
+    assert!(second.stderr.contains("410 Gone"), "{}", second.stderr);
+    assert_eq!(site.requests("/gone.xml").len(), 1, "not polled again");
+
+    let text = ws.run(&["feeds"]).await;
+    assert!(text.stdout.contains("GONE (410)"), "{}", text.stdout);
+    let feeds = feeds_json(&ws.run(&["feeds", "--json"]).await);
+    assert_eq!(feeds[0]["gone"], true);
+    assert_eq!(feeds[0]["next_poll_at"], serde_json::Value::Null);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn html_page_names_the_feed_it_links() {
+    let site = Site::start().await;
+    site.page(
+        "/blog/",
+        "text/html; charset=utf-8",
+        "<!DOCTYPE html><html><head><title>Blog</title>\
+         <link rel=\"alternate\" type=\"application/rss+xml\" href=\"/blog/feed.xml\">\
+         </head><body>Hello</body></html>",
+    );
+    let ws = Workspace::new(&config("", &[("Blog", site.url("/blog/"))]));
+    ws.run(&["run", "--once"]).await.assert_ok();
+    let error = feed_text(&ws, "Blog", "last_error").unwrap();
+    assert!(error.contains("HTML page"), "{error}");
+    assert!(error.contains(&site.url("/blog/feed.xml")), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn all_new_items_warn_of_missed_items_and_adaptive_shortens_the_interval() {
+    let site = Site::start().await;
+    let batch = |n: usize| {
+        let items: Vec<(String, String)> = (n..n + 3)
+            .map(|i| (format!("g{i}"), format!("Story {i}")))
+            .collect();
+        let refs: Vec<(&str, &str, &str)> = items
+            .iter()
+            .map(|(g, t)| (g.as_str(), t.as_str(), "x"))
+            .collect();
+        rss("Busy", &refs)
+    };
+    site.page("/fast.xml", "application/rss+xml", batch(0));
+    site.page("/fixed.xml", "application/rss+xml", batch(0));
+    let mut text = config(
+        "interval = \"1h\"",
+        &[
+            ("Fast", site.url("/fast.xml")),
+            ("Fixed", site.url("/fixed.xml")),
+        ],
+    );
+    text = text.replace(
+        &format!("url = \"{}\"\n", site.url("/fast.xml")),
+        &format!("url = \"{}\"\nadaptive = true\n", site.url("/fast.xml")),
+    );
+    let ws = Workspace::new(&text);
+
+    let first = ws.run(&["run", "--once"]).await;
+    first.assert_ok();
+    assert!(!first.stderr.contains("all 3 items were new"), "first poll");
+    site.page("/fast.xml", "application/rss+xml", batch(10));
+    site.page("/fixed.xml", "application/rss+xml", batch(10));
+    let before = Utc::now().timestamp();
+    let second = ws.run(&["run", "--once"]).await;
+    second.assert_ok();
+    assert!(
+        second.stderr.contains("all 3 items were new") && second.stderr.contains("30m"),
+        "{}",
+        second.stderr
+    );
+    assert!(
+        second.stderr.contains("consider `interval"),
+        "{}",
+        second.stderr
+    );
+
+    let fast_next = feed_int(&ws, "Fast", "next_poll_at").unwrap() - before;
+    let fixed_next = feed_int(&ws, "Fixed", "next_poll_at").unwrap() - before;
+    assert!((1790..=1810).contains(&fast_next), "{fast_next}");
+    assert!((3590..=3610).contains(&fixed_next), "{fixed_next}");
+
+    let feeds = feeds_json(&ws.run(&["feeds", "--json"]).await);
+    for feed in &feeds {
+        assert_eq!(feed["suggested_interval_secs"], 1800, "{feed}");
+        assert!(feed["flags"].to_string().contains("missed items"), "{feed}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn many_feeds_on_one_host_are_not_fetched_all_at_once() {
+    let site = Site::start().await;
+    let mut feeds = Vec::new();
+    for i in 0..12 {
+        let path = format!("/slow{i}.xml");
+        site.route(
+            &path,
+            Route::Slow {
+                delay: Duration::from_millis(300),
+                body: rss("S", &[(&format!("s{i}"), "Slow", "x")]).into_bytes(),
+            },
+        );
+        feeds.push((format!("Slow {i}"), site.url(&path)));
+    }
+    let feeds: Vec<(&str, String)> = feeds.iter().map(|(n, u)| (n.as_str(), u.clone())).collect();
+    let ws = Workspace::new(&config("", &feeds));
+    ws.run(&["run", "--once"]).await.assert_ok();
+    assert_eq!(titles(&ws).len(), 12);
+    let most = site.state.most_in_flight.load(Ordering::SeqCst);
+    assert!(
+        (2..=feedwatch::fetch::PER_HOST).contains(&most),
+        "{most} in flight"
+    );
+}
+
+// ---- encodings: real encoded bytes over HTTP ----
+
+const CYRILLIC: &str = "Кремль: новости дня";
+const LATIN: &str = "Café crème à Zürich";
+
+fn encoded(text: &str, encoding: &'static encoding_rs::Encoding) -> Vec<u8> {
+    let (bytes, _, unmappable) = encoding.encode(text);
+    assert!(!unmappable, "{text} fits {}", encoding.name());
+    bytes.into_owned()
+}
+
+fn feed_xml(declaration: Option<&str>, title: &str) -> String {
+    let decl = declaration
+        .map(|label| format!("<?xml version=\"1.0\" encoding=\"{label}\"?>\n"))
+        .unwrap_or_default();
+    format!(
+        "{decl}<rss version=\"2.0\"><channel><title>{title}</title>\
+         <item><guid>e1</guid><title>{title}</title><description>{title}</description></item>\
+         </channel></rss>"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn legacy_encodings_come_out_as_correct_text() {
+    let site = Site::start().await;
+    let win1251 = encoding_rs::WINDOWS_1251;
+    let koi8 = encoding_rs::KOI8_R;
+    let latin1 = encoding_rs::WINDOWS_1252; // what ISO-8859-1 means on the web
+    let utf16: Vec<u8> = {
+        let mut bytes = vec![0xFF, 0xFE];
+        for unit in feed_xml(Some("UTF-16"), CYRILLIC).encode_utf16() {
+            bytes.extend_from_slice(&unit.to_le_bytes());
+        }
+        bytes
+    };
+    let mut bom = vec![0xEF, 0xBB, 0xBF];
+    bom.extend_from_slice(feed_xml(Some("utf-8"), CYRILLIC).as_bytes());
+    // (feed, Content-Type, XML declaration, encoding, text): each label from one side only.
+    let legacy = [
+        (
+            "cp1251-declared",
+            "application/rss+xml",
+            Some("windows-1251"),
+            win1251,
+            CYRILLIC,
+        ),
+        (
+            "cp1251-http",
+            "text/xml; charset=windows-1251",
+            None,
+            win1251,
+            CYRILLIC,
+        ),
+        (
+            "koi8-declared",
+            "application/xml",
+            Some("KOI8-R"),
+            koi8,
+            CYRILLIC,
+        ),
+        (
+            "koi8-http",
+            "application/rss+xml; charset=koi8-r",
+            None,
+            koi8,
+            CYRILLIC,
+        ),
+        (
+            "latin1-declared",
+            "text/xml",
+            Some("ISO-8859-1"),
+            latin1,
+            LATIN,
+        ),
+        (
+            "latin1-http",
+            "application/rss+xml; charset=ISO-8859-1",
+            None,
+            latin1,
+            LATIN,
+        ),
+    ];
+    let mut cases: Vec<(&str, &str, Vec<u8>, &str)> = legacy
+        .into_iter()
+        .map(|(name, content_type, declaration, encoding, text)| {
+            let body = encoded(&feed_xml(declaration, text), encoding);
+            (name, content_type, body, text)
+        })
+        .collect();
+    cases.push(("utf16-bom", "application/rss+xml", utf16, CYRILLIC));
+    cases.push(("utf8-bom", "application/rss+xml", bom, CYRILLIC));
+    let mut feeds = Vec::new();
+    for (name, content_type, body, _) in &cases {
+        let path = format!("/{name}.xml");
+        site.page(&path, content_type, body.clone());
+        feeds.push((*name, site.url(&path)));
+    }
+    let ws = Workspace::new(&config("", &feeds));
+    ws.run(&["run", "--once"]).await.assert_ok();
+
+    let conn = rusqlite::Connection::open(ws.db()).unwrap();
+    let mut wrong = Vec::new();
+    for (name, _, _, expected) in &cases {
+        let stored: Option<String> = conn
+            .query_row(
+                "SELECT a.title FROM articles a JOIN feeds f ON f.id = a.feed_id
+                 WHERE f.name = ?1",
+                [name],
+                |r| r.get(0),
+            )
+            .ok();
+        if stored.as_deref() != Some(*expected) {
+            let error = feed_text(&ws, name, "last_error");
+            wrong.push(format!("{name}: stored {stored:?}, error {error:?}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}
