@@ -15,7 +15,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
-use crate::alert::Alert;
+use crate::alert::{Alert, ArticleRef, FeedRef};
 use crate::config::{Config, NotifierKind};
 use crate::scheduler::{chrono_duration, jitter_fraction};
 use crate::store::{Db, StoreError};
@@ -55,6 +55,37 @@ pub struct DeliveryStats {
     pub delivered: usize,
     pub retrying: usize,
     pub dead: usize,
+}
+
+/// The HTTP client for webhooks, for commands that deliver outside the daemon.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .user_agent(concat!("feedwatch/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(Duration::from_secs(10))
+        .build()
+        .unwrap_or_default()
+}
+
+/// The sample alert `feedwatch test-notify` sends: it shows how a real one looks, with
+/// characters that each format must escape.
+pub fn test_alert(now: DateTime<Utc>) -> Alert {
+    Alert {
+        rule: "feedwatch test".into(),
+        feed: FeedRef {
+            name: "test".into(),
+            url: "https://example.org/feed.xml".into(),
+            title: "feedwatch".into(),
+        },
+        article: ArticleRef {
+            id: format!("test:{}", now.timestamp_millis()),
+            title: "Test alert from feedwatch: <it works> & \"quotes\" *stay* literal".into(),
+            link: Some("https://example.org/feedwatch-test?a=1&b=2".into()),
+            published: Some(now),
+            summary: "If you can read this, the notifier is set up.".into(),
+        },
+        matched: vec!["test".into()],
+        created_at: now,
+    }
 }
 
 /// Sends one alert through the notifier named `notifier`.

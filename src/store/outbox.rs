@@ -19,6 +19,20 @@ pub struct Delivery {
     pub created_at: DateTime<Utc>,
 }
 
+/// An outbox row that still needs attention: pending (perhaps after failures) or dead.
+#[derive(Debug, Clone)]
+pub struct OutboxEntry {
+    pub delivery_id: String,
+    pub notifier: String,
+    /// `pending` or `dead`.
+    pub status: String,
+    pub attempts: u32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub alert: Alert,
+}
+
 impl Store {
     /// Pending outbox rows due by `due_by` with an id above `after_id`, oldest first.
     pub fn due_deliveries(
@@ -98,6 +112,55 @@ impl Store {
             )?,
         };
         Ok(())
+    }
+
+    /// Every pending and dead outbox row, oldest first, for `feedwatch outbox`.
+    pub fn undelivered(&self) -> Result<Vec<OutboxEntry>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT o.delivery_id, o.notifier, o.status, o.attempts, o.next_attempt_at,
+                    o.last_error, o.created_at, m.alert
+             FROM outbox o JOIN matches m ON m.id = o.match_id
+             WHERE o.status IN ('pending', 'dead')
+             ORDER BY o.id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, i64>(4)?,
+                r.get::<_, Option<String>>(5)?,
+                r.get::<_, i64>(6)?,
+                r.get::<_, String>(7)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (delivery_id, notifier, status, attempts, next, last_error, created, alert) = row?;
+            out.push(OutboxEntry {
+                delivery_id,
+                notifier,
+                status,
+                attempts: attempts.clamp(0, u32::MAX as i64) as u32,
+                next_attempt_at: timestamp(next),
+                last_error,
+                created_at: timestamp(created),
+                alert: serde_json::from_str(&alert)?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Puts every dead row back in the queue, due at `now`, with a fresh give-up window so it
+    /// gets a full round of retries. Returns how many were revived.
+    pub fn revive_dead(&mut self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        Ok(self.conn.execute(
+            "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = ?1,
+                created_at = ?1
+             WHERE status = 'dead'",
+            params![now.timestamp()],
+        )?)
     }
 
     /// Outbox rows per status, for summaries.

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -45,6 +45,12 @@ struct ServerState {
     received: Mutex<Vec<Received>>,
     /// The receiver answers 503 to this many requests before accepting.
     fail_next: AtomicUsize,
+    /// When not 0, the receiver answers every request with this status (503: "down").
+    forced_status: AtomicU16,
+    /// The receiver waits this long before answering (a slow receiver).
+    delay_ms: AtomicU64,
+    /// Every request the receiver got, accepted or not.
+    attempts: AtomicUsize,
 }
 
 pub struct TestServer {
@@ -105,6 +111,23 @@ impl TestServer {
     pub fn fail_next_webhooks(&self, n: usize) {
         self.state.fail_next.store(n, Ordering::SeqCst);
     }
+
+    /// Answers every webhook with `status` until called again with 0.
+    pub fn force_webhook_status(&self, status: u16) {
+        self.state.forced_status.store(status, Ordering::SeqCst);
+    }
+
+    /// Waits `delay` before answering each webhook.
+    pub fn slow_webhooks(&self, delay: std::time::Duration) {
+        self.state
+            .delay_ms
+            .store(delay.as_millis() as u64, Ordering::SeqCst);
+    }
+
+    /// Webhook requests seen, including refused ones.
+    pub fn webhook_attempts(&self) -> usize {
+        self.state.attempts.load(Ordering::SeqCst)
+    }
 }
 
 async fn serve_feed(
@@ -142,6 +165,15 @@ async fn receive_webhook(
     headers: HeaderMap,
     body: Bytes,
 ) -> StatusCode {
+    state.attempts.fetch_add(1, Ordering::SeqCst);
+    let delay = state.delay_ms.load(Ordering::SeqCst);
+    if delay > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+    }
+    let forced = state.forced_status.load(Ordering::SeqCst);
+    if forced != 0 {
+        return StatusCode::from_u16(forced).unwrap();
+    }
     let fail = state
         .fail_next
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
