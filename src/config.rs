@@ -57,6 +57,26 @@ pub struct Rule {
 pub struct Notifier {
     pub name: String,
     pub kind: NotifierKind,
+    pub retry: RetryPolicy,
+}
+
+/// How a notifier's failed deliveries are retried: exponential backoff from `first_delay`,
+/// capped at `max_delay`, until the alert is `give_up_after` old.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub first_delay: Duration,
+    pub max_delay: Duration,
+    pub give_up_after: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> RetryPolicy {
+        RetryPolicy {
+            first_delay: Duration::from_secs(30),
+            max_delay: Duration::from_secs(60 * 60),
+            give_up_after: Duration::from_secs(3 * 24 * 60 * 60),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -70,6 +90,8 @@ pub enum NotifierKind {
         url: String,
         format: WebhookFormat,
         timeout: Duration,
+        /// Signs each request (HMAC-SHA256 of timestamp and body) when set.
+        secret: Option<String>,
     },
 }
 
@@ -172,6 +194,10 @@ struct RawNotifier {
     url: Option<Spanned<String>>,
     format: Option<Spanned<WebhookFormat>>,
     timeout: Option<Spanned<String>>,
+    secret: Option<Spanned<String>>,
+    retry_delay: Option<Spanned<String>>,
+    retry_max_delay: Option<Spanned<String>>,
+    give_up_after: Option<Spanned<String>>,
 }
 
 impl Config {
@@ -329,8 +355,9 @@ fn validate(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigErr
                 format!("duplicate notifier name `{name}`"),
             );
         }
+        let retry = retry_policy(raw_notifier, &mut problems);
         if let Some(kind) = notifier_kind(raw_notifier, &mut problems) {
-            notifiers.push(Notifier { name, kind });
+            notifiers.push(Notifier { name, kind, retry });
         }
     }
 
@@ -573,6 +600,7 @@ fn notifier_kind(raw: &RawNotifier, problems: &mut Problems) -> Option<NotifierK
             only_for_webhook("url", raw.url.as_ref().map(|u| u.span()));
             only_for_webhook("format", raw.format.as_ref().map(|f| f.span()));
             only_for_webhook("timeout", raw.timeout.as_ref().map(|t| t.span()));
+            only_for_webhook("secret", raw.secret.as_ref().map(|t| t.span()));
             Some(if kind == "stdout" {
                 NotifierKind::Stdout
             } else {
@@ -597,15 +625,22 @@ fn notifier_kind(raw: &RawNotifier, problems: &mut Problems) -> Option<NotifierK
                     return None;
                 }
             };
-            let timeout = match &raw.timeout {
-                None => Duration::from_secs(15),
-                Some(t) => match humantime::parse_duration(t.get_ref()) {
-                    Ok(d) if !d.is_zero() => d,
-                    _ => {
-                        problems.add(t.span(), format!("invalid timeout `{}`", t.get_ref()));
-                        return None;
-                    }
-                },
+            let timeout = positive_duration(
+                "timeout",
+                raw.timeout.as_ref(),
+                Duration::from_secs(15),
+                problems,
+            )?;
+            let secret = match &raw.secret {
+                Some(s) if s.get_ref().is_empty() => {
+                    problems.add(
+                        s.span(),
+                        format!("`secret` of `{name}` is empty; remove it or set one"),
+                    );
+                    return None;
+                }
+                Some(s) => Some(s.get_ref().clone()),
+                None => None,
             };
             Some(NotifierKind::Webhook {
                 url: parsed.to_string(),
@@ -614,6 +649,7 @@ fn notifier_kind(raw: &RawNotifier, problems: &mut Problems) -> Option<NotifierK
                     .as_ref()
                     .map_or(WebhookFormat::Json, |f| *f.get_ref()),
                 timeout,
+                secret,
             })
         }
         other => {
@@ -621,6 +657,44 @@ fn notifier_kind(raw: &RawNotifier, problems: &mut Problems) -> Option<NotifierK
                 raw.kind.span(),
                 format!(
                     "unknown notifier kind `{other}` (expected \"stdout\", \"desktop\" or \"webhook\")"
+                ),
+            );
+            None
+        }
+    }
+}
+
+fn retry_policy(raw: &RawNotifier, problems: &mut Problems) -> RetryPolicy {
+    let default = RetryPolicy::default();
+    let mut key = |key: &str, value: &Option<Spanned<String>>, default: Duration| {
+        positive_duration(key, value.as_ref(), default, problems).unwrap_or(default)
+    };
+    RetryPolicy {
+        first_delay: key("retry_delay", &raw.retry_delay, default.first_delay),
+        max_delay: key("retry_max_delay", &raw.retry_max_delay, default.max_delay),
+        give_up_after: key("give_up_after", &raw.give_up_after, default.give_up_after),
+    }
+}
+
+/// A duration key such as `timeout = "15s"`: `default` when absent, `None` (and a problem)
+/// when it is not a positive duration.
+fn positive_duration(
+    key: &str,
+    value: Option<&Spanned<String>>,
+    default: Duration,
+    problems: &mut Problems,
+) -> Option<Duration> {
+    let Some(value) = value else {
+        return Some(default);
+    };
+    match humantime::parse_duration(value.get_ref()) {
+        Ok(d) if !d.is_zero() => Some(d),
+        _ => {
+            problems.add(
+                value.span(),
+                format!(
+                    "invalid {key} `{}` (expected a duration such as \"30s\" or \"1h\")",
+                    value.get_ref()
                 ),
             );
             None
@@ -765,6 +839,32 @@ query = "x"
         assert_eq!(found.len(), 2, "{found:?}");
         assert!(found[0].contains("needs a `url`"));
         assert!(found[1].contains("applies to webhook notifiers"));
+    }
+
+    #[test]
+    fn webhook_secret_and_retry_policy_are_read() {
+        let config = parse(
+            "[[notifier]]\nname = \"a\"\nkind = \"webhook\"\nurl = \"http://x/\"\n\
+             secret = \"k\"\nretry_delay = \"2s\"\nretry_max_delay = \"10s\"\ngive_up_after = \"1h\"\n",
+        )
+        .unwrap();
+        let n = &config.notifiers[0];
+        assert!(matches!(&n.kind, NotifierKind::Webhook { secret: Some(k), .. } if k == "k"));
+        assert_eq!(n.retry.first_delay, Duration::from_secs(2));
+        assert_eq!(n.retry.max_delay, Duration::from_secs(10));
+        assert_eq!(n.retry.give_up_after, Duration::from_secs(3600));
+        let found = problems(
+            "[[notifier]]\nname = \"b\"\nkind = \"stdout\"\nsecret = \"k\"\ngive_up_after = \"never\"\n",
+        );
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(
+            found[0].starts_with("5:17 invalid give_up_after `never`"),
+            "{found:?}"
+        );
+        assert!(
+            found[1].contains("`secret` applies to webhook notifiers"),
+            "{found:?}"
+        );
     }
 
     #[test]

@@ -136,3 +136,63 @@ async fn test_notify_sends_a_sample_and_reports_failure() {
     // A test alert is never stored.
     assert!(!ws.db().exists());
 }
+
+/// HMAC-SHA256 of `message` keyed with `key`, computed by Python's `hmac` module: an
+/// implementation independent of the one feedwatch uses.
+fn python_hmac_sha256(key: &str, message: &[u8]) -> String {
+    let script = "import hashlib, hmac, sys; \
+                  key = sys.argv[1].encode(); \
+                  print(hmac.new(key, sys.stdin.buffer.read(), hashlib.sha256).hexdigest())";
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", script, key])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs (apt-get install python3)");
+    {
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(message).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn signed_webhooks_verify_with_an_independent_hmac() {
+    let server = TestServer::start().await;
+    serve_items(&server, 2);
+    let secret = "s3cr\u{e9}t with spaces";
+    let ws = Workspace::new(&config(&server, &format!("secret = \"{secret}\"")));
+    ws.run(&["run", "--once"]).await.assert_ok();
+    let received = server.received();
+    assert_eq!(received.len(), 2);
+    for r in &received {
+        let timestamp = r.headers["x-feedwatch-timestamp"].to_str().unwrap();
+        let age = chrono::Utc::now().timestamp() - timestamp.parse::<i64>().unwrap();
+        assert!((0..60).contains(&age), "timestamp {timestamp} is now");
+        let signed = format!("{timestamp}.{}", r.body);
+        let expected = format!("v1={}", python_hmac_sha256(secret, signed.as_bytes()));
+        assert_eq!(
+            r.headers["x-feedwatch-signature"].to_str().unwrap(),
+            expected
+        );
+        // A forged body does not verify.
+        let forged = format!("{timestamp}.{}", r.body.replace("Ukraine", "Ukrainf"));
+        assert_ne!(
+            format!("v1={}", python_hmac_sha256(secret, forged.as_bytes())),
+            expected
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unsigned_webhooks_carry_no_signature() {
+    let server = TestServer::start().await;
+    serve_items(&server, 1);
+    let ws = Workspace::new(&config(&server, ""));
+    ws.run(&["run", "--once"]).await.assert_ok();
+    let received = server.received();
+    assert_eq!(received.len(), 1);
+    assert!(received[0].headers.get("x-feedwatch-signature").is_none());
+}

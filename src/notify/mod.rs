@@ -2,7 +2,8 @@
 //!
 //! Alerts are never sent straight from a match. The match writes an outbox row (see `store`);
 //! [`deliver_due`] sends due rows, marks each delivered, retries failures with backoff and
-//! jitter, and gives up (status `dead`) only on a permanent error or after [`GIVE_UP_AFTER`].
+//! jitter, and gives up (status `dead`) only on a permanent error or when the alert is older
+//! than the notifier's `give_up_after` (see [`RetryPolicy`]).
 //! Killing feedwatch at any point loses nothing: a row not marked delivered is sent again, with
 //! the same delivery id so that a receiver can drop the repeat.
 
@@ -16,15 +17,9 @@ use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
 use crate::alert::{Alert, ArticleRef, FeedRef};
-use crate::config::{Config, NotifierKind};
+use crate::config::{Config, NotifierKind, RetryPolicy};
 use crate::scheduler::{chrono_duration, jitter_fraction};
 use crate::store::{Db, StoreError};
-
-/// An alert that cannot be delivered for this long is marked dead.
-pub const GIVE_UP_AFTER: Duration = Duration::from_secs(3 * 24 * 60 * 60);
-/// The longest wait between two attempts of one delivery.
-const MAX_RETRY_DELAY: Duration = Duration::from_secs(60 * 60);
-const FIRST_RETRY_DELAY: Duration = Duration::from_secs(30);
 
 /// Why one delivery attempt failed.
 #[derive(Debug, thiserror::Error)]
@@ -108,7 +103,16 @@ pub async fn send(
             url,
             format,
             timeout,
-        } => webhook::send(http, url, *format, *timeout, alert, delivery_id).await,
+            secret,
+        } => {
+            let target = webhook::Target {
+                url,
+                format: *format,
+                timeout: *timeout,
+                secret: secret.as_deref(),
+            };
+            webhook::send(http, &target, alert, delivery_id).await
+        }
     }
 }
 
@@ -156,7 +160,17 @@ pub async fn deliver_due(
                     db.call(move |s| s.mark_delivered(id, now)).await?;
                 }
                 Err(err) => {
-                    let retry_at = retry_at(&err, delivery.attempts + 1, delivery.created_at, now);
+                    let policy = config
+                        .notifier(&delivery.notifier)
+                        .map(|n| n.retry)
+                        .unwrap_or_default();
+                    let retry_at = retry_at(
+                        &policy,
+                        &err,
+                        delivery.attempts + 1,
+                        delivery.created_at,
+                        now,
+                    );
                     let notifier = delivery.notifier.clone();
                     match retry_at {
                         Some(at) => {
@@ -190,6 +204,7 @@ pub async fn deliver_due(
 
 /// When to try again after the `attempts`-th failure, or `None` to give up.
 fn retry_at(
+    policy: &RetryPolicy,
     err: &DeliveryError,
     attempts: u32,
     created_at: DateTime<Utc>,
@@ -198,12 +213,13 @@ fn retry_at(
     let DeliveryError::Retryable { retry_after, .. } = err else {
         return None;
     };
-    let delay = FIRST_RETRY_DELAY
+    let delay = policy
+        .first_delay
         .saturating_mul(1 << attempts.saturating_sub(1).min(16))
-        .min(MAX_RETRY_DELAY)
+        .min(policy.max_delay)
         .mul_f64(1.0 + 0.2 * jitter_fraction(&format!("{now}{attempts}")));
     let at = (now + chrono_duration(delay)).max(retry_after.unwrap_or(now));
-    (at - created_at <= chrono_duration(GIVE_UP_AFTER)).then_some(at)
+    (at - created_at <= chrono_duration(policy.give_up_after)).then_some(at)
 }
 
 #[cfg(test)]
@@ -214,16 +230,22 @@ mod tests {
     fn retries_back_off_and_give_up_after_three_days() {
         let created = Utc::now();
         let err = DeliveryError::retryable("down");
-        let first = retry_at(&err, 1, created, created).unwrap();
-        let third = retry_at(&err, 3, created, created).unwrap();
+        let first = retry_at(&RetryPolicy::default(), &err, 1, created, created).unwrap();
+        let third = retry_at(&RetryPolicy::default(), &err, 3, created, created).unwrap();
         assert!(first - created >= chrono::Duration::seconds(30));
         assert!(third - created >= chrono::Duration::seconds(120));
         let late = created + chrono::Duration::days(3);
-        assert_eq!(retry_at(&err, 50, created, late), None);
+        assert_eq!(
+            retry_at(&RetryPolicy::default(), &err, 50, created, late),
+            None
+        );
         let permanent = DeliveryError::Permanent {
             message: "404".into(),
         };
-        assert_eq!(retry_at(&permanent, 1, created, created), None);
+        assert_eq!(
+            retry_at(&RetryPolicy::default(), &permanent, 1, created, created),
+            None
+        );
     }
 
     #[test]
@@ -234,6 +256,9 @@ mod tests {
             message: "429".into(),
             retry_after: Some(later),
         };
-        assert_eq!(retry_at(&err, 1, now, now), Some(later));
+        assert_eq!(
+            retry_at(&RetryPolicy::default(), &err, 1, now, now),
+            Some(later)
+        );
     }
 }
