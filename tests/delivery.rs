@@ -3,12 +3,14 @@
 
 mod common;
 
-use common::{TestServer, Workspace, rss};
+use std::time::Duration;
+
+use common::{Daemon, TestServer, Workspace, rss, wait_until};
 
 /// One feed, one rule matching "Ukraine", one webhook notifier with `extra` keys.
 fn config(server: &TestServer, extra: &str) -> String {
     format!(
-        "[[feed]]\nname = \"World\"\nurl = \"{}\"\n\n\
+        "[[feed]]\nname = \"World\"\nurl = \"{}\"\ninterval = \"1h\"\n\n\
          [[rule]]\nname = \"ukraine\"\nquery = 'Ukraine'\nnotify = [\"hook\"]\n\n\
          [[notifier]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"{}\"\n{extra}\n",
         server.url("/feeds/world.xml"),
@@ -195,4 +197,143 @@ async fn unsigned_webhooks_carry_no_signature() {
     let received = server.received();
     assert_eq!(received.len(), 1);
     assert!(received[0].headers.get("x-feedwatch-signature").is_none());
+}
+
+/// Quick retries, so the daemon tests take seconds.
+const FAST_RETRY: &str = "retry_delay = \"1s\"\nretry_max_delay = \"2s\"";
+
+fn delivery_ids(received: &[common::Received]) -> Vec<String> {
+    received
+        .iter()
+        .map(|r| {
+            let id = r.headers["x-feedwatch-delivery"]
+                .to_str()
+                .unwrap()
+                .to_string();
+            assert_eq!(r.json()["delivery_id"], id.as_str());
+            id
+        })
+        .collect()
+}
+
+/// The outbox's delivery ids in the order the alerts matched.
+fn outbox_ids(ws: &Workspace) -> Vec<String> {
+    let conn = rusqlite::Connection::open(ws.db()).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT delivery_id FROM outbox ORDER BY id")
+        .unwrap();
+    stmt.query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// Delivered rows; 0 while the daemon has not yet created its database.
+fn delivered(ws: &Workspace) -> i64 {
+    let Ok(conn) =
+        rusqlite::Connection::open_with_flags(ws.db(), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+    else {
+        return 0;
+    };
+    conn.query_row(
+        "SELECT COUNT(*) FROM outbox WHERE status = 'delivered'",
+        [],
+        |r| r.get(0),
+    )
+    .unwrap_or(0)
+}
+
+const WAIT: Duration = Duration::from_secs(60);
+
+#[tokio::test(flavor = "multi_thread")]
+async fn receiver_failing_its_first_requests_gets_every_alert_once_in_order() {
+    let server = TestServer::start().await;
+    serve_items(&server, 6);
+    let ws = Workspace::new(&config(&server, FAST_RETRY));
+    server.fail_next_webhooks(3);
+
+    let daemon = Daemon::start(&ws.config());
+    wait_until(WAIT, "six alerts delivered", || delivered(&ws) == 6).await;
+    daemon.kill().await;
+
+    // Three refused attempts, then each alert exactly once, in the order they matched.
+    assert_eq!(server.webhook_attempts(), 9);
+    assert_eq!(delivery_ids(&server.received()), outbox_ids(&ws));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn alerts_wait_out_a_down_receiver_and_a_slow_one_repeats_only_by_delivery_id() {
+    let server = TestServer::start().await;
+    serve_items(&server, 3);
+    let ws = Workspace::new(&config(&server, &format!("{FAST_RETRY}\ntimeout = \"1s\"")));
+
+    // Down: every attempt refused, the alerts stay pending.
+    server.force_webhook_status(503);
+    let daemon = Daemon::start(&ws.config());
+    wait_until(WAIT, "retries while down", || {
+        server.webhook_attempts() >= 3
+    })
+    .await;
+    assert_eq!(delivered(&ws), 0);
+    assert_eq!(
+        ws.query_i64("SELECT COUNT(*) FROM outbox WHERE status = 'pending'"),
+        3
+    );
+
+    // Up but slower than the timeout: it takes alerts, feedwatch cannot know, and sends again.
+    server.slow_webhooks(Duration::from_millis(1500));
+    server.force_webhook_status(0);
+    wait_until(WAIT, "a repeat to a slow receiver", || {
+        server.received().len() >= 2
+    })
+    .await;
+    server.slow_webhooks(Duration::ZERO);
+    wait_until(WAIT, "all delivered", || delivered(&ws) == 3).await;
+    daemon.kill().await;
+
+    let received = delivery_ids(&server.received());
+    let mut unique = received.clone();
+    unique.dedup();
+    // Repeats only ever follow each other (order is kept), so dropping repeats by id leaves
+    // each alert once, in order.
+    assert_eq!(unique, outbox_ids(&ws));
+    assert!(
+        received.len() > unique.len(),
+        "the slow receiver saw a repeat"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn daemon_killed_mid_delivery_sends_the_rest_after_restart() {
+    let server = TestServer::start().await;
+    serve_items(&server, 4);
+    let ws = Workspace::new(&config(&server, FAST_RETRY));
+
+    // The receiver takes the first alert and holds the answer; SIGKILL arrives meanwhile.
+    server.slow_webhooks(Duration::from_secs(30));
+    let daemon = Daemon::start(&ws.config());
+    wait_until(WAIT, "the first delivery", || {
+        server.webhook_attempts() == 1
+    })
+    .await;
+    daemon.kill().await;
+    assert_eq!(delivered(&ws), 0);
+    assert_eq!(
+        ws.query_i64("SELECT COUNT(*) FROM outbox WHERE status = 'pending'"),
+        4
+    );
+
+    server.slow_webhooks(Duration::ZERO);
+    let daemon = Daemon::start(&ws.config());
+    wait_until(WAIT, "all delivered after restart", || delivered(&ws) == 4).await;
+    daemon.kill().await;
+
+    // Nothing lost; the one in flight at the kill went again, under the same delivery id.
+    let received = delivery_ids(&server.received());
+    let expected = outbox_ids(&ws);
+    assert_eq!(received.len(), 5);
+    assert_eq!(received[0], expected[0]);
+    assert_eq!(received[1..], expected[..]);
+    // The restart polled nothing new: no alert was created twice.
+    assert_eq!(expected.len(), 4);
 }

@@ -4,6 +4,8 @@
 //! [`deliver_due`] sends due rows, marks each delivered, retries failures with backoff and
 //! jitter, and gives up (status `dead`) only on a permanent error or when the alert is older
 //! than the notifier's `give_up_after` (see [`RetryPolicy`]).
+//! Alerts of one rule reach one notifier in the order they matched: a failing alert holds back
+//! the later ones of its (notifier, rule) until it is delivered or dead.
 //! Killing feedwatch at any point loses nothing: a row not marked delivered is sent again, with
 //! the same delivery id so that a receiver can drop the repeat.
 
@@ -11,6 +13,7 @@ pub mod desktop;
 pub mod stdout;
 pub mod webhook;
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -128,6 +131,8 @@ pub async fn deliver_due(
     let mut stats = DeliveryStats::default();
     // Walk the outbox by id, so a row that failed and stays pending is not retried at once.
     let mut after_id = 0;
+    // (notifier, rule) pairs with a failure this round: their later alerts wait, to keep order.
+    let mut held: HashSet<(String, String)> = HashSet::new();
     loop {
         if shutdown.is_cancelled() {
             return Ok(stats);
@@ -143,6 +148,11 @@ pub async fn deliver_due(
                 // What is not sent stays pending and goes out after the restart.
                 return Ok(stats);
             }
+            after_id = delivery.id;
+            let line = (delivery.notifier.clone(), delivery.alert.rule.clone());
+            if held.contains(&line) {
+                continue;
+            }
             let result = send(
                 config,
                 http,
@@ -153,7 +163,6 @@ pub async fn deliver_due(
             .await;
             let now = Utc::now();
             let id = delivery.id;
-            after_id = id;
             match result {
                 Ok(()) => {
                     stats.delivered += 1;
@@ -192,6 +201,9 @@ pub async fn deliver_due(
                                 "delivery failed for good: {err}"
                             );
                         }
+                    }
+                    if retry_at.is_some() {
+                        held.insert(line);
                     }
                     let message = err.to_string();
                     db.call(move |s| s.mark_failed(id, &message, retry_at))

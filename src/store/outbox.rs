@@ -8,6 +8,13 @@ use rusqlite::params;
 use super::{Store, StoreError, timestamp};
 use crate::alert::Alert;
 
+/// Alerts of one rule reach one notifier in the order they matched: a pending row waits while
+/// an older row for the same (notifier, rule) is still pending. Dead rows do not block.
+const FIRST_IN_LINE: &str = "NOT EXISTS (
+    SELECT 1 FROM outbox older JOIN matches om ON om.id = older.match_id
+    WHERE older.status = 'pending' AND older.notifier = o.notifier
+      AND om.rule = m.rule AND older.id < o.id)";
+
 /// An outbox row due for delivery.
 #[derive(Debug, Clone)]
 pub struct Delivery {
@@ -34,19 +41,20 @@ pub struct OutboxEntry {
 }
 
 impl Store {
-    /// Pending outbox rows due by `due_by` with an id above `after_id`, oldest first.
+    /// Pending outbox rows due by `due_by` that are first in line for their (notifier, rule), `due_by` with an id above `after_id`, oldest first.
     pub fn due_deliveries(
         &self,
         due_by: DateTime<Utc>,
         after_id: i64,
         limit: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
+        let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT o.id, o.delivery_id, o.notifier, o.attempts, m.alert, o.created_at
              FROM outbox o JOIN matches m ON m.id = o.match_id
              WHERE o.status = 'pending' AND o.next_attempt_at <= ?1 AND o.id > ?2
-             ORDER BY o.id LIMIT ?3",
-        )?;
+               AND {FIRST_IN_LINE}
+             ORDER BY o.id LIMIT ?3"
+        ))?;
         let rows = stmt.query_map(params![due_by.timestamp(), after_id, limit as i64], |r| {
             Ok((
                 r.get::<_, i64>(0)?,
@@ -75,7 +83,11 @@ impl Store {
     /// When the next pending delivery is due, if any.
     pub fn next_delivery_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
         let at: Option<i64> = self.conn.query_row(
-            "SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending'",
+            &format!(
+                "SELECT MIN(o.next_attempt_at)
+                 FROM outbox o JOIN matches m ON m.id = o.match_id
+                 WHERE o.status = 'pending' AND {FIRST_IN_LINE}"
+            ),
             [],
             |r| r.get(0),
         )?;

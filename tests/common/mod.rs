@@ -166,10 +166,6 @@ async fn receive_webhook(
     body: Bytes,
 ) -> StatusCode {
     state.attempts.fetch_add(1, Ordering::SeqCst);
-    let delay = state.delay_ms.load(Ordering::SeqCst);
-    if delay > 0 {
-        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
-    }
     let forced = state.forced_status.load(Ordering::SeqCst);
     if forced != 0 {
         return StatusCode::from_u16(forced).unwrap();
@@ -181,10 +177,16 @@ async fn receive_webhook(
     if fail {
         return StatusCode::SERVICE_UNAVAILABLE;
     }
+    // A slow receiver has already taken the alert when it is slow to answer: a sender that
+    // gives up (or dies) before the answer will send it again.
     state.received.lock().unwrap().push(Received {
         headers,
         body: String::from_utf8_lossy(&body).into_owned(),
     });
+    let delay = state.delay_ms.load(Ordering::SeqCst);
+    if delay > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+    }
     StatusCode::OK
 }
 
@@ -223,6 +225,43 @@ impl Workspace {
     }
 }
 
+/// `feedwatch --config C run` in the background, as a daemon; SIGKILLed when dropped.
+pub struct Daemon {
+    child: tokio::process::Child,
+}
+
+impl Daemon {
+    pub fn start(config: &Path) -> Daemon {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_feedwatch"));
+        cmd.arg("--config")
+            .arg(config)
+            .arg("run")
+            .env_remove("RUST_LOG")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true);
+        without_proxy(&mut cmd);
+        Daemon {
+            child: cmd.spawn().expect("feedwatch run starts"),
+        }
+    }
+
+    /// SIGKILL: no shutdown code runs, as after a crash or power cut.
+    pub async fn kill(mut self) {
+        self.child.start_kill().expect("send SIGKILL");
+        self.child.wait().await.expect("daemon exits");
+    }
+}
+
+/// Waits up to `limit` for `done` to hold, checking every 50 ms.
+pub async fn wait_until(limit: std::time::Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !done() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 pub struct Output {
     pub code: Option<i32>,
     pub stdout: String,
@@ -245,16 +284,7 @@ impl Output {
 pub async fn feedwatch(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_feedwatch"));
     cmd.arg("--config").arg(config).args(args);
-    // Loopback traffic must never go through a proxy from the environment.
-    for var in [
-        "http_proxy",
-        "https_proxy",
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "ALL_PROXY",
-    ] {
-        cmd.env_remove(var);
-    }
+    without_proxy(&mut cmd);
     cmd.env_remove("RUST_LOG");
     for (k, v) in env {
         cmd.env(k, v);
@@ -267,6 +297,19 @@ pub async fn feedwatch(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Ou
         code: out.status.code(),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Loopback traffic must never go through a proxy from the environment.
+fn without_proxy(cmd: &mut tokio::process::Command) {
+    for var in [
+        "http_proxy",
+        "https_proxy",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+    ] {
+        cmd.env_remove(var);
     }
 }
 
