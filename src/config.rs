@@ -85,14 +85,27 @@ pub enum NotifierKind {
     Stdout,
     /// A desktop notification through the session bus.
     Desktop,
-    /// An HTTP POST of the alert in one of several body formats.
-    Webhook {
-        url: String,
-        format: WebhookFormat,
-        timeout: Duration,
-        /// Signs each request (HMAC-SHA256 of timestamp and body) when set.
-        secret: Option<String>,
-    },
+    /// An HTTP request carrying the alert in one of several body formats.
+    Webhook(Webhook),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Webhook {
+    pub url: String,
+    pub format: WebhookFormat,
+    pub timeout: Duration,
+    /// Signs each request (HMAC-SHA256 of timestamp and body) when set.
+    pub secret: Option<String>,
+    /// `POST` unless set (Matrix: `PUT`).
+    pub method: String,
+    /// Extra request headers, e.g. `Authorization`.
+    pub headers: Vec<(String, String)>,
+    /// The minijinja body for `format = "template"`.
+    pub template: Option<String>,
+    /// Content type of a template body.
+    pub content_type: String,
+    /// The chat a Telegram bot writes to.
+    pub chat_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -104,6 +117,18 @@ pub enum WebhookFormat {
     Discord,
     /// ntfy.sh (or a self-hosted ntfy): plain-text body, title and click link in headers.
     Ntfy,
+    Mattermost,
+    /// Microsoft Teams (Workflows / incoming webhook): an Adaptive Card.
+    Teams,
+    /// Gotify's `/message` endpoint (put the app token in the URL or a header).
+    Gotify,
+    /// Telegram Bot API `sendMessage` (needs `chat_id`).
+    Telegram,
+    /// Matrix client-server API: `PUT …/rooms/ROOM/send/m.room.message`, the delivery id as
+    /// the transaction id, so the homeserver itself drops repeats.
+    Matrix,
+    /// The user's own body from `template`.
+    Template,
 }
 
 /// A configuration that cannot be used, with every problem found.
@@ -195,6 +220,11 @@ struct RawNotifier {
     format: Option<Spanned<WebhookFormat>>,
     timeout: Option<Spanned<String>>,
     secret: Option<Spanned<String>>,
+    method: Option<Spanned<String>>,
+    headers: Option<Spanned<std::collections::BTreeMap<String, String>>>,
+    template: Option<Spanned<String>>,
+    content_type: Option<Spanned<String>>,
+    chat_id: Option<Spanned<String>>,
     retry_delay: Option<Spanned<String>>,
     retry_max_delay: Option<Spanned<String>>,
     give_up_after: Option<Spanned<String>>,
@@ -601,6 +631,11 @@ fn notifier_kind(raw: &RawNotifier, problems: &mut Problems) -> Option<NotifierK
             only_for_webhook("format", raw.format.as_ref().map(|f| f.span()));
             only_for_webhook("timeout", raw.timeout.as_ref().map(|t| t.span()));
             only_for_webhook("secret", raw.secret.as_ref().map(|t| t.span()));
+            only_for_webhook("method", raw.method.as_ref().map(|t| t.span()));
+            only_for_webhook("headers", raw.headers.as_ref().map(|t| t.span()));
+            only_for_webhook("template", raw.template.as_ref().map(|t| t.span()));
+            only_for_webhook("content_type", raw.content_type.as_ref().map(|t| t.span()));
+            only_for_webhook("chat_id", raw.chat_id.as_ref().map(|t| t.span()));
             Some(if kind == "stdout" {
                 NotifierKind::Stdout
             } else {
@@ -642,15 +677,81 @@ fn notifier_kind(raw: &RawNotifier, problems: &mut Problems) -> Option<NotifierK
                 Some(s) => Some(s.get_ref().clone()),
                 None => None,
             };
-            Some(NotifierKind::Webhook {
+            let format = raw
+                .format
+                .as_ref()
+                .map_or(WebhookFormat::Json, |f| *f.get_ref());
+            let method = match &raw.method {
+                None if format == WebhookFormat::Matrix => "PUT".to_string(),
+                None => "POST".to_string(),
+                Some(m) => {
+                    let upper = m.get_ref().to_ascii_uppercase();
+                    if !matches!(upper.as_str(), "POST" | "PUT" | "PATCH") {
+                        problems.add(
+                            m.span(),
+                            format!("method of `{name}` must be POST, PUT or PATCH"),
+                        );
+                    }
+                    upper
+                }
+            };
+            let mut headers = Vec::new();
+            if let Some(h) = &raw.headers {
+                for (key, value) in h.get_ref() {
+                    let token =
+                        |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+                    if key.is_empty() || !key.chars().all(token) {
+                        problems.add(
+                            h.span(),
+                            format!("header name `{key}` of `{name}` is not valid"),
+                        );
+                    } else if value.chars().any(|c| c.is_control()) {
+                        problems.add(
+                            h.span(),
+                            format!("header `{key}` of `{name}` holds a control character"),
+                        );
+                    } else {
+                        headers.push((key.clone(), value.clone()));
+                    }
+                }
+            }
+            let template = raw.template.as_ref().map(|t| t.get_ref().clone());
+            match (&raw.template, format) {
+                (None, WebhookFormat::Template) => problems.add(
+                    raw.kind.span(),
+                    format!("`{name}` has format = \"template\" but no `template`"),
+                ),
+                (Some(t), WebhookFormat::Template) => {
+                    if let Err(e) = minijinja::Environment::new().template_from_str(t.get_ref()) {
+                        problems.add(t.span(), format!("template of `{name}`: {e}"));
+                    }
+                }
+                (Some(t), _) => problems.add(
+                    t.span(),
+                    format!("`template` of `{name}` needs format = \"template\""),
+                ),
+                (None, _) => {}
+            }
+            if raw.chat_id.is_none() && format == WebhookFormat::Telegram {
+                problems.add(
+                    raw.kind.span(),
+                    format!("Telegram notifier `{name}` needs a `chat_id`"),
+                );
+            }
+            Some(NotifierKind::Webhook(Webhook {
                 url: parsed.to_string(),
-                format: raw
-                    .format
-                    .as_ref()
-                    .map_or(WebhookFormat::Json, |f| *f.get_ref()),
+                format,
                 timeout,
                 secret,
-            })
+                method,
+                headers,
+                template,
+                content_type: raw
+                    .content_type
+                    .as_ref()
+                    .map_or_else(|| "application/json".to_string(), |c| c.get_ref().clone()),
+                chat_id: raw.chat_id.as_ref().map(|c| c.get_ref().clone()),
+            }))
         }
         other => {
             problems.add(
@@ -765,11 +866,11 @@ kind = "stdout"
         assert!(matches!(config.feeds[1].schedule, Schedule::Cron { .. }));
         assert_eq!(config.rules[0].notify, ["hook", "console"]);
         assert!(matches!(
-            config.notifiers[0].kind,
-            NotifierKind::Webhook {
+            &config.notifiers[0].kind,
+            NotifierKind::Webhook(Webhook {
                 format: WebhookFormat::Slack,
                 ..
-            }
+            })
         ));
     }
 
@@ -849,7 +950,9 @@ query = "x"
         )
         .unwrap();
         let n = &config.notifiers[0];
-        assert!(matches!(&n.kind, NotifierKind::Webhook { secret: Some(k), .. } if k == "k"));
+        assert!(
+            matches!(&n.kind, NotifierKind::Webhook(Webhook { secret: Some(k), .. }) if k == "k")
+        );
         assert_eq!(n.retry.first_delay, Duration::from_secs(2));
         assert_eq!(n.retry.max_delay, Duration::from_secs(10));
         assert_eq!(n.retry.give_up_after, Duration::from_secs(3600));

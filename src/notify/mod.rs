@@ -10,6 +10,7 @@
 //! the same delivery id so that a receiver can drop the repeat.
 
 pub mod desktop;
+pub mod formats;
 pub mod stdout;
 pub mod webhook;
 
@@ -102,19 +103,8 @@ pub async fn send(
     match &notifier.kind {
         NotifierKind::Stdout => stdout::send(alert),
         NotifierKind::Desktop => desktop::send(alert).await,
-        NotifierKind::Webhook {
-            url,
-            format,
-            timeout,
-            secret,
-        } => {
-            let target = webhook::Target {
-                url,
-                format: *format,
-                timeout: *timeout,
-                secret: secret.as_deref(),
-            };
-            webhook::send(http, &target, alert, delivery_id).await
+        NotifierKind::Webhook(hook) => {
+            webhook::send(http, &notifier.name, hook, alert, delivery_id).await
         }
     }
 }

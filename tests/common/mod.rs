@@ -14,7 +14,7 @@ use axum::body::Bytes;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 
 /// One feed as the server serves it.
 #[derive(Clone)]
@@ -28,6 +28,9 @@ pub struct Served {
 /// A request the webhook receiver accepted.
 #[derive(Clone, Debug)]
 pub struct Received {
+    pub method: String,
+    /// Path and query of the request.
+    pub uri: String,
     pub headers: HeaderMap,
     pub body: String,
 }
@@ -64,6 +67,7 @@ impl TestServer {
         let app = Router::new()
             .route("/feeds/{*path}", get(serve_feed))
             .route("/hook", post(receive_webhook))
+            .route("/hook/{*rest}", any(receive_webhook))
             .with_state(Arc::clone(&state));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -162,6 +166,8 @@ async fn serve_feed(
 
 async fn receive_webhook(
     State(state): State<Arc<ServerState>>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> StatusCode {
@@ -180,6 +186,8 @@ async fn receive_webhook(
     // A slow receiver has already taken the alert when it is slow to answer: a sender that
     // gives up (or dies) before the answer will send it again.
     state.received.lock().unwrap().push(Received {
+        method: method.to_string(),
+        uri: uri.to_string(),
         headers,
         body: String::from_utf8_lossy(&body).into_owned(),
     });
