@@ -68,6 +68,26 @@ pub struct Rule {
 pub struct Notifier {
     pub name: String,
     pub kind: NotifierKind,
+    pub retry: RetryPolicy,
+}
+
+/// How a notifier's failed deliveries are retried: exponential backoff from `first_delay`,
+/// capped at `max_delay`, until the alert is `give_up_after` old.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub first_delay: Duration,
+    pub max_delay: Duration,
+    pub give_up_after: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> RetryPolicy {
+        RetryPolicy {
+            first_delay: Duration::from_secs(30),
+            max_delay: Duration::from_secs(60 * 60),
+            give_up_after: Duration::from_secs(3 * 24 * 60 * 60),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -76,12 +96,27 @@ pub enum NotifierKind {
     Stdout,
     /// A desktop notification through the session bus.
     Desktop,
-    /// An HTTP POST of the alert in one of several body formats.
-    Webhook {
-        url: String,
-        format: WebhookFormat,
-        timeout: Duration,
-    },
+    /// An HTTP request carrying the alert in one of several body formats.
+    Webhook(Webhook),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Webhook {
+    pub url: String,
+    pub format: WebhookFormat,
+    pub timeout: Duration,
+    /// Signs each request (HMAC-SHA256 of timestamp and body) when set.
+    pub secret: Option<String>,
+    /// `POST` unless set (Matrix: `PUT`).
+    pub method: String,
+    /// Extra request headers, e.g. `Authorization`.
+    pub headers: Vec<(String, String)>,
+    /// The minijinja body for `format = "template"`.
+    pub template: Option<String>,
+    /// Content type of a template body.
+    pub content_type: String,
+    /// The chat a Telegram bot writes to.
+    pub chat_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -93,6 +128,18 @@ pub enum WebhookFormat {
     Discord,
     /// ntfy.sh (or a self-hosted ntfy): plain-text body, title and click link in headers.
     Ntfy,
+    Mattermost,
+    /// Microsoft Teams (Workflows / incoming webhook): an Adaptive Card.
+    Teams,
+    /// Gotify's `/message` endpoint (put the app token in the URL or a header).
+    Gotify,
+    /// Telegram Bot API `sendMessage` (needs `chat_id`).
+    Telegram,
+    /// Matrix client-server API: `PUT …/rooms/ROOM/send/m.room.message`, the delivery id as
+    /// the transaction id, so the homeserver itself drops repeats.
+    Matrix,
+    /// The user's own body from `template`.
+    Template,
 }
 
 /// A configuration that cannot be used, with every problem found.
@@ -188,6 +235,15 @@ struct RawNotifier {
     url: Option<Spanned<String>>,
     format: Option<Spanned<WebhookFormat>>,
     timeout: Option<Spanned<String>>,
+    secret: Option<Spanned<String>>,
+    method: Option<Spanned<String>>,
+    headers: Option<Spanned<std::collections::BTreeMap<String, String>>>,
+    template: Option<Spanned<String>>,
+    content_type: Option<Spanned<String>>,
+    chat_id: Option<Spanned<String>>,
+    retry_delay: Option<Spanned<String>>,
+    retry_max_delay: Option<Spanned<String>>,
+    give_up_after: Option<Spanned<String>>,
 }
 
 impl Config {
@@ -420,8 +476,9 @@ fn validate(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigErr
                 format!("duplicate notifier name `{name}`"),
             );
         }
+        let retry = retry_policy(raw_notifier, &mut problems);
         if let Some(kind) = notifier_kind(raw_notifier, &mut problems) {
-            notifiers.push(Notifier { name, kind });
+            notifiers.push(Notifier { name, kind, retry });
         }
     }
 
@@ -681,6 +738,12 @@ fn notifier_kind(raw: &RawNotifier, problems: &mut Problems) -> Option<NotifierK
             only_for_webhook("url", raw.url.as_ref().map(|u| u.span()));
             only_for_webhook("format", raw.format.as_ref().map(|f| f.span()));
             only_for_webhook("timeout", raw.timeout.as_ref().map(|t| t.span()));
+            only_for_webhook("secret", raw.secret.as_ref().map(|t| t.span()));
+            only_for_webhook("method", raw.method.as_ref().map(|t| t.span()));
+            only_for_webhook("headers", raw.headers.as_ref().map(|t| t.span()));
+            only_for_webhook("template", raw.template.as_ref().map(|t| t.span()));
+            only_for_webhook("content_type", raw.content_type.as_ref().map(|t| t.span()));
+            only_for_webhook("chat_id", raw.chat_id.as_ref().map(|t| t.span()));
             Some(if kind == "stdout" {
                 NotifierKind::Stdout
             } else {
@@ -705,30 +768,142 @@ fn notifier_kind(raw: &RawNotifier, problems: &mut Problems) -> Option<NotifierK
                     return None;
                 }
             };
-            let timeout = match &raw.timeout {
-                None => Duration::from_secs(15),
-                Some(t) => match humantime::parse_duration(t.get_ref()) {
-                    Ok(d) if !d.is_zero() => d,
-                    _ => {
-                        problems.add(t.span(), format!("invalid timeout `{}`", t.get_ref()));
-                        return None;
-                    }
-                },
+            let timeout = positive_duration(
+                "timeout",
+                raw.timeout.as_ref(),
+                Duration::from_secs(15),
+                problems,
+            )?;
+            let secret = match &raw.secret {
+                Some(s) if s.get_ref().is_empty() => {
+                    problems.add(
+                        s.span(),
+                        format!("`secret` of `{name}` is empty; remove it or set one"),
+                    );
+                    return None;
+                }
+                Some(s) => Some(s.get_ref().clone()),
+                None => None,
             };
-            Some(NotifierKind::Webhook {
+            let format = raw
+                .format
+                .as_ref()
+                .map_or(WebhookFormat::Json, |f| *f.get_ref());
+            let method = match &raw.method {
+                None if format == WebhookFormat::Matrix => "PUT".to_string(),
+                None => "POST".to_string(),
+                Some(m) => {
+                    let upper = m.get_ref().to_ascii_uppercase();
+                    if !matches!(upper.as_str(), "POST" | "PUT" | "PATCH") {
+                        problems.add(
+                            m.span(),
+                            format!("method of `{name}` must be POST, PUT or PATCH"),
+                        );
+                    }
+                    upper
+                }
+            };
+            let mut headers = Vec::new();
+            if let Some(h) = &raw.headers {
+                for (key, value) in h.get_ref() {
+                    let token =
+                        |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+                    if key.is_empty() || !key.chars().all(token) {
+                        problems.add(
+                            h.span(),
+                            format!("header name `{key}` of `{name}` is not valid"),
+                        );
+                    } else if value.chars().any(|c| c.is_control()) {
+                        problems.add(
+                            h.span(),
+                            format!("header `{key}` of `{name}` holds a control character"),
+                        );
+                    } else {
+                        headers.push((key.clone(), value.clone()));
+                    }
+                }
+            }
+            let template = raw.template.as_ref().map(|t| t.get_ref().clone());
+            match (&raw.template, format) {
+                (None, WebhookFormat::Template) => problems.add(
+                    raw.kind.span(),
+                    format!("`{name}` has format = \"template\" but no `template`"),
+                ),
+                (Some(t), WebhookFormat::Template) => {
+                    if let Err(e) = minijinja::Environment::new().template_from_str(t.get_ref()) {
+                        problems.add(t.span(), format!("template of `{name}`: {e}"));
+                    }
+                }
+                (Some(t), _) => problems.add(
+                    t.span(),
+                    format!("`template` of `{name}` needs format = \"template\""),
+                ),
+                (None, _) => {}
+            }
+            if raw.chat_id.is_none() && format == WebhookFormat::Telegram {
+                problems.add(
+                    raw.kind.span(),
+                    format!("Telegram notifier `{name}` needs a `chat_id`"),
+                );
+            }
+            Some(NotifierKind::Webhook(Webhook {
                 url: parsed.to_string(),
-                format: raw
-                    .format
-                    .as_ref()
-                    .map_or(WebhookFormat::Json, |f| *f.get_ref()),
+                format,
                 timeout,
-            })
+                secret,
+                method,
+                headers,
+                template,
+                content_type: raw
+                    .content_type
+                    .as_ref()
+                    .map_or_else(|| "application/json".to_string(), |c| c.get_ref().clone()),
+                chat_id: raw.chat_id.as_ref().map(|c| c.get_ref().clone()),
+            }))
         }
         other => {
             problems.add(
                 raw.kind.span(),
                 format!(
                     "unknown notifier kind `{other}` (expected \"stdout\", \"desktop\" or \"webhook\")"
+                ),
+            );
+            None
+        }
+    }
+}
+
+fn retry_policy(raw: &RawNotifier, problems: &mut Problems) -> RetryPolicy {
+    let default = RetryPolicy::default();
+    let mut key = |key: &str, value: &Option<Spanned<String>>, default: Duration| {
+        positive_duration(key, value.as_ref(), default, problems).unwrap_or(default)
+    };
+    RetryPolicy {
+        first_delay: key("retry_delay", &raw.retry_delay, default.first_delay),
+        max_delay: key("retry_max_delay", &raw.retry_max_delay, default.max_delay),
+        give_up_after: key("give_up_after", &raw.give_up_after, default.give_up_after),
+    }
+}
+
+/// A duration key such as `timeout = "15s"`: `default` when absent, `None` (and a problem)
+/// when it is not a positive duration.
+fn positive_duration(
+    key: &str,
+    value: Option<&Spanned<String>>,
+    default: Duration,
+    problems: &mut Problems,
+) -> Option<Duration> {
+    let Some(value) = value else {
+        return Some(default);
+    };
+    match humantime::parse_duration(value.get_ref()) {
+        Ok(d) if !d.is_zero() => Some(d),
+        _ => {
+            problems.add(
+                value.span(),
+                format!(
+                    "invalid {key} `{}` (expected a duration such as \"30s\" or \"1h\")",
+                    value.get_ref()
                 ),
             );
             None
@@ -799,11 +974,11 @@ kind = "stdout"
         assert!(matches!(config.feeds[1].schedule, Schedule::Cron { .. }));
         assert_eq!(config.rules[0].notify, ["hook", "console"]);
         assert!(matches!(
-            config.notifiers[0].kind,
-            NotifierKind::Webhook {
+            &config.notifiers[0].kind,
+            NotifierKind::Webhook(Webhook {
                 format: WebhookFormat::Slack,
                 ..
-            }
+            })
         ));
     }
 
@@ -873,6 +1048,34 @@ query = "x"
         assert_eq!(found.len(), 2, "{found:?}");
         assert!(found[0].contains("needs a `url`"));
         assert!(found[1].contains("applies to webhook notifiers"));
+    }
+
+    #[test]
+    fn webhook_secret_and_retry_policy_are_read() {
+        let config = parse(
+            "[[notifier]]\nname = \"a\"\nkind = \"webhook\"\nurl = \"http://x/\"\n\
+             secret = \"k\"\nretry_delay = \"2s\"\nretry_max_delay = \"10s\"\ngive_up_after = \"1h\"\n",
+        )
+        .unwrap();
+        let n = &config.notifiers[0];
+        assert!(
+            matches!(&n.kind, NotifierKind::Webhook(Webhook { secret: Some(k), .. }) if k == "k")
+        );
+        assert_eq!(n.retry.first_delay, Duration::from_secs(2));
+        assert_eq!(n.retry.max_delay, Duration::from_secs(10));
+        assert_eq!(n.retry.give_up_after, Duration::from_secs(3600));
+        let found = problems(
+            "[[notifier]]\nname = \"b\"\nkind = \"stdout\"\nsecret = \"k\"\ngive_up_after = \"never\"\n",
+        );
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(
+            found[0].starts_with("5:17 invalid give_up_after `never`"),
+            "{found:?}"
+        );
+        assert!(
+            found[1].contains("`secret` applies to webhook notifiers"),
+            "{found:?}"
+        );
     }
 
     #[test]

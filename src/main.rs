@@ -86,6 +86,28 @@ enum Command {
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
+    /// Show alerts not yet delivered (pending, failed, dead) with their last error
+    ///
+    /// Example: feedwatch outbox --json; feedwatch outbox retry
+    Outbox {
+        #[arg(long)]
+        json: bool,
+        #[command(subcommand)]
+        action: Option<OutboxAction>,
+    },
+    /// Send a sample alert through one notifier and say what happened
+    ///
+    /// Example: feedwatch test-notify slack
+    TestNotify {
+        /// The notifier's name in the config
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum OutboxAction {
+    /// Send dead alerts again (and anything else that is due)
+    Retry,
 }
 
 fn main() -> ExitCode {
@@ -159,6 +181,11 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Status { json } => commands::status::status(&path, json).await,
         Command::Feeds { json } => commands::feeds::feeds(&path, json),
         Command::Matches { json, limit } => commands::matches::matches(&path, json, limit),
+        Command::Outbox { json, action } => match action {
+            None => commands::outbox::show(&path, json),
+            Some(OutboxAction::Retry) => commands::outbox::retry(&path).await,
+        },
+        Command::TestNotify { name } => commands::test_notify::test_notify(&path, &name).await,
     }
 }
 

@@ -21,7 +21,8 @@ struct Session {
 impl Drop for Session {
     fn drop(&mut self) {
         for child in &mut self.children {
-            let _ = child.kill();
+            // SIGTERM lets Xvfb remove its socket and lock files; SIGKILL would leave them.
+            let _ = Command::new("kill").arg(child.id().to_string()).status();
             let _ = child.wait();
         }
     }
@@ -60,26 +61,31 @@ impl Session {
         session.children.push(bus);
         session.bus = address.trim().to_string();
 
-        // Pick a display number that is free.
-        let display = (90..120)
-            .find(|n| !std::path::Path::new(&format!("/tmp/.X11-unix/X{n}")).exists())
-            .expect("a free X display");
-        session.display = format!(":{display}");
-        let xvfb = Command::new("Xvfb")
+        // Xvfb picks a free display itself and prints its number on the given fd.
+        let mut xvfb = Command::new("Xvfb")
             .args([
-                session.display.as_str(),
+                "-displayfd",
+                "1",
                 "-screen",
                 "0",
                 "800x600x24",
                 "-nolisten",
                 "tcp",
             ])
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("start Xvfb");
+        let mut display = String::new();
+        {
+            use std::io::BufRead;
+            let stdout = xvfb.stdout.take().unwrap();
+            std::io::BufReader::new(stdout)
+                .read_line(&mut display)
+                .expect("Xvfb prints its display number");
+        }
         session.children.push(xvfb);
-        wait_for(|| std::path::Path::new(&format!("/tmp/.X11-unix/X{display}")).exists());
+        session.display = format!(":{}", display.trim());
 
         let dunst = Command::new("dunst")
             .env("DISPLAY", &session.display)

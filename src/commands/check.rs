@@ -39,9 +39,10 @@ pub fn check(path: &Path) -> Result<ExitCode> {
         let what = match &n.kind {
             NotifierKind::Stdout => "stdout".to_string(),
             NotifierKind::Desktop => "desktop".to_string(),
-            NotifierKind::Webhook { url, format, .. } => format!(
-                "webhook ({format:?}) {}",
-                feedwatch::notify::webhook::redact(url)
+            NotifierKind::Webhook(hook) => format!(
+                "webhook ({:?}) {}",
+                hook.format,
+                feedwatch::notify::webhook::redact(&hook.url)
             ),
         };
         println!("  {}  {what}", n.name);

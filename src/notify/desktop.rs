@@ -35,20 +35,7 @@ pub async fn send(alert: &Alert) -> Result<(), DeliveryError> {
 }
 
 /// Notification servers render a small HTML subset in the body: feed text must stay text.
-pub fn escape_markup(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use super::formats::html_escape as escape_markup;
 
 #[cfg(test)]
 mod tests {

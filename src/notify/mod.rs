@@ -2,29 +2,28 @@
 //!
 //! Alerts are never sent straight from a match. The match writes an outbox row (see `store`);
 //! [`deliver_due`] sends due rows, marks each delivered, retries failures with backoff and
-//! jitter, and gives up (status `dead`) only on a permanent error or after [`GIVE_UP_AFTER`].
+//! jitter, and gives up (status `dead`) only on a permanent error or when the alert is older
+//! than the notifier's `give_up_after` (see [`RetryPolicy`]).
+//! Alerts of one rule reach one notifier in the order they matched: a failing alert holds back
+//! the later ones of its (notifier, rule) until it is delivered or dead.
 //! Killing feedwatch at any point loses nothing: a row not marked delivered is sent again, with
 //! the same delivery id so that a receiver can drop the repeat.
 
 pub mod desktop;
+pub mod formats;
 pub mod stdout;
 pub mod webhook;
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
-use crate::alert::Alert;
-use crate::config::{Config, NotifierKind};
+use crate::alert::{Alert, ArticleRef, FeedRef};
+use crate::config::{Config, NotifierKind, RetryPolicy};
 use crate::scheduler::{chrono_duration, jitter_fraction};
 use crate::store::{Db, StoreError};
-
-/// An alert that cannot be delivered for this long is marked dead.
-pub const GIVE_UP_AFTER: Duration = Duration::from_secs(3 * 24 * 60 * 60);
-/// The longest wait between two attempts of one delivery.
-const MAX_RETRY_DELAY: Duration = Duration::from_secs(60 * 60);
-const FIRST_RETRY_DELAY: Duration = Duration::from_secs(30);
 
 /// Why one delivery attempt failed.
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +56,37 @@ pub struct DeliveryStats {
     pub dead: usize,
 }
 
+/// The HTTP client for webhooks, for commands that deliver outside the daemon.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .user_agent(concat!("feedwatch/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(Duration::from_secs(10))
+        .build()
+        .unwrap_or_default()
+}
+
+/// The sample alert `feedwatch test-notify` sends: it shows how a real one looks, with
+/// characters that each format must escape.
+pub fn test_alert(now: DateTime<Utc>) -> Alert {
+    Alert {
+        rule: "feedwatch test".into(),
+        feed: FeedRef {
+            name: "test".into(),
+            url: "https://example.org/feed.xml".into(),
+            title: "feedwatch".into(),
+        },
+        article: ArticleRef {
+            id: format!("test:{}", now.timestamp_millis()),
+            title: "Test alert from feedwatch: <it works> & \"quotes\" *stay* literal".into(),
+            link: Some("https://example.org/feedwatch-test?a=1&b=2".into()),
+            published: Some(now),
+            summary: "If you can read this, the notifier is set up.".into(),
+        },
+        matched: vec!["test".into()],
+        created_at: now,
+    }
+}
+
 /// Sends one alert through the notifier named `notifier`.
 pub async fn send(
     config: &Config,
@@ -73,11 +103,9 @@ pub async fn send(
     match &notifier.kind {
         NotifierKind::Stdout => stdout::send(alert),
         NotifierKind::Desktop => desktop::send(alert).await,
-        NotifierKind::Webhook {
-            url,
-            format,
-            timeout,
-        } => webhook::send(http, url, *format, *timeout, alert, delivery_id).await,
+        NotifierKind::Webhook(hook) => {
+            webhook::send(http, &notifier.name, hook, alert, delivery_id).await
+        }
     }
 }
 
@@ -93,6 +121,8 @@ pub async fn deliver_due(
     let mut stats = DeliveryStats::default();
     // Walk the outbox by id, so a row that failed and stays pending is not retried at once.
     let mut after_id = 0;
+    // (notifier, rule) pairs with a failure this round: their later alerts wait, to keep order.
+    let mut held: HashSet<(String, String)> = HashSet::new();
     loop {
         if shutdown.is_cancelled() {
             return Ok(stats);
@@ -108,6 +138,11 @@ pub async fn deliver_due(
                 // What is not sent stays pending and goes out after the restart.
                 return Ok(stats);
             }
+            after_id = delivery.id;
+            let line = (delivery.notifier.clone(), delivery.alert.rule.clone());
+            if held.contains(&line) {
+                continue;
+            }
             let result = send(
                 config,
                 http,
@@ -118,14 +153,23 @@ pub async fn deliver_due(
             .await;
             let now = Utc::now();
             let id = delivery.id;
-            after_id = id;
             match result {
                 Ok(()) => {
                     stats.delivered += 1;
                     db.call(move |s| s.mark_delivered(id, now)).await?;
                 }
                 Err(err) => {
-                    let retry_at = retry_at(&err, delivery.attempts + 1, delivery.created_at, now);
+                    let policy = config
+                        .notifier(&delivery.notifier)
+                        .map(|n| n.retry)
+                        .unwrap_or_default();
+                    let retry_at = retry_at(
+                        &policy,
+                        &err,
+                        delivery.attempts + 1,
+                        delivery.created_at,
+                        now,
+                    );
                     let notifier = delivery.notifier.clone();
                     match retry_at {
                         Some(at) => {
@@ -148,6 +192,9 @@ pub async fn deliver_due(
                             );
                         }
                     }
+                    if retry_at.is_some() {
+                        held.insert(line);
+                    }
                     let message = err.to_string();
                     db.call(move |s| s.mark_failed(id, &message, retry_at))
                         .await?;
@@ -159,6 +206,7 @@ pub async fn deliver_due(
 
 /// When to try again after the `attempts`-th failure, or `None` to give up.
 fn retry_at(
+    policy: &RetryPolicy,
     err: &DeliveryError,
     attempts: u32,
     created_at: DateTime<Utc>,
@@ -167,12 +215,13 @@ fn retry_at(
     let DeliveryError::Retryable { retry_after, .. } = err else {
         return None;
     };
-    let delay = FIRST_RETRY_DELAY
+    let delay = policy
+        .first_delay
         .saturating_mul(1 << attempts.saturating_sub(1).min(16))
-        .min(MAX_RETRY_DELAY)
+        .min(policy.max_delay)
         .mul_f64(1.0 + 0.2 * jitter_fraction(&format!("{now}{attempts}")));
     let at = (now + chrono_duration(delay)).max(retry_after.unwrap_or(now));
-    (at - created_at <= chrono_duration(GIVE_UP_AFTER)).then_some(at)
+    (at - created_at <= chrono_duration(policy.give_up_after)).then_some(at)
 }
 
 #[cfg(test)]
@@ -183,16 +232,22 @@ mod tests {
     fn retries_back_off_and_give_up_after_three_days() {
         let created = Utc::now();
         let err = DeliveryError::retryable("down");
-        let first = retry_at(&err, 1, created, created).unwrap();
-        let third = retry_at(&err, 3, created, created).unwrap();
+        let first = retry_at(&RetryPolicy::default(), &err, 1, created, created).unwrap();
+        let third = retry_at(&RetryPolicy::default(), &err, 3, created, created).unwrap();
         assert!(first - created >= chrono::Duration::seconds(30));
         assert!(third - created >= chrono::Duration::seconds(120));
         let late = created + chrono::Duration::days(3);
-        assert_eq!(retry_at(&err, 50, created, late), None);
+        assert_eq!(
+            retry_at(&RetryPolicy::default(), &err, 50, created, late),
+            None
+        );
         let permanent = DeliveryError::Permanent {
             message: "404".into(),
         };
-        assert_eq!(retry_at(&permanent, 1, created, created), None);
+        assert_eq!(
+            retry_at(&RetryPolicy::default(), &permanent, 1, created, created),
+            None
+        );
     }
 
     #[test]
@@ -203,6 +258,9 @@ mod tests {
             message: "429".into(),
             retry_after: Some(later),
         };
-        assert_eq!(retry_at(&err, 1, now, now), Some(later));
+        assert_eq!(
+            retry_at(&RetryPolicy::default(), &err, 1, now, now),
+            Some(later)
+        );
     }
 }

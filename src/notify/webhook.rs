@@ -1,61 +1,76 @@
 //! HTTP webhooks: feedwatch's own JSON payload, or the body a chat service expects.
 //!
 //! Every request carries `X-Feedwatch-Delivery`, stable for one (rule, article, notifier), so a
-//! receiver that sees it twice (delivery is at-least-once) can drop the repeat.
+//! receiver that sees it twice (delivery is at-least-once) can drop the repeat. With a
+//! `secret`, every request is signed: `X-Feedwatch-Timestamp` holds the Unix time of the
+//! attempt and `X-Feedwatch-Signature` is `v1=` + hex HMAC-SHA256 of `"{timestamp}.{body}"`,
+//! so a receiver can reject forgeries and, by checking the timestamp, replays.
 
-use std::time::Duration;
-
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use reqwest::StatusCode;
-use serde_json::{Value, json};
 
 use super::DeliveryError;
+use super::formats;
 use crate::alert::Alert;
-use crate::config::WebhookFormat;
+use crate::config::{Webhook, WebhookFormat};
 
-/// Version of the JSON payload; bumped only on incompatible changes.
-pub const PAYLOAD_VERSION: u32 = 1;
+pub use formats::PAYLOAD_VERSION;
 
+/// Sends `alert` through webhook notifier `name`, configured as `hook`.
 pub async fn send(
     http: &reqwest::Client,
-    url: &str,
-    format: WebhookFormat,
-    timeout: Duration,
+    name: &str,
+    hook: &Webhook,
     alert: &Alert,
     delivery_id: &str,
 ) -> Result<(), DeliveryError> {
+    let rendered =
+        formats::render(name, hook, alert, delivery_id).map_err(|e| DeliveryError::Permanent {
+            message: e.to_string(),
+        })?;
+    let method =
+        reqwest::Method::from_bytes(hook.method.as_bytes()).unwrap_or(reqwest::Method::POST);
+    let url = match hook.format {
+        // Matrix takes a transaction id in the path and ignores a repeat of it.
+        WebhookFormat::Matrix => format!("{}/{delivery_id}", hook.url.trim_end_matches('/')),
+        _ => hook.url.clone(),
+    };
     let mut request = http
-        .post(url)
-        .timeout(timeout)
+        .request(method, &url)
+        .timeout(hook.timeout)
+        .header("Content-Type", rendered.content_type.as_str())
         .header("X-Feedwatch-Delivery", delivery_id)
         .header("X-Feedwatch-Event", "alert");
-    request = match format {
-        WebhookFormat::Ntfy => {
-            let mut r = request
-                .header("Content-Type", "text/plain; charset=utf-8")
-                .header(
-                    "Title",
-                    encode_header_word(&format!("{}: {}", alert.rule, alert.title())),
-                )
-                .header("Tags", "newspaper");
-            if let Some(link) = &alert.article.link {
-                r = r.header("Click", link.as_str());
-            }
-            r.body(ntfy_message(alert))
-        }
-        _ => request
-            .header("Content-Type", "application/json")
-            .body(body(format, alert, delivery_id).to_string()),
-    };
-    let response = request.send().await.map_err(|e| {
+    for (key, value) in rendered.headers.iter().chain(&hook.headers) {
+        request = request.header(key.as_str(), value.as_str());
+    }
+    if let Some(secret) = &hook.secret {
+        let timestamp = Utc::now().timestamp();
+        request = request.header("X-Feedwatch-Timestamp", timestamp).header(
+            "X-Feedwatch-Signature",
+            signature(secret, timestamp, &rendered.body),
+        );
+    }
+    let response = request.body(rendered.body).send().await.map_err(|e| {
         let kind = if e.is_timeout() {
-            format!("timed out after {} s", timeout.as_secs())
+            format!("timed out after {} s", hook.timeout.as_secs())
         } else {
             crate::fetch::error_chain(&e)
         };
-        DeliveryError::retryable(format!("webhook {}: {kind}", redact(url)))
+        DeliveryError::retryable(format!("webhook {}: {kind}", redact(&url)))
     })?;
-    classify(response.status(), response.headers(), url)
+    classify(response.status(), response.headers(), &url)
+}
+
+/// `v1=` and the hex HMAC-SHA256, keyed with `secret`, of `"{timestamp}.{body}"`.
+pub fn signature(secret: &str, timestamp: i64, body: &str) -> String {
+    use hmac::{Hmac, KeyInit, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes())
+        .expect("HMAC accepts keys of any length");
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body.as_bytes());
+    format!("v1={}", hex::encode(mac.finalize().into_bytes()))
 }
 
 /// Success, worth retrying (408, 429, 5xx) or not (any other status).
@@ -86,100 +101,6 @@ fn classify(
     }
 }
 
-/// The request body for the JSON-bodied formats.
-pub fn body(format: WebhookFormat, alert: &Alert, delivery_id: &str) -> Value {
-    match format {
-        WebhookFormat::Json | WebhookFormat::Ntfy => json!({
-            "version": PAYLOAD_VERSION,
-            "delivery_id": delivery_id,
-            "rule": alert.rule,
-            "feed": {"name": alert.feed.name, "url": alert.feed.url, "title": alert.feed.title},
-            "article": {
-                "id": alert.article.id,
-                "title": alert.article.title,
-                "link": alert.article.link,
-                "published": alert.article.published.map(rfc3339),
-                "summary": alert.article.summary,
-            },
-            "matched": alert.matched,
-            "created_at": rfc3339(alert.created_at),
-        }),
-        WebhookFormat::Slack => {
-            let title = slack_escape(alert.title());
-            let headline = match &alert.article.link {
-                Some(link) => format!("<{}|{}>", slack_escape(link), title),
-                None => title,
-            };
-            json!({
-                "text": format!("*{}*: {}", slack_escape(&alert.rule), headline),
-                "unfurl_links": false,
-            })
-        }
-        WebhookFormat::Discord => {
-            let mut content = format!(
-                "**{}**: {}",
-                discord_escape(&alert.rule),
-                discord_escape(alert.title())
-            );
-            if let Some(link) = &alert.article.link {
-                content.push_str(&format!("\n<{link}>"));
-            }
-            json!({
-                "content": crate::alert::truncate(&content, 1900),
-                // Feed text must never ping @everyone.
-                "allowed_mentions": {"parse": []},
-            })
-        }
-    }
-}
-
-fn ntfy_message(alert: &Alert) -> String {
-    let mut message = alert.article.summary.clone();
-    if message.is_empty() {
-        message = alert.title().to_string();
-    }
-    if !alert.matched.is_empty() {
-        message.push_str(&format!("\n\nmatched: {}", alert.matched.join(", ")));
-    }
-    message
-}
-
-fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
-/// Slack treats `&`, `<` and `>` as control characters in message text.
-fn slack_escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
-/// Discord renders Markdown: escape its characters so a title stays literal.
-fn discord_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(
-            c,
-            '\\' | '*' | '_' | '~' | '`' | '|' | '>' | '#' | '[' | ']' | '(' | ')' | '@' | '<'
-        ) {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// HTTP header values are ASCII; anything else goes as an RFC 2047 encoded word, which ntfy reads.
-fn encode_header_word(text: &str) -> String {
-    let text: String = text.chars().filter(|c| !c.is_control()).collect();
-    if text.is_ascii() {
-        return text;
-    }
-    use base64_lite::encode;
-    format!("=?UTF-8?B?{}?=", encode(text.as_bytes()))
-}
-
 /// Webhook URLs often carry their secret in the path (Slack, Discord): log only scheme and host.
 pub fn redact(url: &str) -> String {
     match url::Url::parse(url) {
@@ -193,95 +114,9 @@ pub fn redact(url: &str) -> String {
     }
 }
 
-/// Base64 for one header: a few lines instead of a crate.
-mod base64_lite {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-    pub fn encode(bytes: &[u8]) -> String {
-        let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-        for chunk in bytes.chunks(3) {
-            let b = [
-                chunk[0],
-                *chunk.get(1).unwrap_or(&0),
-                *chunk.get(2).unwrap_or(&0),
-            ];
-            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-            for i in 0..4 {
-                if i <= chunk.len() {
-                    out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-                } else {
-                    out.push('=');
-                }
-            }
-        }
-        out
-    }
-
-    #[cfg(test)]
-    #[test]
-    fn matches_rfc_4648_vectors() {
-        for (input, expected) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foobar", "Zm9vYmFy"),
-        ] {
-            assert_eq!(encode(input.as_bytes()), expected);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alert::{ArticleRef, FeedRef};
-
-    fn alert(title: &str) -> Alert {
-        Alert {
-            rule: "ukraine".into(),
-            feed: FeedRef {
-                name: "f".into(),
-                url: "http://f/".into(),
-                title: "F".into(),
-            },
-            article: ArticleRef {
-                id: "guid:1".into(),
-                title: title.into(),
-                link: Some("https://x.org/a?b=1&c=2".into()),
-                published: None,
-                summary: "s".into(),
-            },
-            matched: vec!["Ukraine".into()],
-            created_at: Utc::now(),
-        }
-    }
-
-    #[test]
-    fn json_payload_is_versioned_and_complete() {
-        let v = body(WebhookFormat::Json, &alert("t"), "d1");
-        assert_eq!(v["version"], 1);
-        assert_eq!(v["delivery_id"], "d1");
-        assert_eq!(v["article"]["link"], "https://x.org/a?b=1&c=2");
-        assert_eq!(v["matched"][0], "Ukraine");
-        assert!(v["article"]["published"].is_null());
-    }
-
-    #[test]
-    fn chat_formats_escape_hostile_titles() {
-        let hostile = "<script>alert(1)</script> *bold* @everyone & \"q\"\nline";
-        let slack = body(WebhookFormat::Slack, &alert(hostile), "d")["text"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        assert!(!slack.contains("<script>"), "{slack}");
-        assert!(slack.contains("&lt;script&gt;"), "{slack}");
-        let discord = body(WebhookFormat::Discord, &alert(hostile), "d");
-        let content = discord["content"].as_str().unwrap();
-        assert!(content.contains("\\*bold\\*"), "{content}");
-        assert!(content.contains("\\@everyone"), "{content}");
-        assert_eq!(discord["allowed_mentions"]["parse"], json!([]));
-    }
 
     #[test]
     fn statuses_are_classified() {
@@ -306,8 +141,11 @@ mod tests {
     }
 
     #[test]
-    fn non_ascii_header_is_encoded() {
-        assert_eq!(encode_header_word("plain"), "plain");
-        assert!(encode_header_word("Кремль").starts_with("=?UTF-8?B?"));
+    fn signature_signs_timestamp_dot_body() {
+        // From Python: hmac.new(b"Jefe", b"0.{}", hashlib.sha256).hexdigest()
+        assert_eq!(
+            signature("Jefe", 0, "{}"),
+            "v1=6e3446a5d06ebd04d38da6b50dc5c5e1830c495fac782559e2508547806138e8"
+        );
     }
 }

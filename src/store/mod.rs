@@ -19,7 +19,7 @@ use rusqlite::{Connection, TransactionBehavior};
 
 pub use articles::{IngestStats, NewArticle, StoredMatch};
 pub use feeds::{FeedId, FeedState, PollOutcome};
-pub use outbox::Delivery;
+pub use outbox::{Delivery, OutboxEntry};
 use schema::MIGRATIONS;
 
 #[derive(Debug, thiserror::Error)]

@@ -8,6 +8,13 @@ use rusqlite::params;
 use super::{Store, StoreError, timestamp};
 use crate::alert::Alert;
 
+/// Alerts of one rule reach one notifier in the order they matched: a pending row waits while
+/// an older row for the same (notifier, rule) is still pending. Dead rows do not block.
+const FIRST_IN_LINE: &str = "NOT EXISTS (
+    SELECT 1 FROM outbox older JOIN matches om ON om.id = older.match_id
+    WHERE older.status = 'pending' AND older.notifier = o.notifier
+      AND om.rule = m.rule AND older.id < o.id)";
+
 /// An outbox row due for delivery.
 #[derive(Debug, Clone)]
 pub struct Delivery {
@@ -19,20 +26,35 @@ pub struct Delivery {
     pub created_at: DateTime<Utc>,
 }
 
+/// An outbox row that still needs attention: pending (perhaps after failures) or dead.
+#[derive(Debug, Clone)]
+pub struct OutboxEntry {
+    pub delivery_id: String,
+    pub notifier: String,
+    /// `pending` or `dead`.
+    pub status: String,
+    pub attempts: u32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub alert: Alert,
+}
+
 impl Store {
-    /// Pending outbox rows due by `due_by` with an id above `after_id`, oldest first.
+    /// Pending outbox rows due by `due_by` that are first in line for their (notifier, rule), `due_by` with an id above `after_id`, oldest first.
     pub fn due_deliveries(
         &self,
         due_by: DateTime<Utc>,
         after_id: i64,
         limit: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
+        let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT o.id, o.delivery_id, o.notifier, o.attempts, m.alert, o.created_at
              FROM outbox o JOIN matches m ON m.id = o.match_id
              WHERE o.status = 'pending' AND o.next_attempt_at <= ?1 AND o.id > ?2
-             ORDER BY o.id LIMIT ?3",
-        )?;
+               AND {FIRST_IN_LINE}
+             ORDER BY o.id LIMIT ?3"
+        ))?;
         let rows = stmt.query_map(params![due_by.timestamp(), after_id, limit as i64], |r| {
             Ok((
                 r.get::<_, i64>(0)?,
@@ -61,7 +83,11 @@ impl Store {
     /// When the next pending delivery is due, if any.
     pub fn next_delivery_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
         let at: Option<i64> = self.conn.query_row(
-            "SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending'",
+            &format!(
+                "SELECT MIN(o.next_attempt_at)
+                 FROM outbox o JOIN matches m ON m.id = o.match_id
+                 WHERE o.status = 'pending' AND {FIRST_IN_LINE}"
+            ),
             [],
             |r| r.get(0),
         )?;
@@ -98,6 +124,55 @@ impl Store {
             )?,
         };
         Ok(())
+    }
+
+    /// Every pending and dead outbox row, oldest first, for `feedwatch outbox`.
+    pub fn undelivered(&self) -> Result<Vec<OutboxEntry>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT o.delivery_id, o.notifier, o.status, o.attempts, o.next_attempt_at,
+                    o.last_error, o.created_at, m.alert
+             FROM outbox o JOIN matches m ON m.id = o.match_id
+             WHERE o.status IN ('pending', 'dead')
+             ORDER BY o.id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, i64>(4)?,
+                r.get::<_, Option<String>>(5)?,
+                r.get::<_, i64>(6)?,
+                r.get::<_, String>(7)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (delivery_id, notifier, status, attempts, next, last_error, created, alert) = row?;
+            out.push(OutboxEntry {
+                delivery_id,
+                notifier,
+                status,
+                attempts: attempts.clamp(0, u32::MAX as i64) as u32,
+                next_attempt_at: timestamp(next),
+                last_error,
+                created_at: timestamp(created),
+                alert: serde_json::from_str(&alert)?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Puts every dead row back in the queue, due at `now`, with a fresh give-up window so it
+    /// gets a full round of retries. Returns how many were revived.
+    pub fn revive_dead(&mut self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        Ok(self.conn.execute(
+            "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = ?1,
+                created_at = ?1
+             WHERE status = 'dead'",
+            params![now.timestamp()],
+        )?)
     }
 
     /// Outbox rows per status, for summaries.

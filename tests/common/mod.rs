@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -14,7 +14,7 @@ use axum::body::Bytes;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 
 /// One feed as the server serves it.
 #[derive(Clone)]
@@ -28,6 +28,9 @@ pub struct Served {
 /// A request the webhook receiver accepted.
 #[derive(Clone, Debug)]
 pub struct Received {
+    pub method: String,
+    /// Path and query of the request.
+    pub uri: String,
     pub headers: HeaderMap,
     pub body: String,
 }
@@ -45,6 +48,12 @@ struct ServerState {
     received: Mutex<Vec<Received>>,
     /// The receiver answers 503 to this many requests before accepting.
     fail_next: AtomicUsize,
+    /// When not 0, the receiver answers every request with this status (503: "down").
+    forced_status: AtomicU16,
+    /// The receiver waits this long before answering (a slow receiver).
+    delay_ms: AtomicU64,
+    /// Every request the receiver got, accepted or not.
+    attempts: AtomicUsize,
 }
 
 pub struct TestServer {
@@ -59,6 +68,7 @@ impl TestServer {
             .route("/feeds/{*path}", get(serve_feed))
             .route("/slow/{seconds}/{*path}", get(serve_slowly))
             .route("/hook", post(receive_webhook))
+            .route("/hook/{*rest}", any(receive_webhook))
             .with_state(Arc::clone(&state));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -105,6 +115,23 @@ impl TestServer {
 
     pub fn fail_next_webhooks(&self, n: usize) {
         self.state.fail_next.store(n, Ordering::SeqCst);
+    }
+
+    /// Answers every webhook with `status` until called again with 0.
+    pub fn force_webhook_status(&self, status: u16) {
+        self.state.forced_status.store(status, Ordering::SeqCst);
+    }
+
+    /// Waits `delay` before answering each webhook.
+    pub fn slow_webhooks(&self, delay: std::time::Duration) {
+        self.state
+            .delay_ms
+            .store(delay.as_millis() as u64, Ordering::SeqCst);
+    }
+
+    /// Webhook requests seen, including refused ones.
+    pub fn webhook_attempts(&self) -> usize {
+        self.state.attempts.load(Ordering::SeqCst)
     }
 }
 
@@ -156,9 +183,16 @@ async fn serve_slowly(
 
 async fn receive_webhook(
     State(state): State<Arc<ServerState>>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> StatusCode {
+    state.attempts.fetch_add(1, Ordering::SeqCst);
+    let forced = state.forced_status.load(Ordering::SeqCst);
+    if forced != 0 {
+        return StatusCode::from_u16(forced).unwrap();
+    }
     let fail = state
         .fail_next
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
@@ -166,10 +200,18 @@ async fn receive_webhook(
     if fail {
         return StatusCode::SERVICE_UNAVAILABLE;
     }
+    // A slow receiver has already taken the alert when it is slow to answer: a sender that
+    // gives up (or dies) before the answer will send it again.
     state.received.lock().unwrap().push(Received {
+        method: method.to_string(),
+        uri: uri.to_string(),
         headers,
         body: String::from_utf8_lossy(&body).into_owned(),
     });
+    let delay = state.delay_ms.load(Ordering::SeqCst);
+    if delay > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+    }
     StatusCode::OK
 }
 
@@ -208,6 +250,15 @@ impl Workspace {
     }
 }
 
+/// Waits up to `limit` for `done` to hold, checking every 50 ms.
+pub async fn wait_until(limit: std::time::Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !done() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 pub struct Output {
     pub code: Option<i32>,
     pub stdout: String,
@@ -242,17 +293,9 @@ const INHERITED_ENV_TO_DROP: [&str; 7] = [
 pub async fn feedwatch(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_feedwatch"));
     cmd.arg("--config").arg(config).args(args);
-    // Loopback traffic must never go through a proxy from the environment.
-    for var in [
-        "http_proxy",
-        "https_proxy",
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "ALL_PROXY",
-    ] {
+    for var in INHERITED_ENV_TO_DROP {
         cmd.env_remove(var);
     }
-    cmd.env_remove("RUST_LOG");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -299,16 +342,9 @@ impl Daemon {
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped());
-        for var in [
-            "http_proxy",
-            "https_proxy",
-            "HTTP_PROXY",
-            "HTTPS_PROXY",
-            "ALL_PROXY",
-        ] {
+        for var in INHERITED_ENV_TO_DROP {
             cmd.env_remove(var);
         }
-        cmd.env_remove("RUST_LOG").env_remove("NOTIFY_SOCKET");
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -363,6 +399,12 @@ impl Daemon {
             .status()
             .expect("run kill");
         assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// SIGKILL: no shutdown code runs, as after a crash or power cut.
+    pub async fn kill(mut self) {
+        self.signal("KILL");
+        self.wait_exit(std::time::Duration::from_secs(10)).await;
     }
 
     /// Waits for the process to end and returns its exit code.
