@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::matcher::Query;
+use crate::matcher::{Accents, Query};
 use crate::scheduler::Schedule;
 
 /// Polls closer together than this are refused: they help nobody and annoy feed hosts.
@@ -225,6 +225,8 @@ struct RawRule {
     notify: Vec<Spanned<String>>,
     #[serde(default)]
     feeds: Vec<Spanned<String>>,
+    /// `"ignore"` (the default: `cafe` matches `café`) or `"exact"`.
+    accents: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -516,7 +518,18 @@ fn validate(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigErr
                 );
             }
         }
-        match Query::parse(raw_rule.query.get_ref()) {
+        let accents = match raw_rule.accents.as_ref().map(|a| (a, a.get_ref().as_str())) {
+            None | Some((_, "ignore")) => Accents::Ignore,
+            Some((_, "exact")) => Accents::Exact,
+            Some((spanned, other)) => {
+                problems.add(
+                    spanned.span(),
+                    format!("rule `{name}`: accents = \"{other}\" is not \"ignore\" or \"exact\""),
+                );
+                Accents::Ignore
+            }
+        };
+        match Query::parse_with(raw_rule.query.get_ref(), accents) {
             Ok(query) => rules.push(Rule {
                 name,
                 query,
@@ -1028,6 +1041,18 @@ query = "x"
         assert_eq!(found.len(), 1, "{found:?}");
         assert!(found[0].starts_with("3:"), "{found:?}");
         assert!(found[0].contains("rule `r`"), "{found:?}");
+    }
+
+    #[test]
+    fn rule_accents_option_is_exact_or_ignore() {
+        let config =
+            parse("[[rule]]\nname = \"r\"\nquery = 'café'\naccents = \"exact\"\n").unwrap();
+        assert_eq!(config.rules[0].query.terms()[0].accents, Accents::Exact);
+        let config = parse("[[rule]]\nname = \"r\"\nquery = 'café'\n").unwrap();
+        assert_eq!(config.rules[0].query.terms()[0].accents, Accents::Ignore);
+        let found = problems("[[rule]]\nname = \"r\"\nquery = 'x'\naccents = \"strict\"\n");
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].starts_with("4:11 rule `r`: accents"), "{found:?}");
     }
 
     #[test]

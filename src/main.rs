@@ -78,6 +78,23 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run a rule or a query over the stored articles and show how often it would have fired
+    ///
+    /// Example: feedwatch --config config.toml backtest ukraine --since 30d
+    #[command(group = clap::ArgGroup::new("subject").required(true).args(["rule", "query"]))]
+    Backtest {
+        /// The name of a rule in the config
+        rule: Option<String>,
+        /// A query to try instead of a rule
+        #[arg(long)]
+        query: Option<String>,
+        /// How far back to look, e.g. 30d, 12h, 2weeks
+        #[arg(long, default_value = "30d", value_parser = humantime::parse_duration)]
+        since: std::time::Duration,
+        /// How many matching articles to show
+        #[arg(long, default_value_t = 10)]
+        sample: usize,
+    },
     /// List stored matches, newest first
     Matches {
         #[arg(long)]
@@ -180,6 +197,20 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         }
         Command::Status { json } => commands::status::status(&path, json).await,
         Command::Feeds { json } => commands::feeds::feeds(&path, json),
+        Command::Backtest {
+            rule,
+            query,
+            since,
+            sample,
+        } => {
+            use commands::backtest::{Subject, backtest};
+            let subject = match (rule, query) {
+                (_, Some(query)) => Subject::Query(query),
+                (Some(rule), None) => Subject::Rule(rule),
+                (None, None) => anyhow::bail!("name a rule or give --query"),
+            };
+            backtest(&path, subject, since, sample)
+        }
         Command::Matches { json, limit } => commands::matches::matches(&path, json, limit),
         Command::Outbox { json, action } => match action {
             None => commands::outbox::show(&path, json),

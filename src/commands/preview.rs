@@ -58,7 +58,7 @@ pub async fn preview(
     let entries: Vec<_> = parsed
         .articles
         .iter()
-        .map(|a| (a, identify(a), engine.matches(a, feed_name)))
+        .map(|a| (a, identify(a), engine.explain(a, feed_name)))
         .collect();
     if as_json {
         let out = json!({
@@ -69,7 +69,7 @@ pub async fn preview(
                 "link": a.link,
                 "published": a.published.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
                 "summary": if a.summary.is_empty() { &a.content } else { &a.summary },
-                "matched_rules": matched.iter().map(|m| json!({"rule": m.name, "terms": m.terms})).collect::<Vec<_>>(),
+                "matched_rules": matched.iter().map(|m| json!({"rule": m.matched.name, "terms": m.matched.terms})).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
@@ -84,6 +84,7 @@ pub async fn preview(
         },
         entries.len()
     );
+    let marks = super::marks();
     for (a, _, matched) in &entries {
         let date = a
             .published
@@ -101,7 +102,14 @@ pub async fn preview(
             println!("                  {link}");
         }
         for m in matched {
-            println!("                  ✓ {}: {}", m.name, m.terms.join(", "));
+            println!(
+                "                  ✓ {}: {}",
+                m.matched.name,
+                m.matched.terms.join(", ")
+            );
+            if let Some(snippet) = super::match_snippet(a, m, marks) {
+                println!("                    {snippet}");
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

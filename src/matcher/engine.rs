@@ -1,15 +1,22 @@
 //! All rules compiled into one engine.
 //!
-//! Each distinct term of every rule is a *leaf*. An article is tokenised once per field; each
-//! token is looked up in a hash index of leaves (by first word, and by every prefix of the
-//! token for `stem*` terms), so the work per article grows with its length, not with the number
-//! of rules. Only rules that contain a leaf that was seen — plus the few that can match with no
-//! term present, such as `NOT sport` — have their boolean expression evaluated.
+//! Each distinct term of every rule is a *leaf*. An article is folded and tokenised once per
+//! field (and once more per field only if some rule asks for exact accents); each token is
+//! looked up in hash indexes of leaves — phrases by their first word, `stem*` prefixes by the
+//! token's leading characters at each stem length in use — and all regular expressions run as
+//! one `RegexSet`. The work per article therefore grows with its length, not with the number
+//! of rules. Only rules that contain a leaf that was seen, plus the few that can match with no
+//! term present (such as `NOT sport`), have their boolean expression evaluated.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::ops::Range;
+
+use regex::{RegexSet, RegexSetBuilder};
+use rustc_hash::FxHashMap;
 
 use super::query::{Field, Pattern, Query, Term};
-use super::text::{Accents, tokens};
+use super::text::{Accents, Folded};
 use crate::parse::Article;
 
 /// Fields searched by a term without a `field:` prefix.
@@ -39,11 +46,27 @@ pub struct RuleMatch {
     pub terms: Vec<String>,
 }
 
+/// Where a matched term was found, for highlighting: a byte range in one field's text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Highlight {
+    pub field: Field,
+    pub range: Range<usize>,
+}
+
+/// A match with the places in the article that made it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Explained {
+    pub matched: RuleMatch,
+    /// Sorted by field, then position.
+    pub highlights: Vec<Highlight>,
+}
+
 type LeafId = usize;
 
 #[derive(Debug)]
 struct Leaf {
-    field: Option<Field>,
+    /// Bit `1 << field as u8` for each field the leaf looks at.
+    fields: u8,
     pattern: Pattern,
     source: String,
 }
@@ -65,26 +88,47 @@ struct CompiledRule {
     positive: Vec<LeafId>,
 }
 
+/// Word and prefix leaves for one way of folding accents.
+#[derive(Debug, Default)]
+struct TokenIndex {
+    /// Phrase leaves (a single word is a phrase of one) by their first token.
+    by_first_token: FxHashMap<Box<str>, Vec<LeafId>>,
+    /// Prefix leaves by their stem.
+    by_prefix: FxHashMap<Box<str>, Vec<LeafId>>,
+    /// The distinct stem lengths in characters, ascending.
+    prefix_lengths: Vec<usize>,
+}
+
+impl TokenIndex {
+    fn is_empty(&self) -> bool {
+        self.by_first_token.is_empty() && self.by_prefix.is_empty()
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Engine {
     leaves: Vec<Leaf>,
     rules: Vec<CompiledRule>,
-    /// Phrase leaves by their first token.
-    by_first_token: HashMap<String, Vec<LeafId>>,
-    /// Prefix leaves by their stem.
-    by_prefix: HashMap<String, Vec<LeafId>>,
-    longest_prefix: usize,
+    /// Indexed by `Accents as usize`: folded with accents ignored, and exact.
+    indexes: [TokenIndex; 2],
+    /// Regex leaves, in the order of `regex_set`.
     regexes: Vec<LeafId>,
+    /// All regexes at once; `None` if the combined set is too big, then each runs alone.
+    regex_set: Option<RegexSet>,
     /// For each leaf, the rules that use it.
     rules_of_leaf: Vec<Vec<usize>>,
     /// Rules that can match when none of their terms is present.
     match_without_terms: Vec<usize>,
 }
 
+fn field_bit(field: Field) -> u8 {
+    1 << field as u8
+}
+
 impl Engine {
     pub fn new<'a>(rules: impl IntoIterator<Item = RuleSpec<'a>>) -> Engine {
         let mut engine = Engine::default();
-        let mut leaf_ids: HashMap<(Option<Field>, String), LeafId> = HashMap::new();
+        let mut leaf_ids: HashMap<(u8, Accents, String), LeafId> = HashMap::new();
         for (index, spec) in rules.into_iter().enumerate() {
             let mut positive = Vec::new();
             let root = engine.compile(spec.query, &mut leaf_ids, &mut positive, false, index);
@@ -100,6 +144,22 @@ impl Engine {
                 positive,
             });
         }
+        for index in &mut engine.indexes {
+            index.prefix_lengths.sort_unstable();
+            index.prefix_lengths.dedup();
+        }
+        let sources = engine
+            .regexes
+            .iter()
+            .map(|&id| match &engine.leaves[id].pattern {
+                Pattern::Regex(re) => re.as_str(),
+                _ => "",
+            });
+        engine.regex_set = RegexSetBuilder::new(sources)
+            .case_insensitive(true)
+            .size_limit(64 << 20)
+            .build()
+            .ok();
         engine
     }
 
@@ -110,7 +170,7 @@ impl Engine {
     fn compile(
         &mut self,
         query: &Query,
-        ids: &mut HashMap<(Option<Field>, String), LeafId>,
+        ids: &mut HashMap<(u8, Accents, String), LeafId>,
         positive: &mut Vec<LeafId>,
         negated: bool,
         rule: usize,
@@ -140,35 +200,45 @@ impl Engine {
         }
     }
 
-    fn leaf(&mut self, term: &Term, ids: &mut HashMap<(Option<Field>, String), LeafId>) -> LeafId {
+    fn leaf(&mut self, term: &Term, ids: &mut HashMap<(u8, Accents, String), LeafId>) -> LeafId {
+        let fields = match term.field {
+            Some(field) => field_bit(field),
+            None => TEXT_FIELDS.iter().fold(0, |bits, &f| bits | field_bit(f)),
+        };
         let key = match &term.pattern {
             Pattern::Phrase(words) => format!("p:{}", words.join(" ")),
             Pattern::Prefix(stem) => format!("*:{stem}"),
             Pattern::Regex(re) => format!("/:{}", re.as_str()),
         };
-        if let Some(&id) = ids.get(&(term.field, key.clone())) {
+        let key = (fields, term.accents, key);
+        if let Some(&id) = ids.get(&key) {
             return id;
         }
         let id = self.leaves.len();
+        let index = &mut self.indexes[term.accents as usize];
         match &term.pattern {
-            Pattern::Phrase(words) => self
+            Pattern::Phrase(words) => index
                 .by_first_token
-                .entry(words[0].clone())
+                .entry(words[0].as_str().into())
                 .or_default()
                 .push(id),
             Pattern::Prefix(stem) => {
-                self.longest_prefix = self.longest_prefix.max(stem.chars().count());
-                self.by_prefix.entry(stem.clone()).or_default().push(id);
+                index.prefix_lengths.push(stem.chars().count());
+                index
+                    .by_prefix
+                    .entry(stem.as_str().into())
+                    .or_default()
+                    .push(id);
             }
             Pattern::Regex(_) => self.regexes.push(id),
         }
         self.leaves.push(Leaf {
-            field: term.field,
+            fields,
             pattern: term.pattern.clone(),
             source: term.source.clone(),
         });
         self.rules_of_leaf.push(Vec::new());
-        ids.insert((term.field, key), id);
+        ids.insert(key, id);
         id
     }
 
@@ -177,9 +247,39 @@ impl Engine {
         if self.rules.is_empty() {
             return Vec::new();
         }
-        let hits = self.leaf_hits(article);
+        let hits = self.scan(article, None);
+        self.evaluate(&hits, feed)
+    }
+
+    /// Like [`Engine::matches`], with where in the article each rule's terms were found.
+    pub fn explain(&self, article: &Article, feed: &str) -> Vec<Explained> {
+        if self.rules.is_empty() {
+            return Vec::new();
+        }
+        let mut found = Vec::new();
+        let hits = self.scan(article, Some(&mut found));
+        self.evaluate(&hits, feed)
+            .into_iter()
+            .map(|matched| {
+                let positive = &self.rules[matched.rule].positive;
+                let mut highlights: Vec<Highlight> = found
+                    .iter()
+                    .filter(|(leaf, _)| positive.binary_search(leaf).is_ok())
+                    .map(|(_, h)| h.clone())
+                    .collect();
+                highlights.sort_by_key(|h| (h.field as u8, h.range.start, h.range.end));
+                highlights.dedup();
+                Explained {
+                    matched,
+                    highlights,
+                }
+            })
+            .collect()
+    }
+
+    fn evaluate(&self, hits: &[LeafId], feed: &str) -> Vec<RuleMatch> {
         let mut candidates: Vec<usize> = self.match_without_terms.clone();
-        for &leaf in &hits {
+        for &leaf in hits {
             candidates.extend_from_slice(&self.rules_of_leaf[leaf]);
         }
         candidates.sort_unstable();
@@ -191,7 +291,7 @@ impl Engine {
                 if !rule.feeds.is_empty() && !rule.feeds.iter().any(|f| f == feed) {
                     return None;
                 }
-                if !eval(&rule.root, &hits) {
+                if !eval(&rule.root, hits) {
                     return None;
                 }
                 let terms = rule
@@ -209,67 +309,140 @@ impl Engine {
             .collect()
     }
 
-    /// Sorted ids of the leaves found in the article.
-    fn leaf_hits(&self, article: &Article) -> Vec<LeafId> {
+    /// Sorted ids of the leaves found in the article; with `found`, also where each was seen.
+    fn scan(
+        &self,
+        article: &Article,
+        mut found: Option<&mut Vec<(LeafId, Highlight)>>,
+    ) -> Vec<LeafId> {
         let mut hits = Vec::new();
-        let authors = article.authors.join(" \n ");
-        let categories = article.categories.join(" \n ");
-        let link = article.link.as_deref().unwrap_or("");
-        let fields: [(Field, &str); 6] = [
-            (Field::Title, &article.title),
-            (Field::Summary, &article.summary),
-            (Field::Content, &article.content),
-            (Field::Link, link),
-            (Field::Author, &authors),
-            (Field::Category, &categories),
-        ];
-        for (field, text) in fields {
+        let mut folded = Folded::default();
+        for field in Field::ALL {
+            let text = field_text(article, field);
+            let text = text.as_ref();
             if text.is_empty() {
                 continue;
             }
-            let applies = |leaf: &Leaf| match leaf.field {
-                Some(f) => f == field,
-                None => TEXT_FIELDS.contains(&field),
-            };
-            let words = tokens(text, Accents::Ignore);
-            for (i, word) in words.iter().enumerate() {
-                if let Some(ids) = self.by_first_token.get(word) {
-                    for &id in ids {
-                        let leaf = &self.leaves[id];
-                        if let Pattern::Phrase(phrase) = &leaf.pattern
-                            && applies(leaf)
-                            && words[i..].starts_with(phrase)
-                        {
-                            hits.push(id);
-                        }
-                    }
+            let bit = field_bit(field);
+            for accents in [Accents::Ignore, Accents::Exact] {
+                let index = &self.indexes[accents as usize];
+                if index.is_empty() {
+                    continue;
                 }
-                if self.longest_prefix > 0 {
-                    for (end, _) in word
-                        .char_indices()
-                        .skip(1)
-                        .chain(std::iter::once((word.len(), ' ')))
-                        .take(self.longest_prefix)
-                    {
-                        if let Some(ids) = self.by_prefix.get(&word[..end]) {
-                            hits.extend(ids.iter().filter(|&&id| applies(&self.leaves[id])));
-                        }
+                folded.fold(text, accents);
+                self.scan_tokens(index, &folded, bit, &mut |leaf, span| {
+                    hits.push(leaf);
+                    if let Some(found) = found.as_deref_mut() {
+                        found.push((leaf, Highlight { field, range: span }));
                     }
-                }
+                });
             }
-            for &id in &self.regexes {
-                let leaf = &self.leaves[id];
-                if let Pattern::Regex(re) = &leaf.pattern
-                    && applies(leaf)
-                    && re.is_match(text)
-                {
-                    hits.push(id);
-                }
+            if !self.regexes.is_empty() {
+                self.scan_regexes(text, bit, &mut |leaf, span| {
+                    hits.push(leaf);
+                    if let Some(found) = found.as_deref_mut() {
+                        found.push((leaf, Highlight { field, range: span }));
+                    }
+                });
             }
         }
         hits.sort_unstable();
         hits.dedup();
         hits
+    }
+
+    fn scan_tokens(
+        &self,
+        index: &TokenIndex,
+        folded: &Folded,
+        field: u8,
+        hit: &mut impl FnMut(LeafId, Range<usize>),
+    ) {
+        for i in 0..folded.len() {
+            let word = folded.word(i);
+            if let Some(ids) = index.by_first_token.get(word) {
+                for &id in ids {
+                    let leaf = &self.leaves[id];
+                    if leaf.fields & field == 0 {
+                        continue;
+                    }
+                    if let Pattern::Phrase(phrase) = &leaf.pattern {
+                        let last = i + phrase.len() - 1;
+                        if last < folded.len()
+                            && phrase[1..]
+                                .iter()
+                                .enumerate()
+                                .all(|(k, w)| folded.word(i + 1 + k) == w)
+                        {
+                            hit(id, folded.span(i).start..folded.span(last).end);
+                        }
+                    }
+                }
+            }
+            for &length in &index.prefix_lengths {
+                let end = if word.is_ascii() {
+                    if length > word.len() {
+                        break;
+                    }
+                    length
+                } else {
+                    match word.char_indices().nth(length) {
+                        Some((end, _)) => end,
+                        None if word.chars().count() == length => word.len(),
+                        None => break,
+                    }
+                };
+                if let Some(ids) = index.by_prefix.get(&word[..end]) {
+                    for &id in ids {
+                        if self.leaves[id].fields & field != 0 {
+                            hit(id, folded.span(i));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn scan_regexes(&self, text: &str, field: u8, hit: &mut impl FnMut(LeafId, Range<usize>)) {
+        let regex_of = |id: LeafId| match &self.leaves[id].pattern {
+            Pattern::Regex(re) => Some(re),
+            _ => None,
+        };
+        let matched: Vec<usize> = match &self.regex_set {
+            Some(set) => set.matches(text).into_iter().collect(),
+            None => (0..self.regexes.len()).collect(),
+        };
+        for position in matched {
+            let id = self.regexes[position];
+            if self.leaves[id].fields & field == 0 {
+                continue;
+            }
+            if let Some(re) = regex_of(id) {
+                for m in re.find_iter(text) {
+                    hit(id, m.range());
+                }
+            }
+        }
+    }
+}
+/// The text of one field of an article, as the engine searches it; [`Highlight`] ranges point
+/// into it. Several authors or categories are searched as one text.
+pub fn field_text(article: &Article, field: Field) -> Cow<'_, str> {
+    match field {
+        Field::Title => Cow::Borrowed(&article.title),
+        Field::Summary => Cow::Borrowed(&article.summary),
+        Field::Content => Cow::Borrowed(&article.content),
+        Field::Link => Cow::Borrowed(article.link.as_deref().unwrap_or("")),
+        Field::Author => joined(&article.authors),
+        Field::Category => joined(&article.categories),
+    }
+}
+
+fn joined(items: &[String]) -> Cow<'_, str> {
+    match items {
+        [] => Cow::Borrowed(""),
+        [one] => Cow::Borrowed(one),
+        many => Cow::Owned(many.join(" \n ")),
     }
 }
 

@@ -78,6 +78,8 @@ impl PartialEq for Pattern {
 pub struct Term {
     pub field: Option<Field>,
     pub pattern: Pattern,
+    /// Whether accents must match exactly (a per-rule option).
+    pub accents: Accents,
     /// The term as the user wrote it, for "matched" lists in alerts.
     pub source: String,
 }
@@ -400,6 +402,7 @@ impl Parser {
                 Ok(Query::Term(Term {
                     field,
                     pattern: Pattern::Phrase(words),
+                    accents: self.accents,
                     source: text,
                 }))
             }
@@ -419,6 +422,7 @@ impl Parser {
                 Ok(Query::Term(Term {
                     field,
                     pattern: Pattern::Regex(regex),
+                    accents: self.accents,
                     source: format!("/{pattern}/"),
                 }))
             }
@@ -456,6 +460,7 @@ impl Parser {
                 [single] => Ok(Query::Term(Term {
                     field,
                     pattern: Pattern::Prefix(single.clone()),
+                    accents: self.accents,
                     source: body.to_string(),
                 })),
                 [] => Err(QueryError {
@@ -478,6 +483,7 @@ impl Parser {
         Ok(Query::Term(Term {
             field,
             pattern: Pattern::Phrase(words),
+            accents: self.accents,
             source: body.to_string(),
         }))
     }

@@ -1,19 +1,26 @@
 //! Text normalisation shared by queries and articles, so both sides fold the same way.
 //!
-//! Folding: lower case with the full folds news needs (`ß` -> `ss`, final sigma), compatibility
-//! forms unified (NFKC: full-width letters, ligatures), and accents on Latin letters dropped
-//! (`Zelenský` -> `zelensky`). Accents are kept on other scripts, where they make other letters
-//! (Cyrillic `й` is not `и`).
+//! Folding: lower case with the full case folds news needs (`ß` -> `ss`, final sigma, Greek
+//! iota subscript), compatibility forms unified (NFKC: full-width letters, ligatures), and
+//! accents on Latin letters dropped unless [`Accents::Exact`] (`Zelenský` -> `zelensky`).
+//! Accents are kept on other scripts, where they make other letters (Cyrillic `й` is not `и`).
 //!
-//! Tokens: runs of letters, digits, combining marks and `_` (so `NATO_report` is one word, as in
-//! Unicode word segmentation), split at everything else. Han, kana and other scripts written
-//! without spaces give one token per character, so a term in them matches as a character phrase.
+//! Tokens: runs of letters, digits, combining marks and `_`, split at everything else. This is
+//! Unicode word segmentation (UAX #29) for the cases that matter, except that an apostrophe or
+//! a period inside a word splits it, so `NATO's` and `NATO’s` contain the word `NATO`.
+//! Invisible format characters (soft hyphen, zero-width joiners) do not split a word. Han,
+//! kana and other scripts written without spaces give one token per character, so a term in
+//! them matches as a character phrase.
+//!
+//! Each token keeps the byte range it came from in the original text, for highlighting.
+
+use std::ops::Range;
 
 use unicode_normalization::UnicodeNormalization;
-use unicode_normalization::char::is_combining_mark;
+use unicode_normalization::char::{decompose_compatible, is_combining_mark};
 
 /// How accents are treated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Accents {
     /// `cafe` matches `café`.
     #[default]
@@ -22,60 +29,181 @@ pub enum Accents {
     Exact,
 }
 
-/// Folds `text` for matching and splits it into word tokens.
-pub fn tokens(text: &str, accents: Accents) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut word = String::new();
-    let mut last_base_latin = false;
-    for c in text.nfkd() {
-        if is_combining_mark(c) {
-            if word.is_empty() {
-                continue;
+/// A text folded and split into tokens; reusable across texts to keep allocations down.
+#[derive(Debug, Default, Clone)]
+pub struct Folded {
+    /// All folded tokens, one after another.
+    buffer: String,
+    /// For each token: its range in `buffer` and its byte range in the original text.
+    tokens: Vec<(Range<usize>, Range<usize>)>,
+}
+
+impl Folded {
+    /// Folds `text` into this value, replacing what it held.
+    pub fn fold(&mut self, text: &str, accents: Accents) {
+        self.buffer.clear();
+        self.tokens.clear();
+        let mut state = Folder {
+            out: self,
+            accents,
+            word_start: 0,
+            span: 0..0,
+            last_base_latin: false,
+            ascii: true,
+        };
+        for (offset, c) in text.char_indices() {
+            let end = offset + c.len_utf8();
+            if c.is_ascii() {
+                state.step(c, offset, end);
+            } else if is_invisible_joiner(c) {
+                if state.in_word() {
+                    state.span.end = end;
+                }
+            } else if is_unspaced_script(c) {
+                state.flush();
+                decompose_compatible(c, |d| state.push_folded(d, offset, end));
+                state.flush();
+            } else {
+                decompose_compatible(c, |d| state.step(d, offset, end));
             }
-            if accents == Accents::Ignore && last_base_latin {
-                continue;
+        }
+        state.flush();
+    }
+
+    pub fn len(&self) -> usize {
+        self.tokens.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tokens.is_empty()
+    }
+
+    /// The folded text of token `i`.
+    pub fn word(&self, i: usize) -> &str {
+        &self.buffer[self.tokens[i].0.clone()]
+    }
+
+    /// Where token `i` came from in the original text.
+    pub fn span(&self, i: usize) -> Range<usize> {
+        self.tokens[i].1.clone()
+    }
+
+    /// The folded tokens, in order.
+    pub fn words(&self) -> impl Iterator<Item = &str> {
+        self.tokens.iter().map(|(r, _)| &self.buffer[r.clone()])
+    }
+}
+
+struct Folder<'a> {
+    out: &'a mut Folded,
+    accents: Accents,
+    /// Where the current word starts in `out.buffer`.
+    word_start: usize,
+    /// The current word's byte range in the original text.
+    span: Range<usize>,
+    last_base_latin: bool,
+    /// Whether the current word is ASCII only (then it needs no recomposition).
+    ascii: bool,
+}
+
+impl Folder<'_> {
+    fn in_word(&self) -> bool {
+        self.out.buffer.len() > self.word_start
+    }
+
+    /// One character after compatibility decomposition, from `start..end` in the original.
+    fn step(&mut self, c: char, start: usize, end: usize) {
+        if c.is_ascii_alphanumeric() || c == '_' {
+            self.last_base_latin = true;
+            self.push(c.to_ascii_lowercase(), start, end);
+        } else if c.is_ascii() {
+            self.flush();
+        } else if c == '\u{345}' {
+            // Greek iota subscript folds to iota, as in full case folding.
+            self.push('ι', start, end);
+        } else if is_combining_mark(c) {
+            if self.in_word() && !(self.accents == Accents::Ignore && self.last_base_latin) {
+                self.push(c, start, end);
             }
-            word.push(c);
-            continue;
-        }
-        if is_unspaced_script(c) {
-            flush(&mut word, &mut out);
-            out.push(fold_char(c).collect());
-            last_base_latin = false;
-            continue;
-        }
-        if c.is_alphanumeric() || c == '_' {
-            last_base_latin = is_latin(c);
-            word.extend(fold_char(c));
+        } else if is_unspaced_script(c) {
+            self.flush();
+            self.push_folded(c, start, end);
+            self.flush();
+        } else if c.is_alphanumeric() {
+            self.push_folded(c, start, end);
+            self.last_base_latin = is_latin(c);
         } else {
-            flush(&mut word, &mut out);
-            last_base_latin = false;
+            self.flush();
         }
     }
-    flush(&mut word, &mut out);
-    out
-}
 
-fn flush(word: &mut String, out: &mut Vec<String>) {
-    if !word.is_empty() {
-        // Recompose what is left so `й` from NFKD compares equal to a precomposed `й`.
-        out.push(word.nfc().collect());
-        word.clear();
+    fn push_folded(&mut self, c: char, start: usize, end: usize) {
+        match c {
+            'ß' | 'ẞ' => {
+                self.push('s', start, end);
+                self.push('s', start, end);
+            }
+            'ς' => self.push('σ', start, end),
+            'ſ' => self.push('s', start, end),
+            _ => {
+                for lower in c.to_lowercase() {
+                    // `İ` lowers to `i` + combining dot, which is an accent like any other.
+                    if is_combining_mark(lower)
+                        && self.accents == Accents::Ignore
+                        && self.last_base_latin
+                    {
+                        continue;
+                    }
+                    self.push(lower, start, end);
+                    self.last_base_latin = is_latin(lower);
+                }
+            }
+        }
+    }
+
+    fn push(&mut self, c: char, start: usize, end: usize) {
+        if !self.in_word() {
+            self.span = start..end;
+            self.ascii = true;
+        }
+        self.span.end = self.span.end.max(end);
+        self.ascii &= c.is_ascii();
+        self.out.buffer.push(c);
+    }
+
+    fn flush(&mut self) {
+        if !self.in_word() {
+            self.last_base_latin = false;
+            return;
+        }
+        if !self.ascii {
+            // Recompose so `й` from the decomposition compares equal to a precomposed `й`.
+            let composed: String = self.out.buffer[self.word_start..].nfc().collect();
+            self.out.buffer.truncate(self.word_start);
+            self.out.buffer.push_str(&composed);
+        }
+        let end = self.out.buffer.len();
+        self.out
+            .tokens
+            .push((self.word_start..end, self.span.clone()));
+        self.word_start = end;
+        self.last_base_latin = false;
     }
 }
 
-fn fold_char(c: char) -> impl Iterator<Item = char> {
-    let special: Option<&'static str> = match c {
-        'ß' | 'ẞ' => Some("ss"),
-        'ς' => Some("σ"),
-        'ſ' => Some("s"),
-        _ => None,
-    };
-    let lower: Vec<char> = match special {
-        Some(s) => s.chars().collect(),
-        None => c.to_lowercase().collect(),
-    };
-    lower.into_iter()
+/// Folds `text` and returns its tokens.
+pub fn tokens(text: &str, accents: Accents) -> Vec<String> {
+    let mut folded = Folded::default();
+    folded.fold(text, accents);
+    folded.words().map(str::to_string).collect()
+}
+
+/// Characters that are invisible inside a word and do not break it (UAX #29 Format and joiners).
+fn is_invisible_joiner(c: char) -> bool {
+    matches!(
+        c,
+        '\u{AD}' | '\u{200C}' | '\u{200D}' | '\u{2060}' | '\u{FEFF}'
+    )
 }
 
 fn is_latin(c: char) -> bool {
@@ -83,7 +211,6 @@ fn is_latin(c: char) -> bool {
         || ('\u{00C0}'..='\u{024F}').contains(&c)
         || ('\u{1E00}'..='\u{1EFF}').contains(&c)
 }
-
 /// Scripts written without spaces between words.
 fn is_unspaced_script(c: char) -> bool {
     matches!(c as u32,
@@ -130,6 +257,31 @@ mod tests {
     #[test]
     fn han_characters_are_single_tokens() {
         assert_eq!(t("乌克兰总统"), ["乌", "克", "兰", "总", "统"]);
+    }
+
+    #[test]
+    fn invisible_joiners_do_not_split_words() {
+        assert_eq!(t("Ukr\u{ad}aine NA\u{200d}TO"), ["ukraine", "nato"]);
+    }
+
+    #[test]
+    fn greek_iota_subscript_folds_to_iota() {
+        assert_eq!(t("ᾳ"), t("αι"));
+    }
+
+    #[test]
+    fn dotted_capital_i_folds_to_i() {
+        assert_eq!(t("İstanbul"), ["istanbul"]);
+    }
+
+    #[test]
+    fn tokens_remember_where_they_came_from() {
+        let text = "Zelenský’s «Café» 乌克兰";
+        let mut folded = Folded::default();
+        folded.fold(text, Accents::Ignore);
+        let spans: Vec<&str> = (0..folded.len()).map(|i| &text[folded.span(i)]).collect();
+        assert_eq!(spans, ["Zelenský", "s", "Café", "乌", "克", "兰"]);
+        assert_eq!(folded.word(2), "cafe");
     }
 
     #[test]

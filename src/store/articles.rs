@@ -199,6 +199,51 @@ impl Store {
     }
 }
 
+/// A stored article with the feed it came from, for running rules over the archive.
+#[derive(Debug, Clone)]
+pub struct ArchivedArticle {
+    pub feed: String,
+    pub article: Article,
+    pub first_seen_at: DateTime<Utc>,
+}
+
+impl ArchivedArticle {
+    /// When the article appeared: its own date, else when feedwatch first saw it.
+    pub fn date(&self) -> DateTime<Utc> {
+        self.article.published.unwrap_or(self.first_seen_at)
+    }
+}
+
+impl Store {
+    /// Every stored article that appeared at or after `since` (by its date, else first seen),
+    /// oldest first. Authors and categories are not stored, so they are empty.
+    pub fn articles_since(&self, since: DateTime<Utc>) -> Result<Vec<ArchivedArticle>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT feeds.name, a.guid, a.title, a.link, a.published, a.summary, a.content,
+                    a.first_seen_at
+             FROM articles a JOIN feeds ON feeds.id = a.feed_id
+             WHERE COALESCE(a.published, a.first_seen_at) >= ?1
+             ORDER BY COALESCE(a.published, a.first_seen_at), a.id",
+        )?;
+        let rows = stmt.query_map(params![since.timestamp()], |r| {
+            Ok(ArchivedArticle {
+                feed: r.get(0)?,
+                article: Article {
+                    guid: r.get(1)?,
+                    title: r.get(2)?,
+                    link: r.get(3)?,
+                    published: r.get::<_, Option<i64>>(4)?.map(timestamp),
+                    summary: r.get(5)?,
+                    content: r.get(6)?,
+                    ..Article::default()
+                },
+                first_seen_at: timestamp(r.get(7)?),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
 /// Stable across restarts and rebuilt databases, so a receiver can drop a repeat by it.
 fn delivery_id(rule: &str, alert_key: &str, notifier: &str) -> String {
     use sha2::{Digest, Sha256};

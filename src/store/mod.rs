@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::{Connection, TransactionBehavior};
 
-pub use articles::{IngestStats, NewArticle, StoredMatch};
+pub use articles::{ArchivedArticle, IngestStats, NewArticle, StoredMatch};
 pub use feeds::{FeedId, FeedState, PollOutcome};
 pub use outbox::{Delivery, OutboxEntry};
 use schema::MIGRATIONS;
@@ -226,6 +226,38 @@ mod tests {
             store.ingest(feed, "http://f/", &[item], now).unwrap();
         }
         assert_eq!(store.matches(10).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn archive_query_returns_articles_since_a_date_with_their_feed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("fw.db")).unwrap();
+        let feed = store.sync_feeds([("http://f/", "world")]).unwrap()["http://f/"];
+        let now = Utc::now();
+        let mut old = article("1", "Old NATO story");
+        old.published = Some(now - chrono::Duration::days(40));
+        let recent = article("2", "Recent NATO story");
+        for a in [&old, &recent] {
+            let identity = identify(a);
+            let item = NewArticle {
+                article: a,
+                identity: &identity,
+                alerts: Vec::new(),
+            };
+            store.ingest(feed, "http://f/", &[item], now).unwrap();
+        }
+        let found = store
+            .articles_since(now - chrono::Duration::days(30))
+            .unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].feed, "world");
+        assert_eq!(found[0].article.title, "Recent NATO story");
+        assert_eq!(found[0].date().timestamp(), now.timestamp());
+        let all = store
+            .articles_since(now - chrono::Duration::days(50))
+            .unwrap();
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0].article.title, "Old NATO story");
     }
 
     #[test]

@@ -1,0 +1,90 @@
+//! A short piece of text around the matched words, with the words marked, for `preview` and
+//! `backtest`.
+
+use std::ops::Range;
+
+/// How matched words are marked: e.g. `("**", "**")`, or terminal escapes.
+#[derive(Debug, Clone, Copy)]
+pub struct Marks<'a> {
+    pub open: &'a str,
+    pub close: &'a str,
+}
+
+/// About `width` characters of `text` around the first of `ranges` (byte ranges at character
+/// boundaries, sorted), with every range in view marked and `…` where the text was cut.
+pub fn snippet(text: &str, ranges: &[Range<usize>], width: usize, marks: Marks) -> String {
+    let first = ranges.first().map_or(0, |r| r.start.min(text.len()));
+    // Start a little before the first match, at a word boundary when there is one nearby.
+    let lead = width / 4;
+    let before: Vec<(usize, char)> = text[..first].char_indices().collect();
+    let mut start = before.len().checked_sub(lead).map_or(0, |i| before[i].0);
+    if start > 0
+        && let Some(space) = text[start..first].find(char::is_whitespace)
+    {
+        start += space + 1;
+    }
+    let end = text[start..]
+        .char_indices()
+        .nth(width)
+        .map_or(text.len(), |(i, _)| start + i);
+    let mut out = String::new();
+    if start > 0 {
+        out.push('…');
+    }
+    let mut at = start;
+    for range in ranges {
+        let (from, to) = (range.start.max(at), range.end.min(end));
+        if from >= to {
+            continue;
+        }
+        out.push_str(&text[at..from]);
+        out.push_str(marks.open);
+        out.push_str(&text[from..to]);
+        out.push_str(marks.close);
+        at = to;
+    }
+    out.push_str(&text[at..end]);
+    if end < text.len() {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STARS: Marks = Marks {
+        open: "**",
+        close: "**",
+    };
+
+    #[test]
+    fn marks_every_match_in_a_short_text() {
+        let text = "NATO and Ukraine talk";
+        assert_eq!(
+            snippet(text, &[0..4, 9..16], 80, STARS),
+            "**NATO** and **Ukraine** talk"
+        );
+    }
+
+    #[test]
+    fn long_text_is_cut_around_the_first_match() {
+        let text = format!(
+            "{} Zelenský spoke {}",
+            "word ".repeat(50),
+            "more ".repeat(50)
+        );
+        let start = text.find("Zelenský").unwrap();
+        let found = start..start + "Zelenský".len();
+        let shown = snippet(&text, std::slice::from_ref(&found), 40, STARS);
+        assert!(shown.starts_with('…') && shown.ends_with('…'), "{shown}");
+        assert!(shown.contains("**Zelenský** spoke"), "{shown}");
+        assert!(shown.chars().count() <= 40 + 2 + 4, "{shown}");
+    }
+
+    #[test]
+    fn no_ranges_gives_the_start_of_the_text() {
+        assert_eq!(snippet("short text", &[], 80, STARS), "short text");
+    }
+}
