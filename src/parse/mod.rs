@@ -344,4 +344,70 @@ mod tests {
         assert_eq!(html_to_text("AT&T 3 < 4"), "AT&T 3 < 4");
         assert_eq!(html_to_text("caf&amp;eacute;"), "café");
     }
+
+    #[test]
+    fn atom_0_3_feed_is_read_like_atom_1_0() {
+        let xml = r#"<feed version="0.3" xmlns="http://purl.org/atom/ns#"><title>Old</title>
+<entry><title mode="base64">RW50cnkgVGl0bGU=</title><id>tag:x,2003:1</id>
+<issued>2003-12-13T18:30:02Z</issued><summary type="text/plain">Hello</summary></entry></feed>"#;
+        let feed = parse(xml.as_bytes(), None, None).unwrap();
+        assert_eq!(feed.title, "Old");
+        let a = &feed.articles[0];
+        assert_eq!(a.title, "Entry Title");
+        assert_eq!(a.guid.as_deref(), Some("tag:x,2003:1"));
+        assert_eq!(a.summary, "Hello");
+        assert_eq!(
+            a.published.unwrap().to_rfc3339(),
+            "2003-12-13T18:30:02+00:00"
+        );
+    }
+
+    #[test]
+    fn rss_1_0_item_takes_its_id_from_rdf_about_and_is_kept_without_link() {
+        let xml = r#"<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/">
+<channel rdf:about="http://x.org/"><title>R</title></channel>
+<item rdf:about="http://x.org/1"><title>One</title><link>http://x.org/1.html</link></item>
+<item rdf:about="http://x.org/2"><description>Two</description></item></rdf:RDF>"#;
+        let feed = parse(xml.as_bytes(), None, None).unwrap();
+        assert_eq!(feed.articles.len(), 2);
+        assert_eq!(feed.articles[0].guid.as_deref(), Some("http://x.org/1"));
+        assert_eq!(feed.articles[1].guid.as_deref(), Some("http://x.org/2"));
+        assert_eq!(
+            feed.articles[1].link, None,
+            "the placeholder link is not shown"
+        );
+    }
+
+    #[test]
+    fn rss_under_the_userland_namespace_keeps_its_items() {
+        let xml = r#"<rss version="2.0" xmlns="http://backend.userland.com/rss2"><channel><title>U</title>
+<item><title>Item</title><link>http://x.org/1</link></item></channel></rss>"#;
+        let feed = parse(xml.as_bytes(), None, None).unwrap();
+        assert_eq!(feed.articles.len(), 1);
+        assert_eq!(feed.articles[0].title, "Item");
+    }
+
+    #[test]
+    fn mismatched_end_tag_is_recovered_and_truncated_body_is_rejected() {
+        let xml = r#"<feed xmlns="http://www.w3.org/2005/Atom"><entry><id>e1</id><title>T</title>
+<source><logo>http://x.org/logo.jpg</link></source></entry></feed>"#;
+        let feed = parse(xml.as_bytes(), None, None).unwrap();
+        assert_eq!(feed.articles[0].title, "T");
+        assert!(parse(b"<rss version=\"2.0\"><chan", None, None).is_err());
+    }
+
+    #[test]
+    fn undeclared_itunes_summary_is_the_summary() {
+        let xml = "<rss version=\"2.0\"><channel><item><title>P</title>\
+<itunes:summary><![CDATA[ Line 1 ]]></itunes:summary></item></channel></rss>";
+        let feed = parse(xml.as_bytes(), None, None).unwrap();
+        assert_eq!(feed.articles[0].summary, "Line 1");
+    }
+
+    #[test]
+    fn utf16_without_bom_is_decoded_not_a_panic() {
+        let xml = "<?xml version=\"1.0\" encoding=\"utf-16\"?><rss version=\"2.0\"><channel><title>Ünï</title></channel></rss>";
+        let bytes: Vec<u8> = xml.encode_utf16().flat_map(|u| u.to_le_bytes()).collect();
+        assert_eq!(parse(&bytes, None, None).unwrap().title, "Ünï");
+    }
 }

@@ -45,10 +45,7 @@ fn fix_rss_version(text: &str) -> String {
     if !tag[4..].starts_with(|c: char| c.is_whitespace() || c == '>') && tag.len() > 4 {
         return text.to_string();
     }
-    let known = matches!(
-        attribute(tag, "version"),
-        Some("0.91" | "0.92" | "0.93" | "0.94" | "2.0")
-    );
+    let known = matches!(attribute(tag, "version"), Some("0.91" | "0.92" | "2.0"));
     if known {
         return text.to_string();
     }
@@ -127,6 +124,8 @@ fn repair_json_feed(text: &str) -> String {
         "https://jsonfeed.org/version/1"
     };
     object.insert("version".into(), fixed.into());
+    // The spec requires a title; feed-rs refuses the whole feed without one.
+    object.entry("title").or_insert_with(|| "".into());
     if let Some(items) = object.get_mut("items").and_then(|i| i.as_array_mut()) {
         for item in items {
             // `"tags": "a"` where the spec says an array.
@@ -164,6 +163,14 @@ pub(super) fn normalise(text: &str) -> Option<String> {
     {
         changed = Some(fixed);
     }
+    if text.contains("<dc:description")
+        && let Some(fixed) = adopt_dc_description(&current(&changed))
+    {
+        changed = Some(fixed);
+    }
+    if let Some(fixed) = declare_known_prefixes(&current(&changed)) {
+        changed = Some(fixed);
+    }
     changed
 }
 
@@ -171,14 +178,32 @@ pub(super) fn normalise(text: &str) -> Option<String> {
 /// items get this placeholder link, which `convert` removes again.
 pub(super) const NO_LINK: &str = "urn:feedwatch:no-link";
 
-static RDF_ITEM: LazyLock<Regex> = LazyLock::new(|| {
+static ITEM_START: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"<((?:[A-Za-z_][\w.-]*:)?item)(?:\s[^>]*)?>").expect("static pattern")
 });
 
 fn mark_rdf_items_without_link(text: &str) -> Option<String> {
+    rewrite_items(text, |body| {
+        (!body.contains(":link") && !body.contains("<link"))
+            .then(|| format!("<link>{NO_LINK}</link>{body}"))
+    })
+}
+
+/// An RSS 2.0 item whose only description is `dc:description`, which feed-rs ignores there.
+fn adopt_dc_description(text: &str) -> Option<String> {
+    rewrite_items(text, |body| {
+        (body.contains("<dc:description") && !body.contains("<description")).then(|| {
+            body.replace("<dc:description", "<description")
+                .replace("</dc:description>", "</description>")
+        })
+    })
+}
+
+/// Applies `rewrite` to the body of every `<item>`; `None` when it changed none.
+fn rewrite_items(text: &str, rewrite: impl Fn(&str) -> Option<String>) -> Option<String> {
     let mut out = String::with_capacity(text.len() + 64);
     let mut last = 0;
-    for c in RDF_ITEM.captures_iter(text) {
+    for c in ITEM_START.captures_iter(text) {
         let (Some(start), Some(name)) = (c.get(0), c.get(1)) else {
             continue;
         };
@@ -189,13 +214,13 @@ fn mark_rdf_items_without_link(text: &str) -> Option<String> {
         let Some(body_len) = text[start.end()..].find(&close) else {
             continue;
         };
-        let body = &text[start.end()..start.end() + body_len];
-        if body.contains(":link") || body.contains("<link") {
+        let body_end = start.end() + body_len;
+        let Some(new_body) = rewrite(&text[start.end()..body_end]) else {
             continue;
-        }
+        };
         out.push_str(&text[last..start.end()]);
-        out.push_str(&format!("<link>{NO_LINK}</link>"));
-        last = start.end();
+        out.push_str(&new_body);
+        last = body_end;
     }
     if last == 0 {
         return None;
@@ -203,6 +228,39 @@ fn mark_rdf_items_without_link(text: &str) -> Option<String> {
     out.push_str(&text[last..]);
     Some(out)
 }
+
+/// Prefixes real feeds use without declaring them; a lenient reader knows what they mean.
+const WELL_KNOWN_PREFIXES: [(&str, &str); 4] = [
+    ("itunes", "http://www.itunes.com/dtds/podcast-1.0.dtd"),
+    ("media", "http://search.yahoo.com/mrss/"),
+    ("dc", "http://purl.org/dc/elements/1.1/"),
+    ("content", "http://purl.org/rss/1.0/modules/content/"),
+];
+
+/// Declares on the root element the well-known prefixes the document uses but never declares.
+fn declare_known_prefixes(text: &str) -> Option<String> {
+    let missing: String = WELL_KNOWN_PREFIXES
+        .iter()
+        .filter(|(prefix, _)| {
+            text.contains(&format!("<{prefix}:")) && !text.contains(&format!("xmlns:{prefix}="))
+        })
+        .map(|(prefix, uri)| format!(" xmlns:{prefix}=\"{uri}\""))
+        .collect();
+    if missing.is_empty() {
+        return None;
+    }
+    let root = ROOT_START.find(text)?.start();
+    let name_end = root + text[root..].find(|c: char| c.is_whitespace() || c == '>' || c == '/')?;
+    Some(format!(
+        "{}{missing}{}",
+        &text[..name_end],
+        &text[name_end..]
+    ))
+}
+
+/// The root element's start tag: the first `<` followed by a letter (not `<?` or `<!`).
+static ROOT_START: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"<[A-Za-z_]").expect("static pattern"));
 
 const ATOM03_NS: &str = "http://purl.org/atom/ns#";
 
@@ -233,10 +291,11 @@ fn upgrade_atom03(text: &str) -> String {
         .into_owned()
 }
 
-/// Start tags of Atom text constructs (and content) that carry a `type` or `mode`.
+/// Start tags of Atom text constructs (and content) that carry a `type` or `mode`. Prefixed
+/// elements of other vocabularies (`media:title type="plain"`) have types of their own.
 static TEXT_CONSTRUCT: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"<((?:[A-Za-z_][\w.-]*:)?(?:title|subtitle|summary|rights|content))(\s[^>]*?(?:type|mode)\s*=[^>]*?)(/?)>",
+        r"<((?:atom\d*:)?(?:title|subtitle|summary|rights|content))(\s[^>]*?(?:type|mode)\s*=[^>]*?)(/?)>",
     )
     .expect("static pattern")
 });
