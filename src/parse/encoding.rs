@@ -21,7 +21,8 @@ pub fn decode<'a>(bytes: &'a [u8], content_type: Option<&str>) -> Cow<'a, str> {
         utf16
     } else {
         declared_encoding(bytes)
-            .or_else(|| content_type.and_then(charset_of))
+            .filter(not_utf16)
+            .or_else(|| content_type.and_then(charset_of).filter(not_utf16))
             .unwrap_or_else(|| {
                 let mut detector =
                     chardetng::EncodingDetector::new(chardetng::Iso2022JpDetection::Allow);
@@ -34,13 +35,33 @@ pub fn decode<'a>(bytes: &'a [u8], content_type: Option<&str>) -> Cow<'a, str> {
     Cow::Owned(rewrite_declaration(&text).unwrap_or(text))
 }
 
-/// UTF-16 without a BOM still starts with `<` and a zero byte, in one order or the other.
+/// UTF-16 without a BOM: ASCII markup leaves a zero in every other byte, odd positions for
+/// little-endian and even ones for big-endian.
 fn sniff_utf16(bytes: &[u8]) -> Option<&'static Encoding> {
-    match bytes {
-        [b'<', 0, b'?' | b'r' | b'f', 0, ..] => Some(encoding_rs::UTF_16LE),
-        [0, b'<', 0, b'?' | b'r' | b'f', ..] => Some(encoding_rs::UTF_16BE),
-        _ => None,
+    let head = &bytes[..bytes.len().min(64) & !1];
+    if head.len() < 4 {
+        return None;
     }
+    let pairs = head.len() / 2;
+    let zeros_at = |parity: usize| {
+        head.iter()
+            .enumerate()
+            .filter(|(i, b)| i % 2 == parity && **b == 0)
+            .count()
+    };
+    let (even, odd) = (zeros_at(0), zeros_at(1));
+    if odd * 4 >= pairs * 3 && even == 0 {
+        Some(encoding_rs::UTF_16LE)
+    } else if even * 4 >= pairs * 3 && odd == 0 {
+        Some(encoding_rs::UTF_16BE)
+    } else {
+        None
+    }
+}
+
+/// A UTF-16 label on a body that is not UTF-16 (BOM and sniffing found none) is a lie.
+fn not_utf16(encoding: &&'static Encoding) -> bool {
+    *encoding != encoding_rs::UTF_16LE && *encoding != encoding_rs::UTF_16BE
 }
 
 fn declared_encoding(bytes: &[u8]) -> Option<&'static Encoding> {

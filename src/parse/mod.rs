@@ -410,4 +410,28 @@ mod tests {
         let bytes: Vec<u8> = xml.encode_utf16().flat_map(|u| u.to_le_bytes()).collect();
         assert_eq!(parse(&bytes, None, None).unwrap().title, "Ünï");
     }
+
+    #[test]
+    fn undeclared_legacy_encodings_are_detected() {
+        let latin1 =
+            "<rss version=\"2.0\"><channel><title>Café déjà vu à la télé</title></channel></rss>";
+        let (bytes, _, _) = encoding_rs::WINDOWS_1252.encode(latin1);
+        assert_eq!(
+            parse(&bytes, None, None).unwrap().title,
+            "Café déjà vu à la télé"
+        );
+        let russian = "<rss version=\"2.0\"><channel><title>Новости о Кремле и правительстве России</title></channel></rss>";
+        let (bytes, _, _) = encoding_rs::KOI8_R.encode(russian);
+        assert_eq!(
+            parse(&bytes, None, None).unwrap().title,
+            "Новости о Кремле и правительстве России"
+        );
+    }
+
+    #[test]
+    fn utf16_big_endian_after_a_comment_is_decoded() {
+        let xml = "<!-- c --><rss version=\"2.0\"><channel><title>Grüße</title></channel></rss>";
+        let bytes: Vec<u8> = xml.encode_utf16().flat_map(|u| u.to_be_bytes()).collect();
+        assert_eq!(parse(&bytes, None, None).unwrap().title, "Grüße");
+    }
 }
