@@ -141,35 +141,34 @@ fn repair_json_feed(text: &str) -> String {
 
 // ---- rewrites applied before the first parse: feed-rs reads these feeds wrongly, not at all ----
 
+/// A text rewrite; `None` when it has nothing to change.
+type Rewrite = fn(&str) -> Option<String>;
+
 /// Old dialects feed-rs accepts but misreads into an empty feed: Atom 0.3 becomes Atom 1.0, RSS
 /// 2.0 under the UserLand default namespace loses that namespace, and Atom text constructs with
-/// a MIME type or a base64 body become plain `text`/`html`/`xhtml`.
+/// a MIME type or a base64 body become plain `text`/`html`/`xhtml`, RSS 1.0 items without a
+/// link are kept, `dc:description` serves as an RSS 2.0 description, and well-known prefixes
+/// used without a declaration are declared.
 pub(super) fn normalise(text: &str) -> Option<String> {
-    let mut changed = None::<String>;
-    let current = |changed: &Option<String>| changed.clone().unwrap_or_else(|| text.to_string());
-    if text.contains(ATOM03_NS) {
-        changed = Some(upgrade_atom03(&current(&changed)));
-    }
-    if text.contains("backend.userland.com/rss") {
-        changed = Some(USERLAND_NS.replace_all(&current(&changed), "").into_owned());
-    }
-    if (text.contains("type=") || text.contains("mode="))
-        && let Some(fixed) = fix_text_constructs(&current(&changed))
-    {
-        changed = Some(fixed);
-    }
-    if text.contains("rdf:RDF")
-        && let Some(fixed) = mark_rdf_items_without_link(&current(&changed))
-    {
-        changed = Some(fixed);
-    }
-    if text.contains("<dc:description")
-        && let Some(fixed) = adopt_dc_description(&current(&changed))
-    {
-        changed = Some(fixed);
-    }
-    if let Some(fixed) = declare_known_prefixes(&current(&changed)) {
-        changed = Some(fixed);
+    // Each step: whether the text can need it (a cheap look), and the rewrite.
+    let steps: [(bool, Rewrite); 6] = [
+        (text.contains(ATOM03_NS), |t| Some(upgrade_atom03(t))),
+        (text.contains("backend.userland.com/rss"), |t| {
+            Some(USERLAND_NS.replace_all(t, "").into_owned())
+        }),
+        (
+            text.contains("type=") || text.contains("mode="),
+            fix_text_constructs,
+        ),
+        (text.contains("rdf:RDF"), mark_rdf_items_without_link),
+        (text.contains("<dc:description"), adopt_dc_description),
+        (text.contains(':'), declare_known_prefixes),
+    ];
+    let mut changed: Option<String> = None;
+    for (applies, step) in steps {
+        if applies && let Some(fixed) = step(changed.as_deref().unwrap_or(text)) {
+            changed = Some(fixed);
+        }
     }
     changed
 }
