@@ -185,4 +185,14 @@ mod tests {
         let c = identify(&article(Some("g3"), None, "t"));
         assert_eq!(c.alert_key("feedA"), "feedA guid:g3");
     }
+
+    #[test]
+    fn entry_without_guid_or_link_has_the_same_identity_on_every_parse() {
+        let xml = "<rss version=\"2.0\"><channel><item><title>Same</title><description>text</description></item></channel></rss>";
+        let first = crate::parse::parse(xml.as_bytes(), None, None).unwrap();
+        let second = crate::parse::parse(xml.as_bytes(), None, None).unwrap();
+        let id = |f: &crate::parse::ParsedFeed| identify(&f.articles[0]).id;
+        assert_eq!(id(&first), id(&second));
+        assert!(id(&first).starts_with("hash:"));
+    }
 }

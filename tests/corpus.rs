@@ -68,4 +68,4 @@ fn every_corpus_file_parses_without_panic_or_hang() {
     );
 }
 
-const MAX_REJECTED: usize = 32;
+const MAX_REJECTED: usize = 4;

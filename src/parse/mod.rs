@@ -1,0 +1,437 @@
+//! Bytes -> [`ParsedFeed`]: a list of plain [`Article`]s.
+//!
+//! feed-rs does the XML and JSON work. In front of it this module decodes the body to UTF-8
+//! (BOM, XML declaration, HTTP charset, then a detector), and when feed-rs refuses a feed it
+//! repairs the usual small faults of real feeds and tries once more. Behind it, markup is turned
+//! into plain text for matching. Nothing here does I/O.
+
+mod dates;
+mod encoding;
+mod repair;
+mod text;
+
+use std::sync::LazyLock;
+
+use chrono::{DateTime, Utc};
+use regex::Regex;
+
+pub use dates::parse_date;
+use encoding::attribute;
+pub use encoding::decode;
+pub use text::{decode_entities, html_to_text};
+
+/// One entry of a feed, as plain text.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Article {
+    /// The id the feed gave (guid, Atom id, rdf:about), if any. See `dedup` for the identity
+    /// feedwatch actually keys on.
+    pub guid: Option<String>,
+    pub title: String,
+    pub link: Option<String>,
+    pub published: Option<DateTime<Utc>>,
+    /// Summary or description, as plain text.
+    pub summary: String,
+    /// Full content, as plain text (often empty: most feeds only carry a summary).
+    pub content: String,
+    pub authors: Vec<String>,
+    pub categories: Vec<String>,
+}
+
+/// A parsed feed: its own title and link, and its entries in document order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ParsedFeed {
+    pub title: String,
+    pub link: Option<String>,
+    pub articles: Vec<Article>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    #[error("not a feed: {0}")]
+    NotAFeed(String),
+    #[error("cannot parse feed: {0}")]
+    Invalid(String),
+    #[error("cannot parse feed: the parser failed on this input ({0})")]
+    Panicked(String),
+}
+
+/// Parses a feed body. `content_type` is the HTTP header (for its charset); `base_url` is where
+/// the body came from after redirects, used to resolve relative links.
+pub fn parse(
+    bytes: &[u8],
+    content_type: Option<&str>,
+    base_url: Option<&str>,
+) -> Result<ParsedFeed, ParseError> {
+    // The XML and JSON layers are third-party code fed untrusted bytes: should one of them panic,
+    // that is this feed's error, not the end of the daemon.
+    std::panic::catch_unwind(|| parse_guarded(bytes, content_type, base_url)).unwrap_or_else(
+        |payload| {
+            let reason = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "panic".into());
+            Err(ParseError::Panicked(reason))
+        },
+    )
+}
+
+fn parse_guarded(
+    bytes: &[u8],
+    content_type: Option<&str>,
+    base_url: Option<&str>,
+) -> Result<ParsedFeed, ParseError> {
+    let decoded = decode(bytes, content_type);
+    let normalised = repair::normalise(&decoded);
+    let text = normalised.as_deref().unwrap_or(&decoded);
+    let first_try = parse_utf8(text.as_bytes(), base_url);
+    let feed = match first_try {
+        Ok(feed) => feed,
+        Err(first_error) => {
+            let repaired = repair::repair(text);
+            if repaired == text {
+                return Err(explain(text, first_error, base_url));
+            }
+            // Keep the original error: it describes the file the user has, not our rewrite.
+            parse_utf8(repaired.as_bytes(), base_url)
+                .map_err(|_| explain(text, first_error, base_url))?
+        }
+    };
+    let mut parsed = convert(feed);
+    if parsed.articles.iter().any(|a| a.guid.is_none()) {
+        adopt_rdf_about(text, &mut parsed.articles);
+    }
+    Ok(parsed)
+}
+
+/// RSS 1.0 names each item in `rdf:about`; feed-rs drops it, but it is the item's id.
+fn adopt_rdf_about(text: &str, articles: &mut [Article]) {
+    static ITEM: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"<(?:[A-Za-z_][\w.-]*:)?item(\s[^>]*)?>").expect("static pattern")
+    });
+    if !text.contains("rdf:about") {
+        return;
+    }
+    let abouts: Vec<Option<&str>> = ITEM
+        .captures_iter(text)
+        .map(|c| c.get(1).and_then(|a| attribute(a.as_str(), "rdf:about")))
+        .collect();
+    // Only when items and entries line up one to one can an about be given to its entry.
+    if abouts.len() != articles.len() {
+        return;
+    }
+    for (article, about) in articles.iter_mut().zip(abouts) {
+        if article.guid.is_none()
+            && let Some(about) = about.map(str::trim).filter(|a| !a.is_empty())
+        {
+            article.guid = Some(about.to_string());
+        }
+    }
+}
+
+fn parse_utf8(bytes: &[u8], base_url: Option<&str>) -> Result<feed_rs::model::Feed, String> {
+    let parser = feed_rs::parser::Builder::new()
+        .base_uri(base_url)
+        // An empty id keeps "the feed gave no id" visible; `dedup` picks a stable identity.
+        .id_generator(|_, _, _| String::new())
+        .timestamp_parser(parse_date)
+        .build();
+    parser.parse(bytes).map_err(|e| e.to_string())
+}
+
+/// Turns feed-rs's message into one a user can act on: an HTML page is named for what it is,
+/// with the feed addresses it advertises.
+fn explain(text: &str, error: String, base_url: Option<&str>) -> ParseError {
+    let head: String = text
+        .trim_start()
+        .chars()
+        .take(512)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    if head.starts_with("<!doctype html") || head.starts_with("<html") || head.contains("<html") {
+        let links = crate::discover::feed_links(text, base_url.unwrap_or(""));
+        let message = match links.as_slice() {
+            [] => "the address serves an HTML page, not a feed, and the page links no feed".into(),
+            [one] => format!("the address serves an HTML page; use its feed: {}", one.url),
+            many => format!(
+                "the address serves an HTML page; it links these feeds: {}",
+                many.iter()
+                    .map(|l| l.url.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        return ParseError::NotAFeed(message);
+    }
+    if text.trim().is_empty() {
+        return ParseError::NotAFeed("the body is empty".into());
+    }
+    ParseError::Invalid(error)
+}
+
+// ---- feed-rs model -> Article ----
+
+fn convert(feed: feed_rs::model::Feed) -> ParsedFeed {
+    let link = pick_link(&feed.links);
+    ParsedFeed {
+        title: feed
+            .title
+            .as_ref()
+            .map(|t| html_to_text(&t.content))
+            .unwrap_or_default(),
+        link,
+        articles: feed.entries.into_iter().map(convert_entry).collect(),
+    }
+}
+
+fn convert_entry(entry: feed_rs::model::Entry) -> Article {
+    let guid = Some(entry.id.trim().to_string()).filter(|id| !id.is_empty());
+    let link = pick_link(&entry.links).or_else(|| {
+        // A permalink guid is the article's address when <link> is missing.
+        guid.as_ref()
+            .filter(|g| g.starts_with("http://") || g.starts_with("https://"))
+            .cloned()
+    });
+    let summary = entry
+        .summary
+        .as_ref()
+        .map(|s| html_to_text(&s.content))
+        .filter(|s| !s.is_empty())
+        .or_else(|| {
+            entry
+                .media
+                .iter()
+                .find_map(|m| m.description.as_ref().map(|d| html_to_text(&d.content)))
+        })
+        .unwrap_or_default();
+    let content = entry
+        .content
+        .as_ref()
+        .and_then(|c| c.body.as_deref())
+        .map(html_to_text)
+        .unwrap_or_default();
+    let title = entry
+        .title
+        .as_ref()
+        .map(|t| html_to_text(&t.content))
+        .filter(|t| !t.is_empty())
+        .or_else(|| {
+            entry
+                .media
+                .iter()
+                .find_map(|m| m.title.as_ref().map(|t| html_to_text(&t.content)))
+        })
+        .unwrap_or_default();
+    Article {
+        guid,
+        title,
+        link,
+        published: entry.published.or(entry.updated),
+        summary,
+        content,
+        authors: entry.authors.into_iter().filter_map(|p| p.name).collect(),
+        categories: entry
+            .categories
+            .into_iter()
+            .map(|c| c.label.unwrap_or(c.term))
+            .collect(),
+    }
+}
+
+/// The article's own page: an `alternate` (or unlabelled) link, else the first one.
+fn pick_link(links: &[feed_rs::model::Link]) -> Option<String> {
+    let real = || links.iter().filter(|l| l.href != repair::NO_LINK);
+    real()
+        .find(|l| matches!(l.rel.as_deref(), None | Some("alternate")))
+        .or_else(|| real().next())
+        .map(|l| l.href.trim().to_string())
+        .filter(|h| !h.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RSS: &str = r#"<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>News</title><link>https://news.example/</link>
+<item><title>NATO summit &amp; more</title><link>/a/1</link><guid isPermaLink="false">a1</guid>
+<description>&lt;p&gt;Leaders &lt;b&gt;met&lt;/b&gt;&lt;/p&gt;</description>
+<pubDate>Tue, 10 Jun 2003 04:00:00 GMT</pubDate></item>
+<item><title>No id here</title><description>text</description></item>
+</channel></rss>"#;
+
+    #[test]
+    fn rss_items_become_plain_articles() {
+        let feed = parse(RSS.as_bytes(), None, Some("https://news.example/feed")).unwrap();
+        assert_eq!(feed.title, "News");
+        assert_eq!(feed.articles.len(), 2);
+        let a = &feed.articles[0];
+        assert_eq!(a.title, "NATO summit & more");
+        assert_eq!(a.link.as_deref(), Some("https://news.example/a/1"));
+        assert_eq!(a.guid.as_deref(), Some("a1"));
+        assert_eq!(a.summary, "Leaders met");
+        assert_eq!(
+            a.published.unwrap().to_rfc3339(),
+            "2003-06-10T04:00:00+00:00"
+        );
+        assert_eq!(feed.articles[1].guid, None, "no random id is invented");
+    }
+
+    #[test]
+    fn windows_1251_declared_in_xml_is_decoded() {
+        let xml = "<?xml version=\"1.0\" encoding=\"windows-1251\"?><rss version=\"2.0\"><channel><title>Новости</title><item><title>Кремль и НАТО</title></item></channel></rss>";
+        let (bytes, _, _) = encoding_rs::WINDOWS_1251.encode(xml);
+        let feed = parse(&bytes, None, None).unwrap();
+        assert_eq!(feed.title, "Новости");
+        assert_eq!(feed.articles[0].title, "Кремль и НАТО");
+    }
+
+    #[test]
+    fn utf8_body_under_a_wrong_declaration_is_not_mangled() {
+        let xml = "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><rss version=\"2.0\"><channel><title>Café</title></channel></rss>";
+        assert_eq!(parse(xml.as_bytes(), None, None).unwrap().title, "Café");
+    }
+
+    #[test]
+    fn http_charset_is_used_when_the_body_does_not_say() {
+        let xml = "<rss version=\"2.0\"><channel><title>Кремль</title></channel></rss>";
+        let (bytes, _, _) = encoding_rs::KOI8_R.encode(xml);
+        let feed = parse(&bytes, Some("text/xml; charset=koi8-r"), None).unwrap();
+        assert_eq!(feed.title, "Кремль");
+    }
+
+    #[test]
+    fn rss_without_version_and_stray_ampersand_are_repaired() {
+        let xml = "<rss><channel><title>A & B</title><item><title>x &nbsp;y</title></item></channel></rss>";
+        let feed = parse(xml.as_bytes(), None, None).unwrap();
+        assert_eq!(feed.title, "A & B");
+        assert_eq!(feed.articles.len(), 1);
+    }
+
+    #[test]
+    fn json_feed_with_short_version_is_read() {
+        let json = r#"{"version":"1.1","title":"J","items":[{"id":"1","title":"Hi","tags":"x"}]}"#;
+        let feed = parse(json.as_bytes(), None, None).unwrap();
+        assert_eq!(feed.articles[0].title, "Hi");
+    }
+
+    #[test]
+    fn html_page_is_named_as_such_with_its_feed() {
+        let err = parse(b"<!DOCTYPE html><html><body>hi</body></html>", None, None).unwrap_err();
+        assert!(err.to_string().contains("HTML page"), "{err}");
+        let page = br#"<html><head><link rel="alternate" type="application/rss+xml" href="/rss"></head></html>"#;
+        let err = parse(page, None, Some("https://news.example/")).unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with("use its feed: https://news.example/rss"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn html_to_text_drops_markup_scripts_and_decodes_entities() {
+        assert_eq!(
+            html_to_text(
+                "<p>Jens<br/>Stoltenberg</p><script>var x = 'NATO';</script> said &quot;hi&quot; &eacute;t&eacute;"
+            ),
+            "Jens Stoltenberg said \"hi\" été"
+        );
+        assert_eq!(html_to_text("<a href=\"/nato\">link</a>"), "link");
+        assert_eq!(
+            html_to_text("a &lt;b&gt;bold&lt;/b&gt; move"),
+            "a bold move"
+        );
+        assert_eq!(html_to_text("AT&T 3 < 4"), "AT&T 3 < 4");
+        assert_eq!(html_to_text("caf&amp;eacute;"), "café");
+    }
+
+    #[test]
+    fn atom_0_3_feed_is_read_like_atom_1_0() {
+        let xml = r#"<feed version="0.3" xmlns="http://purl.org/atom/ns#"><title>Old</title>
+<entry><title mode="base64">RW50cnkgVGl0bGU=</title><id>tag:x,2003:1</id>
+<issued>2003-12-13T18:30:02Z</issued><summary type="text/plain">Hello</summary></entry></feed>"#;
+        let feed = parse(xml.as_bytes(), None, None).unwrap();
+        assert_eq!(feed.title, "Old");
+        let a = &feed.articles[0];
+        assert_eq!(a.title, "Entry Title");
+        assert_eq!(a.guid.as_deref(), Some("tag:x,2003:1"));
+        assert_eq!(a.summary, "Hello");
+        assert_eq!(
+            a.published.unwrap().to_rfc3339(),
+            "2003-12-13T18:30:02+00:00"
+        );
+    }
+
+    #[test]
+    fn rss_1_0_item_takes_its_id_from_rdf_about_and_is_kept_without_link() {
+        let xml = r#"<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/">
+<channel rdf:about="http://x.org/"><title>R</title></channel>
+<item rdf:about="http://x.org/1"><title>One</title><link>http://x.org/1.html</link></item>
+<item rdf:about="http://x.org/2"><description>Two</description></item></rdf:RDF>"#;
+        let feed = parse(xml.as_bytes(), None, None).unwrap();
+        assert_eq!(feed.articles.len(), 2);
+        assert_eq!(feed.articles[0].guid.as_deref(), Some("http://x.org/1"));
+        assert_eq!(feed.articles[1].guid.as_deref(), Some("http://x.org/2"));
+        assert_eq!(
+            feed.articles[1].link, None,
+            "the placeholder link is not shown"
+        );
+    }
+
+    #[test]
+    fn rss_under_the_userland_namespace_keeps_its_items() {
+        let xml = r#"<rss version="2.0" xmlns="http://backend.userland.com/rss2"><channel><title>U</title>
+<item><title>Item</title><link>http://x.org/1</link></item></channel></rss>"#;
+        let feed = parse(xml.as_bytes(), None, None).unwrap();
+        assert_eq!(feed.articles.len(), 1);
+        assert_eq!(feed.articles[0].title, "Item");
+    }
+
+    #[test]
+    fn mismatched_end_tag_is_recovered_and_truncated_body_is_rejected() {
+        let xml = r#"<feed xmlns="http://www.w3.org/2005/Atom"><entry><id>e1</id><title>T</title>
+<source><logo>http://x.org/logo.jpg</link></source></entry></feed>"#;
+        let feed = parse(xml.as_bytes(), None, None).unwrap();
+        assert_eq!(feed.articles[0].title, "T");
+        assert!(parse(b"<rss version=\"2.0\"><chan", None, None).is_err());
+    }
+
+    #[test]
+    fn undeclared_itunes_summary_is_the_summary() {
+        let xml = "<rss version=\"2.0\"><channel><item><title>P</title>\
+<itunes:summary><![CDATA[ Line 1 ]]></itunes:summary></item></channel></rss>";
+        let feed = parse(xml.as_bytes(), None, None).unwrap();
+        assert_eq!(feed.articles[0].summary, "Line 1");
+    }
+
+    #[test]
+    fn utf16_without_bom_is_decoded_not_a_panic() {
+        let xml = "<?xml version=\"1.0\" encoding=\"utf-16\"?><rss version=\"2.0\"><channel><title>Ünï</title></channel></rss>";
+        let bytes: Vec<u8> = xml.encode_utf16().flat_map(|u| u.to_le_bytes()).collect();
+        assert_eq!(parse(&bytes, None, None).unwrap().title, "Ünï");
+    }
+
+    #[test]
+    fn undeclared_legacy_encodings_are_detected() {
+        let latin1 =
+            "<rss version=\"2.0\"><channel><title>Café déjà vu à la télé</title></channel></rss>";
+        let (bytes, _, _) = encoding_rs::WINDOWS_1252.encode(latin1);
+        assert_eq!(
+            parse(&bytes, None, None).unwrap().title,
+            "Café déjà vu à la télé"
+        );
+        let russian = "<rss version=\"2.0\"><channel><title>Новости о Кремле и правительстве России</title></channel></rss>";
+        let (bytes, _, _) = encoding_rs::KOI8_R.encode(russian);
+        assert_eq!(
+            parse(&bytes, None, None).unwrap().title,
+            "Новости о Кремле и правительстве России"
+        );
+    }
+
+    #[test]
+    fn utf16_big_endian_after_a_comment_is_decoded() {
+        let xml = "<!-- c --><rss version=\"2.0\"><channel><title>Grüße</title></channel></rss>";
+        let bytes: Vec<u8> = xml.encode_utf16().flat_map(|u| u.to_be_bytes()).collect();
+        assert_eq!(parse(&bytes, None, None).unwrap().title, "Grüße");
+    }
+}

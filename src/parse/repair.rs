@@ -1,0 +1,461 @@
+//! Repairs for the small faults that make feed-rs reject or misread a whole feed. Each repair is
+//! a text -> text rewrite; `parse` tries them only after a first attempt fails.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use super::attribute;
+use super::text::named_entity;
+
+/// Fixes the small faults that make feed-rs reject a whole feed. Returns the text unchanged when
+/// none applies.
+pub(super) fn repair(text: &str) -> String {
+    let trimmed = text.trim_start();
+    if trimmed.starts_with('{') {
+        return repair_json_feed(text);
+    }
+    let text = fix_rss_version(text);
+    // Before balancing: only a document that ends its own `<rss>` is an empty feed; a truncated
+    // one stays an error.
+    let text = add_missing_channel(escape_stray_ampersands(&text));
+    balance_tags(&text)
+}
+
+/// `<rss>` with no `<channel>` is an empty feed, not an unknown document.
+fn add_missing_channel(text: String) -> String {
+    if !text.contains("<rss") || text.contains("<channel") {
+        return text;
+    }
+    match text.rfind("</rss>") {
+        Some(end) => format!("{}<channel></channel>{}", &text[..end], &text[end..]),
+        None => text,
+    }
+}
+
+/// `<rss>` without a version, or with one feed-rs does not know, is read as RSS 2.0.
+fn fix_rss_version(text: &str) -> String {
+    let Some(start) = text.find("<rss") else {
+        return text.to_string();
+    };
+    let Some(len) = text[start..].find('>') else {
+        return text.to_string();
+    };
+    let tag = &text[start..start + len];
+    if !tag[4..].starts_with(|c: char| c.is_whitespace() || c == '>') && tag.len() > 4 {
+        return text.to_string();
+    }
+    let known = matches!(attribute(tag, "version"), Some("0.91" | "0.92" | "2.0"));
+    if known {
+        return text.to_string();
+    }
+    let mut fixed_tag = String::from("<rss version=\"2.0\"");
+    let mut rest = &tag[4..];
+    if let Some(v) = rest.find("version") {
+        // Drop the old attribute: `version="…"` up to its closing quote.
+        let after = &rest[v..];
+        if let Some(open) = after.find(['"', '\'']) {
+            let quote = after.as_bytes()[open] as char;
+            if let Some(close) = after[open + 1..].find(quote) {
+                let cut_end = v + open + 1 + close + 1;
+                fixed_tag.push_str(&rest[..v]);
+                rest = &rest[cut_end..];
+            }
+        }
+    }
+    fixed_tag.push_str(rest);
+    format!("{}{}{}", &text[..start], fixed_tag, &text[start + len..])
+}
+
+/// `&` not starting an XML entity becomes `&amp;`; HTML named entities become numeric ones.
+fn escape_stray_ampersands(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut rest = text;
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        let entity_len = after.find(';').filter(|&n| n > 0 && n <= 32).filter(|&n| {
+            after[..n]
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '#')
+        });
+        match entity_len {
+            Some(n) => {
+                let name = &after[..n];
+                if name.starts_with('#') || matches!(name, "amp" | "lt" | "gt" | "quot" | "apos") {
+                    out.push('&');
+                    out.push_str(name);
+                    out.push(';');
+                } else if let Some(c) = named_entity(name) {
+                    out.push_str(&format!("&#{};", c as u32));
+                } else {
+                    out.push_str("&amp;");
+                    out.push_str(name);
+                    out.push(';');
+                }
+                rest = &after[n + 1..];
+            }
+            None => {
+                out.push_str("&amp;");
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A JSON Feed whose `version` is not the spec URL feed-rs expects.
+fn repair_json_feed(text: &str) -> String {
+    let Ok(mut value) = serde_json::from_str::<serde_json::Value>(text) else {
+        return text.to_string();
+    };
+    let Some(object) = value.as_object_mut() else {
+        return text.to_string();
+    };
+    let version = object
+        .get("version")
+        .and_then(|v| v.as_str())
+        .unwrap_or("")
+        .to_string();
+    let fixed = if version.contains("1.1") {
+        "https://jsonfeed.org/version/1.1"
+    } else {
+        "https://jsonfeed.org/version/1"
+    };
+    object.insert("version".into(), fixed.into());
+    // The spec requires a title; feed-rs refuses the whole feed without one.
+    object.entry("title").or_insert_with(|| "".into());
+    if let Some(items) = object.get_mut("items").and_then(|i| i.as_array_mut()) {
+        for item in items {
+            // `"tags": "a"` where the spec says an array.
+            if let Some(tags) = item.get_mut("tags")
+                && let Some(tag) = tags.as_str()
+            {
+                *tags = serde_json::Value::Array(vec![tag.into()]);
+            }
+        }
+    }
+    value.to_string()
+}
+
+// ---- rewrites applied before the first parse: feed-rs reads these feeds wrongly, not at all ----
+
+/// A text rewrite; `None` when it has nothing to change.
+type Rewrite = fn(&str) -> Option<String>;
+
+/// Old dialects feed-rs accepts but misreads into an empty feed: Atom 0.3 becomes Atom 1.0, RSS
+/// 2.0 under the UserLand default namespace loses that namespace, and Atom text constructs with
+/// a MIME type or a base64 body become plain `text`/`html`/`xhtml`, RSS 1.0 items without a
+/// link are kept, `dc:description` serves as an RSS 2.0 description, and well-known prefixes
+/// used without a declaration are declared.
+pub(super) fn normalise(text: &str) -> Option<String> {
+    // Each step: whether the text can need it (a cheap look), and the rewrite.
+    let steps: [(bool, Rewrite); 6] = [
+        (text.contains(ATOM03_NS), |t| Some(upgrade_atom03(t))),
+        (text.contains("backend.userland.com/rss"), |t| {
+            Some(USERLAND_NS.replace_all(t, "").into_owned())
+        }),
+        (
+            text.contains("type=") || text.contains("mode="),
+            fix_text_constructs,
+        ),
+        (text.contains("rdf:RDF"), mark_rdf_items_without_link),
+        (text.contains("<dc:description"), adopt_dc_description),
+        (text.contains(':'), declare_known_prefixes),
+    ];
+    let mut changed: Option<String> = None;
+    for (applies, step) in steps {
+        if applies && let Some(fixed) = step(changed.as_deref().unwrap_or(text)) {
+            changed = Some(fixed);
+        }
+    }
+    changed
+}
+
+/// feed-rs drops RSS 1.0 items without a `<link>`, though their `rdf:about` names them. Such
+/// items get this placeholder link, which `convert` removes again.
+pub(super) const NO_LINK: &str = "urn:feedwatch:no-link";
+
+static ITEM_START: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"<((?:[A-Za-z_][\w.-]*:)?item)(?:\s[^>]*)?>").expect("static pattern")
+});
+
+fn mark_rdf_items_without_link(text: &str) -> Option<String> {
+    rewrite_items(text, |body| {
+        (!body.contains(":link") && !body.contains("<link"))
+            .then(|| format!("<link>{NO_LINK}</link>{body}"))
+    })
+}
+
+/// An RSS 2.0 item whose only description is `dc:description`, which feed-rs ignores there.
+fn adopt_dc_description(text: &str) -> Option<String> {
+    rewrite_items(text, |body| {
+        (body.contains("<dc:description") && !body.contains("<description")).then(|| {
+            body.replace("<dc:description", "<description")
+                .replace("</dc:description>", "</description>")
+        })
+    })
+}
+
+/// Applies `rewrite` to the body of every `<item>`; `None` when it changed none.
+fn rewrite_items(text: &str, rewrite: impl Fn(&str) -> Option<String>) -> Option<String> {
+    let mut out = String::with_capacity(text.len() + 64);
+    let mut last = 0;
+    for c in ITEM_START.captures_iter(text) {
+        let (Some(start), Some(name)) = (c.get(0), c.get(1)) else {
+            continue;
+        };
+        if start.start() < last || start.as_str().ends_with("/>") {
+            continue;
+        }
+        let close = format!("</{}>", name.as_str());
+        let Some(body_len) = text[start.end()..].find(&close) else {
+            continue;
+        };
+        let body_end = start.end() + body_len;
+        let Some(new_body) = rewrite(&text[start.end()..body_end]) else {
+            continue;
+        };
+        out.push_str(&text[last..start.end()]);
+        out.push_str(&new_body);
+        last = body_end;
+    }
+    if last == 0 {
+        return None;
+    }
+    out.push_str(&text[last..]);
+    Some(out)
+}
+
+/// Prefixes real feeds use without declaring them; a lenient reader knows what they mean.
+const WELL_KNOWN_PREFIXES: [(&str, &str); 4] = [
+    ("itunes", "http://www.itunes.com/dtds/podcast-1.0.dtd"),
+    ("media", "http://search.yahoo.com/mrss/"),
+    ("dc", "http://purl.org/dc/elements/1.1/"),
+    ("content", "http://purl.org/rss/1.0/modules/content/"),
+];
+
+/// Declares on the root element the well-known prefixes the document uses but never declares.
+fn declare_known_prefixes(text: &str) -> Option<String> {
+    let missing: String = WELL_KNOWN_PREFIXES
+        .iter()
+        .filter(|(prefix, _)| {
+            text.contains(&format!("<{prefix}:")) && !text.contains(&format!("xmlns:{prefix}="))
+        })
+        .map(|(prefix, uri)| format!(" xmlns:{prefix}=\"{uri}\""))
+        .collect();
+    if missing.is_empty() {
+        return None;
+    }
+    let root = ROOT_START.find(text)?.start();
+    let name_end = root + text[root..].find(|c: char| c.is_whitespace() || c == '>' || c == '/')?;
+    Some(format!(
+        "{}{missing}{}",
+        &text[..name_end],
+        &text[name_end..]
+    ))
+}
+
+/// The root element's start tag: the first `<` followed by a letter (not `<?` or `<!`).
+static ROOT_START: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"<[A-Za-z_]").expect("static pattern"));
+
+const ATOM03_NS: &str = "http://purl.org/atom/ns#";
+
+static USERLAND_NS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"\sxmlns\s*=\s*["']http://backend\.userland\.com/rss2?/?["']"#)
+        .expect("static pattern")
+});
+
+/// Atom 0.3 elements renamed in 1.0.
+static ATOM03_ELEMENTS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"<(/?)((?:[A-Za-z_][\w.-]*:)?)(issued|modified|tagline|copyright|info)\b")
+        .expect("static pattern")
+});
+
+fn upgrade_atom03(text: &str) -> String {
+    let text = text.replace(ATOM03_NS, "http://www.w3.org/2005/Atom");
+    ATOM03_ELEMENTS
+        .replace_all(&text, |c: &regex::Captures| {
+            let name = match &c[3] {
+                "issued" => "published",
+                "modified" => "updated",
+                "tagline" => "subtitle",
+                "copyright" => "rights",
+                _ => "feedwatch-info",
+            };
+            format!("<{}{}{}", &c[1], &c[2], name)
+        })
+        .into_owned()
+}
+
+/// Start tags of Atom text constructs (and content) that carry a `type` or `mode`. Prefixed
+/// elements of other vocabularies (`media:title type="plain"`) have types of their own.
+static TEXT_CONSTRUCT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"<((?:atom\d*:)?(?:title|subtitle|summary|rights|content))(\s[^>]*?(?:type|mode)\s*=[^>]*?)(/?)>",
+    )
+    .expect("static pattern")
+});
+
+/// feed-rs knows only `text`, `html` and `xhtml` in text constructs and refuses the whole feed
+/// for anything else; Atom 0.3 says `mode="escaped"` or `mode="base64"` with a MIME type.
+fn fix_text_constructs(text: &str) -> Option<String> {
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    let mut changed = false;
+    for c in TEXT_CONSTRUCT.captures_iter(text) {
+        let (Some(whole), Some(name), Some(attrs)) = (c.get(0), c.get(1), c.get(2)) else {
+            continue;
+        };
+        if whole.start() < last {
+            continue;
+        }
+        let attrs = attrs.as_str();
+        let kind = attribute(attrs, "type").unwrap_or("text");
+        let mode = attribute(attrs, "mode").unwrap_or("");
+        let is_content = name.as_str().ends_with("content");
+        let base64 = mode == "base64" || kind == "application/octet-stream";
+        let new_kind = match kind {
+            _ if base64 => "html",
+            "text" | "html" | "xhtml" if mode.is_empty() => continue,
+            "text/html" | "html" => "html",
+            "application/xhtml+xml" | "xhtml" if mode != "escaped" => "xhtml",
+            "application/xhtml+xml" | "xhtml" => "html",
+            "text/plain" | "text" if mode == "escaped" => "html",
+            _ if is_content && mode.is_empty() && kind.contains('/') => continue,
+            _ => "text",
+        };
+        let close = format!("</{}>", name.as_str());
+        let body_start = whole.end();
+        let self_closing = c.get(3).is_some_and(|m| !m.as_str().is_empty());
+        let body_end = if self_closing {
+            body_start
+        } else {
+            match text[body_start..].find(&close) {
+                Some(n) => body_start + n,
+                None => continue,
+            }
+        };
+        let mut kept_attrs = ATTR_TYPE_MODE.replace_all(attrs, "").into_owned();
+        if kept_attrs.ends_with('/') {
+            kept_attrs.pop();
+        }
+        out.push_str(&text[last..whole.start()]);
+        out.push_str(&format!(
+            "<{}{} type=\"{new_kind}\">",
+            name.as_str(),
+            kept_attrs
+        ));
+        let body = &text[body_start..body_end];
+        if base64 {
+            let decoded = decode_base64(body);
+            out.push_str(&escape_xml(&decoded));
+        } else {
+            out.push_str(body);
+        }
+        out.push_str(&close);
+        last = if self_closing {
+            body_end
+        } else {
+            body_end + close.len()
+        };
+        changed = true;
+    }
+    if !changed {
+        return None;
+    }
+    out.push_str(&text[last..]);
+    Some(out)
+}
+
+static ATTR_TYPE_MODE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"\s(?:type|mode)\s*=\s*(?:"[^"]*"|'[^']*')"#).expect("static pattern")
+});
+
+/// A base64 body as text; a body that is not base64 after all is kept as it is.
+fn decode_base64(body: &str) -> String {
+    use base64::Engine as _;
+    let compact: String = body.chars().filter(|c| !c.is_whitespace()).collect();
+    match base64::engine::general_purpose::STANDARD.decode(compact.as_bytes()) {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(_) => body.to_string(),
+    }
+}
+
+fn escape_xml(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+// ---- well-formedness ----
+
+/// Closes elements the way a lenient reader does: an end tag that does not match the open
+/// element closes it anyway (`<logo>…</link>`), a stray end tag is dropped, and elements still
+/// open at the end of a truncated file are closed.
+pub(super) fn balance_tags(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 64);
+    let mut open: Vec<&str> = Vec::new();
+    let mut rest = text;
+    while let Some(lt) = rest.find('<') {
+        out.push_str(&rest[..lt]);
+        let tail = &rest[lt..];
+        // Comments, CDATA, declarations and processing instructions are copied whole.
+        let skip_to = [
+            ("<!--", "-->"),
+            ("<![CDATA[", "]]>"),
+            ("<?", "?>"),
+            ("<!", ">"),
+        ]
+        .iter()
+        .find(|(start, _)| tail.starts_with(start))
+        .map(|(start, end)| {
+            tail[start.len()..]
+                .find(end)
+                .map_or(tail.len(), |n| start.len() + n + end.len())
+        });
+        if let Some(n) = skip_to {
+            out.push_str(&tail[..n]);
+            rest = &tail[n..];
+            continue;
+        }
+        let Some(gt) = tail.find('>') else {
+            // A truncated last tag is dropped.
+            rest = "";
+            break;
+        };
+        let tag = &tail[..=gt];
+        rest = &tail[gt + 1..];
+        if let Some(name) = tag.strip_prefix("</") {
+            let name = name.trim_end_matches('>').trim();
+            match open.iter().rposition(|o| *o == name) {
+                Some(at) => {
+                    for unclosed in open.drain(at..).rev() {
+                        out.push_str(&format!("</{unclosed}>"));
+                    }
+                }
+                None => {
+                    // `<logo>…</link>`: the end tag was meant for the open element.
+                    if let Some(top) = open.pop() {
+                        out.push_str(&format!("</{top}>"));
+                    }
+                }
+            }
+            continue;
+        }
+        out.push_str(tag);
+        if !tag.ends_with("/>") {
+            let name_end = tag[1..]
+                .find(|c: char| c.is_whitespace() || c == '>' || c == '/')
+                .map_or(tag.len(), |n| n + 1);
+            open.push(&tag[1..name_end]);
+        }
+    }
+    out.push_str(rest);
+    for unclosed in open.into_iter().rev() {
+        out.push_str(&format!("</{unclosed}>"));
+    }
+    out
+}
