@@ -16,8 +16,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::alert::{Alert, FeedRef};
-use crate::config::DEFAULT_FETCH_TIMEOUT;
-use crate::config::{Config, Feed};
+use crate::config::{Config, DEFAULT_FETCH_TIMEOUT, Feed};
 use crate::dedup::{Identity, identify};
 use crate::fetch::{Body, Fetched, Fetcher, Hints, Limits, MAX_SERVER_PAUSE};
 use crate::matcher::{Engine, RuleSpec};

@@ -1,0 +1,326 @@
+//! Poll throughput: N generated news feeds (20-100 items each) served from memory by an
+//! in-process server, polled by the release `feedwatch run --once` through the whole pipeline
+//! (fetch, parse, dedup, match, store), first cold, then warm (every feed answers 304).
+//!
+//! feedwatch runs as a child process so that its wall time, CPU time and peak RSS are its own
+//! and not the server's. For scale, the same feeds are also fetched and parsed by a bare
+//! reqwest + feed-rs loop in this process (wall time only: its CPU is mixed with the server's).
+//!
+//! Run: `cargo bench --bench poll` (or `cargo bench --bench poll -- 100 1000 5000`).
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+/// Feeds are spread over this many loopback hosts (127.0.0.1, 127.0.0.2, …), as real feeds
+/// are spread over many sites; feedwatch limits requests per host.
+const HOSTS: usize = 25;
+
+/// Words for generated text; a few are what the rules look for.
+const WORDS: &[&str] = &[
+    "government",
+    "market",
+    "council",
+    "report",
+    "energy",
+    "weather",
+    "minister",
+    "vote",
+    "football",
+    "election",
+    "border",
+    "trade",
+    "summit",
+    "court",
+    "budget",
+    "strike",
+    "harbour",
+    "rail",
+    "science",
+    "storm",
+    "Ukraine",
+    "NATO",
+    "Kremlin",
+    "inflation",
+    "port",
+    "health",
+];
+
+const RULES: &str = r#"
+[[rule]]
+name = "ukraine"
+query = 'Ukrain* OR NATO OR "Jens Stoltenberg"'
+
+[[rule]]
+name = "kremlin"
+query = 'Kremlin AND NOT football'
+
+[[rule]]
+name = "economy"
+query = '(inflation OR budget) AND (minister OR council)'
+
+[[rule]]
+name = "storms"
+query = 'storm* AND harbour'
+"#;
+
+struct Feed {
+    body: Bytes,
+    etag: String,
+}
+
+/// A tiny deterministic generator, so every run serves the same feeds.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    fn words(&mut self, n: usize) -> String {
+        let mut text = String::new();
+        for i in 0..n {
+            if i > 0 {
+                text.push(' ');
+            }
+            text.push_str(WORDS[self.below(WORDS.len())]);
+        }
+        text
+    }
+}
+
+fn generate_feed(index: usize, rng: &mut Lcg) -> (String, usize) {
+    let items = 20 + rng.below(81);
+    let mut xml = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<rss version=\"2.0\"><channel>\
+         <title>Feed {index}</title><link>https://site{index}.example/</link>\
+         <description>Generated news</description>"
+    );
+    for item in 0..items {
+        let _ = write!(
+            xml,
+            "<item><title>{}</title><link>https://site{index}.example/story/{item}</link>\
+             <guid>https://site{index}.example/story/{item}</guid>\
+             <pubDate>Wed, 25 Nov 2026 {:02}:{:02}:00 GMT</pubDate>\
+             <description>&lt;p&gt;{}&lt;/p&gt; &lt;p&gt;{}&lt;/p&gt;</description></item>",
+            rng.words(8),
+            item % 24,
+            item % 60,
+            rng.words(45),
+            rng.words(40),
+        );
+    }
+    xml.push_str("</channel></rss>");
+    (xml, items)
+}
+
+async fn serve(State(feeds): State<Arc<HashMap<String, Feed>>>, request: Request) -> Response {
+    let Some(feed) = feeds.get(request.uri().path()) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let etag = HeaderValue::from_str(&feed.etag).unwrap();
+    if request.headers().get(header::IF_NONE_MATCH) == Some(&etag) {
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
+    }
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/rss+xml; charset=utf-8"),
+            ),
+            (header::ETAG, etag),
+        ],
+        feed.body.clone(),
+    )
+        .into_response()
+}
+
+/// Starts one listener per host and returns the feed URLs, the item count and the body bytes.
+async fn start_site(n: usize) -> (Vec<String>, usize, usize) {
+    let mut rng = Lcg(42);
+    let mut listeners = Vec::new();
+    for host in 0..HOSTS {
+        let ip = format!("127.0.0.{}", host + 1);
+        let listener = tokio::net::TcpListener::bind((ip.as_str(), 0))
+            .await
+            .expect("bind a loopback address");
+        listeners.push(listener);
+    }
+    let addrs: Vec<SocketAddr> = listeners.iter().map(|l| l.local_addr().unwrap()).collect();
+    let mut feeds = HashMap::new();
+    let mut urls = Vec::new();
+    let (mut items, mut bytes) = (0, 0);
+    for index in 0..n {
+        let (xml, count) = generate_feed(index, &mut rng);
+        items += count;
+        bytes += xml.len();
+        let path = format!("/feed/{index}.xml");
+        urls.push(format!("http://{}{path}", addrs[index % HOSTS]));
+        feeds.insert(
+            path,
+            Feed {
+                body: Bytes::from(xml),
+                etag: format!("\"v1-{index}\""),
+            },
+        );
+    }
+    let feeds = Arc::new(feeds);
+    for listener in listeners {
+        let app = Router::new().fallback(serve).with_state(Arc::clone(&feeds));
+        tokio::spawn(async move { axum::serve(listener, app).await.ok() });
+    }
+    (urls, items, bytes)
+}
+
+struct Measured {
+    wall: Duration,
+    cpu: Duration,
+    peak_rss_kib: i64,
+}
+
+fn timeval(t: libc::timeval) -> Duration {
+    Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+}
+
+/// Runs `feedwatch --config CONFIG run --once` and measures the child alone.
+fn run_feedwatch(config: &std::path::Path) -> Measured {
+    let started = Instant::now();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_feedwatch"))
+        .arg("--config")
+        .arg(config)
+        .args(["--log-level", "warn", "run", "--once"])
+        .env_remove("http_proxy")
+        .env_remove("HTTP_PROXY")
+        .env_remove("ALL_PROXY")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start feedwatch");
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: waiting on our own child with a zeroed, valid out-parameter.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let wall = started.elapsed();
+    assert_eq!(waited, pid, "wait4");
+    // Reaped by wait4 above, which also gave the child's own resource usage.
+    drop(child);
+    assert_eq!(libc::WEXITSTATUS(status), 0, "feedwatch failed");
+    Measured {
+        wall,
+        cpu: timeval(usage.ru_utime) + timeval(usage.ru_stime),
+        peak_rss_kib: usage.ru_maxrss,
+    }
+}
+
+/// The floor: fetch and parse every feed with reqwest + feed-rs, 16 at a time, store nothing.
+async fn bare_loop(urls: &[String]) -> Duration {
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let started = Instant::now();
+    let limit = Arc::new(tokio::sync::Semaphore::new(16));
+    let mut tasks = tokio::task::JoinSet::new();
+    for url in urls {
+        let (client, url, limit) = (client.clone(), url.clone(), Arc::clone(&limit));
+        tasks.spawn(async move {
+            let _permit = limit.acquire_owned().await;
+            let body = client
+                .get(&url)
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap();
+            tokio::task::spawn_blocking(move || {
+                feed_rs::parser::parse(&body[..]).unwrap().entries.len()
+            })
+            .await
+            .unwrap()
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+    started.elapsed()
+}
+
+fn main() {
+    let sizes: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let sizes = if sizes.is_empty() {
+        vec![100, 1000]
+    } else {
+        sizes
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    println!("| feeds | items | body MB | run | wall | CPU | peak RSS |");
+    println!("|---:|---:|---:|---|---:|---:|---:|");
+    for n in sizes {
+        let (urls, items, bytes) = runtime.block_on(start_site(n));
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = String::from("database = \"feedwatch.db\"\n");
+        for (index, url) in urls.iter().enumerate() {
+            let _ = write!(
+                config,
+                "\n[[feed]]\nname = \"feed {index}\"\nurl = \"{url}\"\n"
+            );
+        }
+        config.push_str(RULES);
+        let config_path = dir.path().join("config.toml");
+        std::fs::write(&config_path, config).unwrap();
+
+        let bare = runtime.block_on(bare_loop(&urls));
+        let cold = run_feedwatch(&config_path);
+        let warm = run_feedwatch(&config_path);
+
+        let conn = rusqlite::Connection::open(dir.path().join("feedwatch.db")).unwrap();
+        let stored: i64 = conn
+            .query_row("SELECT COUNT(*) FROM articles", [], |r| r.get(0))
+            .unwrap();
+        let not_modified: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM feeds WHERE last_status = 304",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let matches: i64 = conn
+            .query_row("SELECT COUNT(*) FROM matches", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(stored as usize, items, "every item stored once");
+        assert_eq!(
+            not_modified as usize, n,
+            "every feed answered 304 when warm"
+        );
+
+        let mb = bytes as f64 / 1e6;
+        println!(
+            "| {n} | {items} | {mb:.1} | bare reqwest + feed-rs | {:.2} s | - | - |",
+            bare.as_secs_f64()
+        );
+        for (label, m) in [("feedwatch cold", &cold), ("feedwatch warm (304)", &warm)] {
+            println!(
+                "| {n} | {items} | {mb:.1} | {label} | {:.2} s | {:.2} s | {:.1} MB |",
+                m.wall.as_secs_f64(),
+                m.cpu.as_secs_f64(),
+                m.peak_rss_kib as f64 / 1024.0
+            );
+        }
+        eprintln!("{n} feeds: {stored} articles stored, {matches} matches");
+    }
+}
