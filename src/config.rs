@@ -51,6 +51,18 @@ pub struct Rule {
     pub notify: Vec<String>,
     /// Only articles from these feeds (by name); empty means every feed.
     pub feeds: Vec<String>,
+    /// How insistent this rule's desktop notifications are.
+    pub urgency: Urgency,
+}
+
+/// Desktop notification urgency, as the freedesktop spec defines it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Urgency {
+    Low,
+    #[default]
+    Normal,
+    Critical,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -209,6 +221,8 @@ struct RawRule {
     notify: Vec<Spanned<String>>,
     #[serde(default)]
     feeds: Vec<Spanned<String>>,
+    #[serde(default)]
+    urgency: Urgency,
 }
 
 #[derive(Deserialize)]
@@ -435,6 +449,7 @@ fn validate(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigErr
                     .map(|n| n.get_ref().clone())
                     .collect(),
                 feeds: raw_rule.feeds.iter().map(|f| f.get_ref().clone()).collect(),
+                urgency: raw_rule.urgency,
             }),
             Err(err) => {
                 // Point at the character inside the quoted string (the span starts at the quote).

@@ -21,9 +21,9 @@ use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
 use crate::alert::{Alert, ArticleRef, FeedRef};
-use crate::config::{Config, NotifierKind, RetryPolicy};
+use crate::config::{Config, NotifierKind, RetryPolicy, Urgency};
 use crate::scheduler::{chrono_duration, jitter_fraction};
-use crate::store::{Db, StoreError};
+use crate::store::{Db, Delivery, StoreError};
 
 /// Why one delivery attempt failed.
 #[derive(Debug, thiserror::Error)]
@@ -102,7 +102,7 @@ pub async fn send(
     };
     match &notifier.kind {
         NotifierKind::Stdout => stdout::send(alert),
-        NotifierKind::Desktop => desktop::send(alert).await,
+        NotifierKind::Desktop => desktop::send(alert, rule_urgency(config, &alert.rule)).await,
         NotifierKind::Webhook(hook) => {
             webhook::send(http, &notifier.name, hook, alert, delivery_id).await
         }
@@ -133,75 +133,111 @@ pub async fn deliver_due(
         if batch.is_empty() {
             return Ok(stats);
         }
-        for delivery in batch {
+        let mut done: HashSet<i64> = HashSet::new();
+        for (index, delivery) in batch.iter().enumerate() {
             if shutdown.is_cancelled() {
                 // What is not sent stays pending and goes out after the restart.
                 return Ok(stats);
             }
             after_id = delivery.id;
             let line = (delivery.notifier.clone(), delivery.alert.rule.clone());
-            if held.contains(&line) {
+            if done.contains(&delivery.id) || held.contains(&line) {
                 continue;
             }
-            let result = send(
-                config,
-                http,
-                &delivery.notifier,
-                &delivery.alert,
-                &delivery.delivery_id,
-            )
-            .await;
-            let now = Utc::now();
-            let id = delivery.id;
-            match result {
-                Ok(()) => {
-                    stats.delivered += 1;
-                    db.call(move |s| s.mark_delivered(id, now)).await?;
-                }
-                Err(err) => {
-                    let policy = config
-                        .notifier(&delivery.notifier)
-                        .map(|n| n.retry)
-                        .unwrap_or_default();
-                    let retry_at = retry_at(
-                        &policy,
-                        &err,
-                        delivery.attempts + 1,
-                        delivery.created_at,
-                        now,
-                    );
-                    let notifier = delivery.notifier.clone();
-                    match retry_at {
-                        Some(at) => {
-                            stats.retrying += 1;
-                            tracing::warn!(
-                                notifier = %notifier,
-                                rule = %delivery.alert.rule,
-                                delivery = %delivery.delivery_id,
-                                retry_at = %at.format("%Y-%m-%d %H:%M:%S UTC"),
-                                "delivery failed, will retry: {err}"
-                            );
-                        }
-                        None => {
-                            stats.dead += 1;
-                            tracing::error!(
-                                notifier = %notifier,
-                                rule = %delivery.alert.rule,
-                                delivery = %delivery.delivery_id,
-                                "delivery failed for good: {err}"
-                            );
-                        }
-                    }
-                    if retry_at.is_some() {
-                        held.insert(line);
-                    }
-                    let message = err.to_string();
-                    db.call(move |s| s.mark_failed(id, &message, retry_at))
-                        .await?;
-                }
+            // Many desktop alerts of one rule at once become one notification, not a flood.
+            let group: Vec<&Delivery> = match config.notifier(&delivery.notifier) {
+                Some(n) if n.kind == NotifierKind::Desktop => batch[index..]
+                    .iter()
+                    .filter(|d| d.notifier == line.0 && d.alert.rule == line.1)
+                    .collect(),
+                _ => Vec::new(),
+            };
+            let (result, sent) = if group.len() >= desktop::GROUP_AT {
+                let alerts: Vec<&Alert> = group.iter().map(|d| &d.alert).collect();
+                let urgency = rule_urgency(config, &line.1);
+                (desktop::send_group(&line.1, &alerts, urgency).await, group)
+            } else {
+                let result = send(
+                    config,
+                    http,
+                    &delivery.notifier,
+                    &delivery.alert,
+                    &delivery.delivery_id,
+                )
+                .await;
+                (result, vec![delivery])
+            };
+            for d in sent {
+                done.insert(d.id);
+                record(config, db, &mut stats, d, &result).await?;
+            }
+            if matches!(result, Err(DeliveryError::Retryable { .. })) {
+                held.insert(line);
             }
         }
     }
+}
+
+fn rule_urgency(config: &Config, rule: &str) -> Urgency {
+    config
+        .rules
+        .iter()
+        .find(|r| r.name == rule)
+        .map_or(Urgency::Normal, |r| r.urgency)
+}
+
+/// Writes the outcome of one attempt for `delivery` to the outbox, and logs a failure.
+async fn record(
+    config: &Config,
+    db: &Db,
+    stats: &mut DeliveryStats,
+    delivery: &Delivery,
+    result: &Result<(), DeliveryError>,
+) -> Result<(), StoreError> {
+    let now = Utc::now();
+    let id = delivery.id;
+    let err = match result {
+        Ok(()) => {
+            stats.delivered += 1;
+            return db.call(move |s| s.mark_delivered(id, now)).await;
+        }
+        Err(err) => err,
+    };
+    let policy = config
+        .notifier(&delivery.notifier)
+        .map(|n| n.retry)
+        .unwrap_or_default();
+    let retry_at = retry_at(
+        &policy,
+        err,
+        delivery.attempts + 1,
+        delivery.created_at,
+        now,
+    );
+    match retry_at {
+        Some(at) => {
+            stats.retrying += 1;
+            tracing::warn!(
+                notifier = %delivery.notifier,
+                rule = %delivery.alert.rule,
+                delivery = %delivery.delivery_id,
+                retry_at = %at.format("%Y-%m-%d %H:%M:%S UTC"),
+                "delivery failed, will retry: {err}"
+            );
+        }
+        None => {
+            stats.dead += 1;
+            tracing::error!(
+                notifier = %delivery.notifier,
+                rule = %delivery.alert.rule,
+                delivery = %delivery.delivery_id,
+                "delivery failed for good: {err}"
+            );
+        }
+    }
+    let message = err.to_string();
+    db.call(move |s| s.mark_failed(id, &message, retry_at))
+        .await
 }
 
 /// When to try again after the `attempts`-th failure, or `None` to give up.

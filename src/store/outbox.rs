@@ -9,10 +9,11 @@ use super::{Store, StoreError, timestamp};
 use crate::alert::Alert;
 
 /// Alerts of one rule reach one notifier in the order they matched: a pending row waits while
-/// an older row for the same (notifier, rule) is still pending. Dead rows do not block.
+/// an older row for the same (notifier, rule) has failed and waits for its retry. Dead rows do
+/// not block; fresh rows go out together, oldest first.
 const FIRST_IN_LINE: &str = "NOT EXISTS (
     SELECT 1 FROM outbox older JOIN matches om ON om.id = older.match_id
-    WHERE older.status = 'pending' AND older.notifier = o.notifier
+    WHERE older.status = 'pending' AND older.attempts > 0 AND older.notifier = o.notifier
       AND om.rule = m.rule AND older.id < o.id)";
 
 /// An outbox row due for delivery.
