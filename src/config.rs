@@ -70,6 +70,22 @@ pub struct Notifier {
     pub name: String,
     pub kind: NotifierKind,
     pub retry: RetryPolicy,
+    /// A daily window in which this notifier sends nothing (alerts wait for its end).
+    pub quiet: Option<QuietHours>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuietHours {
+    pub start: chrono::NaiveTime,
+    pub end: chrono::NaiveTime,
+    pub zone: QuietZone,
+}
+
+/// The time zone quiet hours are read in: the machine's, or a named IANA zone.
+#[derive(Debug, Clone, PartialEq)]
+pub enum QuietZone {
+    Local,
+    Named(chrono_tz::Tz),
 }
 
 /// How a notifier's failed deliveries are retried: exponential backoff from `first_delay`,
@@ -242,6 +258,8 @@ struct RawNotifier {
     retry_delay: Option<Spanned<String>>,
     retry_max_delay: Option<Spanned<String>>,
     give_up_after: Option<Spanned<String>>,
+    quiet: Option<Spanned<String>>,
+    quiet_timezone: Option<Spanned<String>>,
 }
 
 impl Config {
@@ -400,8 +418,14 @@ fn validate(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigErr
             );
         }
         let retry = retry_policy(raw_notifier, &mut problems);
+        let quiet = quiet_hours(raw_notifier, &mut problems);
         if let Some(kind) = notifier_kind(raw_notifier, &mut problems) {
-            notifiers.push(Notifier { name, kind, retry });
+            notifiers.push(Notifier {
+                name,
+                kind,
+                retry,
+                quiet,
+            });
         }
     }
 
@@ -792,6 +816,56 @@ fn retry_policy(raw: &RawNotifier, problems: &mut Problems) -> RetryPolicy {
     }
 }
 
+fn quiet_hours(raw: &RawNotifier, problems: &mut Problems) -> Option<QuietHours> {
+    let name = raw.name.get_ref();
+    let zone = match &raw.quiet_timezone {
+        None => QuietZone::Local,
+        Some(tz) => match tz.get_ref().parse::<chrono_tz::Tz>() {
+            Ok(tz) => QuietZone::Named(tz),
+            Err(_) => {
+                problems.add(
+                    tz.span(),
+                    format!(
+                        "unknown time zone `{}` for the quiet hours of `{name}`",
+                        tz.get_ref()
+                    ),
+                );
+                return None;
+            }
+        },
+    };
+    let Some(window) = &raw.quiet else {
+        if let Some(tz) = &raw.quiet_timezone {
+            problems.add(
+                tz.span(),
+                format!("`quiet_timezone` of `{name}` needs `quiet`"),
+            );
+        }
+        return None;
+    };
+    match parse_quiet_window(window.get_ref()) {
+        Some((start, end)) => Some(QuietHours { start, end, zone }),
+        None => {
+            problems.add(
+                window.span(),
+                format!(
+                    "quiet hours `{}` of `{name}` are not a window such as \"22:00-07:00\"",
+                    window.get_ref()
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// Parses `"22:00-07:00"`.
+pub fn parse_quiet_window(text: &str) -> Option<(chrono::NaiveTime, chrono::NaiveTime)> {
+    let (start, end) = text.split_once('-')?;
+    let time = |t: &str| chrono::NaiveTime::parse_from_str(t.trim(), "%H:%M").ok();
+    let (start, end) = (time(start)?, time(end)?);
+    (start != end).then_some((start, end))
+}
+
 /// A duration key such as `timeout = "15s"`: `default` when absent, `None` (and a problem)
 /// when it is not a positive duration.
 fn positive_duration(
@@ -981,6 +1055,26 @@ query = "x"
         );
         assert!(
             found[1].contains("`secret` applies to webhook notifiers"),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn quiet_hours_are_checked() {
+        let config = parse(
+            "[[notifier]]\nname = \"a\"\nkind = \"stdout\"\nquiet = \"22:00-07:00\"\nquiet_timezone = \"Europe/Berlin\"\n",
+        )
+        .unwrap();
+        let quiet = config.notifiers[0].quiet.as_ref().unwrap();
+        assert_eq!(quiet.zone, QuietZone::Named(chrono_tz::Europe::Berlin));
+        let found = problems(
+            "[[notifier]]\nname = \"a\"\nkind = \"stdout\"\nquiet = \"late\"\n\
+             [[notifier]]\nname = \"b\"\nkind = \"stdout\"\nquiet = \"1:00-2:00\"\nquiet_timezone = \"Mars/Base\"\n",
+        );
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(found[0].contains("quiet hours `late` of `a`"), "{found:?}");
+        assert!(
+            found[1].contains("unknown time zone `Mars/Base`"),
             "{found:?}"
         );
     }

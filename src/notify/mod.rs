@@ -11,6 +11,7 @@
 
 pub mod desktop;
 pub mod formats;
+pub mod quiet;
 pub mod stdout;
 pub mod webhook;
 
@@ -52,6 +53,8 @@ impl DeliveryError {
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct DeliveryStats {
     pub delivered: usize,
+    /// Held back by quiet hours.
+    pub held: usize,
     pub retrying: usize,
     pub dead: usize,
 }
@@ -142,6 +145,17 @@ pub async fn deliver_due(
             after_id = delivery.id;
             let line = (delivery.notifier.clone(), delivery.alert.rule.clone());
             if done.contains(&delivery.id) || held.contains(&line) {
+                continue;
+            }
+            // In quiet hours the alert waits for the window's end; that is no failed attempt.
+            if let Some(until) = config
+                .notifier(&delivery.notifier)
+                .and_then(|n| n.quiet.as_ref())
+                .and_then(|q| quiet::quiet_until(q, Utc::now()))
+            {
+                let id = delivery.id;
+                db.call(move |s| s.postpone(id, until)).await?;
+                stats.held += 1;
                 continue;
             }
             // Many desktop alerts of one rule at once become one notification, not a flood.

@@ -105,6 +105,15 @@ impl Store {
         Ok(())
     }
 
+    /// Moves a pending row's next attempt to `at` without counting an attempt (quiet hours).
+    pub fn postpone(&mut self, id: i64, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE outbox SET next_attempt_at = ?2 WHERE id = ?1 AND status = 'pending'",
+            params![id, at.timestamp()],
+        )?;
+        Ok(())
+    }
+
     /// Records a failed attempt: retried at `retry_at`, or dead when `None`.
     pub fn mark_failed(
         &mut self,
