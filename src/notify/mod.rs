@@ -268,8 +268,8 @@ fn retry_at(
     let delay = policy
         .first_delay
         .saturating_mul(1 << attempts.saturating_sub(1).min(16))
-        .min(policy.max_delay)
-        .mul_f64(1.0 + 0.2 * jitter_fraction(&format!("{now}{attempts}")));
+        .mul_f64(1.0 + 0.2 * jitter_fraction(&format!("{now}{attempts}")))
+        .min(policy.max_delay);
     let at = (now + chrono_duration(delay)).max(retry_after.unwrap_or(now));
     (at - created_at <= chrono_duration(policy.give_up_after)).then_some(at)
 }
@@ -298,6 +298,24 @@ mod tests {
             retry_at(&RetryPolicy::default(), &permanent, 1, created, created),
             None
         );
+    }
+
+    #[test]
+    fn retry_delay_never_exceeds_the_cap() {
+        let policy = RetryPolicy {
+            first_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(5),
+            give_up_after: Duration::from_secs(3600),
+        };
+        let now = Utc::now();
+        let err = DeliveryError::retryable("down");
+        for attempts in 1..40 {
+            let at = retry_at(&policy, &err, attempts, now, now).unwrap();
+            assert!(
+                at - now <= chrono::Duration::seconds(5),
+                "attempt {attempts}"
+            );
+        }
     }
 
     #[test]
