@@ -53,6 +53,9 @@ pub struct Rule {
     pub feeds: Vec<String>,
     /// How insistent this rule's desktop notifications are.
     pub urgency: Urgency,
+    /// After an alert of this rule goes out through a notifier, newer ones wait this long and
+    /// then go out together.
+    pub cooldown: Option<Duration>,
 }
 
 /// Desktop notification urgency, as the freedesktop spec defines it.
@@ -239,6 +242,7 @@ struct RawRule {
     feeds: Vec<Spanned<String>>,
     #[serde(default)]
     urgency: Urgency,
+    cooldown: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -463,6 +467,10 @@ fn validate(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigErr
                 );
             }
         }
+        let cooldown = raw_rule
+            .cooldown
+            .as_ref()
+            .and_then(|c| positive_duration("cooldown", Some(c), Duration::ZERO, &mut problems));
         match Query::parse(raw_rule.query.get_ref()) {
             Ok(query) => rules.push(Rule {
                 name,
@@ -474,6 +482,7 @@ fn validate(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigErr
                     .collect(),
                 feeds: raw_rule.feeds.iter().map(|f| f.get_ref().clone()).collect(),
                 urgency: raw_rule.urgency,
+                cooldown,
             }),
             Err(err) => {
                 // Point at the character inside the quoted string (the span starts at the quote).

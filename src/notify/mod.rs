@@ -53,7 +53,7 @@ impl DeliveryError {
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct DeliveryStats {
     pub delivered: usize,
-    /// Held back by quiet hours.
+    /// Held back by quiet hours or a rule cooldown.
     pub held: usize,
     pub retrying: usize,
     pub dead: usize,
@@ -147,12 +147,16 @@ pub async fn deliver_due(
             if done.contains(&delivery.id) || held.contains(&line) {
                 continue;
             }
-            // In quiet hours the alert waits for the window's end; that is no failed attempt.
-            if let Some(until) = config
+            // In quiet hours or a rule's cooldown the alert waits; that is no failed attempt.
+            let quiet_end = config
                 .notifier(&delivery.notifier)
                 .and_then(|n| n.quiet.as_ref())
-                .and_then(|q| quiet::quiet_until(q, Utc::now()))
-            {
+                .and_then(|q| quiet::quiet_until(q, Utc::now()));
+            let wait_until = match quiet_end {
+                Some(end) => Some(end),
+                None => cooldown_end(config, db, delivery).await?,
+            };
+            if let Some(until) = wait_until {
                 let id = delivery.id;
                 db.call(move |s| s.postpone(id, until)).await?;
                 stats.held += 1;
@@ -190,6 +194,29 @@ pub async fn deliver_due(
             }
         }
     }
+}
+
+/// When `delivery` may go out if its rule is cooling down for its notifier: alerts newer than
+/// the last one sent wait until the cooldown after it ends, then go out together.
+async fn cooldown_end(
+    config: &Config,
+    db: &Db,
+    delivery: &Delivery,
+) -> Result<Option<DateTime<Utc>>, StoreError> {
+    let Some(cooldown) = config
+        .rules
+        .iter()
+        .find(|r| r.name == delivery.alert.rule)
+        .and_then(|r| r.cooldown)
+    else {
+        return Ok(None);
+    };
+    let (notifier, rule) = (delivery.notifier.clone(), delivery.alert.rule.clone());
+    let last = db.call(move |s| s.last_delivered(&notifier, &rule)).await?;
+    Ok(last
+        .filter(|&last| delivery.created_at > last)
+        .map(|last| last + chrono_duration(cooldown))
+        .filter(|&end| end > Utc::now()))
 }
 
 fn rule_urgency(config: &Config, rule: &str) -> Urgency {

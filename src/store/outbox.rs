@@ -105,6 +105,21 @@ impl Store {
         Ok(())
     }
 
+    /// When an alert of `rule` last went out through `notifier`, if ever.
+    pub fn last_delivered(
+        &self,
+        notifier: &str,
+        rule: &str,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let at: Option<i64> = self.conn.query_row(
+            "SELECT MAX(o.delivered_at) FROM outbox o JOIN matches m ON m.id = o.match_id
+             WHERE o.notifier = ?1 AND o.status = 'delivered' AND m.rule = ?2",
+            params![notifier, rule],
+            |r| r.get(0),
+        )?;
+        Ok(at.map(timestamp))
+    }
+
     /// Moves a pending row's next attempt to `at` without counting an attempt (quiet hours).
     pub fn postpone(&mut self, id: i64, at: DateTime<Utc>) -> Result<(), StoreError> {
         self.conn.execute(

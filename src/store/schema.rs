@@ -2,7 +2,8 @@
 
 /// Schema steps, applied in order; the database's `user_version` is how many have run.
 /// Append only: never edit a step that has shipped.
-pub(super) const MIGRATIONS: &[&str] = &[r#"
+pub(super) const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE feeds (
     id                   INTEGER PRIMARY KEY,
     url                  TEXT NOT NULL UNIQUE,
@@ -64,4 +65,9 @@ CREATE TABLE outbox (
     delivered_at    INTEGER
 ) STRICT;
 CREATE INDEX outbox_due ON outbox (status, next_attempt_at);
-"#];
+"#,
+    // Cooldowns ask when a (notifier, rule) last delivered.
+    r#"
+CREATE INDEX outbox_delivered ON outbox (notifier, delivered_at) WHERE status = 'delivered';
+"#,
+];
