@@ -62,6 +62,21 @@ pub struct Rule {
     pub notify: Vec<String>,
     /// Only articles from these feeds (by name); empty means every feed.
     pub feeds: Vec<String>,
+    /// How insistent this rule's desktop notifications are.
+    pub urgency: Urgency,
+    /// After an alert of this rule goes out through a notifier, newer ones wait this long and
+    /// then go out together.
+    pub cooldown: Option<Duration>,
+}
+
+/// Desktop notification urgency, as the freedesktop spec defines it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Urgency {
+    Low,
+    #[default]
+    Normal,
+    Critical,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -69,6 +84,22 @@ pub struct Notifier {
     pub name: String,
     pub kind: NotifierKind,
     pub retry: RetryPolicy,
+    /// A daily window in which this notifier sends nothing (alerts wait for its end).
+    pub quiet: Option<QuietHours>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuietHours {
+    pub start: chrono::NaiveTime,
+    pub end: chrono::NaiveTime,
+    pub zone: QuietZone,
+}
+
+/// The time zone quiet hours are read in: the machine's, or a named IANA zone.
+#[derive(Debug, Clone, PartialEq)]
+pub enum QuietZone {
+    Local,
+    Named(chrono_tz::Tz),
 }
 
 /// How a notifier's failed deliveries are retried: exponential backoff from `first_delay`,
@@ -227,6 +258,9 @@ struct RawRule {
     feeds: Vec<Spanned<String>>,
     /// `"ignore"` (the default: `cafe` matches `café`) or `"exact"`.
     accents: Option<Spanned<String>>,
+    #[serde(default)]
+    urgency: Urgency,
+    cooldown: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -246,6 +280,8 @@ struct RawNotifier {
     retry_delay: Option<Spanned<String>>,
     retry_max_delay: Option<Spanned<String>>,
     give_up_after: Option<Spanned<String>>,
+    quiet: Option<Spanned<String>>,
+    quiet_timezone: Option<Spanned<String>>,
 }
 
 impl Config {
@@ -479,8 +515,14 @@ fn validate(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigErr
             );
         }
         let retry = retry_policy(raw_notifier, &mut problems);
+        let quiet = quiet_hours(raw_notifier, &mut problems);
         if let Some(kind) = notifier_kind(raw_notifier, &mut problems) {
-            notifiers.push(Notifier { name, kind, retry });
+            notifiers.push(Notifier {
+                name,
+                kind,
+                retry,
+                quiet,
+            });
         }
     }
 
@@ -529,6 +571,10 @@ fn validate(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigErr
                 Accents::Ignore
             }
         };
+        let cooldown = raw_rule
+            .cooldown
+            .as_ref()
+            .and_then(|c| positive_duration("cooldown", Some(c), Duration::ZERO, &mut problems));
         match Query::parse_with(raw_rule.query.get_ref(), accents) {
             Ok(query) => rules.push(Rule {
                 name,
@@ -539,6 +585,8 @@ fn validate(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigErr
                     .map(|n| n.get_ref().clone())
                     .collect(),
                 feeds: raw_rule.feeds.iter().map(|f| f.get_ref().clone()).collect(),
+                urgency: raw_rule.urgency,
+                cooldown,
             }),
             Err(err) => {
                 // Point at the character inside the quoted string (the span starts at the quote).
@@ -898,6 +946,56 @@ fn retry_policy(raw: &RawNotifier, problems: &mut Problems) -> RetryPolicy {
     }
 }
 
+fn quiet_hours(raw: &RawNotifier, problems: &mut Problems) -> Option<QuietHours> {
+    let name = raw.name.get_ref();
+    let zone = match &raw.quiet_timezone {
+        None => QuietZone::Local,
+        Some(tz) => match tz.get_ref().parse::<chrono_tz::Tz>() {
+            Ok(tz) => QuietZone::Named(tz),
+            Err(_) => {
+                problems.add(
+                    tz.span(),
+                    format!(
+                        "unknown time zone `{}` for the quiet hours of `{name}`",
+                        tz.get_ref()
+                    ),
+                );
+                return None;
+            }
+        },
+    };
+    let Some(window) = &raw.quiet else {
+        if let Some(tz) = &raw.quiet_timezone {
+            problems.add(
+                tz.span(),
+                format!("`quiet_timezone` of `{name}` needs `quiet`"),
+            );
+        }
+        return None;
+    };
+    match parse_quiet_window(window.get_ref()) {
+        Some((start, end)) => Some(QuietHours { start, end, zone }),
+        None => {
+            problems.add(
+                window.span(),
+                format!(
+                    "quiet hours `{}` of `{name}` are not a window such as \"22:00-07:00\"",
+                    window.get_ref()
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// Parses `"22:00-07:00"`.
+pub fn parse_quiet_window(text: &str) -> Option<(chrono::NaiveTime, chrono::NaiveTime)> {
+    let (start, end) = text.split_once('-')?;
+    let time = |t: &str| chrono::NaiveTime::parse_from_str(t.trim(), "%H:%M").ok();
+    let (start, end) = (time(start)?, time(end)?);
+    (start != end).then_some((start, end))
+}
+
 /// A duration key such as `timeout = "15s"`: `default` when absent, `None` (and a problem)
 /// when it is not a positive duration.
 fn positive_duration(
@@ -1099,6 +1197,26 @@ query = "x"
         );
         assert!(
             found[1].contains("`secret` applies to webhook notifiers"),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn quiet_hours_are_checked() {
+        let config = parse(
+            "[[notifier]]\nname = \"a\"\nkind = \"stdout\"\nquiet = \"22:00-07:00\"\nquiet_timezone = \"Europe/Berlin\"\n",
+        )
+        .unwrap();
+        let quiet = config.notifiers[0].quiet.as_ref().unwrap();
+        assert_eq!(quiet.zone, QuietZone::Named(chrono_tz::Europe::Berlin));
+        let found = problems(
+            "[[notifier]]\nname = \"a\"\nkind = \"stdout\"\nquiet = \"late\"\n\
+             [[notifier]]\nname = \"b\"\nkind = \"stdout\"\nquiet = \"1:00-2:00\"\nquiet_timezone = \"Mars/Base\"\n",
+        );
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(found[0].contains("quiet hours `late` of `a`"), "{found:?}");
+        assert!(
+            found[1].contains("unknown time zone `Mars/Base`"),
             "{found:?}"
         );
     }

@@ -11,7 +11,7 @@
 //! - [`matcher`]: the watch-rule query language and the engine that runs every rule at once.
 //! - [`alert`]: the plain [`alert::Alert`] a match becomes.
 //! - [`store`]: SQLite — feeds, articles, matches, the alert record and the outbox.
-//! - [`notify`]: the outbox worker and the channels (stdout, desktop, webhooks).
+//! - [`notify`]: the outbox worker, the channels (stdout, desktop, webhooks) and their formats.
 //! - [`daemon`]: the run loop that ties the stages together.
 //! - [`service`]: one instance per database, systemd notifications, config file watching.
 //!

@@ -337,3 +337,72 @@ async fn daemon_killed_mid_delivery_sends_the_rest_after_restart() {
     // The restart polled nothing new: no alert was created twice.
     assert_eq!(expected.len(), 4);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn quiet_hours_hold_alerts_until_the_window_ends() {
+    let server = TestServer::start().await;
+    serve_items(&server, 2);
+    let now = chrono::Utc::now();
+    let end = now + chrono::Duration::hours(1);
+    let window = format!(
+        "quiet = \"{}-{}\"\nquiet_timezone = \"UTC\"",
+        (now - chrono::Duration::hours(1)).format("%H:%M"),
+        end.format("%H:%M")
+    );
+    let ws = Workspace::new(&config(&server, &window));
+    let out = ws.run(&["run", "--once"]).await;
+    out.assert_ok();
+    assert_eq!(server.webhook_attempts(), 0, "{}", out.stderr);
+    // Held, not failed: no attempt counted, due when the window ends (to the minute).
+    assert_eq!(
+        ws.query_i64("SELECT COUNT(*) FROM outbox WHERE status = 'pending' AND attempts = 0"),
+        2
+    );
+    let due = ws.query_i64("SELECT MIN(next_attempt_at) FROM outbox");
+    assert!(
+        (due - end.timestamp()).abs() <= 60,
+        "due {due}, window ends {end}"
+    );
+
+    // Outside quiet hours (here: the window removed) the held alerts go out.
+    std::fs::write(ws.config(), config(&server, "")).unwrap();
+    ws.run(&["run", "--once"]).await.assert_ok();
+    assert_eq!(server.received().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rule_cooldown_holds_newer_alerts_after_one_went_out() {
+    let server = TestServer::start().await;
+    serve_items(&server, 2);
+    let text = config(&server, "").replace(
+        "query = 'Ukraine'\n",
+        "query = 'Ukraine'\ncooldown = \"3s\"\n",
+    );
+    let ws = Workspace::new(&text);
+    // Alerts that arrive together are one firing: both go out.
+    ws.run(&["run", "--once"]).await.assert_ok();
+    assert_eq!(server.received().len(), 2);
+    let last = ws.query_i64("SELECT MAX(delivered_at) FROM outbox");
+
+    // Two newer stories within the cooldown wait for it to end, without failing.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    serve_items(&server, 4);
+    ws.run(&["run", "--once"]).await.assert_ok();
+    assert_eq!(server.received().len(), 2);
+    assert_eq!(
+        ws.query_i64("SELECT COUNT(*) FROM outbox WHERE status = 'pending' AND attempts = 0"),
+        2
+    );
+    assert_eq!(
+        ws.query_i64("SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending'"),
+        last + 3
+    );
+
+    // When it has ended, the waiting alerts go out together: sending the first does not start
+    // a new cooldown for the second.
+    while chrono::Utc::now().timestamp() <= last + 3 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    ws.run(&["run", "--once"]).await.assert_ok();
+    assert_eq!(server.received().len(), 4);
+}

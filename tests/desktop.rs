@@ -11,6 +11,10 @@ use std::time::{Duration, Instant};
 
 use common::{Workspace, rss};
 
+/// One private desktop at a time: each test reads back the whole notification history of its
+/// own dunst, and a second X server plus daemon at once only slows this small machine.
+static ONE_DESKTOP: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Kills the helper processes however the test ends.
 struct Session {
     children: Vec<Child>,
@@ -20,9 +24,16 @@ struct Session {
 
 impl Drop for Session {
     fn drop(&mut self) {
-        for child in &mut self.children {
-            // SIGTERM lets Xvfb remove its socket and lock files; SIGKILL would leave them.
-            let _ = Command::new("kill").arg(child.id().to_string()).status();
+        // SIGTERM first, so Xvfb removes its socket and lock file; SIGKILL what lingers.
+        for child in self.children.iter_mut().rev() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let start = Instant::now();
+            while matches!(child.try_wait(), Ok(None)) && start.elapsed() < Duration::from_secs(2) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
             let _ = child.wait();
         }
     }
@@ -61,7 +72,8 @@ impl Session {
         session.children.push(bus);
         session.bus = address.trim().to_string();
 
-        // Xvfb picks a free display itself and prints its number on the given fd.
+        // Xvfb picks a free display itself (stale sockets from killed servers included) and
+        // writes its number to the descriptor given.
         let mut xvfb = Command::new("Xvfb")
             .args([
                 "-displayfd",
@@ -87,7 +99,18 @@ impl Session {
         session.children.push(xvfb);
         session.display = format!(":{}", display.trim());
 
+        // Distinct timeouts per urgency: `dunstctl history` reports the timeout, not the urgency.
+        let dunstrc =
+            std::env::temp_dir().join(format!("feedwatch-dunstrc-{}", std::process::id()));
+        std::fs::write(
+            &dunstrc,
+            "[urgency_low]\n    timeout = 3\n[urgency_normal]\n    timeout = 7\n\
+             [urgency_critical]\n    timeout = 0\n",
+        )
+        .expect("write dunstrc");
         let dunst = Command::new("dunst")
+            .arg("-config")
+            .arg(&dunstrc)
             .env("DISPLAY", &session.display)
             .env("DBUS_SESSION_BUS_ADDRESS", &session.bus)
             .stdout(Stdio::null())
@@ -97,6 +120,21 @@ impl Session {
         session.children.push(dunst);
         wait_for(|| session.dunstctl(&["is-paused"]).is_some());
         Some(session)
+    }
+
+    /// `feedwatch run --once` on this session's bus and display; must succeed.
+    async fn run_once(&self, ws: &Workspace) -> common::Output {
+        let out = common::feedwatch(
+            &ws.config(),
+            &["run", "--once"],
+            &[
+                ("DBUS_SESSION_BUS_ADDRESS", self.bus.as_str()),
+                ("DISPLAY", self.display.as_str()),
+            ],
+        )
+        .await;
+        out.assert_ok();
+        out
     }
 
     fn dunstctl(&self, args: &[&str]) -> Option<String> {
@@ -112,6 +150,15 @@ impl Session {
 
     /// Summaries and bodies of the notifications dunst has shown and closed.
     fn history(&self) -> Vec<(String, String)> {
+        self.history_with_urgency()
+            .into_iter()
+            .map(|(summary, body, _)| (summary, body))
+            .collect()
+    }
+
+    /// Summary, body and urgency (`LOW`, `NORMAL`, `CRITICAL`) of each closed notification,
+    /// read from the per-urgency timeout set in the test's dunstrc.
+    fn history_with_urgency(&self) -> Vec<(String, String, String)> {
         let text = self.dunstctl(&["history"]).unwrap_or_default();
         let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
         v["data"][0]
@@ -123,6 +170,13 @@ impl Session {
                         (
                             n["summary"]["data"].as_str().unwrap_or("").to_string(),
                             n["body"]["data"].as_str().unwrap_or("").to_string(),
+                            match n["timeout"]["data"].as_i64() {
+                                Some(3_000_000) => "LOW",
+                                Some(7_000_000) => "NORMAL",
+                                Some(0) => "CRITICAL",
+                                _ => "",
+                            }
+                            .to_string(),
                         )
                     })
                     .collect()
@@ -152,6 +206,7 @@ fn wait_for(mut ready: impl FnMut() -> bool) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn desktop_alert_reaches_the_notification_daemon() {
+    let _desktop = ONE_DESKTOP.lock().await;
     let Some(session) = Session::start() else {
         return;
     };
@@ -168,16 +223,7 @@ async fn desktop_alert_reaches_the_notification_daemon() {
         ),
     )
     .unwrap();
-    let out = common::feedwatch(
-        &ws.config(),
-        &["run", "--once"],
-        &[
-            ("DBUS_SESSION_BUS_ADDRESS", session.bus.as_str()),
-            ("DISPLAY", session.display.as_str()),
-        ],
-    )
-    .await;
-    out.assert_ok();
+    let out = session.run_once(&ws).await;
     assert_eq!(
         ws.query_i64("SELECT COUNT(*) FROM outbox WHERE status = 'delivered'"),
         1,
@@ -219,4 +265,61 @@ async fn missing_session_bus_keeps_the_alert_pending() {
         ws.query_i64("SELECT COUNT(*) FROM outbox WHERE status = 'pending'"),
         1
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn many_matches_of_one_rule_become_one_notification_with_the_rule_urgency() {
+    let _desktop = ONE_DESKTOP.lock().await;
+    let Some(session) = Session::start() else {
+        return;
+    };
+    let ws = Workspace::new(
+        "[[feed]]\nname = \"Local\"\nurl = \"feed.xml\"\n\
+         [[rule]]\nname = \"ukraine\"\nquery = 'Ukraine'\nnotify = [\"desk\"]\nurgency = \"critical\"\n\
+         [[rule]]\nname = \"nato\"\nquery = 'NATO'\nnotify = [\"desk\"]\nurgency = \"low\"\n\
+         [[notifier]]\nname = \"desk\"\nkind = \"desktop\"\n",
+    );
+    let titles: Vec<String> = (1..=7)
+        .map(|i| format!("Ukraine &amp; 3 &lt; 4: {i}"))
+        .collect();
+    let mut items: Vec<(String, &str, &str)> = titles
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (format!("u{i}"), t.as_str(), ""))
+        .collect();
+    items.push(("n1".to_string(), "NATO meets", ""));
+    let refs: Vec<(&str, &str, &str)> =
+        items.iter().map(|(g, t, d)| (g.as_str(), *t, *d)).collect();
+    std::fs::write(ws.path("feed.xml"), rss("Local", &refs)).unwrap();
+    let out = session.run_once(&ws).await;
+    assert_eq!(
+        ws.query_i64("SELECT COUNT(*) FROM outbox WHERE status = 'delivered'"),
+        8,
+        "{}",
+        out.stderr
+    );
+    let mut history = Vec::new();
+    wait_for(|| {
+        // Closing shown notifications lets dunst show the ones it queued; close those too.
+        session.dunstctl(&["close-all"]);
+        history = session.history_with_urgency();
+        history.len() >= 2
+    });
+    assert_eq!(history.len(), 2, "{history:?}");
+    let grouped = history
+        .iter()
+        .find(|(s, _, _)| s.contains("ukraine"))
+        .expect("a grouped notification");
+    assert_eq!(grouped.0, "feedwatch: 7 new matches for ukraine");
+    assert_eq!(grouped.2, "CRITICAL");
+    let lines: Vec<&str> = grouped.1.lines().collect();
+    assert_eq!(lines.len(), 6, "{lines:?}");
+    // The title's markup arrives escaped: shown as text, never rendered.
+    assert_eq!(lines[0], "• Ukraine &amp; 3 &lt; 4: 1");
+    assert_eq!(lines[5], "… and 2 more");
+    let single = history
+        .iter()
+        .find(|(s, _, _)| s == "feedwatch: nato")
+        .expect("the single nato alert on its own");
+    assert_eq!(single.2, "LOW");
 }

@@ -11,6 +11,7 @@
 
 pub mod desktop;
 pub mod formats;
+pub mod quiet;
 pub mod stdout;
 pub mod webhook;
 
@@ -21,9 +22,9 @@ use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
 use crate::alert::{Alert, ArticleRef, FeedRef};
-use crate::config::{Config, NotifierKind, RetryPolicy};
+use crate::config::{Config, NotifierKind, RetryPolicy, Urgency};
 use crate::scheduler::{chrono_duration, jitter_fraction};
-use crate::store::{Db, StoreError};
+use crate::store::{Db, Delivery, StoreError};
 
 /// Why one delivery attempt failed.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +53,8 @@ impl DeliveryError {
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct DeliveryStats {
     pub delivered: usize,
+    /// Held back by quiet hours or a rule cooldown.
+    pub held: usize,
     pub retrying: usize,
     pub dead: usize,
 }
@@ -102,7 +105,7 @@ pub async fn send(
     };
     match &notifier.kind {
         NotifierKind::Stdout => stdout::send(alert),
-        NotifierKind::Desktop => desktop::send(alert).await,
+        NotifierKind::Desktop => desktop::send(alert, rule_urgency(config, &alert.rule)).await,
         NotifierKind::Webhook(hook) => {
             webhook::send(http, &notifier.name, hook, alert, delivery_id).await
         }
@@ -133,75 +136,149 @@ pub async fn deliver_due(
         if batch.is_empty() {
             return Ok(stats);
         }
-        for delivery in batch {
+        let mut done: HashSet<i64> = HashSet::new();
+        for (index, delivery) in batch.iter().enumerate() {
             if shutdown.is_cancelled() {
                 // What is not sent stays pending and goes out after the restart.
                 return Ok(stats);
             }
             after_id = delivery.id;
             let line = (delivery.notifier.clone(), delivery.alert.rule.clone());
-            if held.contains(&line) {
+            if done.contains(&delivery.id) || held.contains(&line) {
                 continue;
             }
-            let result = send(
-                config,
-                http,
-                &delivery.notifier,
-                &delivery.alert,
-                &delivery.delivery_id,
-            )
-            .await;
-            let now = Utc::now();
-            let id = delivery.id;
-            match result {
-                Ok(()) => {
-                    stats.delivered += 1;
-                    db.call(move |s| s.mark_delivered(id, now)).await?;
-                }
-                Err(err) => {
-                    let policy = config
-                        .notifier(&delivery.notifier)
-                        .map(|n| n.retry)
-                        .unwrap_or_default();
-                    let retry_at = retry_at(
-                        &policy,
-                        &err,
-                        delivery.attempts + 1,
-                        delivery.created_at,
-                        now,
-                    );
-                    let notifier = delivery.notifier.clone();
-                    match retry_at {
-                        Some(at) => {
-                            stats.retrying += 1;
-                            tracing::warn!(
-                                notifier = %notifier,
-                                rule = %delivery.alert.rule,
-                                delivery = %delivery.delivery_id,
-                                retry_at = %at.format("%Y-%m-%d %H:%M:%S UTC"),
-                                "delivery failed, will retry: {err}"
-                            );
-                        }
-                        None => {
-                            stats.dead += 1;
-                            tracing::error!(
-                                notifier = %notifier,
-                                rule = %delivery.alert.rule,
-                                delivery = %delivery.delivery_id,
-                                "delivery failed for good: {err}"
-                            );
-                        }
-                    }
-                    if retry_at.is_some() {
-                        held.insert(line);
-                    }
-                    let message = err.to_string();
-                    db.call(move |s| s.mark_failed(id, &message, retry_at))
-                        .await?;
-                }
+            // In quiet hours or a rule's cooldown the alert waits; that is no failed attempt.
+            let quiet_end = config
+                .notifier(&delivery.notifier)
+                .and_then(|n| n.quiet.as_ref())
+                .and_then(|q| quiet::quiet_until(q, Utc::now()));
+            let wait_until = match quiet_end {
+                Some(end) => Some(end),
+                None => cooldown_end(config, db, delivery).await?,
+            };
+            if let Some(until) = wait_until {
+                let id = delivery.id;
+                db.call(move |s| s.postpone(id, until)).await?;
+                stats.held += 1;
+                continue;
+            }
+            // Many desktop alerts of one rule at once become one notification, not a flood.
+            let group: Vec<&Delivery> = match config.notifier(&delivery.notifier) {
+                Some(n) if n.kind == NotifierKind::Desktop => batch[index..]
+                    .iter()
+                    .filter(|d| d.notifier == line.0 && d.alert.rule == line.1)
+                    .collect(),
+                _ => Vec::new(),
+            };
+            let (result, sent) = if group.len() >= desktop::GROUP_AT {
+                let alerts: Vec<&Alert> = group.iter().map(|d| &d.alert).collect();
+                let urgency = rule_urgency(config, &line.1);
+                (desktop::send_group(&line.1, &alerts, urgency).await, group)
+            } else {
+                let result = send(
+                    config,
+                    http,
+                    &delivery.notifier,
+                    &delivery.alert,
+                    &delivery.delivery_id,
+                )
+                .await;
+                (result, vec![delivery])
+            };
+            for d in sent {
+                done.insert(d.id);
+                record(config, db, &mut stats, d, &result).await?;
+            }
+            if matches!(result, Err(DeliveryError::Retryable { .. })) {
+                held.insert(line);
             }
         }
     }
+}
+
+/// When `delivery` may go out if its rule is cooling down for its notifier: alerts newer than
+/// the last one sent wait until the cooldown after it ends, then go out together.
+async fn cooldown_end(
+    config: &Config,
+    db: &Db,
+    delivery: &Delivery,
+) -> Result<Option<DateTime<Utc>>, StoreError> {
+    let Some(cooldown) = config
+        .rules
+        .iter()
+        .find(|r| r.name == delivery.alert.rule)
+        .and_then(|r| r.cooldown)
+    else {
+        return Ok(None);
+    };
+    let (notifier, rule) = (delivery.notifier.clone(), delivery.alert.rule.clone());
+    let last = db.call(move |s| s.last_delivered(&notifier, &rule)).await?;
+    Ok(last
+        .filter(|&last| delivery.created_at > last)
+        .map(|last| last + chrono_duration(cooldown))
+        .filter(|&end| end > Utc::now()))
+}
+
+fn rule_urgency(config: &Config, rule: &str) -> Urgency {
+    config
+        .rules
+        .iter()
+        .find(|r| r.name == rule)
+        .map_or(Urgency::Normal, |r| r.urgency)
+}
+
+/// Writes the outcome of one attempt for `delivery` to the outbox, and logs a failure.
+async fn record(
+    config: &Config,
+    db: &Db,
+    stats: &mut DeliveryStats,
+    delivery: &Delivery,
+    result: &Result<(), DeliveryError>,
+) -> Result<(), StoreError> {
+    let now = Utc::now();
+    let id = delivery.id;
+    let err = match result {
+        Ok(()) => {
+            stats.delivered += 1;
+            return db.call(move |s| s.mark_delivered(id, now)).await;
+        }
+        Err(err) => err,
+    };
+    let policy = config
+        .notifier(&delivery.notifier)
+        .map(|n| n.retry)
+        .unwrap_or_default();
+    let retry_at = retry_at(
+        &policy,
+        err,
+        delivery.attempts + 1,
+        delivery.created_at,
+        now,
+    );
+    match retry_at {
+        Some(at) => {
+            stats.retrying += 1;
+            tracing::warn!(
+                notifier = %delivery.notifier,
+                rule = %delivery.alert.rule,
+                delivery = %delivery.delivery_id,
+                retry_at = %at.format("%Y-%m-%d %H:%M:%S UTC"),
+                "delivery failed, will retry: {err}"
+            );
+        }
+        None => {
+            stats.dead += 1;
+            tracing::error!(
+                notifier = %delivery.notifier,
+                rule = %delivery.alert.rule,
+                delivery = %delivery.delivery_id,
+                "delivery failed for good: {err}"
+            );
+        }
+    }
+    let message = err.to_string();
+    db.call(move |s| s.mark_failed(id, &message, retry_at))
+        .await
 }
 
 /// When to try again after the `attempts`-th failure, or `None` to give up.
@@ -218,8 +295,8 @@ fn retry_at(
     let delay = policy
         .first_delay
         .saturating_mul(1 << attempts.saturating_sub(1).min(16))
-        .min(policy.max_delay)
-        .mul_f64(1.0 + 0.2 * jitter_fraction(&format!("{now}{attempts}")));
+        .mul_f64(1.0 + 0.2 * jitter_fraction(&format!("{now}{attempts}")))
+        .min(policy.max_delay);
     let at = (now + chrono_duration(delay)).max(retry_after.unwrap_or(now));
     (at - created_at <= chrono_duration(policy.give_up_after)).then_some(at)
 }
@@ -248,6 +325,24 @@ mod tests {
             retry_at(&RetryPolicy::default(), &permanent, 1, created, created),
             None
         );
+    }
+
+    #[test]
+    fn retry_delay_never_exceeds_the_cap() {
+        let policy = RetryPolicy {
+            first_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(5),
+            give_up_after: Duration::from_secs(3600),
+        };
+        let now = Utc::now();
+        let err = DeliveryError::retryable("down");
+        for attempts in 1..40 {
+            let at = retry_at(&policy, &err, attempts, now, now).unwrap();
+            assert!(
+                at - now <= chrono::Duration::seconds(5),
+                "attempt {attempts}"
+            );
+        }
     }
 
     #[test]

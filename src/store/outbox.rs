@@ -9,10 +9,11 @@ use super::{Store, StoreError, timestamp};
 use crate::alert::Alert;
 
 /// Alerts of one rule reach one notifier in the order they matched: a pending row waits while
-/// an older row for the same (notifier, rule) is still pending. Dead rows do not block.
+/// an older row for the same (notifier, rule) has failed and waits for its retry. Dead rows do
+/// not block; fresh rows go out together, oldest first.
 const FIRST_IN_LINE: &str = "NOT EXISTS (
     SELECT 1 FROM outbox older JOIN matches om ON om.id = older.match_id
-    WHERE older.status = 'pending' AND older.notifier = o.notifier
+    WHERE older.status = 'pending' AND older.attempts > 0 AND older.notifier = o.notifier
       AND om.rule = m.rule AND older.id < o.id)";
 
 /// An outbox row due for delivery.
@@ -100,6 +101,30 @@ impl Store {
                 attempts = attempts + 1, last_error = NULL
              WHERE id = ?1",
             params![id, now.timestamp()],
+        )?;
+        Ok(())
+    }
+
+    /// When an alert of `rule` last went out through `notifier`, if ever.
+    pub fn last_delivered(
+        &self,
+        notifier: &str,
+        rule: &str,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let at: Option<i64> = self.conn.query_row(
+            "SELECT MAX(o.delivered_at) FROM outbox o JOIN matches m ON m.id = o.match_id
+             WHERE o.notifier = ?1 AND o.status = 'delivered' AND m.rule = ?2",
+            params![notifier, rule],
+            |r| r.get(0),
+        )?;
+        Ok(at.map(timestamp))
+    }
+
+    /// Moves a pending row's next attempt to `at` without counting an attempt (quiet hours).
+    pub fn postpone(&mut self, id: i64, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE outbox SET next_attempt_at = ?2 WHERE id = ?1 AND status = 'pending'",
+            params![id, at.timestamp()],
         )?;
         Ok(())
     }

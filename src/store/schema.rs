@@ -80,4 +80,8 @@ ALTER TABLE feeds ADD COLUMN gone_at INTEGER;
 ALTER TABLE feeds ADD COLUMN missed_items_at INTEGER;
 ALTER TABLE feeds ADD COLUMN suggested_interval INTEGER;
 "#,
+    // Cooldowns ask when a (notifier, rule) last delivered.
+    r#"
+CREATE INDEX outbox_delivered ON outbox (notifier, delivered_at) WHERE status = 'delivered';
+"#,
 ];
