@@ -8,11 +8,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Result;
+use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use feedwatch::config::{Config, ConfigError};
 use feedwatch::daemon::{self, Pipeline};
+use feedwatch::store::MatchFilter;
 
 /// Watches RSS, Atom and JSON feeds for the stories you care about and alerts you once per story.
 #[derive(Parser)]
@@ -56,12 +58,46 @@ enum Command {
         query: Option<String>,
     },
     /// List stored matches, newest first
+    ///
+    /// Example: feedwatch matches --rule ukraine --since 1d --format csv > today.csv
     Matches {
-        #[arg(long)]
+        /// Print JSON (same as --format json)
+        #[arg(long, conflicts_with = "format")]
         json: bool,
+        /// Output format
+        #[arg(long, value_enum, default_value = "table")]
+        format: commands::matches::Format,
+        /// Only this rule's matches
+        #[arg(long)]
+        rule: Option<String>,
+        /// Only matches made since then: a span back from now (1d, 12h) or a date (2026-11-01)
+        #[arg(long, value_parser = commands::output::parse_since)]
+        since: Option<DateTime<Utc>>,
         /// How many to show
         #[arg(long, default_value_t = 50)]
         limit: usize,
+    },
+    /// Full-text search over every stored article, best match first
+    ///
+    /// QUERY uses the rule syntax (words, "phrases", prefix*, AND, OR, NOT, title:/summary:/
+    /// content:); regexes and link:/author:/category: are not indexed.
+    ///
+    /// Example: feedwatch search 'grain deal' --since 7d --feed World --limit 10
+    Search {
+        /// What to look for, in the rule syntax
+        query: String,
+        /// Only articles published since then: a span (7d, 12h) or a date (2026-11-01)
+        #[arg(long, value_parser = commands::output::parse_since)]
+        since: Option<DateTime<Utc>>,
+        /// Only articles from this feed (its name in the config)
+        #[arg(long)]
+        feed: Option<String>,
+        /// How many to show
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -79,7 +115,8 @@ fn main() -> ExitCode {
     match runtime.block_on(dispatch(cli)) {
         Ok(code) => code,
         Err(err) => {
-            let usage = err.downcast_ref::<ConfigError>().is_some();
+            let usage = err.downcast_ref::<ConfigError>().is_some()
+                || err.downcast_ref::<commands::output::UsageError>().is_some();
             eprintln!("feedwatch: {err:#}");
             ExitCode::from(if usage { 2 } else { 1 })
         }
@@ -130,7 +167,37 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Preview { feed, json, query } => {
             commands::preview::preview(&path, &feed, json, query).await
         }
-        Command::Matches { json, limit } => commands::matches::matches(&path, json, limit),
+        Command::Matches {
+            json,
+            format,
+            rule,
+            since,
+            limit,
+        } => {
+            let format = if json {
+                commands::matches::Format::Json
+            } else {
+                format
+            };
+            let filter = MatchFilter { rule, since, limit };
+            commands::matches::matches(&path, filter, format)
+        }
+        Command::Search {
+            query,
+            since,
+            feed,
+            limit,
+            json,
+        } => commands::search::search(
+            &path,
+            commands::search::SearchArgs {
+                query,
+                since,
+                feed,
+                limit,
+                json,
+            },
+        ),
     }
 }
 

@@ -2,5 +2,7 @@
 
 pub mod check;
 pub mod matches;
+pub mod output;
 pub mod preview;
 pub mod run;
+pub mod search;
