@@ -41,6 +41,8 @@ pub struct Feed {
     pub url: String,
     pub schedule: Schedule,
     pub max_body_bytes: u64,
+    /// Free-form labels, e.g. the OPML category the feed was imported from.
+    pub tags: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -151,6 +153,8 @@ struct RawFeed {
     cron: Option<Spanned<String>>,
     timezone: Option<Spanned<String>>,
     max_body: Option<Spanned<String>>,
+    #[serde(default)]
+    tags: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -314,6 +318,7 @@ fn validate(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigErr
             url,
             schedule,
             max_body_bytes,
+            tags: raw_feed.tags.clone(),
         });
     }
 
