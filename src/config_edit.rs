@@ -120,7 +120,15 @@ impl ConfigDoc {
             url: text(table, "url").unwrap_or_default(),
             name: text(table, "name"),
         };
+        let position = table.position();
+        let prefix = table
+            .decor()
+            .prefix()
+            .and_then(|p| p.as_str())
+            .unwrap_or_default()
+            .to_string();
         feeds.remove(index);
+        self.keep_file_header(position, &prefix);
         Ok(removed)
     }
 
@@ -158,6 +166,56 @@ impl ConfigDoc {
             .or_insert_with(|| Item::ArrayOfTables(ArrayOfTables::new()))
             .as_array_of_tables_mut()
             .ok_or(ConfigEditError::NotTables { path })
+    }
+
+    /// The comment above the file's first table, when nothing precedes it, may be the file's
+    /// own header rather than the table's: it moves to what now comes first instead of going
+    /// away. Comments above later tables describe them and go with them.
+    fn keep_file_header(&mut self, removed_position: Option<isize>, prefix: &str) {
+        if prefix.trim().is_empty()
+            || !self
+                .doc
+                .as_table()
+                .iter()
+                .all(|(_, i)| i.is_table_like() || i.is_array_of_tables())
+        {
+            return;
+        }
+        let mut first: Option<&mut Table> = None;
+        for (_, item) in self.doc.iter_mut() {
+            let tables: Vec<&mut Table> = match item {
+                Item::Table(t) => vec![t],
+                Item::ArrayOfTables(ts) => ts.iter_mut().collect(),
+                _ => Vec::new(),
+            };
+            for t in tables {
+                if first.as_ref().is_none_or(|f| t.position() < f.position()) {
+                    first = Some(t);
+                }
+            }
+        }
+        let is_first = match &first {
+            Some(next) => removed_position.is_some_and(|p| next.position().is_some_and(|n| p < n)),
+            None => true,
+        };
+        if !is_first {
+            return;
+        }
+        match first {
+            Some(next) => {
+                let rest = next
+                    .decor()
+                    .prefix()
+                    .and_then(|p| p.as_str())
+                    .unwrap_or_default();
+                let joined = format!("{}\n\n{}", prefix.trim_end(), rest.trim_start_matches('\n'));
+                next.decor_mut().set_prefix(joined);
+            }
+            None => {
+                let trailing = self.doc.trailing().as_str().unwrap_or_default().to_string();
+                self.doc.set_trailing(format!("{prefix}{trailing}"));
+            }
+        }
     }
 
     /// Makes room for `count` tables inserted after position `from` by moving every later
@@ -271,10 +329,25 @@ query = 'NATO'   # alliance news
 
         let removed = doc.remove_feed("Local").unwrap();
         assert_eq!(removed.url, "https://local.example/atom");
+        assert!(!doc.to_string().contains("# Local news"));
         assert!(matches!(
             doc.remove_feed("Local"),
             Err(ConfigEditError::NoSuchFeed { .. })
         ));
+    }
+
+    #[test]
+    fn removing_the_first_table_keeps_the_file_header_comment() {
+        let text = "# header\n[[feed]]\nurl = \"a\"\n\n# about b\n[[feed]]\nurl = \"b\"\n";
+        let mut doc = ConfigDoc::parse(text, "c.toml").unwrap();
+        doc.remove_feed("a").unwrap();
+        assert_eq!(
+            doc.to_string(),
+            "# header\n\n# about b\n[[feed]]\nurl = \"b\"\n"
+        );
+        // What sits above the first table cannot be told apart from the header: it is kept.
+        doc.remove_feed("b").unwrap();
+        assert_eq!(doc.to_string(), "# header\n\n# about b\n");
     }
 
     #[test]

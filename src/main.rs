@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use chrono::{DateTime, Utc};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use feedwatch::config::{Config, ConfigError};
@@ -43,6 +43,8 @@ enum Command {
         once: bool,
     },
     /// Validate the config and show what was understood
+    ///
+    /// Example: feedwatch --config config.toml check
     Check,
     /// Fetch or read one feed and show its entries and the rules they match; writes nothing
     ///
@@ -96,6 +98,81 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         limit: usize,
         /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add, remove or list the feeds in the config file (comments and layout are kept)
+    ///
+    /// Example: feedwatch feed add https://example.org/ --interval 30m
+    Feed {
+        #[command(subcommand)]
+        action: FeedAction,
+    },
+    /// Add the feeds of an OPML file to the config, checking each new one first
+    ///
+    /// Feeds already in the config are skipped; folders and categories become tags.
+    ///
+    /// Example: feedwatch import-opml subscriptions.opml
+    ImportOpml {
+        /// The OPML 1.0 or 2.0 file
+        file: PathBuf,
+        /// Add feeds that could not be fetched as well
+        #[arg(long)]
+        keep_unreachable: bool,
+        /// Print the summary as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the config's feeds as OPML 2.0 (to standard output without FILE)
+    ///
+    /// Example: feedwatch export-opml subscriptions.opml
+    ExportOpml {
+        /// Where to write; standard output if absent
+        file: Option<PathBuf>,
+    },
+    /// Print a shell completion script
+    ///
+    /// Example: feedwatch completions bash > ~/.local/share/bash-completion/completions/feedwatch
+    Completions {
+        /// bash, zsh, fish, elvish or powershell
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff)
+    ///
+    /// Example: feedwatch man > ~/.local/share/man/man1/feedwatch.1
+    Man,
+}
+
+#[derive(Subcommand)]
+enum FeedAction {
+    /// Check a feed and add it; given a web page, add the feed it links to
+    ///
+    /// Example: feedwatch feed add https://example.org/feed.xml --name Example --interval 30m
+    Add {
+        /// The feed's URL, a web page that links to it, or a file path
+        url: String,
+        /// The name rules and reports use [default: the feed's title]
+        #[arg(long)]
+        name: Option<String>,
+        /// How often to poll it, e.g. 30m [default: the config's default]
+        #[arg(long)]
+        interval: Option<String>,
+        /// A tag for the feed (repeat for several)
+        #[arg(long = "tag")]
+        tags: Vec<String>,
+    },
+    /// Remove a feed by name or URL; its stored articles are kept
+    ///
+    /// Example: feedwatch feed remove Example
+    Remove {
+        /// The feed's name or URL
+        feed: String,
+    },
+    /// List the feeds in the config
+    ///
+    /// Example: feedwatch feed list --json
+    List {
+        /// Print JSON instead of a table
         #[arg(long)]
         json: bool,
     },
@@ -198,6 +275,32 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
                 json,
             },
         ),
+        Command::Feed { action } => match action {
+            FeedAction::Add {
+                url,
+                name,
+                interval,
+                tags,
+            } => {
+                let args = commands::feed::AddArgs {
+                    url,
+                    name,
+                    interval,
+                    tags,
+                };
+                commands::feed::add(&path, args).await
+            }
+            FeedAction::Remove { feed } => commands::feed::remove(&path, &feed),
+            FeedAction::List { json } => commands::feed::list(&path, json),
+        },
+        Command::ImportOpml {
+            file,
+            keep_unreachable,
+            json,
+        } => commands::opml::import(&path, &file, keep_unreachable, json).await,
+        Command::ExportOpml { file } => commands::opml::export(&path, file.as_deref()),
+        Command::Completions { shell } => commands::completions::completions(Cli::command(), shell),
+        Command::Man => commands::completions::man(Cli::command()),
     }
 }
 

@@ -149,3 +149,321 @@ async fn matches_report_filters_by_rule_and_parses_back_as_csv_and_json() {
     let recent = json(&ws.run(&["matches", "--since", "1h", "--json"]).await);
     assert_eq!(recent.as_array().unwrap().len(), 3);
 }
+
+const COMMENTED: &str = "\
+# feedwatch config — my notes stay here
+[[feed]]
+name = \"World\"   # the big one
+url = \"URL_WORLD\"
+
+# rules below
+[[rule]]
+name = \"nato\"
+query = 'NATO'   # alliance news
+";
+
+fn commented_config(server: &TestServer) -> String {
+    COMMENTED.replace("URL_WORLD", &server.url("/feeds/world.xml"))
+}
+
+fn serve_feeds(server: &TestServer) {
+    server.feed(
+        "world.xml",
+        "application/rss+xml",
+        rss("World", &[("w1", "NATO summit", "")]),
+    );
+    server.feed(
+        "tech.xml",
+        "application/rss+xml",
+        rss(
+            "Tech Today",
+            &[
+                ("t1", "Chips", ""),
+                ("t2", "Rust 2", ""),
+                ("t3", "Phones", ""),
+            ],
+        ),
+    );
+}
+
+fn feed_list(out: &common::Output) -> Vec<(String, String, Vec<String>)> {
+    let mut feeds: Vec<_> = json(out)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let tags = f["tags"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t.as_str().unwrap().to_string())
+                .collect();
+            (
+                f["name"].as_str().unwrap().to_string(),
+                f["url"].as_str().unwrap().to_string(),
+                tags,
+            )
+        })
+        .collect();
+    feeds.sort();
+    feeds
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn feed_add_keeps_comments_and_says_what_it_found() {
+    let server = TestServer::start().await;
+    serve_feeds(&server);
+    let ws = Workspace::new(&commented_config(&server));
+    let tech = server.url("/feeds/tech.xml");
+    let out = ws
+        .run(&["feed", "add", &tech, "--interval", "30m", "--tag", "tech"])
+        .await;
+    out.assert_ok();
+    assert!(out.stdout.contains("added `Tech Today`"), "{}", out.stdout);
+    assert!(out.stdout.contains("3 item(s)"), "{}", out.stdout);
+
+    let text = std::fs::read_to_string(ws.config()).unwrap();
+    let before_rules = &commented_config(&server)[..COMMENTED.find("# rules").unwrap()];
+    assert!(text.starts_with(before_rules), "{text}");
+    for kept in ["# rules below", "query = 'NATO'   # alliance news"] {
+        assert!(text.contains(kept), "lost `{kept}`:\n{text}");
+    }
+    assert!(
+        text.contains(&format!(
+            "[[feed]]\nname = \"Tech Today\"\nurl = \"{tech}\"\ninterval = \"30m\"\ntags = [\"tech\"]\n"
+        )),
+        "{text}"
+    );
+    ws.run(&["check"]).await.assert_ok();
+    let listed = feed_list(&ws.run(&["feed", "list", "--json"]).await);
+    assert_eq!(listed[0], ("Tech Today".into(), tech, vec!["tech".into()]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn feed_add_given_a_web_page_adds_the_feed_it_links_to() {
+    let server = TestServer::start().await;
+    serve_feeds(&server);
+    server.feed(
+        "site.html",
+        "text/html",
+        "<html><head><link rel=\"alternate\" type=\"application/rss+xml\" href=\"tech.xml\">\
+         </head><body>Hello</body></html>",
+    );
+    let ws = Workspace::new(&commented_config(&server));
+    let out = ws
+        .run(&["feed", "add", &server.url("/feeds/site.html")])
+        .await;
+    out.assert_ok();
+    assert!(out.stdout.contains("is a web page"), "{}", out.stdout);
+    let names: Vec<String> = feed_list(&ws.run(&["feed", "list", "--json"]).await)
+        .into_iter()
+        .map(|f| f.1)
+        .collect();
+    assert!(names.contains(&server.url("/feeds/tech.xml")), "{names:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn feed_add_lists_the_choices_when_a_page_links_to_several_feeds() {
+    let server = TestServer::start().await;
+    serve_feeds(&server);
+    server.feed(
+        "site.html",
+        "text/html",
+        "<link rel=\"alternate\" type=\"application/rss+xml\" title=\"Tech\" href=\"tech.xml\">\
+         <link rel=\"alternate\" type=\"application/atom+xml\" href=\"/feeds/other.atom\">",
+    );
+    let ws = Workspace::new(&commented_config(&server));
+    let out = ws
+        .run(&["feed", "add", &server.url("/feeds/site.html")])
+        .await;
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&server.url("/feeds/tech.xml")),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(&server.url("/feeds/other.atom")),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(ws.config()).unwrap(),
+        commented_config(&server)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn feed_add_refuses_duplicates_and_dead_feeds_without_touching_the_config() {
+    let server = TestServer::start().await;
+    serve_feeds(&server);
+    let ws = Workspace::new(&commented_config(&server));
+    let twice = ws
+        .run(&["feed", "add", &server.url("/feeds/world.xml")])
+        .await;
+    assert_eq!(twice.code, Some(2), "{}", twice.stderr);
+    assert!(
+        twice.stderr.contains("already in the config as `World`"),
+        "{}",
+        twice.stderr
+    );
+    let dead = ws
+        .run(&["feed", "add", &server.url("/feeds/gone.xml")])
+        .await;
+    assert_eq!(dead.code, Some(1), "{}", dead.stderr);
+    assert!(dead.stderr.contains("404"), "{}", dead.stderr);
+    let bad_interval = ws
+        .run(&[
+            "feed",
+            "add",
+            &server.url("/feeds/tech.xml"),
+            "--interval",
+            "soon",
+        ])
+        .await;
+    assert_eq!(bad_interval.code, Some(2), "{}", bad_interval.stderr);
+    assert!(
+        bad_interval.stderr.contains("nothing was written"),
+        "{}",
+        bad_interval.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(ws.config()).unwrap(),
+        commented_config(&server)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn feed_remove_by_name_or_url_keeps_the_rest_of_the_file() {
+    let server = TestServer::start().await;
+    serve_feeds(&server);
+    let ws = Workspace::new(&commented_config(&server));
+    ws.run(&["feed", "add", &server.url("/feeds/tech.xml")])
+        .await
+        .assert_ok();
+    ws.run(&["feed", "remove", "World"]).await.assert_ok();
+    ws.run(&["feed", "remove", &server.url("/feeds/tech.xml")])
+        .await
+        .assert_ok();
+    let text = std::fs::read_to_string(ws.config()).unwrap();
+    assert!(!text.contains("[[feed]]"), "{text}");
+    assert!(
+        text.starts_with("# feedwatch config — my notes stay here\n"),
+        "{text}"
+    );
+    assert!(text.contains("query = 'NATO'   # alliance news"), "{text}");
+    let missing = ws.run(&["feed", "remove", "World"]).await;
+    assert_eq!(missing.code, Some(2), "{}", missing.stderr);
+    assert!(missing.stderr.contains("`World`"), "{}", missing.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn opml_round_trip_gives_the_same_feeds_and_skips_what_is_present() {
+    let server = TestServer::start().await;
+    serve_feeds(&server);
+    let source = Workspace::new(&format!(
+        "[[feed]]\nname = \"World\"\nurl = \"{}\"\ntags = [\"news\", \"daily\"]\n\n\
+         [[feed]]\nname = \"Tech Today\"\nurl = \"{}\"\n",
+        server.url("/feeds/world.xml"),
+        server.url("/feeds/tech.xml")
+    ));
+    let opml_path = source.path("subs.opml");
+    source
+        .run(&["export-opml", opml_path.to_str().unwrap()])
+        .await
+        .assert_ok();
+
+    let target = Workspace::new("# imported feeds follow\n");
+    let out = target
+        .run(&["import-opml", opml_path.to_str().unwrap()])
+        .await;
+    out.assert_ok();
+    assert!(
+        out.stdout.contains("2 added, 0 skipped, 0 unreachable"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        feed_list(&target.run(&["feed", "list", "--json"]).await),
+        feed_list(&source.run(&["feed", "list", "--json"]).await)
+    );
+    let text = std::fs::read_to_string(target.config()).unwrap();
+    assert!(text.starts_with("# imported feeds follow\n"), "{text}");
+
+    let again = target
+        .run(&["import-opml", opml_path.to_str().unwrap(), "--json"])
+        .await;
+    let summary = json(&again);
+    assert_eq!(summary["added"].as_array().unwrap().len(), 0);
+    assert_eq!(summary["skipped"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn opml_import_reports_unreachable_feeds_and_adds_the_rest() {
+    let server = TestServer::start().await;
+    serve_feeds(&server);
+    let ws = Workspace::new("");
+    let opml_path = ws.path("in.opml");
+    std::fs::write(
+        &opml_path,
+        format!(
+            "<opml version=\"1.0\"><body><outline text=\"Tech\">\
+             <outline text=\"Tech feed\" xmlUrl=\"{}\"/>\
+             <outline text=\"Gone\" xmlUrl=\"{}\"/></outline></body></opml>",
+            server.url("/feeds/tech.xml"),
+            server.url("/feeds/gone.xml")
+        ),
+    )
+    .unwrap();
+    let summary = json(
+        &ws.run(&["import-opml", opml_path.to_str().unwrap(), "--json"])
+            .await,
+    );
+    assert_eq!(summary["added"][0]["name"], "Tech feed");
+    assert_eq!(summary["added"][0]["tags"][0], "Tech");
+    assert_eq!(
+        summary["unreachable"][0]["url"],
+        server.url("/feeds/gone.xml")
+    );
+    assert!(
+        summary["unreachable"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("404")
+    );
+    assert_eq!(
+        feed_list(&ws.run(&["feed", "list", "--json"]).await).len(),
+        1
+    );
+
+    let broken = ws.path("broken.opml");
+    std::fs::write(&broken, "<opml><body><outline></body>").unwrap();
+    let out = ws.run(&["import-opml", broken.to_str().unwrap()]).await;
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(out.stderr.contains("broken.opml"), "{}", out.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn completions_and_man_page_come_from_the_cli_definition() {
+    let ws = Workspace::new("");
+    for (shell, marker) in [
+        ("bash", "complete -F"),
+        ("zsh", "#compdef feedwatch"),
+        ("fish", "complete -c feedwatch"),
+    ] {
+        let out = ws.run(&["completions", shell]).await;
+        out.assert_ok();
+        assert!(out.stdout.contains(marker), "{shell}: {}", out.stdout);
+        assert!(out.stdout.contains("import-opml"), "{shell}");
+    }
+    let man = ws.run(&["man"]).await;
+    man.assert_ok();
+    assert!(
+        man.stdout.starts_with(".ie") || man.stdout.contains(".TH feedwatch"),
+        "{}",
+        man.stdout
+    );
+    assert!(man.stdout.contains("search"));
+    let bad = ws.run(&["completions", "tcsh"]).await;
+    assert_eq!(bad.code, Some(2));
+}
