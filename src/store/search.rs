@@ -172,6 +172,42 @@ fn quoted(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::schema::MIGRATIONS;
+
+    #[test]
+    fn articles_stored_before_the_index_existed_are_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let conn = rusqlite::Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.execute_batch(
+                "PRAGMA user_version = 1;
+                 INSERT INTO feeds (id, url, name) VALUES (1, 'http://f/', 'F');
+                 INSERT INTO articles (feed_id, identity, title, summary, content, first_seen_at)
+                 VALUES (1, 'a', 'Grain deal signed', 'Ships may leave port', '', 0);",
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let filter = SearchFilter {
+            limit: 10,
+            highlight: ("<".into(), ">".into()),
+            ..SearchFilter::default()
+        };
+        let hits = store
+            .search(&Query::parse("grain ships").unwrap(), &filter)
+            .unwrap();
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].feed, "F");
+        assert_eq!(hits[0].snippet, "<Grain> deal signed");
+        // Deleting an article takes it out of the index too (the trigger keeps them in step).
+        store.conn.execute("DELETE FROM articles", []).unwrap();
+        let none = store
+            .search(&Query::parse("grain").unwrap(), &filter)
+            .unwrap();
+        assert!(none.is_empty());
+    }
 
     fn fts(text: &str) -> Result<String, SearchQueryError> {
         fts_query(&Query::parse(text).unwrap())
