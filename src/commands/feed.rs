@@ -183,7 +183,9 @@ pub fn save(path: &Path, doc: &ConfigDoc) -> Result<()> {
         // Keep a private config private.
         std::fs::set_permissions(&temp, meta.permissions()).ok();
     }
-    std::fs::rename(&temp, path)
-        .with_context(|| format!("cannot replace config file {}", path.display()))?;
+    if let Err(e) = std::fs::rename(&temp, path) {
+        std::fs::remove_file(&temp).ok();
+        return Err(e).with_context(|| format!("cannot replace config file {}", path.display()));
+    }
     Ok(())
 }

@@ -164,9 +164,12 @@ fn field_error(term: &Term, field: &'static str) -> SearchQueryError {
     }
 }
 
-/// An FTS5 string literal: everything inside is a token, never syntax.
+/// An FTS5 string literal: everything inside is a token, never syntax. Rule tokens are
+/// decomposed (NFKD); stored text is mostly composed, so the literal is recomposed to match it.
 fn quoted(text: &str) -> String {
-    format!("\"{}\"", text.replace('"', "\"\""))
+    use unicode_normalization::UnicodeNormalization;
+    let composed: String = text.nfc().collect();
+    format!("\"{}\"", composed.replace('"', "\"\""))
 }
 
 #[cfg(test)]
@@ -224,6 +227,11 @@ mod tests {
             fts(r#"title:"grain deal" OR sanction*"#).unwrap(),
             r#"(title : "grain deal" OR "sanction" *)"#
         );
+    }
+
+    #[test]
+    fn cyrillic_words_are_searched_composed() {
+        assert_eq!(fts("Київ").unwrap(), "\"київ\"");
     }
 
     #[test]
