@@ -81,8 +81,8 @@ enum Command {
     },
     /// Full-text search over every stored article, best match first
     ///
-    /// QUERY uses the rule syntax (words, "phrases", prefix*, AND, OR, NOT, title:/summary:/
-    /// content:); regexes and link:/author:/category: are not indexed.
+    /// QUERY uses the rule syntax: words, "phrases", prefix*, AND, OR, NOT, and the fields
+    /// title: summary: content:. Regexes and link: author: category: are not indexed.
     ///
     /// Example: feedwatch search 'grain deal' --since 7d --feed World --limit 10
     Search {

@@ -5,7 +5,6 @@
 //! a `NOT` with nothing to subtract from) with a message saying which term is the problem.
 
 use chrono::{DateTime, Utc};
-use rusqlite::params;
 
 use super::{Store, StoreError, timestamp};
 use crate::matcher::Query;
@@ -59,42 +58,65 @@ impl Store {
         filter: &SearchFilter,
     ) -> Result<Vec<SearchHit>, StoreError> {
         let expression = fts_query(query).map_err(StoreError::SearchQuery)?;
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT feeds.name, articles.title, articles.link, articles.published,
+        // Rank first, over the index alone when no filter needs the articles table; only the
+        // best `limit` rows then pay for the join and the snippet, which reads the text again.
+        // CROSS JOIN keeps the index as the outer loop: each hit is then one primary-key lookup.
+        let mut joins = String::new();
+        let mut filters = String::new();
+        if filter.since.is_some() || filter.feed.is_some() {
+            joins.push_str(" CROSS JOIN articles ON articles.id = articles_fts.rowid");
+        }
+        if filter.since.is_some() {
+            filters.push_str(" AND COALESCE(articles.published, articles.first_seen_at) >= :since");
+        }
+        if filter.feed.is_some() {
+            joins.push_str(" CROSS JOIN feeds ON feeds.id = articles.feed_id");
+            filters.push_str(" AND feeds.name = :feed");
+        }
+        let sql = format!(
+            "WITH best AS (
+                 SELECT articles_fts.rowid AS id, bm25(articles_fts, :title_weight, 1.0, 1.0) AS score
+                 FROM articles_fts{joins}
+                 WHERE articles_fts MATCH :query{filters}
+                 ORDER BY score LIMIT :limit
+             )
+             SELECT feeds.name, articles.title, articles.link, articles.published,
                     articles.first_seen_at,
-                    snippet(articles_fts, -1, ?2, ?3, '…', 16),
-                    bm25(articles_fts, ?4, 1.0, 1.0) AS score
-             FROM articles_fts
-             JOIN articles ON articles.id = articles_fts.rowid
+                    snippet(articles_fts, -1, :open, :close, '…', 16), best.score
+             FROM best
+             JOIN articles_fts ON articles_fts.rowid = best.id
+             JOIN articles ON articles.id = best.id
              JOIN feeds ON feeds.id = articles.feed_id
-             WHERE articles_fts MATCH ?1
-               AND (?5 IS NULL OR COALESCE(articles.published, articles.first_seen_at) >= ?5)
-               AND (?6 IS NULL OR feeds.name = ?6)
-             ORDER BY score
-             LIMIT ?7",
-        )?;
-        let rows = stmt.query_map(
-            params![
-                expression,
-                filter.highlight.0,
-                filter.highlight.1,
-                TITLE_WEIGHT,
-                filter.since.map(|t| t.timestamp()),
-                filter.feed,
-                filter.limit as i64,
-            ],
-            |r| {
-                Ok(SearchHit {
-                    feed: r.get(0)?,
-                    title: r.get(1)?,
-                    link: r.get(2)?,
-                    published: r.get::<_, Option<i64>>(3)?.map(timestamp),
-                    first_seen_at: timestamp(r.get(4)?),
-                    snippet: r.get(5)?,
-                    score: r.get(6)?,
-                })
-            },
-        )?;
+             WHERE articles_fts MATCH :query
+             ORDER BY best.score"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let mut params: Vec<(&str, &dyn rusqlite::ToSql)> = vec![
+            (":query", &expression),
+            (":title_weight", &TITLE_WEIGHT),
+            (":open", &filter.highlight.0),
+            (":close", &filter.highlight.1),
+        ];
+        let limit = filter.limit as i64;
+        params.push((":limit", &limit));
+        let since = filter.since.map(|t| t.timestamp());
+        if let Some(since) = &since {
+            params.push((":since", since));
+        }
+        if let Some(feed) = &filter.feed {
+            params.push((":feed", feed));
+        }
+        let rows = stmt.query_map(params.as_slice(), |r| {
+            Ok(SearchHit {
+                feed: r.get(0)?,
+                title: r.get(1)?,
+                link: r.get(2)?,
+                published: r.get::<_, Option<i64>>(3)?.map(timestamp),
+                first_seen_at: timestamp(r.get(4)?),
+                snippet: r.get(5)?,
+                score: r.get(6)?,
+            })
+        })?;
         rows.collect::<Result<_, _>>()
             .map_err(|source| StoreError::Search { expression, source })
     }
