@@ -240,6 +240,24 @@ async fn feed_add_keeps_comments_and_says_what_it_found() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn first_feed_add_creates_the_config() {
+    let server = TestServer::start().await;
+    serve_feeds(&server);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("new/config.toml");
+    let out = common::feedwatch(
+        &config,
+        &["feed", "add", &server.url("/feeds/tech.xml")],
+        &[],
+    )
+    .await;
+    out.assert_ok();
+    let listed = feed_list(&common::feedwatch(&config, &["feed", "list", "--json"], &[]).await);
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].0, "Tech Today");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn feed_add_given_a_web_page_adds_the_feed_it_links_to() {
     let server = TestServer::start().await;
     serve_feeds(&server);

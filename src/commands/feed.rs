@@ -20,7 +20,12 @@ pub struct AddArgs {
 }
 
 pub async fn add(path: &Path, args: AddArgs) -> Result<ExitCode> {
-    let config = Config::load(path)?;
+    // The first `feed add` may create the config; one that exists must be valid.
+    let config = if path.exists() {
+        Config::load(path)?
+    } else {
+        Config::empty(path)
+    };
     let mut url = typed_url(&args.url)?;
     refuse_duplicate(&config, &url)?;
     let fetcher = Fetcher::new(std::time::Duration::from_secs(30));
@@ -162,8 +167,12 @@ fn refuse_duplicate(config: &Config, url: &str) -> Result<()> {
 }
 
 pub fn load_doc(path: &Path) -> Result<ConfigDoc> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    let text = if path.exists() {
+        std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?
+    } else {
+        String::new()
+    };
     Ok(ConfigDoc::parse(&text, &path.display().to_string())?)
 }
 
@@ -177,6 +186,10 @@ pub fn save(path: &Path, doc: &ConfigDoc) -> Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "config.toml".into());
+    if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(folder)
+            .with_context(|| format!("cannot create the folder for {}", path.display()))?;
+    }
     let temp = path.with_file_name(format!(".{file_name}.feedwatch-new"));
     std::fs::write(&temp, text).with_context(|| format!("cannot write {}", temp.display()))?;
     if let Ok(meta) = std::fs::metadata(path) {
