@@ -52,6 +52,8 @@ pub struct Feed {
     pub timeout: Duration,
     /// Shorten the interval by itself when a poll finds only new items.
     pub adaptive: bool,
+    /// Free-form labels, e.g. the OPML category the feed was imported from.
+    pub tags: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -245,6 +247,8 @@ struct RawFeed {
     max_body: Option<Spanned<String>>,
     timeout: Option<Spanned<String>>,
     adaptive: Option<bool>,
+    #[serde(default)]
+    tags: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -499,6 +503,7 @@ fn validate(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigErr
             max_body_bytes,
             timeout,
             adaptive: raw_feed.adaptive.unwrap_or(default_adaptive),
+            tags: raw_feed.tags.clone(),
         });
     }
 

@@ -3,6 +3,7 @@
 //! The modules follow the data, one stage each:
 //!
 //! - [`config`]: `config.toml` -> a validated [`config::Config`], errors with line and column.
+//! - [`config_edit`]: adding and removing feeds in `config.toml`, keeping comments and layout.
 //! - [`scheduler`]: when each feed is due (interval or cron in a time zone), backoff on failure.
 //! - [`fetch`]: HTTP and `file://` -> bytes, with conditional GET and a body cap.
 //! - [`parse`]: bytes -> plain [`parse::Article`]s (encodings, repairs, markup to text).
@@ -12,6 +13,7 @@
 //! - [`alert`]: the plain [`alert::Alert`] a match becomes.
 //! - [`store`]: SQLite — feeds, articles, matches, the alert record and the outbox.
 //! - [`notify`]: the outbox worker, the channels (stdout, desktop, webhooks) and their formats.
+//! - [`opml`]: OPML subscription lists in and out, folders and categories as feed tags.
 //! - [`daemon`]: the run loop that ties the stages together.
 //! - [`service`]: one instance per database, systemd notifications, config file watching.
 //!
@@ -20,12 +22,14 @@
 
 pub mod alert;
 pub mod config;
+pub mod config_edit;
 pub mod daemon;
 pub mod dedup;
 pub mod discover;
 pub mod fetch;
 pub mod matcher;
 pub mod notify;
+pub mod opml;
 pub mod parse;
 pub mod scheduler;
 pub mod service;

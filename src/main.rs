@@ -8,13 +8,15 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Result;
-use clap::{Parser, Subcommand};
+use chrono::{DateTime, Utc};
+use clap::{CommandFactory, Parser, Subcommand};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use feedwatch::config::{self, Config, ConfigError};
 use feedwatch::daemon::{self, Pipeline};
 use feedwatch::service::InstanceLock;
+use feedwatch::store::MatchFilter;
 
 /// Watches RSS, Atom and JSON feeds for the stories you care about and alerts you once per story.
 #[derive(Parser)]
@@ -53,6 +55,8 @@ enum Command {
         once: bool,
     },
     /// Validate the config and show what was understood
+    ///
+    /// Example: feedwatch --config config.toml check
     Check,
     /// Fetch or read one feed and show its entries and the rules they match; writes nothing
     ///
@@ -96,9 +100,21 @@ enum Command {
         sample: usize,
     },
     /// List stored matches, newest first
+    ///
+    /// Example: feedwatch matches --rule ukraine --since 1d --format csv > today.csv
     Matches {
-        #[arg(long)]
+        /// Print JSON (same as --format json)
+        #[arg(long, conflicts_with = "format")]
         json: bool,
+        /// Output format
+        #[arg(long, value_enum, default_value = "table")]
+        format: commands::matches::Format,
+        /// Only this rule's matches
+        #[arg(long)]
+        rule: Option<String>,
+        /// Only matches made since then: a span back from now (1d, 12h) or a date (2026-11-01)
+        #[arg(long, value_parser = commands::output::parse_since)]
+        since: Option<DateTime<Utc>>,
         /// How many to show
         #[arg(long, default_value_t = 50)]
         limit: usize,
@@ -119,12 +135,109 @@ enum Command {
         /// The notifier's name in the config
         name: String,
     },
+    /// Full-text search over every stored article, best match first
+    ///
+    /// QUERY uses the rule syntax: words, "phrases", prefix*, AND, OR, NOT, and the fields
+    /// title: summary: content:. Regexes and link: author: category: are not indexed.
+    ///
+    /// Example: feedwatch search 'grain deal' --since 7d --feed World --limit 10
+    Search {
+        /// What to look for, in the rule syntax
+        query: String,
+        /// Only articles published since then: a span (7d, 12h) or a date (2026-11-01)
+        #[arg(long, value_parser = commands::output::parse_since)]
+        since: Option<DateTime<Utc>>,
+        /// Only articles from this feed (its name in the config)
+        #[arg(long)]
+        feed: Option<String>,
+        /// How many to show
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add, remove or list the feeds in the config file (comments and layout are kept)
+    ///
+    /// Example: feedwatch feed add https://example.org/ --interval 30m
+    Feed {
+        #[command(subcommand)]
+        action: FeedAction,
+    },
+    /// Add the feeds of an OPML file to the config, checking each new one first
+    ///
+    /// Feeds already in the config are skipped; folders and categories become tags.
+    ///
+    /// Example: feedwatch import-opml subscriptions.opml
+    ImportOpml {
+        /// The OPML 1.0 or 2.0 file
+        file: PathBuf,
+        /// Add feeds that could not be fetched as well
+        #[arg(long)]
+        keep_unreachable: bool,
+        /// Print the summary as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the config's feeds as OPML 2.0 (to standard output without FILE)
+    ///
+    /// Example: feedwatch export-opml subscriptions.opml
+    ExportOpml {
+        /// Where to write; standard output if absent
+        file: Option<PathBuf>,
+    },
+    /// Print a shell completion script
+    ///
+    /// Example: feedwatch completions bash > ~/.local/share/bash-completion/completions/feedwatch
+    Completions {
+        /// bash, zsh, fish, elvish or powershell
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff)
+    ///
+    /// Example: feedwatch man > ~/.local/share/man/man1/feedwatch.1
+    Man,
 }
 
 #[derive(Subcommand)]
 enum OutboxAction {
     /// Send dead alerts again (and anything else that is due)
     Retry,
+}
+
+#[derive(Subcommand)]
+enum FeedAction {
+    /// Check a feed and add it; given a web page, add the feed it links to
+    ///
+    /// Example: feedwatch feed add https://example.org/feed.xml --name Example --interval 30m
+    Add {
+        /// The feed's URL, a web page that links to it, or a file path
+        url: String,
+        /// The name rules and reports use [default: the feed's title]
+        #[arg(long)]
+        name: Option<String>,
+        /// How often to poll it, e.g. 30m [default: the config's default]
+        #[arg(long)]
+        interval: Option<String>,
+        /// A tag for the feed (repeat for several)
+        #[arg(long = "tag")]
+        tags: Vec<String>,
+    },
+    /// Remove a feed by name or URL; its stored articles are kept
+    ///
+    /// Example: feedwatch feed remove Example
+    Remove {
+        /// The feed's name or URL
+        feed: String,
+    },
+    /// List the feeds in the config
+    ///
+    /// Example: feedwatch feed list --json
+    List {
+        /// Print JSON instead of a table
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -141,7 +254,8 @@ fn main() -> ExitCode {
     match runtime.block_on(dispatch(cli)) {
         Ok(code) => code,
         Err(err) => {
-            let usage = err.downcast_ref::<ConfigError>().is_some();
+            let usage = err.downcast_ref::<ConfigError>().is_some()
+                || err.downcast_ref::<commands::output::UsageError>().is_some();
             eprintln!("feedwatch: {err:#}");
             ExitCode::from(if usage { 2 } else { 1 })
         }
@@ -211,12 +325,68 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             };
             backtest(&path, subject, since, sample)
         }
-        Command::Matches { json, limit } => commands::matches::matches(&path, json, limit),
         Command::Outbox { json, action } => match action {
             None => commands::outbox::show(&path, json),
             Some(OutboxAction::Retry) => commands::outbox::retry(&path).await,
         },
         Command::TestNotify { name } => commands::test_notify::test_notify(&path, &name).await,
+        Command::Matches {
+            json,
+            format,
+            rule,
+            since,
+            limit,
+        } => {
+            let format = if json {
+                commands::matches::Format::Json
+            } else {
+                format
+            };
+            let filter = MatchFilter { rule, since, limit };
+            commands::matches::matches(&path, filter, format)
+        }
+        Command::Search {
+            query,
+            since,
+            feed,
+            limit,
+            json,
+        } => commands::search::search(
+            &path,
+            commands::search::SearchArgs {
+                query,
+                since,
+                feed,
+                limit,
+                json,
+            },
+        ),
+        Command::Feed { action } => match action {
+            FeedAction::Add {
+                url,
+                name,
+                interval,
+                tags,
+            } => {
+                let args = commands::feed::AddArgs {
+                    url,
+                    name,
+                    interval,
+                    tags,
+                };
+                commands::feed::add(&path, args).await
+            }
+            FeedAction::Remove { feed } => commands::feed::remove(&path, &feed),
+            FeedAction::List { json } => commands::feed::list(&path, json),
+        },
+        Command::ImportOpml {
+            file,
+            keep_unreachable,
+            json,
+        } => commands::opml::import(&path, &file, keep_unreachable, json).await,
+        Command::ExportOpml { file } => commands::opml::export(&path, file.as_deref()),
+        Command::Completions { shell } => commands::completions::completions(Cli::command(), shell),
+        Command::Man => commands::completions::man(Cli::command()),
     }
 }
 

@@ -2,11 +2,17 @@
 
 pub mod backtest;
 pub mod check;
+pub mod completions;
+pub mod feed;
 pub mod feeds;
 pub mod matches;
+pub mod opml;
 pub mod outbox;
+pub mod output;
 pub mod preview;
+pub mod probe;
 pub mod run;
+pub mod search;
 pub mod status;
 pub mod test_notify;
 

@@ -181,12 +181,27 @@ impl Store {
 
     /// Stored matches, newest first.
     pub fn matches(&self, limit: usize) -> Result<Vec<StoredMatch>, StoreError> {
+        self.matches_where(&MatchFilter {
+            limit,
+            ..MatchFilter::default()
+        })
+    }
+
+    /// Stored matches that pass `filter`, newest first.
+    pub fn matches_where(&self, filter: &MatchFilter) -> Result<Vec<StoredMatch>, StoreError> {
         let mut stmt = self.conn.prepare(
-            "SELECT alert, created_at FROM matches ORDER BY created_at DESC, id DESC LIMIT ?1",
+            "SELECT alert, created_at FROM matches
+             WHERE (?1 IS NULL OR rule = ?1) AND (?2 IS NULL OR created_at >= ?2)
+             ORDER BY created_at DESC, id DESC LIMIT ?3",
         )?;
-        let rows = stmt.query_map(params![limit as i64], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
-        })?;
+        let rows = stmt.query_map(
+            params![
+                filter.rule,
+                filter.since.map(|t| t.timestamp()),
+                filter.limit as i64
+            ],
+            |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)),
+        )?;
         let mut out = Vec::new();
         for row in rows {
             let (alert, created_at) = row?;
@@ -242,6 +257,16 @@ impl Store {
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
+}
+
+/// Which stored matches to list.
+#[derive(Debug, Clone, Default)]
+pub struct MatchFilter {
+    /// Only this rule's matches.
+    pub rule: Option<String>,
+    /// Only matches made at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    pub limit: usize,
 }
 
 /// Stable across restarts and rebuilt databases, so a receiver can drop a repeat by it.

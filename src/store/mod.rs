@@ -10,6 +10,7 @@ mod articles;
 mod feeds;
 mod outbox;
 mod schema;
+mod search;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -17,10 +18,11 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::{Connection, TransactionBehavior};
 
-pub use articles::{ArchivedArticle, IngestStats, NewArticle, StoredMatch};
+pub use articles::{ArchivedArticle, IngestStats, MatchFilter, NewArticle, StoredMatch};
 pub use feeds::{FeedId, FeedState, PollOutcome};
 pub use outbox::{Delivery, OutboxEntry};
 use schema::MIGRATIONS;
+pub use search::{SearchFilter, SearchHit, SearchQueryError, fts_query};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -49,6 +51,13 @@ pub enum StoreError {
     Task(String),
     #[error("database: stored alert cannot be read: {0}")]
     Corrupt(#[from] serde_json::Error),
+    #[error("search: {0}")]
+    SearchQuery(SearchQueryError),
+    #[error("search `{expression}`: {source}")]
+    Search {
+        expression: String,
+        source: rusqlite::Error,
+    },
 }
 
 pub struct Store {

@@ -84,4 +84,28 @@ ALTER TABLE feeds ADD COLUMN suggested_interval INTEGER;
     r#"
 CREATE INDEX outbox_delivered ON outbox (notifier, delivered_at) WHERE status = 'delivered';
 "#,
+    // Full-text index over the archive for `feedwatch search`. External content: the text lives
+    // once, in `articles`; triggers keep the index in step and `rebuild` indexes older rows.
+    r#"
+CREATE VIRTUAL TABLE articles_fts USING fts5(
+    title, summary, content,
+    content = 'articles', content_rowid = 'id',
+    tokenize = 'unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER articles_fts_insert AFTER INSERT ON articles BEGIN
+    INSERT INTO articles_fts (rowid, title, summary, content)
+    VALUES (new.id, new.title, new.summary, new.content);
+END;
+CREATE TRIGGER articles_fts_delete AFTER DELETE ON articles BEGIN
+    INSERT INTO articles_fts (articles_fts, rowid, title, summary, content)
+    VALUES ('delete', old.id, old.title, old.summary, old.content);
+END;
+CREATE TRIGGER articles_fts_update AFTER UPDATE OF title, summary, content ON articles BEGIN
+    INSERT INTO articles_fts (articles_fts, rowid, title, summary, content)
+    VALUES ('delete', old.id, old.title, old.summary, old.content);
+    INSERT INTO articles_fts (rowid, title, summary, content)
+    VALUES (new.id, new.title, new.summary, new.content);
+END;
+INSERT INTO articles_fts (articles_fts) VALUES ('rebuild');
+"#,
 ];

@@ -1,0 +1,100 @@
+//! Looking at an address before it goes into the config: is it a feed (and what is in it), or
+//! a web page that links to feeds? Shared by `feed add` and `import-opml`.
+
+use anyhow::{Result, anyhow};
+
+use feedwatch::config::{self, Config};
+use feedwatch::discover::{FeedLink, feed_links};
+use feedwatch::fetch::{Fetched, Fetcher, Validators};
+use feedwatch::parse::{decode, parse};
+
+/// What an address turned out to be.
+pub enum Probe {
+    Feed(FeedSummary),
+    /// A web page, with the feeds it advertises (at least one).
+    Page(Vec<FeedLink>),
+}
+
+pub struct FeedSummary {
+    pub title: String,
+    pub items: usize,
+}
+
+/// Fetches and parses `url` once; a page that is not a feed is searched for feed links.
+pub async fn probe(fetcher: &Fetcher, url: &str) -> Result<Probe> {
+    let fetched = fetcher
+        .fetch(url, &Validators::default(), config::DEFAULT_MAX_BODY)
+        .await?;
+    let Fetched::Body(body) = fetched else {
+        return Err(anyhow!(
+            "{url}: the server answered 304 Not Modified to an unconditional request"
+        ));
+    };
+    match parse(
+        &body.bytes,
+        body.content_type.as_deref(),
+        Some(&body.final_url),
+    ) {
+        Ok(feed) => Ok(Probe::Feed(FeedSummary {
+            title: feed.title,
+            items: feed.articles.len(),
+        })),
+        Err(err) => {
+            let html = decode(&body.bytes, body.content_type.as_deref());
+            let links = feed_links(&html, &body.final_url);
+            if links.is_empty() {
+                Err(anyhow!("{url}: {err}"))
+            } else {
+                Ok(Probe::Page(links))
+            }
+        }
+    }
+}
+
+/// The URL a user typed, as the config would resolve it: http(s) as is, a path from the
+/// current folder made absolute.
+pub fn typed_url(written: &str) -> Result<String> {
+    let cwd =
+        std::env::current_dir().map_err(|e| anyhow!("cannot read the current folder: {e}"))?;
+    config::feed_url(written, &cwd).map_err(|e| anyhow!(e))
+}
+
+/// The config feed already polling `url`, if any.
+pub fn existing<'a>(config: &'a Config, url: &str) -> Option<&'a config::Feed> {
+    config.feeds.iter().find(|f| f.url == url)
+}
+
+/// A feed name from its title, else from its host, made unique among `taken`.
+pub fn unique_name(title: &str, url: &str, taken: &[String]) -> String {
+    let base = if title.trim().is_empty() {
+        url::Url::parse(url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+            .unwrap_or_else(|| url.to_string())
+    } else {
+        title.split_whitespace().collect::<Vec<_>>().join(" ")
+    };
+    let mut name = base.clone();
+    let mut n = 2;
+    while taken.iter().any(|t| t == &name) {
+        name = format!("{base} ({n})");
+        n += 1;
+    }
+    name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unique_name_falls_back_to_the_host_and_avoids_taken_names() {
+        assert_eq!(
+            unique_name("  World\n News ", "https://x.org/", &[]),
+            "World News"
+        );
+        assert_eq!(unique_name("", "https://x.org/rss", &[]), "x.org");
+        let taken = vec!["World".to_string(), "World (2)".to_string()];
+        assert_eq!(unique_name("World", "https://x.org/", &taken), "World (3)");
+    }
+}

@@ -1,0 +1,84 @@
+//! `feedwatch search`: full-text search over every stored article, best match first.
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use super::output::{UsageError, fit, print_json, rfc3339, width};
+use feedwatch::config::Config;
+use feedwatch::matcher::Query;
+use feedwatch::store::{SearchFilter, Store, StoreError};
+
+pub struct SearchArgs {
+    pub query: String,
+    pub since: Option<DateTime<Utc>>,
+    pub feed: Option<String>,
+    pub limit: usize,
+    pub json: bool,
+}
+
+pub fn search(path: &Path, args: SearchArgs) -> Result<ExitCode> {
+    let config = Config::load(path)?;
+    let query = Query::parse(&args.query)
+        .map_err(|e| UsageError(format!("search query: {}", e.render(&args.query))))?;
+    // Bold hits on a terminal; brackets where escape codes would be noise.
+    let highlight = if !args.json && std::io::stdout().is_terminal() {
+        ("\x1b[1m".to_string(), "\x1b[0m".to_string())
+    } else {
+        ("[".to_string(), "]".to_string())
+    };
+    let store = Store::open(&config.database)?;
+    let hits = match store.search(
+        &query,
+        &SearchFilter {
+            since: args.since,
+            feed: args.feed,
+            limit: args.limit,
+            highlight,
+        },
+    ) {
+        Err(StoreError::SearchQuery(e)) => return Err(UsageError(format!("search: {e}")).into()),
+        other => other?,
+    };
+    if args.json {
+        let out: Vec<_> = hits
+            .iter()
+            .map(|h| {
+                json!({
+                    "feed": h.feed,
+                    "title": h.title,
+                    "link": h.link,
+                    "published": h.published.map(rfc3339),
+                    "first_seen_at": rfc3339(h.first_seen_at),
+                    "snippet": h.snippet,
+                    "score": h.score,
+                })
+            })
+            .collect();
+        print_json(&json!(out))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if hits.is_empty() {
+        println!("nothing stored matches `{}`", args.query);
+    }
+    let width = width();
+    for hit in &hits {
+        let date = hit.published.unwrap_or(hit.first_seen_at);
+        let head = format!("{}  {}  ", date.format("%Y-%m-%d"), hit.feed);
+        let title = fit(&hit.title, width.saturating_sub(head.chars().count()));
+        println!("{head}{title}");
+        if let Some(link) = &hit.link {
+            println!("    {}", fit(link, width - 4));
+        }
+        // Escape codes are zero-width, so the snippet is not cut: FTS5 already keeps it short.
+        println!(
+            "    {}\n",
+            hit.snippet.split_whitespace().collect::<Vec<_>>().join(" ")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
