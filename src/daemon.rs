@@ -33,8 +33,10 @@ const MAX_SLEEP: Duration = Duration::from_secs(60);
 const CONCURRENT_POLLS: usize = 16;
 /// How long in-flight work may take to finish after a stop is asked for.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-/// First polls after start are spread over this window.
+/// First polls after start are spread over a window that grows with the number of feeds (a
+/// handful start at once, a thousand over a minute) and never exceeds this.
 const FIRST_POLL_WINDOW: Duration = Duration::from_secs(60);
+const FIRST_POLL_SPACING: Duration = Duration::from_millis(50);
 /// The shortest interval `adaptive = true` goes down to.
 const MIN_ADAPTIVE_INTERVAL: Duration = Duration::from_secs(60);
 
@@ -223,7 +225,7 @@ pub async fn run(
                 .iter()
                 .find(|s| s.id == *id)
                 .and_then(|s| s.next_poll_at)
-                .unwrap_or_else(|| started + first_poll_offset(feed));
+                .unwrap_or_else(|| started + first_poll_offset(feed, feeds.len()));
             match due_at {
                 at if at > now => next_wake = next_wake.min(at),
                 _ => {
@@ -305,9 +307,12 @@ pub async fn run(
     Ok(())
 }
 
-/// Where in the first minute (or the feed's period, if shorter) a feed's first poll falls.
-fn first_poll_offset(feed: &Feed) -> chrono::Duration {
-    let window = feed.schedule.period(Utc::now()).min(FIRST_POLL_WINDOW);
+/// Where in the start-up window a feed's first poll falls.
+fn first_poll_offset(feed: &Feed, feeds: usize) -> chrono::Duration {
+    let window = FIRST_POLL_SPACING
+        .saturating_mul(u32::try_from(feeds).unwrap_or(u32::MAX))
+        .min(FIRST_POLL_WINDOW)
+        .min(feed.schedule.period(Utc::now()));
     chrono_duration(window.mul_f64(jitter_fraction(&feed.url)))
 }
 
