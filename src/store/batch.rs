@@ -133,3 +133,104 @@ impl Db {
             .map_err(|_| StoreError::Task("the commit of this poll was abandoned".into()))?
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dedup::identify;
+    use crate::fetch::Validators;
+
+    fn poll_of(feed: FeedId, url: &str, guids: &[&str], now: DateTime<Utc>) -> PollWrite {
+        let articles: Vec<Article> = guids
+            .iter()
+            .map(|guid| Article {
+                guid: Some((*guid).into()),
+                title: format!("story {guid}"),
+                link: Some(format!("{url}{guid}")),
+                ..Article::default()
+            })
+            .collect();
+        PollWrite {
+            feed,
+            feed_url: url.into(),
+            present: articles.iter().map(identify).collect(),
+            new: articles
+                .into_iter()
+                .map(|a| {
+                    let identity = identify(&a);
+                    (a, identity, Vec::new())
+                })
+                .collect(),
+            outcome: PollOutcome::Success {
+                status: 200,
+                validators: Validators {
+                    etag: Some(format!("\"{}\"", guids.len())),
+                    last_modified: None,
+                },
+                title: None,
+                moved_to: None,
+                missed_items: None,
+            },
+            now,
+            next_poll_at: now + chrono::Duration::minutes(15),
+        }
+    }
+
+    #[test]
+    fn polls_committed_together_each_count_and_record_their_own_feed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("fw.db")).unwrap();
+        let ids = store
+            .sync_feeds([("http://a/", "a"), ("http://b/", "b")])
+            .unwrap();
+        let (a, b) = (ids["http://a/"], ids["http://b/"]);
+        let now = Utc::now();
+        let writes = [
+            poll_of(a, "http://a/", &["1", "2"], now),
+            poll_of(b, "http://b/", &["1", "2", "3"], now),
+        ];
+        let counts: Vec<usize> = store
+            .commit_polls(&writes)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.unwrap().new_articles)
+            .collect();
+        assert_eq!(counts, [2, 3]);
+        let (state_a, state_b) = (store.feed_state(a).unwrap(), store.feed_state(b).unwrap());
+        assert_eq!((state_a.articles, state_b.articles), (2, 3));
+        assert_eq!(state_b.validators.etag.as_deref(), Some("\"3\""));
+        assert_eq!(state_a.last_status, Some(200));
+        // The same polls again store nothing new.
+        let again = store.commit_polls(&writes).unwrap();
+        assert!(again.iter().all(|r| r.as_ref().unwrap().new_articles == 0));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_commits_all_return_their_own_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("fw.db")).unwrap();
+        let urls: Vec<String> = (0..20).map(|i| format!("http://f{i}/")).collect();
+        let ids = store
+            .sync_feeds(urls.iter().map(|u| (u.as_str(), u.as_str())))
+            .unwrap();
+        let db = Db::new(store);
+        let now = Utc::now();
+        let mut tasks = tokio::task::JoinSet::new();
+        for (i, url) in urls.iter().enumerate() {
+            let guids: Vec<String> = (0..=i).map(|g| g.to_string()).collect();
+            let guids: Vec<&str> = guids.iter().map(String::as_str).collect();
+            let write = poll_of(ids[url], url, &guids, now);
+            let db = db.clone();
+            tasks.spawn(async move { (i, db.commit_poll(write).await) });
+        }
+        while let Some(joined) = tasks.join_next().await {
+            let (i, stats) = joined.unwrap();
+            assert_eq!(stats.unwrap().new_articles, i + 1);
+        }
+        let stored = db
+            .call(|s| Ok(s.feed_states()?.iter().map(|f| f.articles).sum::<i64>()))
+            .await
+            .unwrap();
+        assert_eq!(stored, (1..=20).sum::<i64>());
+    }
+}
