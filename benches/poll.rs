@@ -6,7 +6,8 @@
 //! and not the server's. For scale, the same feeds are also fetched and parsed by a bare
 //! reqwest + feed-rs loop in this process (wall time only: its CPU is mixed with the server's).
 //!
-//! Run: `cargo bench --bench poll` (or `cargo bench --bench poll -- 100 1000 5000`).
+//! Run: `cargo bench --bench poll` (or `cargo bench --bench poll -- 100 1000 5000`); set
+//! `FEEDWATCH_BIN=/path/to/feedwatch` to measure another build on the same feeds.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -24,34 +25,32 @@ use axum::response::{IntoResponse, Response};
 /// are spread over many sites; feedwatch limits requests per host.
 const HOSTS: usize = 25;
 
-/// Words for generated text; a few are what the rules look for.
+/// Everyday news words for generated text; none of them alone makes a rule match.
+#[rustfmt::skip]
 const WORDS: &[&str] = &[
-    "government",
-    "market",
-    "council",
-    "report",
-    "energy",
-    "weather",
-    "minister",
-    "vote",
-    "football",
-    "election",
-    "border",
-    "trade",
-    "summit",
-    "court",
-    "budget",
-    "strike",
-    "harbour",
-    "rail",
-    "science",
-    "storm",
-    "Ukraine",
-    "NATO",
-    "Kremlin",
-    "inflation",
-    "port",
-    "health",
+    "government", "market", "council", "report", "energy", "weather", "minister", "vote",
+    "football", "election", "border", "trade", "court", "strike", "harbour", "rail", "science",
+    "port", "health", "city", "police", "school", "company", "price", "water", "people", "year",
+    "week", "plan", "office", "local", "public", "service", "project", "data", "hospital",
+    "road", "club", "season", "film", "music", "festival", "museum", "river", "farm", "bridge",
+    "airport", "train", "ferry", "union", "workers", "teachers", "students", "parents",
+    "residents", "mayor", "judge", "jury", "trial", "agency", "survey", "study", "research",
+    "results", "figures", "growth", "jobs", "wages", "rent", "housing", "homes", "shops",
+    "tourism", "visitors", "summer", "winter", "morning", "evening", "night", "weekend", "new",
+    "old", "first", "last", "major", "small", "national", "regional", "official", "said",
+    "says", "will", "could", "after", "before", "during", "about", "against", "between",
+    "with", "from", "over", "under", "the", "a", "of", "to", "in", "on", "and", "for", "is",
+    "was", "has", "have", "more", "than", "its", "their", "this", "that",
+];
+
+/// What the rules look for; about one article in eight mentions one of them.
+#[rustfmt::skip]
+const TOPIC_TERMS: &[&str] = &[
+    "Ukraine", "Ukrainian", "NATO", "Jens Stoltenberg", "Kremlin", "inflation", "budget",
+    "storm", "storms", "earthquake", "wildfire", "ransomware", "data breach", "Olympics",
+    "vaccine", "outbreak", "central bank", "interest rates", "semiconductor", "chip factory",
+    "climate summit", "emissions", "heatwave", "flooding", "cyclone", "refugees", "asylum",
+    "artificial intelligence", "quantum computer", "space launch", "Mars", "satellite",
 ];
 
 const RULES: &str = r#"
@@ -70,6 +69,46 @@ query = '(inflation OR budget) AND (minister OR council)'
 [[rule]]
 name = "storms"
 query = 'storm* AND harbour'
+
+[[rule]]
+name = "disasters"
+query = 'earthquake OR wildfire OR cyclone OR flooding'
+
+[[rule]]
+name = "security"
+query = 'ransomware OR "data breach"'
+
+[[rule]]
+name = "sport"
+query = 'Olympics'
+
+[[rule]]
+name = "health"
+query = 'vaccine OR outbreak'
+
+[[rule]]
+name = "rates"
+query = '"central bank" OR "interest rates"'
+
+[[rule]]
+name = "chips"
+query = 'semiconductor OR "chip factory"'
+
+[[rule]]
+name = "climate"
+query = '"climate summit" OR emissions OR heatwave'
+
+[[rule]]
+name = "migration"
+query = 'refugees OR asylum'
+
+[[rule]]
+name = "tech"
+query = '"artificial intelligence" OR "quantum computer"'
+
+[[rule]]
+name = "space"
+query = '"space launch" OR Mars OR satellite'
 "#;
 
 struct Feed {
@@ -93,13 +132,19 @@ impl Lcg {
         (self.next() % n as u64) as usize
     }
 
-    fn words(&mut self, n: usize) -> String {
+    /// `n` everyday words; one time in `topic_odds` one of them is a topic term instead.
+    fn words(&mut self, n: usize, topic_odds: usize) -> String {
+        let topic_at = (self.below(topic_odds) == 0).then(|| self.below(n));
         let mut text = String::new();
         for i in 0..n {
             if i > 0 {
                 text.push(' ');
             }
-            text.push_str(WORDS[self.below(WORDS.len())]);
+            if topic_at == Some(i) {
+                text.push_str(TOPIC_TERMS[self.below(TOPIC_TERMS.len())]);
+            } else {
+                text.push_str(WORDS[self.below(WORDS.len())]);
+            }
         }
         text
     }
@@ -119,11 +164,11 @@ fn generate_feed(index: usize, rng: &mut Lcg) -> (String, usize) {
              <guid>https://site{index}.example/story/{item}</guid>\
              <pubDate>Wed, 25 Nov 2026 {:02}:{:02}:00 GMT</pubDate>\
              <description>&lt;p&gt;{}&lt;/p&gt; &lt;p&gt;{}&lt;/p&gt;</description></item>",
-            rng.words(8),
+            rng.words(8, 30),
             item % 24,
             item % 60,
-            rng.words(45),
-            rng.words(40),
+            rng.words(45, 20),
+            rng.words(40, 20),
         );
     }
     xml.push_str("</channel></rss>");
@@ -201,7 +246,10 @@ fn timeval(t: libc::timeval) -> Duration {
 /// Runs `feedwatch --config CONFIG run --once` and measures the child alone.
 fn run_feedwatch(config: &std::path::Path) -> Measured {
     let started = Instant::now();
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_feedwatch"))
+    // FEEDWATCH_BIN compares another build (say, an older one) on the same feeds.
+    let binary =
+        std::env::var_os("FEEDWATCH_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_feedwatch").into());
+    let child = std::process::Command::new(binary)
         .arg("--config")
         .arg(config)
         .args(["--log-level", "warn", "run", "--once"])
@@ -321,6 +369,9 @@ fn main() {
                 m.peak_rss_kib as f64 / 1024.0
             );
         }
-        eprintln!("{n} feeds: {stored} articles stored, {matches} matches");
+        println!(
+            "\n{n} feeds: {stored} articles stored, {matches} matches ({:.3} per article)\n",
+            matches as f64 / stored.max(1) as f64
+        );
     }
 }

@@ -24,7 +24,7 @@ use crate::notify::{self, DeliveryStats};
 use crate::parse::{self, ParsedFeed};
 use crate::scheduler::{backoff, chrono_duration, jitter_fraction};
 use crate::service::{self, systemd};
-use crate::store::{Db, FeedId, FeedState, NewArticle, PollOutcome, Store, StoreError};
+use crate::store::{Db, FeedId, FeedState, NewEntry, PollOutcome, PollWrite, Store, StoreError};
 
 /// The longest the loop sleeps: tokio's monotonic clock stops during suspend, wall-clock
 /// `next_poll_at` does not, so compare at least this often.
@@ -421,6 +421,7 @@ pub async fn poll_feed(
 
     // The earliest the server wants to hear from us again (Cache-Control or Retry-After).
     let not_before;
+    let mut ingest = Found::default();
     let (outcome, result) = match fetched {
         Ok(fetched) => {
             let hints = fetched.hints().clone();
@@ -448,7 +449,11 @@ pub async fn poll_feed(
                     }),
                 ),
                 Fetched::Body(body) => {
-                    parse_and_store(pipeline, feed, id, &state, body, hints, period, now).await?
+                    let (outcome, result, found) =
+                        parse_and_match(pipeline, feed, id, &state, body, hints, period, now)
+                            .await?;
+                    ingest = found;
+                    (outcome, result)
                 }
             }
         }
@@ -486,11 +491,25 @@ pub async fn poll_feed(
         _ => period,
     };
     let next_poll_at = next_poll_at(feed, &outcome, failures, period, now, not_before);
-    let outcome_for_store = outcome.clone();
-    pipeline
+    // Articles, matches, outbox rows and the feed's new state: one transaction, durable
+    // before this returns.
+    let stats = pipeline
         .db
-        .call(move |s| s.record_poll(id, &outcome_for_store, now, next_poll_at))
+        .commit_poll(PollWrite {
+            feed: id,
+            feed_url: feed.url.clone(),
+            present: ingest.present,
+            new: ingest.new,
+            outcome,
+            now,
+            next_poll_at,
+        })
         .await?;
+    let result = result.map(|summary| PollSummary {
+        new_articles: stats.new_articles,
+        new_alerts: stats.new_alerts,
+        ..summary
+    });
 
     match &result {
         Ok(s) if s.not_modified => tracing::debug!(feed = %feed.name, "not modified"),
@@ -514,9 +533,18 @@ pub async fn poll_feed(
     })
 }
 
-/// Parses a fetched body and stores its new articles; a parse failure is the feed's error.
+/// What a fetched body holds that the store needs: every identity in the feed, and the
+/// articles not stored yet with the alerts they raise.
+#[derive(Default)]
+struct Found {
+    present: Vec<Identity>,
+    new: Vec<NewEntry>,
+}
+
+/// Parses a fetched body, finds its new articles and matches them; a parse failure is the
+/// feed's error.
 #[allow(clippy::too_many_arguments)]
-async fn parse_and_store(
+async fn parse_and_match(
     pipeline: &Pipeline,
     feed: &Feed,
     id: FeedId,
@@ -525,7 +553,7 @@ async fn parse_and_store(
     hints: Hints,
     period: Duration,
     now: DateTime<Utc>,
-) -> Result<(PollOutcome, Result<PollSummary, String>), StoreError> {
+) -> Result<(PollOutcome, Result<PollSummary, String>, Found), StoreError> {
     let base = body.final_url.clone();
     let content_type = body.content_type.clone();
     let bytes = body.bytes;
@@ -536,17 +564,21 @@ async fn parse_and_store(
     .await;
     let parsed = match parsed {
         Ok(Ok(parsed)) => parsed,
-        Ok(Err(e)) => return Ok(failure(Some(body.status), e.to_string(), true)),
+        Ok(Err(e)) => {
+            let (outcome, result) = failure(Some(body.status), e.to_string(), true);
+            return Ok((outcome, result, Found::default()));
+        }
         Err(panic) => {
-            return Ok(failure(
+            let (outcome, result) = failure(
                 Some(body.status),
                 format!("the parser crashed on this feed: {panic}"),
                 true,
-            ));
+            );
+            return Ok((outcome, result, Found::default()));
         }
     };
     let title = Some(parsed.title.clone()).filter(|t| !t.is_empty());
-    let summary = store_articles(pipeline, feed, id, parsed, now).await?;
+    let (summary, found) = find_new(pipeline, feed, id, parsed, now).await?;
     // Only a feed that had been read before can have rolled past items we never saw.
     let missed_items = (summary.all_new && state.articles > 0).then(|| {
         let suggested = shorter_interval(period);
@@ -562,6 +594,7 @@ async fn parse_and_store(
             missed_items,
         },
         Ok(summary),
+        found,
     ))
 }
 
@@ -645,14 +678,15 @@ fn next_poll_at(
     planned.max(server_floor.unwrap_or(planned))
 }
 
-/// Identifies the parsed entries, keeps the new ones, matches them and stores everything.
-async fn store_articles(
+/// Identifies the parsed entries and matches the ones this feed has not stored yet. The
+/// summary counts candidates; the store's counts replace them once written.
+async fn find_new(
     pipeline: &Pipeline,
     feed: &Feed,
     id: FeedId,
     parsed: ParsedFeed,
     now: DateTime<Utc>,
-) -> Result<PollSummary, StoreError> {
+) -> Result<(PollSummary, Found), StoreError> {
     let entries = parsed.articles.len();
     // One feed may repeat an entry; keep the first of each identity.
     let mut seen_here = HashSet::new();
@@ -667,15 +701,15 @@ async fn store_articles(
     }
     let unique = identities.len();
     let check = identities.clone();
-    let unseen = pipeline.db.call(move |s| s.unseen(id, &check, now)).await?;
+    let unseen = pipeline.db.call(move |s| s.not_stored(id, &check)).await?;
 
     let feed_ref = FeedRef {
         name: feed.name.clone(),
         url: feed.url.clone(),
         title: parsed.title.clone(),
     };
-    let mut new_articles = Vec::new();
-    for ((article, identity), is_new) in articles.into_iter().zip(identities).zip(unseen) {
+    let mut new = Vec::new();
+    for ((article, identity), is_new) in articles.into_iter().zip(&identities).zip(unseen) {
         if !is_new {
             continue;
         }
@@ -696,28 +730,20 @@ async fn store_articles(
                 (alert, rule.notify.clone())
             })
             .collect();
-        new_articles.push((article, identity, alerts));
+        new.push((article, identity.clone(), alerts));
     }
-    let feed_url = feed.url.clone();
-    let stats = pipeline
-        .db
-        .call(move |s| {
-            let items: Vec<NewArticle> = new_articles
-                .iter()
-                .map(|(article, identity, alerts)| NewArticle {
-                    article,
-                    identity,
-                    alerts: alerts.clone(),
-                })
-                .collect();
-            s.ingest(id, &feed_url, &items, now)
-        })
-        .await?;
-    Ok(PollSummary {
+    let summary = PollSummary {
         not_modified: false,
-        all_new: stats.new_articles > 0 && stats.new_articles == unique,
+        all_new: !new.is_empty() && new.len() == unique,
         entries,
-        new_articles: stats.new_articles,
-        new_alerts: stats.new_alerts,
-    })
+        new_articles: new.len(),
+        new_alerts: new.iter().map(|(_, _, alerts)| alerts.len()).sum(),
+    };
+    Ok((
+        summary,
+        Found {
+            present: identities,
+            new,
+        },
+    ))
 }

@@ -1,7 +1,7 @@
 //! Articles, matches and the record of what was alerted; new articles are ingested here.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{FeedId, Store, StoreError, timestamp};
 use crate::alert::Alert;
@@ -30,38 +30,41 @@ pub struct StoredMatch {
 }
 
 impl Store {
-    /// Which of `identities` this feed has not stored yet (by id or by canonical link).
+    /// Which of `identities` this feed has not stored yet (by id or by canonical link), and
+    /// marks the stored ones as still in the feed.
     pub fn unseen(
         &mut self,
         feed: FeedId,
         identities: &[Identity],
         now: DateTime<Utc>,
     ) -> Result<Vec<bool>, StoreError> {
-        // Marking the seen ones is what keeps an article that is still in its feed from being
-        // pruned (see `prune`) and coming back as new.
+        let unseen = self.not_stored(feed, identities)?;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let unseen = {
-            let mut touch = tx.prepare_cached(
-                "UPDATE articles SET last_seen_at = ?4
-                 WHERE feed_id = ?1 AND (identity = ?2 OR canonical_link = ?3)",
-            )?;
-            identities
-                .iter()
-                .map(|identity| {
-                    let seen = touch.execute(params![
-                        feed,
-                        identity.id,
-                        identity.canonical_link,
-                        now.timestamp()
-                    ])?;
-                    Ok(seen == 0)
-                })
-                .collect::<Result<Vec<bool>, StoreError>>()?
-        };
+        touch(&tx, feed, identities, now)?;
         tx.commit()?;
         Ok(unseen)
+    }
+
+    /// Which of `identities` this feed has not stored yet (by id or by canonical link); reads
+    /// only, so it needs no transaction and no sync.
+    pub fn not_stored(
+        &self,
+        feed: FeedId,
+        identities: &[Identity],
+    ) -> Result<Vec<bool>, StoreError> {
+        let mut stored = self.conn.prepare_cached(STORED_SQL)?;
+        identities
+            .iter()
+            .map(|identity| {
+                let found: bool = stored
+                    .query_row(params![feed, identity.id, identity.canonical_link], |r| {
+                        r.get(0)
+                    })?;
+                Ok(!found)
+            })
+            .collect()
     }
 
     /// Deletes articles that have not been in their feed since `cutoff`. Matches and the record
@@ -91,90 +94,7 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut stats = IngestStats::default();
-        {
-            let mut seen = tx.prepare_cached(
-                "SELECT EXISTS (SELECT 1 FROM articles WHERE feed_id = ?1 AND identity = ?2)
-                     OR EXISTS (SELECT 1 FROM articles WHERE feed_id = ?1 AND canonical_link = ?3)",
-            )?;
-            let mut insert_article = tx.prepare_cached(
-                "INSERT INTO articles (feed_id, identity, canonical_link, guid, title, link,
-                                       published, summary, content, first_seen_at, last_seen_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)
-                 ON CONFLICT (feed_id, identity) DO NOTHING
-                 RETURNING id",
-            )?;
-            let mut claim = tx.prepare_cached(
-                "INSERT INTO alerted (rule, alert_key, created_at) VALUES (?1, ?2, ?3)
-                 ON CONFLICT DO NOTHING",
-            )?;
-            let mut insert_match = tx.prepare_cached(
-                "INSERT INTO matches (rule, article_id, alert, created_at) VALUES (?1, ?2, ?3, ?4)
-                 RETURNING id",
-            )?;
-            let mut insert_outbox = tx.prepare_cached(
-                "INSERT INTO outbox (delivery_id, match_id, notifier, next_attempt_at, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?4)
-                 ON CONFLICT (delivery_id) DO NOTHING",
-            )?;
-            for item in items {
-                let a = item.article;
-                let identity = item.identity;
-                let already: bool = seen
-                    .query_row(params![feed, identity.id, identity.canonical_link], |r| {
-                        r.get(0)
-                    })?;
-                if already {
-                    continue;
-                }
-                let Some(article_id) = insert_article
-                    .query_row(
-                        params![
-                            feed,
-                            identity.id,
-                            identity.canonical_link,
-                            a.guid,
-                            a.title,
-                            a.link,
-                            a.published.map(|t| t.timestamp()),
-                            a.summary,
-                            a.content,
-                            now.timestamp()
-                        ],
-                        |r| r.get::<_, i64>(0),
-                    )
-                    .optional()?
-                else {
-                    continue;
-                };
-                stats.new_articles += 1;
-                let alert_key = identity.alert_key(feed_url);
-                for (alert, notifiers) in &item.alerts {
-                    if claim.execute(params![alert.rule, alert_key, now.timestamp()])? == 0 {
-                        continue;
-                    }
-                    let match_id: i64 = insert_match.query_row(
-                        params![
-                            alert.rule,
-                            article_id,
-                            serde_json::to_string(alert)?,
-                            now.timestamp()
-                        ],
-                        |r| r.get(0),
-                    )?;
-                    stats.new_alerts += 1;
-                    for notifier in notifiers {
-                        let delivery_id = delivery_id(&alert.rule, &alert_key, notifier);
-                        insert_outbox.execute(params![
-                            delivery_id,
-                            match_id,
-                            notifier,
-                            now.timestamp()
-                        ])?;
-                    }
-                }
-            }
-        }
+        let stats = ingest(&tx, feed, feed_url, items, now)?;
         tx.commit()?;
         Ok(stats)
     }
@@ -267,6 +187,126 @@ pub struct MatchFilter {
     /// Only matches made at or after this time.
     pub since: Option<DateTime<Utc>>,
     pub limit: usize,
+}
+
+/// Whether a feed has stored an article by this identity or canonical link.
+const STORED_SQL: &str = "
+    SELECT EXISTS (SELECT 1 FROM articles WHERE feed_id = ?1 AND identity = ?2)
+        OR EXISTS (SELECT 1 FROM articles WHERE feed_id = ?1 AND canonical_link = ?3)";
+
+/// Marks the stored ones among `identities` as still in their feed, which is what keeps them
+/// from being pruned (see `prune`) and coming back as new.
+pub(super) fn touch(
+    tx: &Connection,
+    feed: FeedId,
+    identities: &[Identity],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let mut touch = tx.prepare_cached(
+        "UPDATE articles SET last_seen_at = ?4
+         WHERE feed_id = ?1 AND (identity = ?2 OR canonical_link = ?3)",
+    )?;
+    for identity in identities {
+        touch.execute(params![
+            feed,
+            identity.id,
+            identity.canonical_link,
+            now.timestamp()
+        ])?;
+    }
+    Ok(())
+}
+
+/// The body of [`Store::ingest`], inside a transaction the caller commits.
+pub(super) fn ingest(
+    tx: &Connection,
+    feed: FeedId,
+    feed_url: &str,
+    items: &[NewArticle],
+    now: DateTime<Utc>,
+) -> Result<IngestStats, StoreError> {
+    let mut stats = IngestStats::default();
+    {
+        let mut seen = tx.prepare_cached(STORED_SQL)?;
+        let mut insert_article = tx.prepare_cached(
+            "INSERT INTO articles (feed_id, identity, canonical_link, guid, title, link,
+                                   published, summary, content, first_seen_at, last_seen_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)
+             ON CONFLICT (feed_id, identity) DO NOTHING
+             RETURNING id",
+        )?;
+        let mut claim = tx.prepare_cached(
+            "INSERT INTO alerted (rule, alert_key, created_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT DO NOTHING",
+        )?;
+        let mut insert_match = tx.prepare_cached(
+            "INSERT INTO matches (rule, article_id, alert, created_at) VALUES (?1, ?2, ?3, ?4)
+             RETURNING id",
+        )?;
+        let mut insert_outbox = tx.prepare_cached(
+            "INSERT INTO outbox (delivery_id, match_id, notifier, next_attempt_at, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?4)
+             ON CONFLICT (delivery_id) DO NOTHING",
+        )?;
+        for item in items {
+            let a = item.article;
+            let identity = item.identity;
+            let already: bool = seen
+                .query_row(params![feed, identity.id, identity.canonical_link], |r| {
+                    r.get(0)
+                })?;
+            if already {
+                continue;
+            }
+            let Some(article_id) = insert_article
+                .query_row(
+                    params![
+                        feed,
+                        identity.id,
+                        identity.canonical_link,
+                        a.guid,
+                        a.title,
+                        a.link,
+                        a.published.map(|t| t.timestamp()),
+                        a.summary,
+                        a.content,
+                        now.timestamp()
+                    ],
+                    |r| r.get::<_, i64>(0),
+                )
+                .optional()?
+            else {
+                continue;
+            };
+            stats.new_articles += 1;
+            let alert_key = identity.alert_key(feed_url);
+            for (alert, notifiers) in &item.alerts {
+                if claim.execute(params![alert.rule, alert_key, now.timestamp()])? == 0 {
+                    continue;
+                }
+                let match_id: i64 = insert_match.query_row(
+                    params![
+                        alert.rule,
+                        article_id,
+                        serde_json::to_string(alert)?,
+                        now.timestamp()
+                    ],
+                    |r| r.get(0),
+                )?;
+                stats.new_alerts += 1;
+                for notifier in notifiers {
+                    let delivery_id = delivery_id(&alert.rule, &alert_key, notifier);
+                    insert_outbox.execute(params![
+                        delivery_id,
+                        match_id,
+                        notifier,
+                        now.timestamp()
+                    ])?;
+                }
+            }
+        }
+    }
+    Ok(stats)
 }
 
 /// Stable across restarts and rebuilt databases, so a receiver can drop a repeat by it.

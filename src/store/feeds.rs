@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{TransactionBehavior, params};
+use rusqlite::{Connection, TransactionBehavior, params};
 
 use super::{Store, StoreError, timestamp};
 use crate::fetch::Validators;
@@ -113,61 +113,72 @@ impl Store {
         now: DateTime<Utc>,
         next_poll_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        match outcome {
-            PollOutcome::Success {
-                status,
-                validators,
+        record_poll(&self.conn, id, outcome, now, next_poll_at)
+    }
+}
+
+/// The body of [`Store::record_poll`], on a connection or inside a caller's transaction.
+pub(super) fn record_poll(
+    conn: &Connection,
+    id: FeedId,
+    outcome: &PollOutcome,
+    now: DateTime<Utc>,
+    next_poll_at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    match outcome {
+        PollOutcome::Success {
+            status,
+            validators,
+            title,
+            moved_to,
+            missed_items,
+        } => {
+            let missed = missed_items.map(|d| d.as_secs() as i64);
+            conn.prepare_cached(
+                "UPDATE feeds SET etag = ?2, last_modified = ?3, title = COALESCE(?4, title),
+                    last_attempt_at = ?5, last_success_at = ?5, last_status = ?6,
+                    consecutive_failures = 0, last_error = NULL, next_poll_at = ?7,
+                    moved_to = COALESCE(?8, moved_to),
+                    missed_items_at = CASE WHEN ?9 IS NULL THEN missed_items_at ELSE ?5 END,
+                    suggested_interval = COALESCE(?9, suggested_interval)
+                 WHERE id = ?1",
+            )?
+            .execute(params![
+                id,
+                validators.etag,
+                validators.last_modified,
                 title,
+                now.timestamp(),
+                status,
+                next_poll_at.timestamp(),
                 moved_to,
-                missed_items,
-            } => {
-                let missed = missed_items.map(|d| d.as_secs() as i64);
-                self.conn.execute(
-                    "UPDATE feeds SET etag = ?2, last_modified = ?3, title = COALESCE(?4, title),
-                        last_attempt_at = ?5, last_success_at = ?5, last_status = ?6,
-                        consecutive_failures = 0, last_error = NULL, next_poll_at = ?7,
-                        moved_to = COALESCE(?8, moved_to),
-                        missed_items_at = CASE WHEN ?9 IS NULL THEN missed_items_at ELSE ?5 END,
-                        suggested_interval = COALESCE(?9, suggested_interval)
-                     WHERE id = ?1",
-                    params![
-                        id,
-                        validators.etag,
-                        validators.last_modified,
-                        title,
-                        now.timestamp(),
-                        status,
-                        next_poll_at.timestamp(),
-                        moved_to,
-                        missed
-                    ],
-                )?;
-            }
-            PollOutcome::Failure {
+                missed
+            ])?;
+        }
+        PollOutcome::Failure {
+            status,
+            error,
+            counts_as_failure,
+            gone,
+        } => {
+            conn.prepare_cached(
+                "UPDATE feeds SET last_attempt_at = ?2, last_status = ?3, last_error = ?4,
+                    consecutive_failures = consecutive_failures + ?5, next_poll_at = ?6,
+                    gone_at = CASE WHEN ?7 THEN ?2 ELSE gone_at END
+                 WHERE id = ?1",
+            )?
+            .execute(params![
+                id,
+                now.timestamp(),
                 status,
                 error,
-                counts_as_failure,
-                gone,
-            } => {
-                self.conn.execute(
-                    "UPDATE feeds SET last_attempt_at = ?2, last_status = ?3, last_error = ?4,
-                        consecutive_failures = consecutive_failures + ?5, next_poll_at = ?6,
-                        gone_at = CASE WHEN ?7 THEN ?2 ELSE gone_at END
-                     WHERE id = ?1",
-                    params![
-                        id,
-                        now.timestamp(),
-                        status,
-                        error,
-                        i64::from(*counts_as_failure),
-                        next_poll_at.timestamp(),
-                        gone
-                    ],
-                )?;
-            }
+                i64::from(*counts_as_failure),
+                next_poll_at.timestamp(),
+                gone
+            ])?;
         }
-        Ok(())
     }
+    Ok(())
 }
 
 const FEED_STATE_SQL: &str = "

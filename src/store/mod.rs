@@ -7,6 +7,7 @@
 //! pruning old articles can never let an old story alert again.
 
 mod articles;
+mod batch;
 mod feeds;
 mod outbox;
 mod schema;
@@ -19,6 +20,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::{Connection, TransactionBehavior};
 
 pub use articles::{ArchivedArticle, IngestStats, MatchFilter, NewArticle, StoredMatch};
+pub use batch::{NewEntry, PollWrite};
 pub use feeds::{FeedId, FeedState, PollOutcome};
 pub use outbox::{Delivery, OutboxEntry};
 use schema::MIGRATIONS;
@@ -67,11 +69,17 @@ pub struct Store {
 /// The store shared by the daemon's tasks. SQLite calls are short but blocking, so they run on
 /// tokio's blocking pool, one at a time.
 #[derive(Clone)]
-pub struct Db(Arc<Mutex<Store>>);
+pub struct Db {
+    store: Arc<Mutex<Store>>,
+    queue: Arc<batch::CommitQueue>,
+}
 
 impl Db {
     pub fn new(store: Store) -> Db {
-        Db(Arc::new(Mutex::new(store)))
+        Db {
+            store: Arc::new(Mutex::new(store)),
+            queue: Arc::default(),
+        }
     }
 
     pub async fn call<R, F>(&self, f: F) -> Result<R, StoreError>
@@ -79,7 +87,7 @@ impl Db {
         R: Send + 'static,
         F: FnOnce(&mut Store) -> Result<R, StoreError> + Send + 'static,
     {
-        let store = Arc::clone(&self.0);
+        let store = Arc::clone(&self.store);
         tokio::task::spawn_blocking(move || {
             // A panic while holding the lock cannot leave SQLite half-written (transactions
             // roll back), so a poisoned lock is safe to take over.

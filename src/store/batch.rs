@@ -1,0 +1,236 @@
+//! Group commit of poll results: what one poll of one feed writes, and one transaction (one
+//! sync to disk) for every poll that finished while the previous commit was being synced.
+//!
+//! With `synchronous = FULL` each commit costs an fsync, which on a disk dwarfs the writes
+//! themselves; polls that finish together share one. Each poll still stands alone inside the
+//! transaction (a savepoint), and no poll's call returns before its writes are durable.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use chrono::{DateTime, Utc};
+use rusqlite::TransactionBehavior;
+use tokio::sync::oneshot;
+
+use super::articles::{self, IngestStats, NewArticle};
+use super::feeds::{self, FeedId, PollOutcome};
+use super::{Db, Store, StoreError};
+use crate::alert::Alert;
+use crate::dedup::Identity;
+use crate::parse::Article;
+
+/// An article not stored yet, its identity, and its alerts with the notifiers of each.
+pub type NewEntry = (Article, Identity, Vec<(Alert, Vec<String>)>);
+
+/// Everything one poll of one feed writes.
+#[derive(Debug, Clone)]
+pub struct PollWrite {
+    pub feed: FeedId,
+    pub feed_url: String,
+    /// Every identity in the feed: the stored ones are marked as still in it.
+    pub present: Vec<Identity>,
+    /// The articles not stored yet, each with its alerts and their notifiers.
+    pub new: Vec<NewEntry>,
+    pub outcome: PollOutcome,
+    pub now: DateTime<Utc>,
+    pub next_poll_at: DateTime<Utc>,
+}
+
+type Waiting = (PollWrite, oneshot::Sender<Result<IngestStats, StoreError>>);
+
+/// Polls whose writes wait for the next commit.
+#[derive(Default)]
+pub(super) struct CommitQueue(Mutex<Vec<Waiting>>);
+
+impl Store {
+    /// Writes each poll's results in a savepoint of one transaction, then commits. A poll whose
+    /// writes fail is rolled back alone and gets its error; the others are kept.
+    pub fn commit_polls(
+        &mut self,
+        writes: &[PollWrite],
+    ) -> Result<Vec<Result<IngestStats, StoreError>>, StoreError> {
+        let mut tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut results = Vec::with_capacity(writes.len());
+        for write in writes {
+            let mut savepoint = tx.savepoint()?;
+            match write_poll(&savepoint, write) {
+                Ok(stats) => {
+                    savepoint.commit()?;
+                    results.push(Ok(stats));
+                }
+                Err(e) => {
+                    savepoint.rollback()?;
+                    results.push(Err(e));
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(results)
+    }
+}
+
+fn write_poll(conn: &rusqlite::Connection, write: &PollWrite) -> Result<IngestStats, StoreError> {
+    articles::touch(conn, write.feed, &write.present, write.now)?;
+    let items: Vec<NewArticle> = write
+        .new
+        .iter()
+        .map(|(article, identity, alerts)| NewArticle {
+            article,
+            identity,
+            alerts: alerts.clone(),
+        })
+        .collect();
+    let stats = articles::ingest(conn, write.feed, &write.feed_url, &items, write.now)?;
+    feeds::record_poll(
+        conn,
+        write.feed,
+        &write.outcome,
+        write.now,
+        write.next_poll_at,
+    )?;
+    Ok(stats)
+}
+
+impl Db {
+    /// Stores one poll's results and returns once they are durable. Polls that arrive while a
+    /// commit is syncing are committed together by whichever of them gets the store next.
+    pub async fn commit_poll(&self, write: PollWrite) -> Result<IngestStats, StoreError> {
+        let (done, result) = oneshot::channel();
+        self.queue
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((write, done));
+        let queue = Arc::clone(&self.queue);
+        self.call(move |store| {
+            let waiting =
+                std::mem::take(&mut *queue.0.lock().unwrap_or_else(PoisonError::into_inner));
+            if waiting.is_empty() {
+                return Ok(()); // an earlier call committed ours with its own
+            }
+            let (writes, senders): (Vec<PollWrite>, Vec<_>) = waiting.into_iter().unzip();
+            match store.commit_polls(&writes) {
+                Ok(results) => {
+                    for (sender, result) in senders.into_iter().zip(results) {
+                        let _ = sender.send(result);
+                    }
+                }
+                Err(e) => {
+                    let message = e.to_string();
+                    for sender in senders {
+                        let _ = sender.send(Err(StoreError::Task(format!(
+                            "committing a batch of polls: {message}"
+                        ))));
+                    }
+                }
+            }
+            Ok(())
+        })
+        .await?;
+        result
+            .await
+            .map_err(|_| StoreError::Task("the commit of this poll was abandoned".into()))?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dedup::identify;
+    use crate::fetch::Validators;
+
+    fn poll_of(feed: FeedId, url: &str, guids: &[&str], now: DateTime<Utc>) -> PollWrite {
+        let articles: Vec<Article> = guids
+            .iter()
+            .map(|guid| Article {
+                guid: Some((*guid).into()),
+                title: format!("story {guid}"),
+                link: Some(format!("{url}{guid}")),
+                ..Article::default()
+            })
+            .collect();
+        PollWrite {
+            feed,
+            feed_url: url.into(),
+            present: articles.iter().map(identify).collect(),
+            new: articles
+                .into_iter()
+                .map(|a| {
+                    let identity = identify(&a);
+                    (a, identity, Vec::new())
+                })
+                .collect(),
+            outcome: PollOutcome::Success {
+                status: 200,
+                validators: Validators {
+                    etag: Some(format!("\"{}\"", guids.len())),
+                    last_modified: None,
+                },
+                title: None,
+                moved_to: None,
+                missed_items: None,
+            },
+            now,
+            next_poll_at: now + chrono::Duration::minutes(15),
+        }
+    }
+
+    #[test]
+    fn polls_committed_together_each_count_and_record_their_own_feed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("fw.db")).unwrap();
+        let ids = store
+            .sync_feeds([("http://a/", "a"), ("http://b/", "b")])
+            .unwrap();
+        let (a, b) = (ids["http://a/"], ids["http://b/"]);
+        let now = Utc::now();
+        let writes = [
+            poll_of(a, "http://a/", &["1", "2"], now),
+            poll_of(b, "http://b/", &["1", "2", "3"], now),
+        ];
+        let counts: Vec<usize> = store
+            .commit_polls(&writes)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.unwrap().new_articles)
+            .collect();
+        assert_eq!(counts, [2, 3]);
+        let (state_a, state_b) = (store.feed_state(a).unwrap(), store.feed_state(b).unwrap());
+        assert_eq!((state_a.articles, state_b.articles), (2, 3));
+        assert_eq!(state_b.validators.etag.as_deref(), Some("\"3\""));
+        assert_eq!(state_a.last_status, Some(200));
+        // The same polls again store nothing new.
+        let again = store.commit_polls(&writes).unwrap();
+        assert!(again.iter().all(|r| r.as_ref().unwrap().new_articles == 0));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_commits_all_return_their_own_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("fw.db")).unwrap();
+        let urls: Vec<String> = (0..20).map(|i| format!("http://f{i}/")).collect();
+        let ids = store
+            .sync_feeds(urls.iter().map(|u| (u.as_str(), u.as_str())))
+            .unwrap();
+        let db = Db::new(store);
+        let now = Utc::now();
+        let mut tasks = tokio::task::JoinSet::new();
+        for (i, url) in urls.iter().enumerate() {
+            let guids: Vec<String> = (0..=i).map(|g| g.to_string()).collect();
+            let guids: Vec<&str> = guids.iter().map(String::as_str).collect();
+            let write = poll_of(ids[url], url, &guids, now);
+            let db = db.clone();
+            tasks.spawn(async move { (i, db.commit_poll(write).await) });
+        }
+        while let Some(joined) = tasks.join_next().await {
+            let (i, stats) = joined.unwrap();
+            assert_eq!(stats.unwrap().new_articles, i + 1);
+        }
+        let stored = db
+            .call(|s| Ok(s.feed_states()?.iter().map(|f| f.articles).sum::<i64>()))
+            .await
+            .unwrap();
+        assert_eq!(stored, (1..=20).sum::<i64>());
+    }
+}
