@@ -141,7 +141,11 @@ impl Pipeline {
 }
 
 /// Polls every feed once, now, then delivers every pending alert once.
-pub async fn run_once(pipeline: Arc<Pipeline>) -> Result<CycleReport, DaemonError> {
+/// `on_feed_done` hears of each feed as its poll ends (for a progress bar).
+pub async fn run_once(
+    pipeline: Arc<Pipeline>,
+    mut on_feed_done: impl FnMut(&FeedReport),
+) -> Result<CycleReport, DaemonError> {
     let feeds = pipeline.sync_feeds().await?;
     let limit = Arc::new(Semaphore::new(CONCURRENT_POLLS));
     let mut polls = JoinSet::new();
@@ -156,7 +160,11 @@ pub async fn run_once(pipeline: Arc<Pipeline>) -> Result<CycleReport, DaemonErro
     let mut reports = Vec::new();
     while let Some(joined) = polls.join_next().await {
         match joined {
-            Ok((index, report)) => reports.push((index, report?)),
+            Ok((index, report)) => {
+                let report = report?;
+                on_feed_done(&report);
+                reports.push((index, report));
+            }
             Err(e) => tracing::error!("a poll task failed: {e}"),
         }
     }

@@ -1,12 +1,11 @@
 //! `feedwatch import-opml` and `export-opml`: subscriptions in and out of `config.toml`.
 
-use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
+
 use serde_json::json;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -134,15 +133,7 @@ pub async fn import(
 async fn check_all(
     feeds: Vec<(String, OpmlFeed)>,
 ) -> Vec<(String, OpmlFeed, Result<String, String>)> {
-    let bar = if std::io::stderr().is_terminal() {
-        let bar = ProgressBar::new(feeds.len() as u64);
-        if let Ok(style) = ProgressStyle::with_template("{bar:30} {pos}/{len} checking {msg}") {
-            bar.set_style(style);
-        }
-        bar
-    } else {
-        ProgressBar::hidden()
-    };
+    let bar = super::output::progress_bar(feeds.len(), "{bar:30} {pos}/{len} checking {msg}");
     let fetcher = Arc::new(Fetcher::new(std::time::Duration::from_secs(20)));
     let permits = Arc::new(Semaphore::new(CONCURRENT_CHECKS));
     let mut tasks = JoinSet::new();

@@ -58,6 +58,19 @@ pub fn fit(text: &str, max: usize) -> String {
     cut
 }
 
+/// A progress bar on standard error when it is a terminal, hidden otherwise (logs and pipes get
+/// plain lines instead). `template` is indicatif's, e.g. `{bar:30} {pos}/{len} {msg}`.
+pub fn progress_bar(len: usize, template: &str) -> indicatif::ProgressBar {
+    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len as u64);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+        bar.set_style(style);
+    }
+    bar
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,4 +1,4 @@
-//! `feedwatch run --once`: one cycle and a summary line.
+//! `feedwatch run --once`: one cycle, a progress bar on a terminal, and a summary line.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -8,7 +8,16 @@ use anyhow::Result;
 use feedwatch::daemon::{self, Pipeline};
 
 pub async fn run_once(pipeline: Arc<Pipeline>) -> Result<ExitCode> {
-    let report = daemon::run_once(pipeline).await?;
+    let bar = super::output::progress_bar(
+        pipeline.config.feeds.len(),
+        "{bar:30} {pos}/{len} feeds polled, last: {msg}",
+    );
+    let report = daemon::run_once(pipeline, |feed| {
+        bar.set_message(feed.feed.clone());
+        bar.inc(1);
+    })
+    .await?;
+    bar.finish_and_clear();
     let failed = report.feeds.iter().filter(|f| f.result.is_err()).count();
     let (new, alerts) = report
         .feeds
