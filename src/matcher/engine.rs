@@ -3,12 +3,14 @@
 //! Each distinct term of every rule is a *leaf*. An article is folded and tokenised once per
 //! field (and once more per field only if some rule asks for exact accents); each token is
 //! looked up in hash indexes of leaves — phrases by their first word, `stem*` prefixes by the
-//! token's leading characters at each stem length in use — and all regular expressions run as
-//! one `RegexSet`. The work per article therefore grows with its length, not with the number
+//! token's leading characters up to the shortest stem in use — and all regular expressions run
+//! as one `RegexSet`. Fields no rule looks at are not folded at all, and the buffers an article
+//! needs are kept per thread, so matching allocates little beyond its result. The work per article therefore grows with its length, not with the number
 //! of rules. Only rules that contain a leaf that was seen, plus the few that can match with no
 //! term present (such as `NOT sport`), have their boolean expression evaluated.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ops::Range;
 
@@ -88,21 +90,65 @@ struct CompiledRule {
     positive: Vec<LeafId>,
 }
 
+/// A prefix stem and the leaves that use it.
+type StemLeaves = (Box<str>, Vec<LeafId>);
+
 /// Word and prefix leaves for one way of folding accents.
 #[derive(Debug, Default)]
 struct TokenIndex {
     /// Phrase leaves (a single word is a phrase of one) by their first token.
     by_first_token: FxHashMap<Box<str>, Vec<LeafId>>,
-    /// Prefix leaves by their stem.
+    /// Prefix leaves by their stem; filled while compiling, then grouped into `prefix_groups`.
     by_prefix: FxHashMap<Box<str>, Vec<LeafId>>,
-    /// The distinct stem lengths in characters, ascending.
-    prefix_lengths: Vec<usize>,
+    /// Stems grouped by their first `shortest_stem` characters, so each token needs one lookup
+    /// however many stem lengths are in use.
+    prefix_groups: FxHashMap<Box<str>, Vec<StemLeaves>>,
+    /// The length in characters of the shortest stem.
+    shortest_stem: usize,
+    /// Bit `1 << field as u8` for each field some leaf of this index looks at.
+    fields: u8,
 }
 
 impl TokenIndex {
-    fn is_empty(&self) -> bool {
-        self.by_first_token.is_empty() && self.by_prefix.is_empty()
+    fn group_prefixes(&mut self) {
+        self.shortest_stem = self
+            .by_prefix
+            .keys()
+            .map(|stem| stem.chars().count())
+            .min()
+            .unwrap_or(0);
+        for (stem, ids) in self.by_prefix.drain() {
+            let key = char_prefix(&stem, self.shortest_stem).unwrap_or(&stem);
+            self.prefix_groups
+                .entry(key.into())
+                .or_default()
+                .push((stem, ids));
+        }
     }
+}
+
+/// The first `chars` characters of `word`, or `None` if it is shorter.
+fn char_prefix(word: &str, chars: usize) -> Option<&str> {
+    if word.is_ascii() {
+        return word.get(..chars);
+    }
+    match word.char_indices().nth(chars) {
+        Some((end, _)) => Some(&word[..end]),
+        None if word.chars().count() == chars => Some(word),
+        None => None,
+    }
+}
+
+/// Buffers reused from one article to the next on the same thread.
+#[derive(Default)]
+struct Scratch {
+    folded: Folded,
+    hits: Vec<LeafId>,
+    regex_matched: Vec<bool>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
 #[derive(Debug, Default)]
@@ -115,6 +161,8 @@ pub struct Engine {
     regexes: Vec<LeafId>,
     /// All regexes at once; `None` if the combined set is too big, then each runs alone.
     regex_set: Option<RegexSet>,
+    /// Bit `1 << field as u8` for each field some regex looks at.
+    regex_fields: u8,
     /// For each leaf, the rules that use it.
     rules_of_leaf: Vec<Vec<usize>>,
     /// Rules that can match when none of their terms is present.
@@ -145,8 +193,7 @@ impl Engine {
             });
         }
         for index in &mut engine.indexes {
-            index.prefix_lengths.sort_unstable();
-            index.prefix_lengths.dedup();
+            index.group_prefixes();
         }
         let sources = engine
             .regexes
@@ -217,13 +264,16 @@ impl Engine {
         let id = self.leaves.len();
         let index = &mut self.indexes[term.accents as usize];
         match &term.pattern {
+            Pattern::Regex(_) => self.regex_fields |= fields,
+            _ => index.fields |= fields,
+        }
+        match &term.pattern {
             Pattern::Phrase(words) => index
                 .by_first_token
                 .entry(words[0].as_str().into())
                 .or_default()
                 .push(id),
             Pattern::Prefix(stem) => {
-                index.prefix_lengths.push(stem.chars().count());
                 index
                     .by_prefix
                     .entry(stem.as_str().into())
@@ -247,8 +297,28 @@ impl Engine {
         if self.rules.is_empty() {
             return Vec::new();
         }
-        let hits = self.scan(article, None);
-        self.evaluate(&hits, feed)
+        self.with_hits(article, None, |hits| self.evaluate(hits, feed))
+    }
+
+    /// Runs `then` on the sorted ids of the leaves found in `article`.
+    fn with_hits<T>(
+        &self,
+        article: &Article,
+        found: Option<&mut Vec<(LeafId, Highlight)>>,
+        then: impl FnOnce(&[LeafId]) -> T,
+    ) -> T {
+        SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+            Ok(mut scratch) => {
+                self.scan(article, found, &mut scratch);
+                then(&scratch.hits)
+            }
+            // Only reached if matching re-enters itself on this thread; fresh buffers do.
+            Err(_) => {
+                let mut scratch = Scratch::default();
+                self.scan(article, found, &mut scratch);
+                then(&scratch.hits)
+            }
+        })
     }
 
     /// Like [`Engine::matches`], with where in the article each rule's terms were found.
@@ -257,8 +327,8 @@ impl Engine {
             return Vec::new();
         }
         let mut found = Vec::new();
-        let hits = self.scan(article, Some(&mut found));
-        self.evaluate(&hits, feed)
+        let matched = self.with_hits(article, Some(&mut found), |hits| self.evaluate(hits, feed));
+        matched
             .into_iter()
             .map(|matched| {
                 let positive = &self.rules[matched.rule].positive;
@@ -278,6 +348,9 @@ impl Engine {
     }
 
     fn evaluate(&self, hits: &[LeafId], feed: &str) -> Vec<RuleMatch> {
+        if hits.is_empty() && self.match_without_terms.is_empty() {
+            return Vec::new();
+        }
         let mut candidates: Vec<usize> = self.match_without_terms.clone();
         for &leaf in hits {
             candidates.extend_from_slice(&self.rules_of_leaf[leaf]);
@@ -309,36 +382,46 @@ impl Engine {
             .collect()
     }
 
-    /// Sorted ids of the leaves found in the article; with `found`, also where each was seen.
+    /// Leaves `scratch.hits` holding the sorted ids of the leaves found in the article; with
+    /// `found`, also records where each was seen.
     fn scan(
         &self,
         article: &Article,
         mut found: Option<&mut Vec<(LeafId, Highlight)>>,
-    ) -> Vec<LeafId> {
-        let mut hits = Vec::new();
-        let mut folded = Folded::default();
+        scratch: &mut Scratch,
+    ) {
+        let Scratch {
+            folded,
+            hits,
+            regex_matched,
+        } = scratch;
+        hits.clear();
+        let wanted = self.indexes[0].fields | self.indexes[1].fields | self.regex_fields;
         for field in Field::ALL {
+            let bit = field_bit(field);
+            if wanted & bit == 0 {
+                continue;
+            }
             let text = field_text(article, field);
             let text = text.as_ref();
             if text.is_empty() {
                 continue;
             }
-            let bit = field_bit(field);
             for accents in [Accents::Ignore, Accents::Exact] {
                 let index = &self.indexes[accents as usize];
-                if index.is_empty() {
+                if index.fields & bit == 0 {
                     continue;
                 }
                 folded.fold(text, accents);
-                self.scan_tokens(index, &folded, bit, &mut |leaf, span| {
+                self.scan_tokens(index, folded, bit, &mut |leaf, span| {
                     hits.push(leaf);
                     if let Some(found) = found.as_deref_mut() {
                         found.push((leaf, Highlight { field, range: span }));
                     }
                 });
             }
-            if !self.regexes.is_empty() {
-                self.scan_regexes(text, bit, &mut |leaf, span| {
+            if self.regex_fields & bit != 0 {
+                self.scan_regexes(text, bit, regex_matched, &mut |leaf, span| {
                     hits.push(leaf);
                     if let Some(found) = found.as_deref_mut() {
                         found.push((leaf, Highlight { field, range: span }));
@@ -348,7 +431,6 @@ impl Engine {
         }
         hits.sort_unstable();
         hits.dedup();
-        hits
     }
 
     fn scan_tokens(
@@ -379,40 +461,46 @@ impl Engine {
                     }
                 }
             }
-            for &length in &index.prefix_lengths {
-                let end = if word.is_ascii() {
-                    if length > word.len() {
-                        break;
-                    }
-                    length
-                } else {
-                    match word.char_indices().nth(length) {
-                        Some((end, _)) => end,
-                        None if word.chars().count() == length => word.len(),
-                        None => break,
-                    }
-                };
-                if let Some(ids) = index.by_prefix.get(&word[..end]) {
-                    for &id in ids {
-                        if self.leaves[id].fields & field != 0 {
-                            hit(id, folded.span(i));
-                        }
+            if index.prefix_groups.is_empty() {
+                continue;
+            }
+            let Some(key) = char_prefix(word, index.shortest_stem) else {
+                continue;
+            };
+            // Byte-wise `starts_with` is a character prefix: both sides are whole UTF-8.
+            let stems = index.prefix_groups.get(key).into_iter().flatten();
+            for (_, ids) in stems.filter(|(stem, _)| word.starts_with(&**stem)) {
+                for &id in ids {
+                    if self.leaves[id].fields & field != 0 {
+                        hit(id, folded.span(i));
                     }
                 }
             }
         }
     }
 
-    fn scan_regexes(&self, text: &str, field: u8, hit: &mut impl FnMut(LeafId, Range<usize>)) {
+    fn scan_regexes(
+        &self,
+        text: &str,
+        field: u8,
+        matched: &mut Vec<bool>,
+        hit: &mut impl FnMut(LeafId, Range<usize>),
+    ) {
         let regex_of = |id: LeafId| match &self.leaves[id].pattern {
             Pattern::Regex(re) => Some(re),
             _ => None,
         };
-        let matched: Vec<usize> = match &self.regex_set {
-            Some(set) => set.matches(text).into_iter().collect(),
-            None => (0..self.regexes.len()).collect(),
-        };
-        for position in matched {
+        matched.clear();
+        match &self.regex_set {
+            Some(set) => {
+                matched.resize(self.regexes.len(), false);
+                if !set.matches_read_at(matched, text, 0) {
+                    return;
+                }
+            }
+            None => matched.resize(self.regexes.len(), true),
+        }
+        for (position, _) in matched.iter().enumerate().filter(|(_, m)| **m) {
             let id = self.regexes[position];
             if self.leaves[id].fields & field == 0 {
                 continue;
@@ -512,6 +600,32 @@ mod tests {
         assert!(!is_match("\"Jens Stoltenberg\"", "Stoltenberg, Jens said"));
         let text = crate::parse::html_to_text("<b>Jens</b> <i>Stoltenberg</i>");
         assert!(is_match("\"Jens Stoltenberg\"", &text));
+    }
+
+    #[test]
+    fn prefixes_of_several_lengths_match_in_one_engine() {
+        let qs: Vec<Query> = ["Ukr*", "Ukrain*", "Украин*", "Zürich*"]
+            .iter()
+            .map(|q| Query::parse(q).unwrap())
+            .collect();
+        let engine = Engine::new(qs.iter().map(|q| RuleSpec {
+            name: "r",
+            query: q,
+            feeds: &[],
+        }));
+        let rules = |title: &str| -> Vec<usize> {
+            engine
+                .matches(&article(title, ""), "feed")
+                .into_iter()
+                .map(|m| m.rule)
+                .collect()
+        };
+        assert_eq!(rules("Ukrainians return"), [0, 1]);
+        assert_eq!(rules("Ukraine"), [0, 1]);
+        assert_eq!(rules("Ukrai"), [0]);
+        assert_eq!(rules("Uk"), Vec::<usize>::new());
+        assert_eq!(rules("украинские войска"), [2]);
+        assert_eq!(rules("Zurich"), [3]);
     }
 
     #[test]
