@@ -5,7 +5,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Daemon, TestServer, Workspace, rss};
+use common::{Daemon, TestServer, Workspace, rss, wait_until};
+
+/// How long a daemon test waits for something before it fails.
+const WAIT: Duration = Duration::from_secs(20);
 
 /// A config whose feeds are polled every 2 s and whose rule posts to the test webhook.
 fn config(server: &TestServer, feeds: &[&str], rules: &[(&str, &str)]) -> String {
@@ -40,17 +43,6 @@ fn titles(server: &TestServer) -> Vec<String> {
     titles
 }
 
-async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !done() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "waited 20 s for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_during_a_poll_exits_promptly_with_the_database_intact() {
     let server = TestServer::start().await;
@@ -70,8 +62,11 @@ async fn sigterm_during_a_poll_exits_promptly_with_the_database_intact() {
         &[("nato", "NATO")],
     ));
     let mut daemon = Daemon::start(&ws.config(), &[]);
-    wait_until("the fast feed's alert", || server.received().len() == 1).await;
-    wait_until("the slow poll to be in flight", || {
+    wait_until(WAIT, "the fast feed's alert", || {
+        server.received().len() == 1
+    })
+    .await;
+    wait_until(WAIT, "the slow poll to be in flight", || {
         server.hits("slow/slow.xml") > 0
     })
     .await;
@@ -145,7 +140,7 @@ async fn config_edit_adds_a_feed_and_a_rule_without_restart_or_realerts() {
     );
     let ws = Workspace::new(&config(&server, &["/feeds/a.xml"], &[("nato", "NATO")]));
     let daemon = Daemon::start(&ws.config(), &[]);
-    wait_until("the first alert", || server.received().len() == 1).await;
+    wait_until(WAIT, "the first alert", || server.received().len() == 1).await;
 
     std::fs::write(
         ws.config(),
@@ -156,11 +151,14 @@ async fn config_edit_adds_a_feed_and_a_rule_without_restart_or_realerts() {
         ),
     )
     .unwrap();
-    wait_until("the new feed's alert", || server.received().len() == 2).await;
+    wait_until(WAIT, "the new feed's alert", || {
+        server.received().len() == 2
+    })
+    .await;
     assert!(daemon.log().contains("config reloaded"), "{}", daemon.log());
     // A few more polls of both feeds: nothing is alerted twice.
     let polls = server.hits("a.xml");
-    wait_until("two more polls", || server.hits("a.xml") >= polls + 2).await;
+    wait_until(WAIT, "two more polls", || server.hits("a.xml") >= polls + 2).await;
     assert_eq!(titles(&server), ["Grain deal", "NATO summit"]);
 }
 
@@ -174,7 +172,7 @@ async fn an_invalid_edit_is_rejected_and_the_old_config_keeps_working() {
     );
     let ws = Workspace::new(&config(&server, &["/feeds/a.xml"], &[("nato", "NATO")]));
     let daemon = Daemon::start(&ws.config(), &[]);
-    wait_until("the first alert", || server.received().len() == 1).await;
+    wait_until(WAIT, "the first alert", || server.received().len() == 1).await;
 
     std::fs::write(ws.config(), "[[feed]]\nurl = \"http://x/\"\nbogus = 1\n").unwrap();
     daemon.wait_for_log("config not reloaded", 1).await;
@@ -190,7 +188,7 @@ async fn an_invalid_edit_is_rejected_and_the_old_config_keeps_working() {
         "application/rss+xml",
         rss("A", &[("a2", "NATO two", ""), ("a1", "NATO one", "")]),
     );
-    wait_until("the second alert", || server.received().len() == 2).await;
+    wait_until(WAIT, "the second alert", || server.received().len() == 2).await;
     assert_eq!(titles(&server), ["NATO one", "NATO two"]);
 }
 
