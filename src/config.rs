@@ -62,7 +62,8 @@ pub struct Rule {
     pub query: Query,
     /// Names of the notifiers this rule alerts through.
     pub notify: Vec<String>,
-    /// Only articles from these feeds (by name); empty means every feed.
+    /// Only articles from these feeds (by name; tags in the file are expanded to the feeds that
+    /// carry them); empty means every feed.
     pub feeds: Vec<String>,
     /// How insistent this rule's desktop notifications are.
     pub urgency: Urgency,
@@ -554,17 +555,28 @@ fn validate(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigErr
                 );
             }
         }
-        for feed in &raw_rule.feeds {
-            if !feed_names.contains(feed.get_ref().as_str()) {
+        // `feeds` names feeds or feed tags; a tag stands for every feed that carries it.
+        let mut limited_to: Vec<String> = Vec::new();
+        for entry in &raw_rule.feeds {
+            let wanted = entry.get_ref().as_str();
+            let tagged: Vec<&Feed> = feeds
+                .iter()
+                .filter(|f: &&Feed| f.tags.iter().any(|t| t == wanted))
+                .collect();
+            if feed_names.contains(wanted) {
+                limited_to.push(wanted.to_string());
+            } else if !tagged.is_empty() {
+                limited_to.extend(tagged.iter().map(|f| f.name.clone()));
+            } else {
                 problems.add(
-                    feed.span(),
+                    entry.span(),
                     format!(
-                        "rule `{name}` is limited to feed `{}`, but no [[feed]] has that name",
-                        feed.get_ref()
+                        "rule `{name}` is limited to `{wanted}`, but no [[feed]] has that name or tag"
                     ),
                 );
             }
         }
+        limited_to.dedup();
         let accents = match raw_rule.accents.as_ref().map(|a| (a, a.get_ref().as_str())) {
             None | Some((_, "ignore")) => Accents::Ignore,
             Some((_, "exact")) => Accents::Exact,
@@ -589,7 +601,7 @@ fn validate(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigErr
                     .iter()
                     .map(|n| n.get_ref().clone())
                     .collect(),
-                feeds: raw_rule.feeds.iter().map(|f| f.get_ref().clone()).collect(),
+                feeds: limited_to,
                 urgency: raw_rule.urgency,
                 cooldown,
             }),
@@ -1222,6 +1234,39 @@ query = "x"
         assert!(found[0].contains("quiet hours `late` of `a`"), "{found:?}");
         assert!(
             found[1].contains("unknown time zone `Mars/Base`"),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn rule_feeds_take_feed_names_and_tags() {
+        let config = parse(
+            r#"
+[[feed]]
+name = "A"
+url = "http://a.org/"
+tags = ["europe"]
+[[feed]]
+name = "B"
+url = "http://b.org/"
+tags = ["europe", "wire"]
+[[feed]]
+name = "C"
+url = "http://c.org/"
+[[rule]]
+name = "r"
+query = "NATO"
+feeds = ["europe", "C"]
+"#,
+        )
+        .unwrap();
+        assert_eq!(config.rules[0].feeds, ["A", "B", "C"]);
+        let found = problems(
+            "[[feed]]\nurl = \"http://a.org/\"\n[[rule]]\nname = \"r\"\nquery = \"x\"\nfeeds = [\"nowhere\"]\n",
+        );
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].contains("no [[feed]] has that name or tag"),
             "{found:?}"
         );
     }
