@@ -17,28 +17,11 @@ use std::collections::HashSet;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::Seeded;
 use feedwatch::matcher::{Engine, Query, RuleSpec};
 use feedwatch::parse::Article;
-
-/// A small seeded generator (xorshift64*), so the corpus is the same on every run.
-struct Seeded(u64);
-
-impl Seeded {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn pick<'a>(&mut self, items: &'a [String]) -> &'a str {
-        &items[self.below(items.len())]
-    }
-}
 
 const COMMON: &str = "the of and to in a is that for on was with he it as at by from his \
     said has have are be were an which after government minister president officials year new \

@@ -8,7 +8,10 @@
 
 use std::time::{Duration, Instant};
 
+mod common;
+
 use chrono::Utc;
+use common::Seeded;
 use feedwatch::matcher::Query;
 use feedwatch::store::{SearchFilter, Store};
 use rusqlite::params;
@@ -95,7 +98,7 @@ fn build(path: &std::path::Path, mut store: Store) {
     drop(store);
     let feed_ids: Vec<i64> = names.iter().map(|(u, _)| ids[u.as_str()]).collect();
     let words = vocabulary();
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = Seeded(0x9e37_79b9_7f4a_7c15);
     let mut conn = rusqlite::Connection::open(path).expect("open for bulk insert");
     conn.execute_batch("PRAGMA synchronous = OFF;")
         .expect("pragma");
@@ -134,7 +137,7 @@ fn build(path: &std::path::Path, mut store: Store) {
 /// 20,000 made-up words; the searched words are placed among the common ones (rank 50-300),
 /// so each turns up in roughly 1-4% of articles, like a news topic in a busy week.
 fn vocabulary() -> Vec<String> {
-    let mut rng = Rng(42);
+    let mut rng = Seeded(42);
     let mut words: Vec<String> = (0..20_000)
         .map(|_| {
             let len = 3 + rng.below(7);
@@ -156,7 +159,7 @@ fn vocabulary() -> Vec<String> {
 }
 
 /// Word ranks drawn with a heavy head, roughly like word frequencies in text.
-fn sentence(rng: &mut Rng, words: &[String], len: usize) -> String {
+fn sentence(rng: &mut Seeded, words: &[String], len: usize) -> String {
     let mut out = String::new();
     for i in 0..len {
         let u = rng.unit();
@@ -167,22 +170,4 @@ fn sentence(rng: &mut Rng, words: &[String], len: usize) -> String {
         out.push_str(&words[rank.min(words.len() - 1)]);
     }
     out
-}
-
-/// xorshift64*: deterministic, so every run builds the same archive.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
 }
