@@ -29,6 +29,15 @@ pub enum ConfigEditError {
     NotTables { path: String },
     #[error("{path}: no [[feed]] has the name or URL `{wanted}`")]
     NoSuchFeed { path: String, wanted: String },
+    #[error(
+        "{path}: rule `{rule}` watches only `{feed}`; change or remove that rule first \
+         (without `feeds` it would watch every feed)"
+    )]
+    OnlyFeedOfRule {
+        path: String,
+        rule: String,
+        feed: String,
+    },
 }
 
 /// The config document, parsed for editing. `path` is only for messages.
@@ -130,6 +139,49 @@ impl ConfigDoc {
         feeds.remove(index);
         self.keep_file_header(position, &prefix);
         Ok(removed)
+    }
+
+    /// Takes the feed named `feed` out of every rule's `feeds` list, returning the rules that
+    /// changed. A rule that names only this feed is refused rather than emptied: an empty list
+    /// would widen it to every feed.
+    pub fn unlink_feed_from_rules(&mut self, feed: &str) -> Result<Vec<String>, ConfigEditError> {
+        let Some(rules) = self
+            .doc
+            .get_mut("rule")
+            .and_then(Item::as_array_of_tables_mut)
+        else {
+            return Ok(Vec::new());
+        };
+        let mut changed = Vec::new();
+        for rule in rules.iter_mut() {
+            let name = rule
+                .get("name")
+                .and_then(Item::as_str)
+                .unwrap_or_default()
+                .to_string();
+            let Some(list) = rule.get_mut("feeds").and_then(Item::as_array_mut) else {
+                continue;
+            };
+            let before = list.len();
+            // The first entry's prefix is the layout after `[`; it stays with whoever is first.
+            let lead = list.get(0).and_then(|v| v.decor().prefix()).cloned();
+            list.retain(|v| v.as_str() != Some(feed));
+            if list.len() == before {
+                continue;
+            }
+            if let (Some(first), Some(lead)) = (list.get_mut(0), lead) {
+                first.decor_mut().set_prefix(lead);
+            }
+            if list.is_empty() {
+                return Err(ConfigEditError::OnlyFeedOfRule {
+                    path: self.path.clone(),
+                    rule: name,
+                    feed: feed.to_string(),
+                });
+            }
+            changed.push(name);
+        }
+        Ok(changed)
     }
 
     /// The `url` of every `[[feed]]`, as written.
@@ -314,6 +366,29 @@ query = 'NATO'   # alliance news
             doc.to_string(),
             "# empty\n\n[[feed]]\nname = \"A\"\nurl = \"https://a.example/\"\n"
         );
+    }
+
+    #[test]
+    fn removed_feed_leaves_the_rules_that_named_it() {
+        let text = "[[feed]]\nname = \"a\"\nurl = \"u\"\n\
+                    [[rule]]\nname = \"both\"\nquery = \"x\"\nfeeds = [\"a\", \"b\"] # keep\n\
+                    [[rule]]\nname = \"other\"\nquery = \"y\"\nfeeds = [\"b\"]\n";
+        let mut doc = ConfigDoc::parse(text, "c.toml").unwrap();
+        assert_eq!(doc.unlink_feed_from_rules("a").unwrap(), ["both"]);
+        let edited = doc.to_string();
+        assert!(edited.contains("feeds = [\"b\"] # keep"), "{edited}");
+        let mut doc = ConfigDoc::parse(
+            "[[rule]]\nname = \"r\"\nquery = \"x\"\nfeeds = [\n  \"a\",\n  \"b\",\n]\n",
+            "c.toml",
+        )
+        .unwrap();
+        doc.unlink_feed_from_rules("a").unwrap();
+        assert!(doc.to_string().contains("feeds = [\n  \"b\",\n]"), "{doc}");
+
+        let only = "[[rule]]\nname = \"r\"\nquery = \"x\"\nfeeds = [\"a\"]\n";
+        let mut doc = ConfigDoc::parse(only, "c.toml").unwrap();
+        let err = doc.unlink_feed_from_rules("a").unwrap_err().to_string();
+        assert!(err.contains("rule `r` watches only `a`"), "{err}");
     }
 
     #[test]

@@ -376,6 +376,39 @@ async fn feed_remove_by_name_or_url_keeps_the_rest_of_the_file() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn feed_remove_takes_the_feed_out_of_rules_but_never_widens_one() {
+    let server = TestServer::start().await;
+    serve_feeds(&server);
+    let config = format!(
+        "[[feed]]\nname = \"World\"\nurl = \"{}\"\n\
+         [[feed]]\nname = \"Tech\"\nurl = \"{}\"\n\
+         [[rule]]\nname = \"both\"\nquery = \"NATO\"\nfeeds = [\"World\", \"Tech\"]\n\
+         [[rule]]\nname = \"tech only\"\nquery = \"chips\"\nfeeds = [\"Tech\"]\n",
+        server.url("/feeds/world.xml"),
+        server.url("/feeds/tech.xml"),
+    );
+    let ws = Workspace::new(&config);
+    let out = ws.run(&["feed", "remove", "World"]).await;
+    out.assert_ok();
+    assert!(
+        out.stdout.contains("rule `both` no longer lists it"),
+        "{}",
+        out.stdout
+    );
+    let text = std::fs::read_to_string(ws.config()).unwrap();
+    assert!(text.contains("feeds = [\"Tech\"]\n[[rule]]"), "{text}");
+
+    let refused = ws.run(&["feed", "remove", "Tech"]).await;
+    assert_eq!(refused.code, Some(2), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("rule `both` watches only `Tech`"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(std::fs::read_to_string(ws.config()).unwrap(), text);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn opml_round_trip_gives_the_same_feeds_and_skips_what_is_present() {
     let server = TestServer::start().await;
     serve_feeds(&server);

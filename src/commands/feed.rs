@@ -88,22 +88,31 @@ pub fn remove(path: &Path, wanted: &str) -> Result<ExitCode> {
     let config = Config::load(path)?;
     // The URL may be given as the config resolves it (e.g. with a trailing slash).
     let resolved = typed_url(wanted).ok();
-    let written = config
+    let target = config
         .feeds
         .iter()
-        .find(|f| f.name == wanted || Some(&f.url) == resolved.as_ref())
-        .map_or(wanted, |f| f.name.as_str());
+        .find(|f| f.name == wanted || Some(&f.url) == resolved.as_ref());
+    let written = target.map_or(wanted, |f| f.name.as_str());
     let mut doc = load_doc(path)?;
     let removed = doc
         .remove_feed(written)
         .or_else(|_| doc.remove_feed(wanted))
         .map_err(|e| UsageError(e.to_string()))?;
+    let unlinked = match target {
+        Some(feed) => doc
+            .unlink_feed_from_rules(&feed.name)
+            .map_err(|e| UsageError(e.to_string()))?,
+        None => Vec::new(),
+    };
     save(path, &doc)?;
     println!(
         "removed `{}` ({}); its stored articles are kept",
         removed.name.as_deref().unwrap_or(&removed.url),
         removed.url
     );
+    for rule in unlinked {
+        println!("rule `{rule}` no longer lists it in `feeds`");
+    }
     Ok(ExitCode::SUCCESS)
 }
 
