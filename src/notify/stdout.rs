@@ -3,14 +3,32 @@
 use std::io::Write;
 
 use super::DeliveryError;
+use super::digest::Digest;
 use crate::alert::Alert;
 
 pub fn send(alert: &Alert) -> Result<(), DeliveryError> {
-    let line = render(alert);
+    write(&render(alert))
+}
+
+/// A heading line, then each alert's line indented under it.
+pub fn send_digest(digest: &Digest) -> Result<(), DeliveryError> {
+    write(&render_digest(digest))
+}
+
+fn write(text: &str) -> Result<(), DeliveryError> {
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{line}")
+    writeln!(out, "{text}")
         .and_then(|()| out.flush())
         .map_err(|e| DeliveryError::retryable(format!("cannot write to stdout: {e}")))
+}
+
+pub fn render_digest(digest: &Digest) -> String {
+    let mut text = super::formats::digest_heading(digest);
+    for (alert, _) in &digest.alerts {
+        text.push_str("\n  ");
+        text.push_str(&render(alert));
+    }
+    text
 }
 
 /// `[rule] Title — https://link (Feed; matched: a, b)`, on one line whatever the title holds.
