@@ -51,3 +51,36 @@ pub fn render(alert: &Alert) -> String {
     line.push(')');
     line
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digest_is_a_heading_and_one_indented_line_per_alert() {
+        let now = chrono::Utc::now();
+        let mut second = crate::notify::test_alert(now);
+        second.rule = "other".into();
+        second.article.title = "Second\nstory".into();
+        let digest = Digest {
+            delivery_id: "digest-x".into(),
+            alerts: vec![
+                (crate::notify::test_alert(now), "a".into()),
+                (second, "b".into()),
+            ],
+            created_at: now,
+        };
+        let text = render_digest(&digest);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert_eq!(lines[0], "feedwatch: 2 new matches");
+        assert!(
+            lines[1].starts_with("  [feedwatch test] Test alert"),
+            "{text}"
+        );
+        assert!(
+            lines[2].starts_with("  [other] Second story — https://"),
+            "{text}"
+        );
+    }
+}
