@@ -230,17 +230,17 @@ fn outbox_ids(ws: &Workspace) -> Vec<String> {
 
 /// Delivered rows; 0 while the daemon has not yet created its database.
 fn delivered(ws: &Workspace) -> i64 {
+    count_or_zero(ws, "SELECT COUNT(*) FROM outbox WHERE status = 'delivered'")
+}
+
+/// The count `sql` selects; 0 while the daemon has not yet created its database.
+fn count_or_zero(ws: &Workspace, sql: &str) -> i64 {
     let Ok(conn) =
         rusqlite::Connection::open_with_flags(ws.db(), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
     else {
         return 0;
     };
-    conn.query_row(
-        "SELECT COUNT(*) FROM outbox WHERE status = 'delivered'",
-        [],
-        |r| r.get(0),
-    )
-    .unwrap_or(0)
+    conn.query_row(sql, [], |r| r.get(0)).unwrap_or(0)
 }
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -669,4 +669,28 @@ async fn outbox_retry_gives_revived_alerts_a_fresh_give_up_window() {
         age < 60,
         "the give-up clock starts at the retry, not 4 days ago"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn daemon_digest_takes_alerts_that_arrive_later_in_the_window() {
+    let server = TestServer::start().await;
+    serve_items(&server, 1);
+    let text =
+        config(&server, "digest = \"15s\"").replace("interval = \"1h\"", "interval = \"10s\"");
+    let ws = Workspace::new(&text);
+    let daemon = Daemon::start(&ws.config(), &[]);
+    wait_until(WAIT, "the first alert collected", || {
+        count_or_zero(
+            &ws,
+            "SELECT COUNT(*) FROM outbox WHERE next_attempt_at > created_at",
+        ) == 1
+    })
+    .await;
+    // A second story, polled about ten seconds later, while the window is still open.
+    serve_items(&server, 2);
+    wait_until(WAIT, "both delivered", || delivered(&ws) == 2).await;
+    daemon.kill().await;
+    let received = server.received();
+    assert_eq!(received.len(), 1, "one message for the window");
+    assert_digest(&received[0], &outbox_ids(&ws));
 }

@@ -212,7 +212,7 @@ pub async fn deliver_due(
             if delivery.attempts == 0 && batching.is_active() {
                 if !round.singles.contains_key(&delivery.notifier) {
                     let singles = round
-                        .plan(config, db, http, &delivery.notifier, &batching, due_by)
+                        .plan(config, db, http, &delivery.notifier, &batching)
                         .await?;
                     round.singles.insert(delivery.notifier.clone(), singles);
                 }
@@ -315,10 +315,9 @@ impl Round {
         http: &reqwest::Client,
         notifier: &str,
         batching: &digest::Batching,
-        due_by: DateTime<Utc>,
     ) -> Result<HashSet<i64>, StoreError> {
         let name = notifier.to_string();
-        let fresh = db.call(move |s| s.fresh_deliveries(&name, due_by)).await?;
+        let fresh = db.call(move |s| s.fresh_deliveries(&name)).await?;
         let mut candidates = Vec::new();
         for delivery in fresh {
             if self.done.contains(&delivery.id) {

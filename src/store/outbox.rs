@@ -68,19 +68,16 @@ impl Store {
         )
     }
 
-    /// A notifier's fresh rows due by `due_by`: pending, never tried, in no digest yet, and
-    /// first in line; oldest first. These are what a digest or a rate limit folds.
-    pub fn fresh_deliveries(
-        &self,
-        notifier: &str,
-        due_by: DateTime<Utc>,
-    ) -> Result<Vec<Delivery>, StoreError> {
+    /// A notifier's fresh rows: pending, never tried, in no digest yet, and first in line;
+    /// oldest first. These are what a digest or a rate limit folds. Rows already set to wait
+    /// for a window's end are included: an alert that arrives later in the window joins them.
+    pub fn fresh_deliveries(&self, notifier: &str) -> Result<Vec<Delivery>, StoreError> {
         self.read_deliveries(
             &format!(
-                "o.status = 'pending' AND o.next_attempt_at <= ?1 AND o.notifier = ?2
+                "o.status = 'pending' AND o.notifier = ?1
                  AND o.attempts = 0 AND o.digest_id IS NULL AND {FIRST_IN_LINE} ORDER BY o.id"
             ),
-            params![due_by.timestamp(), notifier],
+            params![notifier],
         )
     }
 
