@@ -4,10 +4,14 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::matcher::snippet::{Marks, snippet};
+use crate::matcher::{Field, Highlight, field_text};
 use crate::parse::Article;
 
 /// Summaries in alerts are cut to this many characters: enough to judge, short enough for chat.
 const SUMMARY_CHARS: usize = 400;
+/// About this many characters of text around the matched words.
+const SNIPPET_CHARS: usize = 160;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Alert {
@@ -17,6 +21,52 @@ pub struct Alert {
     /// The rule's terms found in the article, as written in the rule.
     pub matched: Vec<String>,
     pub created_at: DateTime<Utc>,
+    /// The text around the matched words. Absent in alerts stored before snippets existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snippet: Option<Snippet>,
+}
+
+/// A short piece of the article with the matched words marked, kept as plain text plus
+/// ranges so that each format marks and escapes it its own way.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snippet {
+    /// Which field it is from: `title`, `summary`, `content`, ...
+    pub field: String,
+    pub text: String,
+    /// `[start, end)` of each matched word in `text`, in characters (Unicode scalar values).
+    pub highlights: Vec<(usize, usize)>,
+}
+
+impl Snippet {
+    /// The text in pieces, each with whether it is a matched word.
+    pub fn parts(&self) -> Vec<(String, bool)> {
+        let chars: Vec<char> = self.text.chars().collect();
+        let mut parts = Vec::new();
+        let mut at = 0;
+        for &(start, end) in &self.highlights {
+            let (start, end) = (start.clamp(at, chars.len()), end.min(chars.len()));
+            if start >= end {
+                continue;
+            }
+            if start > at {
+                parts.push((chars[at..start].iter().collect(), false));
+            }
+            parts.push((chars[start..end].iter().collect(), true));
+            at = end;
+        }
+        if at < chars.len() {
+            parts.push((chars[at..].iter().collect(), false));
+        }
+        parts
+    }
+
+    /// The text with each matched word passed through `mark`, and the rest through `plain`.
+    pub fn render(&self, plain: impl Fn(&str) -> String, mark: impl Fn(&str) -> String) -> String {
+        self.parts()
+            .iter()
+            .map(|(text, matched)| if *matched { mark(text) } else { plain(text) })
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -62,7 +112,16 @@ impl Alert {
             },
             matched,
             created_at: now,
+            snippet: None,
         }
+    }
+
+    /// Adds the snippet around `highlights` (from `Engine::explain` for this alert's rule):
+    /// from the first field other than the title with a match (the title is shown anyway),
+    /// else from the title.
+    pub fn with_snippet(mut self, article: &Article, highlights: &[Highlight]) -> Alert {
+        self.snippet = make_snippet(article, highlights);
+        self
     }
 
     /// The article's title, or a stand-in for the rare untitled entry.
@@ -73,6 +132,51 @@ impl Alert {
             &self.article.title
         }
     }
+}
+
+fn make_snippet(article: &Article, highlights: &[Highlight]) -> Option<Snippet> {
+    let field = highlights
+        .iter()
+        .map(|h| h.field)
+        .find(|&f| f != Field::Title)
+        .or_else(|| highlights.first().map(|h| h.field))?;
+    let ranges: Vec<_> = highlights
+        .iter()
+        .filter(|h| h.field == field)
+        .map(|h| h.range.clone())
+        .collect();
+    // Private-use characters mark the words; any already in the text become U+FFFD, which is as
+    // long in UTF-8, so the byte ranges still fit. Newlines become spaces, also in place.
+    let text = field_text(article, field).replace(['\u{e000}', '\u{e001}'], "\u{fffd}");
+    let text = text.replace(['\n', '\r'], " ");
+    let marked = snippet(
+        &text,
+        &ranges,
+        SNIPPET_CHARS,
+        Marks {
+            open: "\u{e000}",
+            close: "\u{e001}",
+        },
+    );
+    let mut plain = String::with_capacity(marked.len());
+    let mut highlights = Vec::new();
+    let mut count = 0;
+    let mut open = 0;
+    for c in marked.chars() {
+        match c {
+            '\u{e000}' => open = count,
+            '\u{e001}' => highlights.push((open, count)),
+            c => {
+                plain.push(c);
+                count += 1;
+            }
+        }
+    }
+    Some(Snippet {
+        field: format!("{field:?}").to_lowercase(),
+        text: plain,
+        highlights,
+    })
 }
 
 /// Cuts `text` to at most `max` characters at a word boundary, marking the cut with `…`.
@@ -91,6 +195,65 @@ pub fn truncate(text: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn article(title: &str, summary: &str) -> Article {
+        Article {
+            title: title.into(),
+            summary: summary.into(),
+            ..Article::default()
+        }
+    }
+
+    #[test]
+    fn snippet_comes_from_the_matched_field_with_words_in_characters() {
+        let a = article("NATO", "Über die NATO\nund die Ukraine sprach man.");
+        let start = a.summary.find("NATO").unwrap();
+        let highlights = [
+            Highlight {
+                field: Field::Title,
+                range: 0..4,
+            },
+            Highlight {
+                field: Field::Summary,
+                range: start..start + 4,
+            },
+        ];
+        let s = make_snippet(&a, &highlights).unwrap();
+        assert_eq!(s.field, "summary");
+        assert_eq!(s.text, "Über die NATO und die Ukraine sprach man.");
+        // Counted in characters: "Über die " is 9 characters, 10 bytes.
+        assert_eq!(s.highlights, vec![(9, 13)]);
+        assert_eq!(
+            s.render(|t| t.to_string(), |t| format!("[{t}]")),
+            "Über die [NATO] und die Ukraine sprach man."
+        );
+        assert_eq!(make_snippet(&a, &[]), None);
+    }
+
+    #[test]
+    fn snippet_survives_marker_characters_in_the_text() {
+        let a = article("a \u{e000}NATO\u{e001} b", "");
+        let start = a.title.find("NATO").unwrap();
+        let s = make_snippet(
+            &a,
+            &[Highlight {
+                field: Field::Title,
+                range: start..start + 4,
+            }],
+        )
+        .unwrap();
+        assert_eq!(s.text, "a \u{fffd}NATO\u{fffd} b");
+        assert_eq!(s.parts()[1], ("NATO".to_string(), true));
+    }
+
+    #[test]
+    fn old_alerts_without_a_snippet_still_read() {
+        let stored = r#"{"rule":"r","feed":{"name":"f","url":"u","title":"t"},
+            "article":{"id":"i","title":"T","link":null,"published":null,"summary":""},
+            "matched":["x"],"created_at":"2026-01-01T00:00:00Z"}"#;
+        let alert: Alert = serde_json::from_str(stored).unwrap();
+        assert_eq!(alert.snippet, None);
+    }
 
     #[test]
     fn truncate_cuts_at_a_word() {

@@ -73,7 +73,7 @@ pub struct Rule {
 }
 
 /// Desktop notification urgency, as the freedesktop spec defines it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Urgency {
     Low,
@@ -87,8 +87,23 @@ pub struct Notifier {
     pub name: String,
     pub kind: NotifierKind,
     pub retry: RetryPolicy,
-    /// A daily window in which this notifier sends nothing (alerts wait for its end).
+    /// A daily window in which this notifier sends nothing (alerts wait for its end, then go
+    /// out as one digest).
     pub quiet: Option<QuietHours>,
+    /// `digest = "1h"`: alerts collect for this long after the first one, then go out as one
+    /// message.
+    pub digest: Option<Duration>,
+    /// `rate_limit = "5/min"`: at most this many single alerts per window; the rest of the
+    /// window's alerts go out as one digest when it ends.
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// At most `count` single alerts per `per`, in windows aligned to multiples of `per` since the
+/// Unix epoch (so "5/min" windows start on the minute, "10/hour" on the UTC hour).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub count: u32,
+    pub per: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -129,9 +144,16 @@ pub enum NotifierKind {
     /// One readable line per alert on standard output.
     Stdout,
     /// A desktop notification through the session bus.
-    Desktop,
+    Desktop(Desktop),
     /// An HTTP request carrying the alert in one of several body formats.
     Webhook(Webhook),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Desktop {
+    /// The program that opens an alert's link when the notification is clicked (its default
+    /// action), given the link as its one argument.
+    pub open_with: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -287,6 +309,9 @@ struct RawNotifier {
     give_up_after: Option<Spanned<String>>,
     quiet: Option<Spanned<String>>,
     quiet_timezone: Option<Spanned<String>>,
+    digest: Option<Spanned<String>>,
+    rate_limit: Option<Spanned<String>>,
+    open_with: Option<Spanned<String>>,
 }
 
 impl Config {
@@ -522,12 +547,15 @@ fn validate(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigErr
         }
         let retry = retry_policy(raw_notifier, &mut problems);
         let quiet = quiet_hours(raw_notifier, &mut problems);
+        let (digest, rate_limit) = batching(raw_notifier, &mut problems);
         if let Some(kind) = notifier_kind(raw_notifier, &mut problems) {
             notifiers.push(Notifier {
                 name,
                 kind,
                 retry,
                 quiet,
+                digest,
+                rate_limit,
             });
         }
     }
@@ -822,11 +850,24 @@ fn notifier_kind(raw: &RawNotifier, problems: &mut Problems) -> Option<NotifierK
             only_for_webhook("template", raw.template.as_ref().map(|t| t.span()));
             only_for_webhook("content_type", raw.content_type.as_ref().map(|t| t.span()));
             only_for_webhook("chat_id", raw.chat_id.as_ref().map(|t| t.span()));
-            Some(if kind == "stdout" {
-                NotifierKind::Stdout
-            } else {
-                NotifierKind::Desktop
-            })
+            if kind == "stdout" {
+                if let Some(open_with) = &raw.open_with {
+                    problems.add(
+                        open_with.span(),
+                        format!("`open_with` applies to desktop notifiers, not to `stdout` (notifier `{name}`)"),
+                    );
+                }
+                return Some(NotifierKind::Stdout);
+            }
+            let open_with = match &raw.open_with {
+                Some(program) if program.get_ref().trim().is_empty() => {
+                    problems.add(program.span(), format!("`open_with` of `{name}` is empty"));
+                    return None;
+                }
+                Some(program) => program.get_ref().trim().to_string(),
+                None => "xdg-open".to_string(),
+            };
+            Some(NotifierKind::Desktop(Desktop { open_with }))
         }
         "webhook" => {
             let Some(url) = &raw.url else {
@@ -1003,6 +1044,63 @@ fn quiet_hours(raw: &RawNotifier, problems: &mut Problems) -> Option<QuietHours>
             None
         }
     }
+}
+
+/// `digest` and `rate_limit`; a notifier takes one of them, since a digest already sends at
+/// most one message per window.
+fn batching(raw: &RawNotifier, problems: &mut Problems) -> (Option<Duration>, Option<RateLimit>) {
+    let name = raw.name.get_ref();
+    let digest = raw
+        .digest
+        .as_ref()
+        .and_then(|d| positive_duration("digest", Some(d), Duration::ZERO, problems));
+    let rate_limit = raw
+        .rate_limit
+        .as_ref()
+        .and_then(|written| match parse_rate_limit(written.get_ref()) {
+            Some(limit) => Some(limit),
+            None => {
+                problems.add(
+                    written.span(),
+                    format!(
+                        "rate_limit `{}` of `{name}` is not a limit such as \"5/min\" \
+                         (a count of at least 1, then /s, /min, /hour, /day or a duration such as /10m)",
+                        written.get_ref()
+                    ),
+                );
+                None
+            }
+        });
+    if let (Some(_), Some(written)) = (&raw.digest, &raw.rate_limit) {
+        problems.add(
+            written.span(),
+            format!(
+                "`{name}` has both `digest` and `rate_limit`: a digest already sends at most one \
+                 message per window, so choose one"
+            ),
+        );
+    }
+    (digest, rate_limit)
+}
+
+/// Parses `"5/min"`: a count, a slash, and a unit (`s`, `min`, `hour`, `day`) or a duration
+/// (`"20/10m"`).
+pub fn parse_rate_limit(text: &str) -> Option<RateLimit> {
+    let (count, per) = text.split_once('/')?;
+    let count: u32 = count.trim().parse().ok().filter(|&c| c > 0)?;
+    let per = per.trim();
+    let per = match per {
+        "s" | "sec" | "second" => Duration::from_secs(1),
+        "m" | "min" | "minute" => Duration::from_secs(60),
+        "h" | "hour" => Duration::from_secs(3600),
+        "d" | "day" => Duration::from_secs(86_400),
+        other => humantime::parse_duration(other).ok()?,
+    };
+    // Windows are whole seconds: the outbox keeps times to the second.
+    (per.as_secs() >= 1).then_some(RateLimit {
+        count,
+        per: Duration::from_secs(per.as_secs()),
+    })
 }
 
 /// Parses `"22:00-07:00"`.
@@ -1236,6 +1334,62 @@ query = "x"
             found[1].contains("unknown time zone `Mars/Base`"),
             "{found:?}"
         );
+    }
+
+    #[test]
+    fn digest_and_rate_limit_are_read_and_checked() {
+        let config = parse(
+            "[[notifier]]\nname = \"a\"\nkind = \"stdout\"\ndigest = \"1h\"\n\
+             [[notifier]]\nname = \"b\"\nkind = \"desktop\"\nrate_limit = \"5/min\"\nopen_with = \"firefox\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.notifiers[0].digest, Some(Duration::from_secs(3600)));
+        assert_eq!(
+            config.notifiers[1].rate_limit,
+            Some(RateLimit {
+                count: 5,
+                per: Duration::from_secs(60)
+            })
+        );
+        assert_eq!(
+            config.notifiers[1].kind,
+            NotifierKind::Desktop(Desktop {
+                open_with: "firefox".into()
+            })
+        );
+        let found = problems(
+            "[[notifier]]\nname = \"a\"\nkind = \"stdout\"\nrate_limit = \"5 per minute\"\n\
+             [[notifier]]\nname = \"b\"\nkind = \"stdout\"\ndigest = \"soon\"\n\
+             [[notifier]]\nname = \"c\"\nkind = \"stdout\"\ndigest = \"1h\"\nrate_limit = \"1/h\"\nopen_with = \"x\"\n",
+        );
+        assert_eq!(found.len(), 4, "{found:?}");
+        assert!(found[0].starts_with("4:14 "), "{found:?}");
+        assert!(
+            found[0].contains("rate_limit `5 per minute` of `a`"),
+            "{found:?}"
+        );
+        assert!(found[1].contains("invalid digest `soon`"), "{found:?}");
+        assert!(
+            found[2].contains("both `digest` and `rate_limit`"),
+            "{found:?}"
+        );
+        assert!(
+            found[3].contains("`open_with` applies to desktop"),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn rate_limits_take_a_count_and_a_window() {
+        let limit = |text| parse_rate_limit(text).map(|l| (l.count, l.per.as_secs()));
+        assert_eq!(limit("5/min"), Some((5, 60)));
+        assert_eq!(limit(" 10 / hour "), Some((10, 3600)));
+        assert_eq!(limit("1/s"), Some((1, 1)));
+        assert_eq!(limit("20/10m"), Some((20, 600)));
+        assert_eq!(limit("0/min"), None);
+        assert_eq!(limit("5"), None);
+        assert_eq!(limit("5/fortnight"), None);
+        assert_eq!(limit("5/500ms"), None);
     }
 
     #[test]

@@ -723,9 +723,10 @@ async fn find_new(
         }
         let alerts: Vec<(Alert, Vec<String>)> = pipeline
             .engine
-            .matches(&article, &feed.name)
+            .explain(&article, &feed.name)
             .into_iter()
-            .map(|m| {
+            .map(|e| {
+                let (m, highlights) = (e.matched, e.highlights);
                 let rule = &pipeline.config.rules[m.rule];
                 let alert = Alert::new(
                     &m.name,
@@ -734,7 +735,8 @@ async fn find_new(
                     &identity.id,
                     m.terms,
                     now,
-                );
+                )
+                .with_snippet(&article, &highlights);
                 (alert, rule.notify.clone())
             })
             .collect();

@@ -230,17 +230,17 @@ fn outbox_ids(ws: &Workspace) -> Vec<String> {
 
 /// Delivered rows; 0 while the daemon has not yet created its database.
 fn delivered(ws: &Workspace) -> i64 {
+    count_or_zero(ws, "SELECT COUNT(*) FROM outbox WHERE status = 'delivered'")
+}
+
+/// The count `sql` selects; 0 while the daemon has not yet created its database.
+fn count_or_zero(ws: &Workspace, sql: &str) -> i64 {
     let Ok(conn) =
         rusqlite::Connection::open_with_flags(ws.db(), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
     else {
         return 0;
     };
-    conn.query_row(
-        "SELECT COUNT(*) FROM outbox WHERE status = 'delivered'",
-        [],
-        |r| r.get(0),
-    )
-    .unwrap_or(0)
+    conn.query_row(sql, [], |r| r.get(0)).unwrap_or(0)
 }
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -405,4 +405,292 @@ async fn rule_cooldown_holds_newer_alerts_after_one_went_out() {
     }
     ws.run(&["run", "--once"]).await.assert_ok();
     assert_eq!(server.received().len(), 4);
+}
+
+/// The outbox's digest id of every row, in match order (`None` for rows sent alone).
+fn outbox_digest_ids(ws: &Workspace) -> Vec<Option<String>> {
+    let conn = rusqlite::Connection::open(ws.db()).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT digest_id FROM outbox ORDER BY id")
+        .unwrap();
+    stmt.query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// Waits until the wall clock passes the Unix time `at`.
+async fn sleep_past(at: i64) {
+    while chrono::Utc::now().timestamp() <= at {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Checks one received digest: its header and body ids agree, and it lists `members` (the
+/// member alerts' delivery ids) in order. Returns the digest's delivery id.
+fn assert_digest(received: &common::Received, members: &[String]) -> String {
+    let body = received.json();
+    let id = received.headers["x-feedwatch-delivery"].to_str().unwrap();
+    assert_eq!(received.headers["x-feedwatch-event"], "digest");
+    assert_eq!(body["version"], 2);
+    assert_eq!(body["type"], "digest");
+    assert_eq!(body["delivery_id"], id);
+    assert!(id.starts_with("digest-"), "{id}");
+    assert_eq!(body["count"], members.len());
+    let listed: Vec<&str> = body["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            assert_eq!(a["type"], "alert");
+            assert_eq!(a["rule"], "ukraine");
+            assert!(
+                a["article"]["title"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("Ukraine story")
+            );
+            a["delivery_id"].as_str().unwrap()
+        })
+        .collect();
+    assert_eq!(listed, members);
+    id.to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn digest_window_sends_one_message_listing_every_alert() {
+    let server = TestServer::start().await;
+    serve_items(&server, 3);
+    let ws = Workspace::new(&config(&server, "digest = \"2s\""));
+
+    // The first alert opens the window: nothing goes out yet, and nothing counts as failed.
+    ws.run(&["run", "--once"]).await.assert_ok();
+    assert_eq!(server.webhook_attempts(), 0);
+    assert_eq!(
+        ws.query_i64("SELECT COUNT(*) FROM outbox WHERE status = 'pending' AND attempts = 0"),
+        3
+    );
+    let opened = ws.query_i64("SELECT MIN(created_at) FROM outbox");
+    assert_eq!(
+        ws.query_i64("SELECT MAX(next_attempt_at) FROM outbox"),
+        opened + 2
+    );
+
+    // When it closes, one message carries all three, each with its own delivery id.
+    sleep_past(opened + 2).await;
+    ws.run(&["run", "--once"]).await.assert_ok();
+    let received = server.received();
+    assert_eq!(received.len(), 1);
+    let id = assert_digest(&received[0], &outbox_ids(&ws));
+    assert_eq!(delivered(&ws), 3);
+    assert_eq!(outbox_digest_ids(&ws), vec![Some(id); 3]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failing_digest_is_retried_as_one_message_under_the_same_id() {
+    let server = TestServer::start().await;
+    serve_items(&server, 3);
+    let ws = Workspace::new(&config(&server, "digest = \"1s\""));
+    server.force_webhook_status(503);
+    ws.run(&["run", "--once"]).await.assert_ok();
+    sleep_past(ws.query_i64("SELECT MAX(next_attempt_at) FROM outbox")).await;
+    let out = ws.run(&["run", "--once"]).await;
+    out.assert_ok();
+
+    // One attempt for the three, recorded on all three: they wait for their retry together.
+    assert_eq!(server.webhook_attempts(), 1);
+    assert_eq!(
+        ws.query_i64(
+            "SELECT COUNT(*) FROM outbox WHERE status = 'pending' AND attempts = 1
+             AND last_error LIKE '%503%'"
+        ),
+        3
+    );
+    assert_eq!(
+        ws.query_i64("SELECT COUNT(DISTINCT next_attempt_at) FROM outbox"),
+        1
+    );
+    let sealed = outbox_digest_ids(&ws);
+    assert!(
+        sealed.iter().all(|d| d.is_some() && *d == sealed[0]),
+        "{sealed:?}"
+    );
+
+    // A new alert meanwhile does not join the digest that already failed once.
+    serve_items(&server, 4);
+    server.force_webhook_status(0);
+    ws.run(&["run", "--once"]).await.assert_ok();
+    let received = server.received();
+    let ids = outbox_ids(&ws);
+    let digest = received
+        .iter()
+        .find(|r| r.headers["x-feedwatch-event"] == "digest")
+        .expect("the digest went out");
+    assert_eq!(assert_digest(digest, &ids[..3]), sealed[0].clone().unwrap());
+    assert_eq!(
+        ws.query_i64("SELECT SUM(attempts) FROM outbox WHERE digest_id IS NOT NULL"),
+        6
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn digest_killed_mid_send_is_resent_with_the_same_id_and_members() {
+    let server = TestServer::start().await;
+    serve_items(&server, 3);
+    let ws = Workspace::new(&config(&server, &format!("{FAST_RETRY}\ndigest = \"1s\"")));
+
+    // The receiver takes the digest and holds the answer; SIGKILL arrives meanwhile.
+    server.slow_webhooks(Duration::from_secs(30));
+    let daemon = Daemon::start(&ws.config(), &[]);
+    wait_until(WAIT, "the digest in flight", || {
+        server.webhook_attempts() == 1
+    })
+    .await;
+    daemon.kill().await;
+    assert_eq!(delivered(&ws), 0);
+    let sealed = outbox_digest_ids(&ws);
+    assert!(
+        sealed.iter().all(|d| d.is_some() && *d == sealed[0]),
+        "{sealed:?}"
+    );
+
+    server.slow_webhooks(Duration::ZERO);
+    let daemon = Daemon::start(&ws.config(), &[]);
+    wait_until(WAIT, "the digest delivered after restart", || {
+        delivered(&ws) == 3
+    })
+    .await;
+    daemon.kill().await;
+
+    // Sent twice, the same message both times: a receiver drops the repeat by its id.
+    let received = server.received();
+    assert_eq!(received.len(), 2);
+    let ids = outbox_ids(&ws);
+    assert_eq!(
+        assert_digest(&received[0], &ids),
+        assert_digest(&received[1], &ids)
+    );
+    assert_eq!(received[0].body, received[1].body);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rate_limit_sends_up_to_the_limit_and_folds_the_rest_into_one_digest() {
+    let server = TestServer::start().await;
+    serve_items(&server, 5);
+    let ws = Workspace::new(&config(&server, "rate_limit = \"2/10s\""));
+    // Windows start at multiples of 10 s: begin early in one, so the run stays inside it.
+    while chrono::Utc::now().timestamp() % 10 > 3 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    ws.run(&["run", "--once"]).await.assert_ok();
+    let received = server.received();
+    assert_eq!(received.len(), 2, "two alone, the rest wait");
+    let ids = outbox_ids(&ws);
+    assert_eq!(delivery_ids(&received), ids[..2]);
+    let window_end = ws.query_i64("SELECT MAX(next_attempt_at) FROM outbox");
+    assert_eq!(window_end % 10, 0);
+    assert_eq!(
+        ws.query_i64("SELECT COUNT(*) FROM outbox WHERE status = 'pending' AND attempts = 0"),
+        3
+    );
+
+    // When the window ends, the three that waited go out as one digest.
+    sleep_past(window_end).await;
+    ws.run(&["run", "--once"]).await.assert_ok();
+    let received = server.received();
+    assert_eq!(received.len(), 3);
+    assert_digest(&received[2], &ids[2..]);
+    assert_eq!(delivered(&ws), 5);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn alerts_held_by_quiet_hours_go_out_as_one_digest_when_they_end() {
+    let server = TestServer::start().await;
+    serve_items(&server, 3);
+    let now = chrono::Utc::now();
+    let window = |from: i64, to: i64| {
+        format!(
+            "quiet = \"{}-{}\"\nquiet_timezone = \"UTC\"",
+            (now + chrono::Duration::hours(from)).format("%H:%M"),
+            (now + chrono::Duration::hours(to)).format("%H:%M")
+        )
+    };
+    let ws = Workspace::new(&config(&server, &window(-1, 1)));
+    ws.run(&["run", "--once"]).await.assert_ok();
+    assert_eq!(server.webhook_attempts(), 0);
+
+    // The night passes: the alerts matched two hours ago, and the quiet hours ended an hour
+    // ago.
+    let conn = rusqlite::Connection::open(ws.db()).unwrap();
+    conn.execute(
+        "UPDATE outbox SET created_at = created_at - 7200, next_attempt_at = ?1",
+        [now.timestamp()],
+    )
+    .unwrap();
+    drop(conn);
+    std::fs::write(ws.config(), config(&server, &window(-3, -1))).unwrap();
+    ws.run(&["run", "--once"]).await.assert_ok();
+    let received = server.received();
+    assert_eq!(received.len(), 1);
+    assert_digest(&received[0], &outbox_ids(&ws));
+    assert_eq!(delivered(&ws), 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn outbox_retry_gives_revived_alerts_a_fresh_give_up_window() {
+    let server = TestServer::start().await;
+    serve_items(&server, 2);
+    let ws = Workspace::new(&config(&server, ""));
+    server.force_webhook_status(404);
+    ws.run(&["run", "--once"]).await.assert_ok();
+    // Dead, and older than the notifier's give-up age (3 days).
+    let conn = rusqlite::Connection::open(ws.db()).unwrap();
+    conn.execute("UPDATE outbox SET created_at = created_at - 4 * 86400", [])
+        .unwrap();
+    drop(conn);
+
+    // Revived into a receiver that is down: one failure must not kill them again. (The second
+    // waits behind the first, to keep their order.)
+    server.force_webhook_status(503);
+    let out = ws.run(&["outbox", "retry"]).await;
+    assert!(
+        out.stdout.contains(
+            "2 dead alert(s) queued again; delivered 0, failed again 1 (will retry), dead 0"
+        ),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        ws.query_i64("SELECT COUNT(*) FROM outbox WHERE status = 'pending'"),
+        2
+    );
+    let age = chrono::Utc::now().timestamp() - ws.query_i64("SELECT MIN(created_at) FROM outbox");
+    assert!(
+        age < 60,
+        "the give-up clock starts at the retry, not 4 days ago"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn daemon_digest_takes_alerts_that_arrive_later_in_the_window() {
+    let server = TestServer::start().await;
+    serve_items(&server, 1);
+    let text =
+        config(&server, "digest = \"15s\"").replace("interval = \"1h\"", "interval = \"10s\"");
+    let ws = Workspace::new(&text);
+    let daemon = Daemon::start(&ws.config(), &[]);
+    wait_until(WAIT, "the first alert collected", || {
+        count_or_zero(
+            &ws,
+            "SELECT COUNT(*) FROM outbox WHERE next_attempt_at > created_at",
+        ) == 1
+    })
+    .await;
+    // A second story, polled about ten seconds later, while the window is still open.
+    serve_items(&server, 2);
+    wait_until(WAIT, "both delivered", || delivered(&ws) == 2).await;
+    daemon.kill().await;
+    let received = server.received();
+    assert_eq!(received.len(), 1, "one message for the window");
+    assert_digest(&received[0], &outbox_ids(&ws));
 }

@@ -323,3 +323,113 @@ async fn many_matches_of_one_rule_become_one_notification_with_the_rule_urgency(
         .expect("the single nato alert on its own");
     assert_eq!(single.2, "LOW");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn clicking_a_desktop_alert_opens_its_link() {
+    let _desktop = ONE_DESKTOP.lock().await;
+    let Some(session) = Session::start() else {
+        return;
+    };
+    let ws = Workspace::new("");
+    let opened = ws.path("opened.txt");
+    let opener = ws.path("open-link");
+    std::fs::write(
+        &opener,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$1\" >> '{}'\n",
+            opened.display()
+        ),
+    )
+    .unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&opener, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    std::fs::write(
+        ws.config(),
+        format!(
+            "[[feed]]\nname = \"Local\"\nurl = \"feed.xml\"\n\
+             [[rule]]\nname = \"nato\"\nquery = 'NATO'\nnotify = [\"desk\"]\n\
+             [[notifier]]\nname = \"desk\"\nkind = \"desktop\"\nopen_with = \"{}\"\n",
+            opener.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        ws.path("feed.xml"),
+        rss("Local", &[("d1", "NATO meets", "")]),
+    )
+    .unwrap();
+    let daemon = common::Daemon::start(
+        &ws.config(),
+        &[
+            ("DBUS_SESSION_BUS_ADDRESS", session.bus.as_str()),
+            ("DISPLAY", session.display.as_str()),
+        ],
+    );
+    common::wait_until(Duration::from_secs(30), "the alert on screen", || {
+        session
+            .dunstctl(&["count", "displayed"])
+            .is_some_and(|n| n.trim() == "1")
+    })
+    .await;
+    // The click: dunst invokes the notification's default action.
+    assert!(session.dunstctl(&["action", "0"]).is_some());
+    common::wait_until(Duration::from_secs(30), "the link opened", || {
+        std::fs::read_to_string(&opened).is_ok_and(|t| !t.is_empty())
+    })
+    .await;
+    assert_eq!(
+        std::fs::read_to_string(&opened).unwrap(),
+        "https://news.example/d1\n"
+    );
+    let log = daemon.log();
+    daemon.kill().await;
+    assert!(!log.contains("WARN"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn desktop_digest_is_one_notification_listing_the_alerts() {
+    let _desktop = ONE_DESKTOP.lock().await;
+    let Some(session) = Session::start() else {
+        return;
+    };
+    let ws = Workspace::new(
+        "[[feed]]\nname = \"Local\"\nurl = \"feed.xml\"\n\
+         [[rule]]\nname = \"nato\"\nquery = 'NATO'\nnotify = [\"desk\"]\nurgency = \"low\"\n\
+         [[rule]]\nname = \"eu\"\nquery = 'EU'\nnotify = [\"desk\"]\nurgency = \"critical\"\n\
+         [[notifier]]\nname = \"desk\"\nkind = \"desktop\"\ndigest = \"1s\"\n",
+    );
+    std::fs::write(
+        ws.path("feed.xml"),
+        rss(
+            "Local",
+            &[("n1", "NATO &amp; 3 &lt; 4", ""), ("e1", "EU votes", "")],
+        ),
+    )
+    .unwrap();
+    session.run_once(&ws).await;
+    let window_end = ws.query_i64("SELECT MAX(next_attempt_at) FROM outbox");
+    while chrono::Utc::now().timestamp() <= window_end {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let out = session.run_once(&ws).await;
+    assert_eq!(
+        ws.query_i64("SELECT COUNT(*) FROM outbox WHERE status = 'delivered'"),
+        2,
+        "{}",
+        out.stderr
+    );
+    let mut history = Vec::new();
+    wait_for(|| {
+        session.dunstctl(&["close-all"]);
+        history = session.history_with_urgency();
+        !history.is_empty()
+    });
+    assert_eq!(history.len(), 1, "{history:?}");
+    let (summary, body, urgency) = &history[0];
+    assert_eq!(summary, "feedwatch: 2 new matches");
+    assert_eq!(body, "• nato: NATO &amp; 3 &lt; 4\n• eu: EU votes");
+    // The most urgent rule in the digest sets its urgency.
+    assert_eq!(urgency, "CRITICAL");
+}

@@ -23,16 +23,30 @@ const FORMATS: &[&str] = &[
     "template",
 ];
 
+/// The template of the `template` notifier: one alert, or a digest of several.
+const TEMPLATE: &str = "'{% if type == \"digest\" %}{\"count\": {{ count }}, \"first\": {{ alerts[0].article.title }}, \"id\": {{ delivery_id }}}{% else %}{\"msg\": {{ article.title }}, \"by\": {{ rule }}, \"id\": {{ delivery_id }}}{% endif %}'";
+
 fn config(server: &TestServer) -> String {
+    config_with(server, 1, "")
+}
+
+/// A feed of `items` hostile stories, one rule, and a notifier of each format with `extra`.
+fn config_with(server: &TestServer, items: usize, extra: &str) -> String {
     let xml_title = HOSTILE
         .replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;");
+    let items: String = (1..=items)
+        .map(|i| {
+            format!(
+                "<item><guid>h{i}</guid><title>{xml_title}</title>\
+                 <link>https://news.example/a?x={i}&amp;y=(2)</link>\
+                 <description>Kyiv</description></item>"
+            )
+        })
+        .collect();
     let feed = format!(
-        "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>W</title>\
-         <item><guid>h1</guid><title>{xml_title}</title>\
-         <link>https://news.example/a?x=1&amp;y=(2)</link>\
-         <description>Kyiv</description></item></channel></rss>"
+        "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>W</title>{items}</channel></rss>"
     );
     server.feed("hostile.xml", "application/rss+xml", feed);
     let names: Vec<String> = FORMATS.iter().map(|f| format!("\"{f}\"")).collect();
@@ -49,13 +63,11 @@ fn config(server: &TestServer) -> String {
         };
         text.push_str(&format!(
             "[[notifier]]\nname = \"{format}\"\nkind = \"webhook\"\nurl = \"{url}\"\n\
-             format = \"{format}\"\nheaders = {{ X-Format = \"{format}\" }}\n"
+             format = \"{format}\"\nheaders = {{ X-Format = \"{format}\" }}\n{extra}\n"
         ));
         match *format {
             "telegram" => text.push_str("chat_id = \"-100123\"\n"),
-            "template" => text.push_str(
-                "template = '{\"msg\": {{ article.title }}, \"by\": {{ rule }}, \"id\": {{ delivery_id }}}'\n",
-            ),
+            "template" => text.push_str(&format!("template = {TEMPLATE}\n")),
             _ => {}
         }
         text.push('\n');
@@ -83,7 +95,13 @@ async fn hostile_titles_are_escaped_in_every_format() {
     };
 
     // feedwatch's own payload and the template carry the title exactly.
-    assert_eq!(json_of("json")["article"]["title"], HOSTILE);
+    let payload = json_of("json");
+    assert_eq!(payload["article"]["title"], HOSTILE);
+    // The snippet marks the matched word by its place in characters.
+    let snippet = &payload["snippet"];
+    assert_eq!(snippet["field"], "title");
+    assert_eq!(snippet["text"], HOSTILE);
+    assert_eq!(snippet["highlights"], serde_json::json!([[0, 7]]));
     let templated = json_of("template");
     assert_eq!(templated["msg"], HOSTILE);
     assert_eq!(templated["by"], "ukraine");
@@ -147,6 +165,11 @@ async fn hostile_titles_are_escaped_in_every_format() {
         "{text}"
     );
     assert!(text.contains("&quot;quoted&quot;"), "{text}");
+    // The snippet, marked in HTML, escaped the same way.
+    assert!(
+        text.contains("\n<i><b>Ukraine</b>: &quot;quoted&quot; 1 &lt; 2"),
+        "{text}"
+    );
 
     let matrix_request = by_format("matrix");
     assert_eq!(matrix_request.method, "PUT");
@@ -202,4 +225,124 @@ async fn broken_template_and_missing_chat_id_are_config_errors() {
         "{}",
         out.stderr
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn digests_are_one_valid_harmless_message_in_every_format() {
+    let server = TestServer::start().await;
+    let ws = Workspace::new(&config_with(&server, 2, "digest = \"1s\""));
+    ws.run(&["run", "--once"]).await.assert_ok();
+    assert!(server.received().is_empty());
+    let window_end = ws.query_i64("SELECT MAX(next_attempt_at) FROM outbox");
+    while chrono::Utc::now().timestamp() <= window_end {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    ws.run(&["run", "--once"]).await.assert_ok();
+    let received = server.received();
+    assert_eq!(received.len(), FORMATS.len(), "one message per notifier");
+    for r in &received {
+        assert_eq!(r.headers["x-feedwatch-event"], "digest");
+    }
+    let by_format = |f: &str| {
+        received
+            .iter()
+            .find(|r| r.headers["x-format"] == f)
+            .unwrap_or_else(|| panic!("no {f} request"))
+    };
+    let json_of = |f: &str| -> serde_json::Value {
+        serde_json::from_str(&by_format(f).body)
+            .unwrap_or_else(|e| panic!("{f} digest is not JSON: {e}"))
+    };
+    let text_of = |f: &str, key: &str| json_of(f)[key].as_str().unwrap().to_string();
+
+    let payload = json_of("json");
+    assert_eq!(payload["version"], 2);
+    assert_eq!(payload["type"], "digest");
+    assert_eq!(payload["count"], 2);
+    let alerts = payload["alerts"].as_array().unwrap();
+    assert_eq!(alerts.len(), 2);
+    assert_eq!(alerts[0]["article"]["title"], HOSTILE);
+    assert_eq!(
+        alerts[1]["article"]["link"],
+        "https://news.example/a?x=2&y=(2)"
+    );
+    assert_ne!(alerts[0]["delivery_id"], alerts[1]["delivery_id"]);
+    assert_eq!(
+        payload["delivery_id"],
+        by_format("json").headers["x-feedwatch-delivery"]
+            .to_str()
+            .unwrap()
+    );
+
+    let templated = json_of("template");
+    assert_eq!(templated["count"], 2);
+    assert_eq!(templated["first"], HOSTILE);
+    assert!(templated["id"].as_str().unwrap().starts_with("digest-"));
+
+    let slack = text_of("slack", "text");
+    assert!(
+        slack.starts_with(
+            "*feedwatch: 2 new matches*\n• *ukraine*: <https://news.example/a?x=1&amp;y=%282%29|"
+        ),
+        "{slack}"
+    );
+    assert_eq!(slack.matches("1 &lt; 2 &gt; 0").count(), 2, "{slack}");
+    assert!(!slack.contains("1 < 2"), "{slack}");
+
+    let discord = json_of("discord");
+    let content = discord["content"].as_str().unwrap();
+    assert_eq!(content.lines().count(), 3, "{content}");
+    assert!(
+        content.contains("\\*bold\\*") && !content.contains(" @everyone"),
+        "{content}"
+    );
+    assert_eq!(discord["allowed_mentions"]["parse"], serde_json::json!([]));
+
+    let mattermost = text_of("mattermost", "text");
+    assert!(
+        !mattermost.contains("@channel") && mattermost.contains("\\*bold\\*"),
+        "{mattermost}"
+    );
+    assert!(!mattermost.contains("](http://evil)"), "{mattermost}");
+
+    let teams = json_of("teams");
+    let list = teams["attachments"][0]["content"]["body"][1]["text"]
+        .as_str()
+        .unwrap();
+    assert_eq!(list.lines().count(), 2, "{list}");
+    assert!(
+        list.contains("\\*bold\\*") && list.contains("\\[y\\]"),
+        "{list}"
+    );
+
+    let gotify = json_of("gotify");
+    assert_eq!(gotify["title"], "feedwatch: 2 new matches");
+    assert!(gotify["message"].as_str().unwrap().contains(HOSTILE));
+
+    let telegram = text_of("telegram", "text");
+    assert!(
+        telegram.starts_with("<b>feedwatch: 2 new matches</b>\n• <b>ukraine</b>: <a href="),
+        "{telegram}"
+    );
+    assert!(!telegram.contains("1 < 2"), "{telegram}");
+
+    let matrix_request = by_format("matrix");
+    let digest_id = matrix_request.headers["x-feedwatch-delivery"]
+        .to_str()
+        .unwrap();
+    assert!(
+        matrix_request.uri.ends_with(&format!("/{digest_id}")),
+        "{}",
+        matrix_request.uri
+    );
+    let html = text_of("matrix", "formatted_body");
+    assert_eq!(html.matches("<li>").count(), 2, "{html}");
+    assert!(
+        html.contains("1 &lt; 2 &gt; 0") && !html.contains("1 < 2"),
+        "{html}"
+    );
+
+    let ntfy = by_format("ntfy");
+    assert_eq!(ntfy.headers["title"], "feedwatch: 2 new matches");
+    assert_eq!(ntfy.body.lines().count(), 2, "{}", ntfy.body);
 }

@@ -53,7 +53,7 @@ async fn matching_articles_are_alerted_exactly_once_across_runs() {
     assert_eq!(titles, ["Grain deal", "NATO summit opens"]);
     for r in &received {
         let body = r.json();
-        assert_eq!(body["version"], 1);
+        assert_eq!(body["version"], 2);
         assert_eq!(body["rule"], "watch");
         assert_eq!(body["feed"]["title"], "World");
         assert_eq!(

@@ -38,7 +38,7 @@ pub fn check(path: &Path) -> Result<ExitCode> {
     for n in &config.notifiers {
         let what = match &n.kind {
             NotifierKind::Stdout => "stdout".to_string(),
-            NotifierKind::Desktop => "desktop".to_string(),
+            NotifierKind::Desktop(_) => "desktop".to_string(),
             NotifierKind::Webhook(hook) => format!(
                 "webhook ({:?}) {}",
                 hook.format,

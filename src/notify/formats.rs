@@ -8,11 +8,15 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
+use super::digest::Digest;
 use crate::alert::{Alert, truncate};
 use crate::config::{Webhook, WebhookFormat};
 
-/// Version of the JSON payload; bumped only on incompatible changes.
-pub const PAYLOAD_VERSION: u32 = 1;
+/// Version of the JSON payload; bumped only on incompatible changes. Version 2 added `type`
+/// (`"alert"` or `"digest"`), digest messages and `snippet`.
+pub const PAYLOAD_VERSION: u32 = 2;
+/// Alerts listed one by one in a chat digest; the rest are counted.
+const DIGEST_LINES: usize = 20;
 
 /// A rendered request: its content type, body and any format-specific headers.
 #[derive(Debug, Clone, PartialEq)]
@@ -76,10 +80,213 @@ pub fn render(
     })
 }
 
+/// Renders `digest` as notifier `name` (configured as `hook`) sends it: one message listing
+/// the alerts.
+pub fn render_digest(
+    name: &str,
+    hook: &Webhook,
+    digest: &Digest,
+) -> Result<Rendered, TemplateError> {
+    let heading = digest_heading(digest);
+    Ok(match hook.format {
+        WebhookFormat::Json => Rendered::json(digest_payload(digest)),
+        WebhookFormat::Slack => Rendered::json(json!({
+            "text": list_message(
+                &format!("*{}*", slack_escape(&heading)),
+                digest,
+                usize::MAX,
+                |a| {
+                    let title = slack_escape(a.title());
+                    let headline = match a.article.link.as_deref().map(url_safe) {
+                        Some(link) if !link.is_empty() => {
+                            format!("<{}|{title}>", slack_escape(&link))
+                        }
+                        _ => title,
+                    };
+                    format!("• *{}*: {headline}", slack_escape(&a.rule))
+                },
+            ),
+            "unfurl_links": false,
+        })),
+        WebhookFormat::Discord => Rendered::json(json!({
+            "content": list_message(&format!("**{}**", markdown_escape(&heading)), digest, 1900, |a| {
+                let mut line = format!(
+                    "• **{}**: {}",
+                    markdown_escape(&a.rule),
+                    markdown_escape(a.title())
+                );
+                if let Some(link) = a.article.link.as_deref().map(url_safe).filter(|l| !l.is_empty()) {
+                    line.push_str(&format!(" <{link}>"));
+                }
+                line
+            }),
+            "allowed_mentions": {"parse": []},
+        })),
+        WebhookFormat::Mattermost => Rendered::json(json!({
+            "text": list_message(&format!("**{}**", markdown_escape(&heading)), digest, usize::MAX, |a| {
+                let title = break_mentions(&markdown_escape(a.title()));
+                let headline = match a.article.link.as_deref().map(url_safe) {
+                    Some(link) if !link.is_empty() => format!("[{title}]({link})"),
+                    _ => title,
+                };
+                format!("- **{}**: {headline}", break_mentions(&markdown_escape(&a.rule)))
+            }),
+        })),
+        WebhookFormat::Teams => Rendered::json(teams_digest(&heading, digest)),
+        WebhookFormat::Gotify => Rendered::json(json!({
+            "title": heading,
+            "message": list_message("", digest, usize::MAX, plain_line).trim_start().to_string(),
+            "priority": 5,
+            "extras": {"client::display": {"contentType": "text/plain"}},
+        })),
+        WebhookFormat::Telegram => Rendered::json(json!({
+            "chat_id": hook.chat_id.as_deref().unwrap_or_default(),
+            "text": list_message(&format!("<b>{}</b>", html_escape(&heading)), digest, 4000, |a| {
+                format!("• <b>{}</b>: {}", html_escape(&a.rule), html_headline(a))
+            }),
+            "parse_mode": "HTML",
+            "link_preview_options": {"is_disabled": true},
+        })),
+        WebhookFormat::Matrix => {
+            let items: String = digest
+                .alerts
+                .iter()
+                .map(|(a, _)| {
+                    format!(
+                        "<li><b>{}</b>: {}</li>",
+                        html_escape(&a.rule),
+                        html_headline(a)
+                    )
+                })
+                .collect();
+            Rendered::json(json!({
+                "msgtype": "m.notice",
+                "body": list_message(&heading, digest, usize::MAX, plain_line),
+                "format": "org.matrix.custom.html",
+                "formatted_body": format!("<b>{}</b><ul>{items}</ul>", html_escape(&heading)),
+            }))
+        }
+        WebhookFormat::Ntfy => Rendered {
+            content_type: "text/plain; charset=utf-8".into(),
+            body: list_message("", digest, usize::MAX, plain_line)
+                .trim_start()
+                .to_string(),
+            headers: vec![
+                ("Title".to_string(), encode_header_word(&heading)),
+                ("Tags".to_string(), "newspaper".to_string()),
+            ],
+        },
+        WebhookFormat::Template => Rendered {
+            content_type: hook.content_type.clone(),
+            body: render_template(
+                hook.template.as_deref().unwrap_or_default(),
+                &hook.content_type,
+                digest_payload(digest),
+            )
+            .map_err(|message| TemplateError {
+                notifier: name.to_string(),
+                message,
+            })?,
+            headers: Vec::new(),
+        },
+    })
+}
+
+/// "feedwatch: 12 new matches".
+pub fn digest_heading(digest: &Digest) -> String {
+    format!("feedwatch: {} new matches", digest.alerts.len())
+}
+
+/// The digest in feedwatch's own payload: each alert as its own payload, with its own
+/// delivery id, in the order they matched.
+pub fn digest_payload(digest: &Digest) -> Value {
+    json!({
+        "version": PAYLOAD_VERSION,
+        "type": "digest",
+        "delivery_id": digest.delivery_id,
+        "count": digest.alerts.len(),
+        "alerts": digest
+            .alerts
+            .iter()
+            .map(|(alert, id)| payload(alert, id))
+            .collect::<Vec<_>>(),
+        "created_at": rfc3339(digest.created_at),
+    })
+}
+
+/// `heading`, then one line per alert while the message stays within `max` characters (and
+/// [`DIGEST_LINES`] lines), then how many more there are.
+fn list_message(
+    heading: &str,
+    digest: &Digest,
+    max: usize,
+    line: impl Fn(&Alert) -> String,
+) -> String {
+    let mut message = heading.to_string();
+    let total = digest.alerts.len();
+    for (shown, (alert, _)) in digest.alerts.iter().enumerate() {
+        let next = line(alert);
+        let more = format!("\n… and {} more", total - shown);
+        let room_left = message.chars().count() + 1 + next.chars().count() + more.chars().count();
+        if shown == DIGEST_LINES || room_left > max {
+            message.push_str(&more);
+            break;
+        }
+        message.push('\n');
+        message.push_str(&next);
+    }
+    message
+}
+
+/// `rule: title — link`, for plain-text services.
+fn plain_line(alert: &Alert) -> String {
+    let one_line = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut line = format!("• {}: {}", alert.rule, one_line(alert.title()));
+    if let Some(link) = &alert.article.link {
+        line.push_str(&format!(" — {}", one_line(link)));
+    }
+    line
+}
+
+/// The title, as a link when the alert has an http(s) one, in HTML.
+fn html_headline(alert: &Alert) -> String {
+    let title = html_escape(alert.title());
+    match alert.article.link.as_deref().map(url_safe) {
+        Some(link) if !link.is_empty() => format!("<a href=\"{}\">{title}</a>", html_escape(&link)),
+        _ => title,
+    }
+}
+
+fn teams_digest(heading: &str, digest: &Digest) -> Value {
+    let mut body = vec![
+        json!({"type": "TextBlock", "text": markdown_escape(heading),
+        "weight": "Bolder", "wrap": true}),
+    ];
+    let text = list_message("", digest, usize::MAX, |a| {
+        let title = markdown_escape(a.title());
+        let headline = match a.article.link.as_deref().map(url_safe) {
+            Some(link) if !link.is_empty() => format!("[{title}]({link})"),
+            _ => title,
+        };
+        format!("- **{}**: {headline}", markdown_escape(&a.rule))
+    });
+    body.push(json!({"type": "TextBlock", "text": text.trim_start(), "wrap": true}));
+    json!({
+        "type": "message",
+        "attachments": [{"contentType": "application/vnd.microsoft.card.adaptive", "content": {
+            "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+            "type": "AdaptiveCard",
+            "version": "1.4",
+            "body": body,
+        }}],
+    })
+}
+
 /// feedwatch's own payload (`format = "json"`), documented in the README.
 pub fn payload(alert: &Alert, delivery_id: &str) -> Value {
     json!({
         "version": PAYLOAD_VERSION,
+        "type": "alert",
         "delivery_id": delivery_id,
         "rule": alert.rule,
         "feed": {"name": alert.feed.name, "url": alert.feed.url, "title": alert.feed.title},
@@ -91,8 +298,23 @@ pub fn payload(alert: &Alert, delivery_id: &str) -> Value {
             "summary": alert.article.summary,
         },
         "matched": alert.matched,
+        "snippet": alert.snippet,
         "created_at": rfc3339(alert.created_at),
     })
+}
+
+/// The snippet with matched words marked for one format: `plain` escapes the text between
+/// them, `mark` escapes and marks a matched word.
+fn marked_snippet(
+    alert: &Alert,
+    plain: impl Fn(&str) -> String,
+    mark: impl Fn(&str) -> String,
+) -> Option<String> {
+    alert
+        .snippet
+        .as_ref()
+        .filter(|s| !s.text.is_empty())
+        .map(|s| s.render(plain, mark))
 }
 
 fn slack(alert: &Alert) -> Value {
@@ -101,8 +323,13 @@ fn slack(alert: &Alert) -> Value {
         Some(link) => format!("<{}|{}>", slack_escape(&url_safe(link)), title),
         None => title,
     };
+    let mut text = format!("*{}*: {}", slack_escape(&alert.rule), headline);
+    if let Some(snippet) = marked_snippet(alert, slack_escape, |w| format!("*{}*", slack_escape(w)))
+    {
+        text.push_str(&format!("\n>{snippet}"));
+    }
     json!({
-        "text": format!("*{}*: {}", slack_escape(&alert.rule), headline),
+        "text": text,
         "unfurl_links": false,
     })
 }
@@ -113,6 +340,11 @@ fn discord(alert: &Alert) -> Value {
         markdown_escape(&alert.rule),
         markdown_escape(alert.title())
     );
+    if let Some(snippet) = marked_snippet(alert, markdown_escape, |w| {
+        format!("**{}**", markdown_escape(w))
+    }) {
+        content.push_str(&format!("\n> {snippet}"));
+    }
     if let Some(link) = &alert.article.link {
         content.push_str(&format!("\n<{}>", url_safe(link)));
     }
@@ -129,9 +361,16 @@ fn mattermost(alert: &Alert) -> Value {
         Some(link) => format!("[{title}]({})", url_safe(link)),
         None => title,
     };
-    json!({
-        "text": format!("**{}**: {headline}", break_mentions(&markdown_escape(&alert.rule))),
-    })
+    let mut text = format!(
+        "**{}**: {headline}",
+        break_mentions(&markdown_escape(&alert.rule))
+    );
+    if let Some(snippet) = marked_snippet(alert, markdown_escape, |w| {
+        format!("**{}**", markdown_escape(w))
+    }) {
+        text.push_str(&format!("\n> {}", break_mentions(&snippet)));
+    }
+    json!({ "text": text })
 }
 
 /// An Adaptive Card, which both Teams Workflows and the older incoming webhooks accept.
@@ -145,7 +384,8 @@ fn teams(alert: &Alert) -> Value {
              "size": "Small", "isSubtle": true},
             {"type": "TextBlock", "text": markdown_escape(alert.title()), "weight": "Bolder",
              "wrap": true},
-            {"type": "TextBlock", "text": markdown_escape(&truncate(&alert.article.summary, 300)),
+            {"type": "TextBlock", "text": marked_snippet(alert, markdown_escape, |w| format!("**{}**", markdown_escape(w)))
+                .unwrap_or_else(|| markdown_escape(&truncate(&alert.article.summary, 300))),
              "wrap": true},
         ],
     });
@@ -179,9 +419,15 @@ fn telegram(alert: &Alert, chat_id: &str) -> Value {
         Some(link) => format!("<a href=\"{}\">{title}</a>", html_escape(&url_safe(link))),
         None => title,
     };
+    let mut text = format!("<b>{}</b>: {headline}", html_escape(&alert.rule));
+    if let Some(snippet) =
+        marked_snippet(alert, html_escape, |w| format!("<b>{}</b>", html_escape(w)))
+    {
+        text.push_str(&format!("\n<i>{snippet}</i>"));
+    }
     json!({
         "chat_id": chat_id,
-        "text": format!("<b>{}</b>: {headline}", html_escape(&alert.rule)),
+        "text": text,
         "parse_mode": "HTML",
         "link_preview_options": {"is_disabled": true},
     })
@@ -198,11 +444,17 @@ fn matrix(alert: &Alert) -> Value {
     if let Some(link) = &alert.article.link {
         plain.push_str(&format!("\n{link}"));
     }
+    let mut formatted = format!("<b>{}</b>: {headline}", html_escape(&alert.rule));
+    if let Some(snippet) =
+        marked_snippet(alert, html_escape, |w| format!("<b>{}</b>", html_escape(w)))
+    {
+        formatted.push_str(&format!("<br><i>{snippet}</i>"));
+    }
     json!({
         "msgtype": "m.notice",
         "body": plain,
         "format": "org.matrix.custom.html",
-        "formatted_body": format!("<b>{}</b>: {headline}", html_escape(&alert.rule)),
+        "formatted_body": formatted,
     })
 }
 
@@ -225,16 +477,22 @@ fn ntfy(alert: &Alert) -> Rendered {
     }
 }
 
-/// Renders the user's minijinja `source` with the alert as context: `rule`, `feed`,
-/// `article`, `matched`, `delivery_id`, `created_at`. For a JSON content type every `{{ … }}`
-/// is written as a JSON value (strings come quoted and escaped); for HTML it is HTML-escaped;
-/// for anything else it is inserted as is.
+/// Renders the user's minijinja `source` with the alert's JSON payload as context: `type`
+/// (`"alert"`), `rule`, `feed`, `article`, `matched`, `snippet`, `delivery_id`, `created_at`.
+/// A digest renders the same template with the digest payload (`type` is `"digest"`, the
+/// alerts are in `alerts`). For a JSON content type every `{{ … }}` is written as a JSON value
+/// (strings come quoted and escaped); for HTML it is HTML-escaped; for anything else it is
+/// inserted as is.
 pub fn template(
     source: &str,
     content_type: &str,
     alert: &Alert,
     delivery_id: &str,
 ) -> Result<String, String> {
+    render_template(source, content_type, payload(alert, delivery_id))
+}
+
+fn render_template(source: &str, content_type: &str, context: Value) -> Result<String, String> {
     use minijinja::{AutoEscape, Environment};
     let escape = if content_type.contains("json") {
         AutoEscape::Json
@@ -249,7 +507,7 @@ pub fn template(
         .map_err(|e| e.to_string())?;
     let template = env.get_template("body").map_err(|e| e.to_string())?;
     template
-        .render(minijinja::value::Serde(payload(alert, delivery_id)))
+        .render(minijinja::value::Serde(context))
         .map_err(|e| e.to_string())
 }
 
@@ -418,13 +676,16 @@ mod tests {
             },
             matched: vec!["Ukraine".into()],
             created_at: Utc::now(),
+            snippet: None,
         }
     }
 
     #[test]
     fn json_payload_is_versioned_and_complete() {
         let v = payload(&alert("t"), "d1");
-        assert_eq!(v["version"], 1);
+        assert_eq!(v["version"], 2);
+        assert_eq!(v["type"], "alert");
+        assert!(v["snippet"].is_null());
         assert_eq!(v["delivery_id"], "d1");
         assert_eq!(v["article"]["link"], "https://x.org/a?b=1&c=2");
         assert_eq!(v["matched"][0], "Ukraine");

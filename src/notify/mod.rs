@@ -8,23 +8,30 @@
 //! the later ones of its (notifier, rule) until it is delivered or dead.
 //! Killing feedwatch at any point loses nothing: a row not marked delivered is sent again, with
 //! the same delivery id so that a receiver can drop the repeat.
+//!
+//! A notifier with `digest`, `rate_limit` or quiet hours folds some alerts into one message
+//! (see [`digest`] for when). The rows of a digest are tied together in the outbox before it
+//! is sent, so they are retried, resent after a crash, and marked delivered as one, always
+//! under the same digest delivery id.
 
 pub mod desktop;
+pub mod digest;
 pub mod formats;
 pub mod quiet;
 pub mod stdout;
 pub mod webhook;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
-use crate::alert::{Alert, ArticleRef, FeedRef};
+use crate::alert::{Alert, ArticleRef, FeedRef, Snippet};
 use crate::config::{Config, NotifierKind, RetryPolicy, Urgency};
 use crate::scheduler::{chrono_duration, jitter_fraction};
 use crate::store::{Db, Delivery, StoreError};
+use digest::Digest;
 
 /// Why one delivery attempt failed.
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +94,11 @@ pub fn test_alert(now: DateTime<Utc>) -> Alert {
         },
         matched: vec!["test".into()],
         created_at: now,
+        snippet: Some(Snippet {
+            field: "summary".into(),
+            text: "If you can read this, the notifier is set up.".into(),
+            highlights: vec![(26, 34)],
+        }),
     }
 }
 
@@ -105,9 +117,41 @@ pub async fn send(
     };
     match &notifier.kind {
         NotifierKind::Stdout => stdout::send(alert),
-        NotifierKind::Desktop => desktop::send(alert, rule_urgency(config, &alert.rule)).await,
+        NotifierKind::Desktop(desktop) => {
+            desktop::send(alert, rule_urgency(config, &alert.rule), desktop).await
+        }
         NotifierKind::Webhook(hook) => {
             webhook::send(http, &notifier.name, hook, alert, delivery_id).await
+        }
+    }
+}
+
+/// Sends `digest` as one message through the notifier named `notifier`.
+pub async fn send_digest(
+    config: &Config,
+    http: &reqwest::Client,
+    notifier: &str,
+    digest: &Digest,
+) -> Result<(), DeliveryError> {
+    let Some(notifier) = config.notifier(notifier) else {
+        return Err(DeliveryError::Permanent {
+            message: format!("notifier `{notifier}` is no longer in the config"),
+        });
+    };
+    match &notifier.kind {
+        NotifierKind::Stdout => stdout::send_digest(digest),
+        NotifierKind::Desktop(desktop) => {
+            // The most urgent of its alerts sets the digest's urgency.
+            let urgency = digest
+                .alerts
+                .iter()
+                .map(|(a, _)| rule_urgency(config, &a.rule))
+                .max()
+                .unwrap_or_default();
+            desktop::send_digest(digest, urgency, desktop).await
+        }
+        NotifierKind::Webhook(hook) => {
+            webhook::send_digest(http, &notifier.name, hook, digest).await
         }
     }
 }
@@ -121,78 +165,308 @@ pub async fn deliver_due(
     shutdown: &CancellationToken,
     due_by: DateTime<Utc>,
 ) -> Result<DeliveryStats, StoreError> {
-    let mut stats = DeliveryStats::default();
+    let mut round = Round::default();
     // Walk the outbox by id, so a row that failed and stays pending is not retried at once.
     let mut after_id = 0;
-    // (notifier, rule) pairs with a failure this round: their later alerts wait, to keep order.
-    let mut held: HashSet<(String, String)> = HashSet::new();
     loop {
         if shutdown.is_cancelled() {
-            return Ok(stats);
+            return Ok(round.stats);
         }
         let batch = db
             .call(move |s| s.due_deliveries(due_by, after_id, 100))
             .await?;
         if batch.is_empty() {
-            return Ok(stats);
+            return Ok(round.stats);
         }
-        let mut done: HashSet<i64> = HashSet::new();
         for (index, delivery) in batch.iter().enumerate() {
             if shutdown.is_cancelled() {
                 // What is not sent stays pending and goes out after the restart.
-                return Ok(stats);
+                return Ok(round.stats);
             }
             after_id = delivery.id;
             let line = (delivery.notifier.clone(), delivery.alert.rule.clone());
-            if done.contains(&delivery.id) || held.contains(&line) {
+            if round.done.contains(&delivery.id) || round.held.contains(&line) {
                 continue;
             }
-            // In quiet hours or a rule's cooldown the alert waits; that is no failed attempt.
-            let quiet_end = config
-                .notifier(&delivery.notifier)
+            let notifier = config.notifier(&delivery.notifier);
+            // In quiet hours the notifier sends nothing; that is no failed attempt.
+            let quiet_end = notifier
                 .and_then(|n| n.quiet.as_ref())
                 .and_then(|q| quiet::quiet_until(q, Utc::now()));
-            let wait_until = match quiet_end {
-                Some(end) => Some(end),
-                None => cooldown_end(config, db, delivery).await?,
-            };
-            if let Some(until) = wait_until {
-                let id = delivery.id;
-                db.call(move |s| s.postpone(id, until)).await?;
-                stats.held += 1;
+            if let Some(until) = quiet_end {
+                round.postpone(db, &[delivery.id], until).await?;
                 continue;
             }
+            if let Some(digest_id) = delivery.digest_id.clone() {
+                let members = db.call(move |s| s.digest_members(&digest_id)).await?;
+                round.send_digest(config, db, http, &members).await?;
+                continue;
+            }
+            if let Some(until) = cooldown_end(config, db, delivery).await? {
+                round.postpone(db, &[delivery.id], until).await?;
+                continue;
+            }
+            let batching = notifier
+                .map(|n| batching(n, Utc::now()))
+                .unwrap_or_default();
+            if delivery.attempts == 0 && batching.is_active() {
+                if !round.singles.contains_key(&delivery.notifier) {
+                    let singles = round
+                        .plan(config, db, http, &delivery.notifier, &batching)
+                        .await?;
+                    round.singles.insert(delivery.notifier.clone(), singles);
+                }
+                if !round.may_send_alone(delivery) {
+                    continue;
+                }
+            }
             // Many desktop alerts of one rule at once become one notification, not a flood.
-            let group: Vec<&Delivery> = match config.notifier(&delivery.notifier) {
-                Some(n) if n.kind == NotifierKind::Desktop => batch[index..]
+            let group: Vec<&Delivery> = match notifier.map(|n| &n.kind) {
+                Some(NotifierKind::Desktop(_)) => batch[index..]
                     .iter()
                     .filter(|d| d.notifier == line.0 && d.alert.rule == line.1)
+                    .filter(|d| d.digest_id.is_none() && round.may_send_alone(d))
                     .collect(),
                 _ => Vec::new(),
             };
-            let (result, sent) = if group.len() >= desktop::GROUP_AT {
-                let alerts: Vec<&Alert> = group.iter().map(|d| &d.alert).collect();
-                let urgency = rule_urgency(config, &line.1);
-                (desktop::send_group(&line.1, &alerts, urgency).await, group)
-            } else {
-                let result = send(
-                    config,
-                    http,
-                    &delivery.notifier,
-                    &delivery.alert,
-                    &delivery.delivery_id,
-                )
-                .await;
-                (result, vec![delivery])
+            let (result, sent) = match notifier.map(|n| &n.kind) {
+                Some(NotifierKind::Desktop(desktop)) if group.len() >= desktop::GROUP_AT => {
+                    let alerts: Vec<&Alert> = group.iter().map(|d| &d.alert).collect();
+                    let urgency = rule_urgency(config, &line.1);
+                    let result = desktop::send_group(&line.1, &alerts, urgency, desktop).await;
+                    (result, group)
+                }
+                _ => {
+                    let result = send(
+                        config,
+                        http,
+                        &delivery.notifier,
+                        &delivery.alert,
+                        &delivery.delivery_id,
+                    )
+                    .await;
+                    (result, vec![delivery])
+                }
             };
-            for d in sent {
-                done.insert(d.id);
-                record(config, db, &mut stats, d, &result).await?;
+            round
+                .record(config, db, &sent, &delivery.delivery_id, &result)
+                .await?;
+        }
+    }
+}
+
+/// How `notifier` folds its alerts at `now`.
+fn batching(notifier: &crate::config::Notifier, now: DateTime<Utc>) -> digest::Batching {
+    digest::Batching {
+        digest: notifier.digest,
+        rate_limit: notifier.rate_limit,
+        quiet_ended_at: notifier
+            .quiet
+            .as_ref()
+            .and_then(|q| quiet::last_ended(q, now)),
+    }
+}
+
+/// What one call of [`deliver_due`] has done so far.
+#[derive(Default)]
+struct Round {
+    stats: DeliveryStats,
+    /// Rows handled this round: sent, failed, or set to wait.
+    done: HashSet<i64>,
+    /// (notifier, rule) pairs with a failure this round: their later alerts wait, to keep order.
+    held: HashSet<(String, String)>,
+    /// Per notifier that folds alerts: the fresh rows its plan lets go out on their own.
+    singles: HashMap<String, HashSet<i64>>,
+}
+
+impl Round {
+    /// Whether `delivery` may be sent on its own now: always, unless its notifier folds alerts
+    /// and did not plan it as a single this round.
+    fn may_send_alone(&self, delivery: &Delivery) -> bool {
+        !self.done.contains(&delivery.id)
+            && (delivery.attempts > 0
+                || self
+                    .singles
+                    .get(&delivery.notifier)
+                    .is_none_or(|singles| singles.contains(&delivery.id)))
+    }
+
+    /// Lets rows `ids` wait until `until`, counting no attempt.
+    async fn postpone(
+        &mut self,
+        db: &Db,
+        ids: &[i64],
+        until: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        for &id in ids {
+            db.call(move |s| s.postpone(id, until)).await?;
+            self.done.insert(id);
+            self.stats.held += 1;
+        }
+        Ok(())
+    }
+
+    /// Applies the digest plan of `notifier` to its fresh rows: the ones to wait are postponed,
+    /// the ones to fold are tied into a digest and sent. Returns the rows to send on their own.
+    async fn plan(
+        &mut self,
+        config: &Config,
+        db: &Db,
+        http: &reqwest::Client,
+        notifier: &str,
+        batching: &digest::Batching,
+    ) -> Result<HashSet<i64>, StoreError> {
+        let name = notifier.to_string();
+        let fresh = db.call(move |s| s.fresh_deliveries(&name)).await?;
+        let mut candidates = Vec::new();
+        for delivery in fresh {
+            if self.done.contains(&delivery.id) {
+                continue;
             }
-            if matches!(result, Err(DeliveryError::Retryable { .. })) {
-                held.insert(line);
+            // A rule cooling down keeps its alerts out of the digest, too.
+            match cooldown_end(config, db, &delivery).await? {
+                Some(until) => self.postpone(db, &[delivery.id], until).await?,
+                None => candidates.push(delivery),
             }
         }
+        let now = Utc::now();
+        let singles_sent = match batching.rate_limit {
+            Some(limit) => {
+                let (since, _) = digest::rate_window(limit, now);
+                let name = notifier.to_string();
+                db.call(move |s| s.singles_delivered_since(&name, since))
+                    .await?
+            }
+            None => 0,
+        };
+        let fresh: Vec<digest::Fresh> = candidates
+            .iter()
+            .map(|d| digest::Fresh {
+                id: d.id,
+                created_at: d.created_at,
+            })
+            .collect();
+        let plan = digest::plan(batching, &fresh, singles_sent, now);
+        if let Some(until) = plan.hold_until {
+            self.postpone(db, &plan.held, until).await?;
+        }
+        if !plan.digest.is_empty() {
+            let members: Vec<Delivery> = candidates
+                .iter()
+                .filter(|d| plan.digest.contains(&d.id))
+                .cloned()
+                .collect();
+            let digest_id = digest::digest_id(members.iter().map(|d| d.delivery_id.as_str()));
+            let ids = plan.digest.clone();
+            let id = digest_id.clone();
+            db.call(move |s| s.seal_digest(&ids, &id)).await?;
+            let members: Vec<Delivery> = members
+                .into_iter()
+                .map(|d| Delivery {
+                    digest_id: Some(digest_id.clone()),
+                    ..d
+                })
+                .collect();
+            self.send_digest(config, db, http, &members).await?;
+        }
+        Ok(plan.singles.into_iter().collect())
+    }
+
+    /// Sends the sealed digest made of `members` and records the outcome for all of them.
+    async fn send_digest(
+        &mut self,
+        config: &Config,
+        db: &Db,
+        http: &reqwest::Client,
+        members: &[Delivery],
+    ) -> Result<(), StoreError> {
+        let Some(first) = members.first() else {
+            return Ok(());
+        };
+        let digest = Digest {
+            delivery_id: first.digest_id.clone().unwrap_or_default(),
+            alerts: members
+                .iter()
+                .map(|d| (d.alert.clone(), d.delivery_id.clone()))
+                .collect(),
+            created_at: members
+                .iter()
+                .map(|d| d.alert.created_at)
+                .max()
+                .unwrap_or(first.created_at),
+        };
+        let result = send_digest(config, http, &first.notifier, &digest).await;
+        let members: Vec<&Delivery> = members.iter().collect();
+        self.record(config, db, &members, &digest.delivery_id, &result)
+            .await
+    }
+
+    /// Writes the outcome of one attempt that carried `sent` (one alert, a desktop group or a
+    /// digest, sent as `unit_id`) to the outbox, and logs a failure.
+    async fn record(
+        &mut self,
+        config: &Config,
+        db: &Db,
+        sent: &[&Delivery],
+        unit_id: &str,
+        result: &Result<(), DeliveryError>,
+    ) -> Result<(), StoreError> {
+        let Some(first) = sent.first() else {
+            return Ok(());
+        };
+        let ids: Vec<i64> = sent.iter().map(|d| d.id).collect();
+        self.done.extend(&ids);
+        let now = Utc::now();
+        let err = match result {
+            Ok(()) => {
+                self.stats.delivered += ids.len();
+                return db.call(move |s| s.mark_all_delivered(&ids, now)).await;
+            }
+            Err(err) => err,
+        };
+        if matches!(err, DeliveryError::Retryable { .. }) {
+            for d in sent {
+                self.held.insert((d.notifier.clone(), d.alert.rule.clone()));
+            }
+        }
+        let policy = config
+            .notifier(&first.notifier)
+            .map(|n| n.retry)
+            .unwrap_or_default();
+        // Rows sent together are retried together: the unit is as old as its oldest row.
+        let attempts = sent.iter().map(|d| d.attempts).max().unwrap_or(0);
+        let created_at = sent.iter().map(|d| d.created_at).min().unwrap_or(now);
+        let retry_at = retry_at(&policy, err, attempts + 1, created_at, now);
+        let rules: Vec<&str> = sent.iter().map(|d| d.alert.rule.as_str()).collect();
+        let rule = if rules.iter().all(|&r| r == rules[0]) {
+            rules[0].to_string()
+        } else {
+            format!("{} rules", rules.len())
+        };
+        match retry_at {
+            Some(at) => {
+                self.stats.retrying += ids.len();
+                tracing::warn!(
+                    notifier = %first.notifier,
+                    rule = %rule,
+                    delivery = %unit_id,
+                    retry_at = %at.format("%Y-%m-%d %H:%M:%S UTC"),
+                    "delivery failed, will retry: {err}"
+                );
+            }
+            None => {
+                self.stats.dead += ids.len();
+                tracing::error!(
+                    notifier = %first.notifier,
+                    rule = %rule,
+                    delivery = %unit_id,
+                    "delivery failed for good: {err}"
+                );
+            }
+        }
+        let message = err.to_string();
+        db.call(move |s| s.mark_all_failed(&ids, &message, retry_at))
+            .await
     }
 }
 
@@ -225,60 +499,6 @@ fn rule_urgency(config: &Config, rule: &str) -> Urgency {
         .iter()
         .find(|r| r.name == rule)
         .map_or(Urgency::Normal, |r| r.urgency)
-}
-
-/// Writes the outcome of one attempt for `delivery` to the outbox, and logs a failure.
-async fn record(
-    config: &Config,
-    db: &Db,
-    stats: &mut DeliveryStats,
-    delivery: &Delivery,
-    result: &Result<(), DeliveryError>,
-) -> Result<(), StoreError> {
-    let now = Utc::now();
-    let id = delivery.id;
-    let err = match result {
-        Ok(()) => {
-            stats.delivered += 1;
-            return db.call(move |s| s.mark_delivered(id, now)).await;
-        }
-        Err(err) => err,
-    };
-    let policy = config
-        .notifier(&delivery.notifier)
-        .map(|n| n.retry)
-        .unwrap_or_default();
-    let retry_at = retry_at(
-        &policy,
-        err,
-        delivery.attempts + 1,
-        delivery.created_at,
-        now,
-    );
-    match retry_at {
-        Some(at) => {
-            stats.retrying += 1;
-            tracing::warn!(
-                notifier = %delivery.notifier,
-                rule = %delivery.alert.rule,
-                delivery = %delivery.delivery_id,
-                retry_at = %at.format("%Y-%m-%d %H:%M:%S UTC"),
-                "delivery failed, will retry: {err}"
-            );
-        }
-        None => {
-            stats.dead += 1;
-            tracing::error!(
-                notifier = %delivery.notifier,
-                rule = %delivery.alert.rule,
-                delivery = %delivery.delivery_id,
-                "delivery failed for good: {err}"
-            );
-        }
-    }
-    let message = err.to_string();
-    db.call(move |s| s.mark_failed(id, &message, retry_at))
-        .await
 }
 
 /// When to try again after the `attempts`-th failure, or `None` to give up.

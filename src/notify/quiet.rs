@@ -1,5 +1,5 @@
 //! Quiet hours: a daily window in which a notifier sends nothing. Alerts that fall due inside
-//! it wait, without counting as failed attempts, and go out together when it ends.
+//! it wait, without counting as failed attempts, and go out as one digest when it ends.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
@@ -11,6 +11,42 @@ pub fn quiet_until(quiet: &QuietHours, now: DateTime<Utc>) -> Option<DateTime<Ut
         QuietZone::Local => end_in(&chrono::Local, quiet, now),
         QuietZone::Named(tz) => end_in(tz, quiet, now),
     }
+}
+
+/// When the latest quiet window that is over by `now` ended: alerts from before then were
+/// held by it.
+pub fn last_ended(quiet: &QuietHours, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    match &quiet.zone {
+        QuietZone::Local => last_end_in(&chrono::Local, quiet, now),
+        QuietZone::Named(tz) => last_end_in(tz, quiet, now),
+    }
+}
+
+fn last_end_in<Z: TimeZone>(
+    zone: &Z,
+    quiet: &QuietHours,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let today = now.with_timezone(zone).date_naive();
+    [today, today - Duration::days(1), today - Duration::days(2)]
+        .into_iter()
+        .filter_map(|day| local_time(zone, day, quiet.end))
+        .find(|&end| end <= now)
+}
+
+/// `time` on `day` in `zone`; an hour later when it falls in a DST gap.
+fn local_time<Z: TimeZone>(
+    zone: &Z,
+    day: chrono::NaiveDate,
+    time: chrono::NaiveTime,
+) -> Option<DateTime<Utc>> {
+    zone.from_local_datetime(&day.and_time(time))
+        .earliest()
+        .or_else(|| {
+            zone.from_local_datetime(&day.and_time(time + Duration::hours(1)))
+                .earliest()
+        })
+        .map(|t| t.with_timezone(&Utc))
 }
 
 fn end_in<Z: TimeZone>(zone: &Z, quiet: &QuietHours, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
@@ -30,15 +66,7 @@ fn end_in<Z: TimeZone>(zone: &Z, quiet: &QuietHours, now: DateTime<Utc>) -> Opti
     } else {
         local.date_naive() + Duration::days(1)
     };
-    let end = zone
-        .from_local_datetime(&day.and_time(quiet.end))
-        .earliest()
-        // The end falls in a DST gap: an hour later exists.
-        .or_else(|| {
-            zone.from_local_datetime(&day.and_time(quiet.end + Duration::hours(1)))
-                .earliest()
-        })?;
-    Some(end.with_timezone(&Utc))
+    local_time(zone, day, quiet.end)
 }
 
 #[cfg(test)]
@@ -98,6 +126,23 @@ mod tests {
         assert_eq!(parse_window("22:00"), None);
         assert_eq!(parse_window("25:00-07:00"), None);
         assert_eq!(parse_window("07:00-07:00"), None);
+    }
+
+    #[test]
+    fn last_end_is_the_latest_window_end_so_far() {
+        let q = quiet("22:00-07:00", chrono_tz::UTC);
+        assert_eq!(
+            last_ended(&q, at("2026-11-28T12:00:00Z")),
+            Some(at("2026-11-28T07:00:00Z"))
+        );
+        assert_eq!(
+            last_ended(&q, at("2026-11-28T07:00:00Z")),
+            Some(at("2026-11-28T07:00:00Z"))
+        );
+        assert_eq!(
+            last_ended(&q, at("2026-11-28T06:00:00Z")),
+            Some(at("2026-11-27T07:00:00Z"))
+        );
     }
 
     fn q_end(q: &QuietHours, now: &str) -> Option<DateTime<Utc>> {

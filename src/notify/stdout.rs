@@ -3,14 +3,32 @@
 use std::io::Write;
 
 use super::DeliveryError;
+use super::digest::Digest;
 use crate::alert::Alert;
 
 pub fn send(alert: &Alert) -> Result<(), DeliveryError> {
-    let line = render(alert);
+    write(&render(alert))
+}
+
+/// A heading line, then each alert's line indented under it.
+pub fn send_digest(digest: &Digest) -> Result<(), DeliveryError> {
+    write(&render_digest(digest))
+}
+
+fn write(text: &str) -> Result<(), DeliveryError> {
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{line}")
+    writeln!(out, "{text}")
         .and_then(|()| out.flush())
         .map_err(|e| DeliveryError::retryable(format!("cannot write to stdout: {e}")))
+}
+
+pub fn render_digest(digest: &Digest) -> String {
+    let mut text = super::formats::digest_heading(digest);
+    for (alert, _) in &digest.alerts {
+        text.push_str("\n  ");
+        text.push_str(&render(alert));
+    }
+    text
 }
 
 /// `[rule] Title — https://link (Feed; matched: a, b)`, on one line whatever the title holds.
@@ -32,4 +50,37 @@ pub fn render(alert: &Alert) -> String {
     }
     line.push(')');
     line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digest_is_a_heading_and_one_indented_line_per_alert() {
+        let now = chrono::Utc::now();
+        let mut second = crate::notify::test_alert(now);
+        second.rule = "other".into();
+        second.article.title = "Second\nstory".into();
+        let digest = Digest {
+            delivery_id: "digest-x".into(),
+            alerts: vec![
+                (crate::notify::test_alert(now), "a".into()),
+                (second, "b".into()),
+            ],
+            created_at: now,
+        };
+        let text = render_digest(&digest);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert_eq!(lines[0], "feedwatch: 2 new matches");
+        assert!(
+            lines[1].starts_with("  [feedwatch test] Test alert"),
+            "{text}"
+        );
+        assert!(
+            lines[2].starts_with("  [other] Second story — https://"),
+            "{text}"
+        );
+    }
 }

@@ -1,7 +1,8 @@
 //! HTTP webhooks: feedwatch's own JSON payload, or the body a chat service expects.
 //!
 //! Every request carries `X-Feedwatch-Delivery`, stable for one (rule, article, notifier), so a
-//! receiver that sees it twice (delivery is at-least-once) can drop the repeat. With a
+//! receiver that sees it twice (delivery is at-least-once) can drop the repeat. A digest
+//! carries its own id, derived from its members' ids, and `X-Feedwatch-Event: digest`. With a
 //! `secret`, every request is signed: `X-Feedwatch-Timestamp` holds the Unix time of the
 //! attempt and `X-Feedwatch-Signature` is `v1=` + hex HMAC-SHA256 of `"{timestamp}.{body}"`,
 //! so a receiver can reject forgeries and, by checking the timestamp, replays.
@@ -10,6 +11,7 @@ use chrono::Utc;
 use reqwest::StatusCode;
 
 use super::DeliveryError;
+use super::digest::Digest;
 use super::formats;
 use crate::alert::Alert;
 use crate::config::{Webhook, WebhookFormat};
@@ -24,10 +26,35 @@ pub async fn send(
     alert: &Alert,
     delivery_id: &str,
 ) -> Result<(), DeliveryError> {
-    let rendered =
-        formats::render(name, hook, alert, delivery_id).map_err(|e| DeliveryError::Permanent {
-            message: e.to_string(),
-        })?;
+    let rendered = formats::render(name, hook, alert, delivery_id).map_err(permanent)?;
+    post(http, hook, rendered, delivery_id, "alert").await
+}
+
+/// Sends `digest` as one request, under the digest's delivery id; `X-Feedwatch-Event` is
+/// `digest`.
+pub async fn send_digest(
+    http: &reqwest::Client,
+    name: &str,
+    hook: &Webhook,
+    digest: &Digest,
+) -> Result<(), DeliveryError> {
+    let rendered = formats::render_digest(name, hook, digest).map_err(permanent)?;
+    post(http, hook, rendered, &digest.delivery_id, "digest").await
+}
+
+fn permanent(e: formats::TemplateError) -> DeliveryError {
+    DeliveryError::Permanent {
+        message: e.to_string(),
+    }
+}
+
+async fn post(
+    http: &reqwest::Client,
+    hook: &Webhook,
+    rendered: formats::Rendered,
+    delivery_id: &str,
+    event: &str,
+) -> Result<(), DeliveryError> {
     let method =
         reqwest::Method::from_bytes(hook.method.as_bytes()).unwrap_or(reqwest::Method::POST);
     let url = match hook.format {
@@ -40,7 +67,7 @@ pub async fn send(
         .timeout(hook.timeout)
         .header("Content-Type", rendered.content_type.as_str())
         .header("X-Feedwatch-Delivery", delivery_id)
-        .header("X-Feedwatch-Event", "alert");
+        .header("X-Feedwatch-Event", event);
     for (key, value) in rendered.headers.iter().chain(&hook.headers) {
         request = request.header(key.as_str(), value.as_str());
     }

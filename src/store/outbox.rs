@@ -10,11 +10,17 @@ use crate::alert::Alert;
 
 /// Alerts of one rule reach one notifier in the order they matched: a pending row waits while
 /// an older row for the same (notifier, rule) has failed and waits for its retry. Dead rows do
-/// not block; fresh rows go out together, oldest first.
+/// not block; fresh rows go out together, oldest first. Members of one digest travel as one
+/// message, so they never block each other.
 const FIRST_IN_LINE: &str = "NOT EXISTS (
     SELECT 1 FROM outbox older JOIN matches om ON om.id = older.match_id
     WHERE older.status = 'pending' AND older.attempts > 0 AND older.notifier = o.notifier
-      AND om.rule = m.rule AND older.id < o.id)";
+      AND om.rule = m.rule AND older.id < o.id
+      AND (o.digest_id IS NULL OR older.digest_id IS NOT o.digest_id))";
+
+/// The columns [`Store::read_deliveries`] reads, from `outbox o JOIN matches m`.
+const DELIVERY_COLUMNS: &str =
+    "o.id, o.delivery_id, o.notifier, o.attempts, m.alert, o.created_at, o.digest_id";
 
 /// An outbox row due for delivery.
 #[derive(Debug, Clone)]
@@ -25,6 +31,9 @@ pub struct Delivery {
     pub attempts: u32,
     pub alert: Alert,
     pub created_at: DateTime<Utc>,
+    /// Set when the row is part of a digest: every row with this id goes out as one message,
+    /// under this id.
+    pub digest_id: Option<String>,
 }
 
 /// An outbox row that still needs attention: pending (perhaps after failures) or dead.
@@ -42,21 +51,54 @@ pub struct OutboxEntry {
 }
 
 impl Store {
-    /// Pending outbox rows due by `due_by` that are first in line for their (notifier, rule), `due_by` with an id above `after_id`, oldest first.
+    /// Pending outbox rows due by `due_by` that are first in line for their (notifier, rule),
+    /// with an id above `after_id`, oldest first.
     pub fn due_deliveries(
         &self,
         due_by: DateTime<Utc>,
         after_id: i64,
         limit: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
+        self.read_deliveries(
+            &format!(
+                "o.status = 'pending' AND o.next_attempt_at <= ?1 AND o.id > ?2
+                 AND {FIRST_IN_LINE} ORDER BY o.id LIMIT ?3"
+            ),
+            params![due_by.timestamp(), after_id, limit as i64],
+        )
+    }
+
+    /// A notifier's fresh rows: pending, never tried, in no digest yet, and first in line;
+    /// oldest first. These are what a digest or a rate limit folds. Rows already set to wait
+    /// for a window's end are included: an alert that arrives later in the window joins them.
+    pub fn fresh_deliveries(&self, notifier: &str) -> Result<Vec<Delivery>, StoreError> {
+        self.read_deliveries(
+            &format!(
+                "o.status = 'pending' AND o.notifier = ?1
+                 AND o.attempts = 0 AND o.digest_id IS NULL AND {FIRST_IN_LINE} ORDER BY o.id"
+            ),
+            params![notifier],
+        )
+    }
+
+    /// The pending rows of one digest, oldest first.
+    pub fn digest_members(&self, digest_id: &str) -> Result<Vec<Delivery>, StoreError> {
+        self.read_deliveries(
+            "o.status = 'pending' AND o.digest_id = ?1 ORDER BY o.id",
+            params![digest_id],
+        )
+    }
+
+    fn read_deliveries(
+        &self,
+        condition: &str,
+        values: impl rusqlite::Params,
+    ) -> Result<Vec<Delivery>, StoreError> {
         let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT o.id, o.delivery_id, o.notifier, o.attempts, m.alert, o.created_at
-             FROM outbox o JOIN matches m ON m.id = o.match_id
-             WHERE o.status = 'pending' AND o.next_attempt_at <= ?1 AND o.id > ?2
-               AND {FIRST_IN_LINE}
-             ORDER BY o.id LIMIT ?3"
+            "SELECT {DELIVERY_COLUMNS} FROM outbox o JOIN matches m ON m.id = o.match_id
+             WHERE {condition}"
         ))?;
-        let rows = stmt.query_map(params![due_by.timestamp(), after_id, limit as i64], |r| {
+        let rows = stmt.query_map(values, |r| {
             Ok((
                 r.get::<_, i64>(0)?,
                 r.get::<_, String>(1)?,
@@ -64,11 +106,12 @@ impl Store {
                 r.get::<_, i64>(3)?,
                 r.get::<_, String>(4)?,
                 r.get::<_, i64>(5)?,
+                r.get::<_, Option<String>>(6)?,
             ))
         })?;
         let mut out = Vec::new();
         for row in rows {
-            let (id, delivery_id, notifier, attempts, alert, created_at) = row?;
+            let (id, delivery_id, notifier, attempts, alert, created_at, digest_id) = row?;
             out.push(Delivery {
                 id,
                 delivery_id,
@@ -76,9 +119,38 @@ impl Store {
                 attempts: attempts.clamp(0, u32::MAX as i64) as u32,
                 alert: serde_json::from_str(&alert)?,
                 created_at: timestamp(created_at),
+                digest_id,
             });
         }
         Ok(out)
+    }
+
+    /// Makes the pending rows `ids` one digest under `digest_id`, before it is sent: from now
+    /// on they are retried, resent after a crash, and marked, as one. Rows already in a digest
+    /// are left alone. Returns how many rows joined.
+    pub fn seal_digest(&mut self, ids: &[i64], digest_id: &str) -> Result<usize, StoreError> {
+        Ok(self.conn.execute(
+            "UPDATE outbox SET digest_id = ?2
+             WHERE id IN (SELECT value FROM json_each(?1))
+               AND status = 'pending' AND digest_id IS NULL",
+            params![serde_json::to_string(ids)?, digest_id],
+        )?)
+    }
+
+    /// How many alerts `notifier` has sent on their own (not in a digest) since `since`.
+    pub fn singles_delivered_since(
+        &self,
+        notifier: &str,
+        since: DateTime<Utc>,
+    ) -> Result<u32, StoreError> {
+        let count: i64 = self.conn.query_row(
+            "SELECT COUNT(*) FROM outbox
+             WHERE notifier = ?1 AND status = 'delivered' AND delivered_at >= ?2
+               AND digest_id IS NULL",
+            params![notifier, since.timestamp()],
+            |r| r.get(0),
+        )?;
+        Ok(count.clamp(0, u32::MAX as i64) as u32)
     }
 
     /// When the next pending delivery is due, if any.
@@ -95,12 +167,17 @@ impl Store {
         Ok(at.map(timestamp))
     }
 
-    pub fn mark_delivered(&mut self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
+    /// Marks rows `ids` delivered, in one statement: a digest's members are all marked or none.
+    pub fn mark_all_delivered(
+        &mut self,
+        ids: &[i64],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         self.conn.execute(
             "UPDATE outbox SET status = 'delivered', delivered_at = ?2,
                 attempts = attempts + 1, last_error = NULL
-             WHERE id = ?1",
-            params![id, now.timestamp()],
+             WHERE id IN (SELECT value FROM json_each(?1))",
+            params![serde_json::to_string(ids)?, now.timestamp()],
         )?;
         Ok(())
     }
@@ -129,23 +206,35 @@ impl Store {
         Ok(())
     }
 
-    /// Records a failed attempt: retried at `retry_at`, or dead when `None`.
+    /// Records a failed attempt of row `id`: retried at `retry_at`, or dead when `None`.
     pub fn mark_failed(
         &mut self,
         id: i64,
         error: &str,
         retry_at: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError> {
+        self.mark_all_failed(&[id], error, retry_at)
+    }
+
+    /// Records a failed attempt of rows `ids` sent together (a desktop group, a digest's
+    /// members), in one statement: retried at `retry_at`, or dead when `None`.
+    pub fn mark_all_failed(
+        &mut self,
+        ids: &[i64],
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        let ids = serde_json::to_string(ids)?;
         match retry_at {
             Some(at) => self.conn.execute(
                 "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3
-                 WHERE id = ?1",
-                params![id, error, at.timestamp()],
+                 WHERE id IN (SELECT value FROM json_each(?1))",
+                params![ids, error, at.timestamp()],
             )?,
             None => self.conn.execute(
                 "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, status = 'dead'
-                 WHERE id = ?1",
-                params![id, error],
+                 WHERE id IN (SELECT value FROM json_each(?1))",
+                params![ids, error],
             )?,
         };
         Ok(())

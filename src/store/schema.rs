@@ -108,4 +108,10 @@ CREATE TRIGGER articles_fts_update AFTER UPDATE OF title, summary, content ON ar
 END;
 INSERT INTO articles_fts (articles_fts) VALUES ('rebuild');
 "#,
+    // Digests: the rows sent together as one message share a digest id, written before the
+    // send, so a retry or a resend after a crash carries the same members under the same id.
+    r#"
+ALTER TABLE outbox ADD COLUMN digest_id TEXT;
+CREATE INDEX outbox_by_digest ON outbox (digest_id) WHERE digest_id IS NOT NULL;
+"#,
 ];
