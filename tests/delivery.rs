@@ -515,6 +515,17 @@ async fn failing_digest_is_retried_as_one_message_under_the_same_id() {
         sealed.iter().all(|d| d.is_some() && *d == sealed[0]),
         "{sealed:?}"
     );
+    let out = ws.run(&["outbox", "--json"]).await;
+    out.assert_ok();
+    let listed: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 3);
+    assert!(
+        listed
+            .iter()
+            .all(|e| e["digest_id"].as_str() == sealed[0].as_deref()),
+        "{listed:?}"
+    );
 
     // A new alert meanwhile does not join the digest that already failed once.
     serve_items(&server, 4);

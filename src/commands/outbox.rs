@@ -23,6 +23,7 @@ pub fn show(path: &Path, as_json: bool) -> Result<ExitCode> {
                 json!({
                     "status": status(e),
                     "delivery_id": e.delivery_id,
+                    "digest_id": e.digest_id,
                     "notifier": e.notifier,
                     "rule": e.alert.rule,
                     "attempts": e.attempts,
@@ -64,6 +65,9 @@ pub fn show(path: &Path, as_json: bool) -> Result<ExitCode> {
             e.attempts,
             notify::stdout::render(&e.alert)
         );
+        if let Some(digest) = &e.digest_id {
+            println!("        goes out in digest {digest}");
+        }
         if let Some(error) = &e.last_error {
             println!("        last error: {error}");
         }

@@ -48,6 +48,8 @@ pub struct OutboxEntry {
     pub last_error: Option<String>,
     pub created_at: DateTime<Utc>,
     pub alert: Alert,
+    /// The digest the row goes out in, if it was folded into one.
+    pub digest_id: Option<String>,
 }
 
 impl Store {
@@ -244,7 +246,7 @@ impl Store {
     pub fn undelivered(&self) -> Result<Vec<OutboxEntry>, StoreError> {
         let mut stmt = self.conn.prepare(
             "SELECT o.delivery_id, o.notifier, o.status, o.attempts, o.next_attempt_at,
-                    o.last_error, o.created_at, m.alert
+                    o.last_error, o.created_at, m.alert, o.digest_id
              FROM outbox o JOIN matches m ON m.id = o.match_id
              WHERE o.status IN ('pending', 'dead')
              ORDER BY o.id",
@@ -259,11 +261,22 @@ impl Store {
                 r.get::<_, Option<String>>(5)?,
                 r.get::<_, i64>(6)?,
                 r.get::<_, String>(7)?,
+                r.get::<_, Option<String>>(8)?,
             ))
         })?;
         let mut out = Vec::new();
         for row in rows {
-            let (delivery_id, notifier, status, attempts, next, last_error, created, alert) = row?;
+            let (
+                delivery_id,
+                notifier,
+                status,
+                attempts,
+                next,
+                last_error,
+                created,
+                alert,
+                digest_id,
+            ) = row?;
             out.push(OutboxEntry {
                 delivery_id,
                 notifier,
@@ -273,6 +286,7 @@ impl Store {
                 last_error,
                 created_at: timestamp(created),
                 alert: serde_json::from_str(&alert)?,
+                digest_id,
             });
         }
         Ok(out)
