@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::{FeedId, Store, StoreError, timestamp};
+use super::{FeedId, Store, StoreError, search, timestamp};
 use crate::alert::Alert;
 use crate::dedup::Identity;
 use crate::parse::Article;
@@ -94,7 +94,9 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let indexed = search::last_article_id(&tx)?;
         let stats = ingest(&tx, feed, feed_url, items, now)?;
+        search::index_articles_after(&tx, indexed)?;
         tx.commit()?;
         Ok(stats)
     }

@@ -13,7 +13,7 @@ use tokio::sync::oneshot;
 
 use super::articles::{self, IngestStats, NewArticle};
 use super::feeds::{self, FeedId, PollOutcome};
-use super::{Db, Store, StoreError};
+use super::{Db, Store, StoreError, search};
 use crate::alert::Alert;
 use crate::dedup::Identity;
 use crate::parse::Article;
@@ -42,15 +42,43 @@ type Waiting = (PollWrite, oneshot::Sender<Result<IngestStats, StoreError>>);
 pub(super) struct CommitQueue(Mutex<Vec<Waiting>>);
 
 impl Store {
-    /// Writes each poll's results in a savepoint of one transaction, then commits. A poll whose
-    /// writes fail is rolled back alone and gets its error; the others are kept.
+    /// Writes every poll's results in one transaction, then commits. A poll whose writes fail
+    /// is rolled back alone and gets its error; the others are kept.
     pub fn commit_polls(
+        &mut self,
+        writes: &[PollWrite],
+    ) -> Result<Vec<Result<IngestStats, StoreError>>, StoreError> {
+        // First without savepoints: FTS5 flushes its pending index at every savepoint and each
+        // savepoint journals the pages it touches, which cost more than the writes themselves.
+        // Only when a poll fails is the batch written again, each poll in its own savepoint.
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let indexed = search::last_article_id(&tx)?;
+        let written: Result<Vec<IngestStats>, StoreError> =
+            writes.iter().map(|write| write_poll(&tx, write)).collect();
+        match written {
+            Ok(stats) => {
+                search::index_articles_after(&tx, indexed)?;
+                tx.commit()?;
+                Ok(stats.into_iter().map(Ok).collect())
+            }
+            Err(_) => {
+                tx.rollback()?;
+                self.commit_polls_one_by_one(writes)
+            }
+        }
+    }
+
+    /// Each poll in a savepoint of one transaction, so that a failing one is undone alone.
+    fn commit_polls_one_by_one(
         &mut self,
         writes: &[PollWrite],
     ) -> Result<Vec<Result<IngestStats, StoreError>>, StoreError> {
         let mut tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let indexed = search::last_article_id(&tx)?;
         let mut results = Vec::with_capacity(writes.len());
         for write in writes {
             let mut savepoint = tx.savepoint()?;
@@ -65,6 +93,7 @@ impl Store {
                 }
             }
         }
+        search::index_articles_after(&tx, indexed)?;
         tx.commit()?;
         Ok(results)
     }
@@ -203,6 +232,38 @@ mod tests {
         // The same polls again store nothing new.
         let again = store.commit_polls(&writes).unwrap();
         assert!(again.iter().all(|r| r.as_ref().unwrap().new_articles == 0));
+        // Every stored article is in the search index, once.
+        let filter = crate::store::SearchFilter {
+            limit: 10,
+            ..crate::store::SearchFilter::default()
+        };
+        let hits = store
+            .search(&crate::matcher::Query::parse("story").unwrap(), &filter)
+            .unwrap();
+        assert_eq!(hits.len(), 5);
+    }
+
+    #[test]
+    fn a_failing_poll_is_undone_alone_and_the_others_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("fw.db")).unwrap();
+        let ids = store
+            .sync_feeds([("http://a/", "a"), ("http://b/", "b")])
+            .unwrap();
+        let (a, b) = (ids["http://a/"], ids["http://b/"]);
+        let now = Utc::now();
+        // No feed has this id, so its articles break the foreign key.
+        let writes = [
+            poll_of(a, "http://a/", &["1", "2"], now),
+            poll_of(FeedId::MAX, "http://gone/", &["1"], now),
+            poll_of(b, "http://b/", &["1", "2", "3"], now),
+        ];
+        let results = store.commit_polls(&writes).unwrap();
+        assert_eq!(results[0].as_ref().unwrap().new_articles, 2);
+        assert!(results[1].is_err());
+        assert_eq!(results[2].as_ref().unwrap().new_articles, 3);
+        let (state_a, state_b) = (store.feed_state(a).unwrap(), store.feed_state(b).unwrap());
+        assert_eq!((state_a.articles, state_b.articles), (2, 3));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
