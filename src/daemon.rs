@@ -147,14 +147,18 @@ pub async fn run_once(
     mut on_feed_done: impl FnMut(&FeedReport),
 ) -> Result<CycleReport, DaemonError> {
     let feeds = pipeline.sync_feeds().await?;
+    let mut states = pipeline.db.call(|s| s.poll_states()).await?;
     let limit = Arc::new(Semaphore::new(CONCURRENT_POLLS));
     let mut polls = JoinSet::new();
     for (index, (feed, id)) in feeds.into_iter().enumerate() {
         let pipeline = Arc::clone(&pipeline);
         let limit = Arc::clone(&limit);
+        let state = states
+            .remove(&id)
+            .unwrap_or_else(|| new_feed_state(&feed, id));
         polls.spawn(async move {
             let _permit = limit.acquire_owned().await;
-            (index, poll_feed(&pipeline, &feed, id).await)
+            (index, poll_feed(&pipeline, &feed, state).await)
         });
     }
     let mut reports = Vec::new();
@@ -221,7 +225,7 @@ pub async fn run(
             next_prune = now + chrono::Duration::days(1);
             tokio::spawn(prune(Arc::clone(&pipeline)));
         }
-        let states = pipeline.db.call(|s| s.feed_states()).await?;
+        let mut states = pipeline.db.call(|s| s.poll_states()).await?;
         let mut next_wake = now + chrono_duration(watchdog.unwrap_or(MAX_SLEEP).min(MAX_SLEEP));
         for (feed, id) in &feeds {
             if in_flight.values().any(|f| f == id) {
@@ -229,21 +233,22 @@ pub async fn run(
             }
             // A feed never polled starts within the first minute, spread so that a config
             // of many feeds does not fire them all at once.
-            let due_at = states
-                .iter()
-                .find(|s| s.id == *id)
-                .and_then(|s| s.next_poll_at)
+            let state = states
+                .remove(id)
+                .unwrap_or_else(|| new_feed_state(feed, *id));
+            let due_at = state
+                .next_poll_at
                 .unwrap_or_else(|| started + first_poll_offset(feed, feeds.len()));
             match due_at {
                 at if at > now => next_wake = next_wake.min(at),
                 _ => {
-                    let (pipeline, limit, feed, id) =
-                        (Arc::clone(&pipeline), Arc::clone(&limit), feed.clone(), *id);
+                    let (pipeline, limit, feed) =
+                        (Arc::clone(&pipeline), Arc::clone(&limit), feed.clone());
                     let task = polls.spawn(async move {
                         let _permit = limit.acquire_owned().await;
-                        poll_feed(&pipeline, &feed, id).await
+                        poll_feed(&pipeline, &feed, state).await
                     });
-                    in_flight.insert(task.id(), id);
+                    in_flight.insert(task.id(), *id);
                 }
             }
         }
@@ -313,6 +318,16 @@ pub async fn run(
     }
     tracing::info!("feedwatch stopped");
     Ok(())
+}
+
+/// The state of a feed the store has no row for yet: never polled.
+fn new_feed_state(feed: &Feed, id: FeedId) -> FeedState {
+    FeedState {
+        id,
+        url: feed.url.clone(),
+        name: feed.name.clone(),
+        ..FeedState::default()
+    }
 }
 
 /// Where in the start-up window a feed's first poll falls.
@@ -395,14 +410,15 @@ async fn delivery_loop(
     }
 }
 
-/// One feed through the pipeline. Feed errors are recorded and reported, not returned: only a
-/// database failure is an `Err`.
+/// One feed through the pipeline, from its `state` as read at the start of the cycle (a feed
+/// is never polled twice at once, so nothing else changes it meanwhile). Feed errors are
+/// recorded and reported, not returned: only a database failure is an `Err`.
 pub async fn poll_feed(
     pipeline: &Pipeline,
     feed: &Feed,
-    id: FeedId,
+    state: FeedState,
 ) -> Result<FeedReport, StoreError> {
-    let state = pipeline.db.call(move |s| s.feed_state(id)).await?;
+    let id = state.id;
     let now = Utc::now();
     if let Some(gone_at) = state.gone_at {
         let error = format!(
@@ -458,8 +474,7 @@ pub async fn poll_feed(
                 ),
                 Fetched::Body(body) => {
                     let (outcome, result, found) =
-                        parse_and_match(pipeline, feed, id, &state, body, hints, period, now)
-                            .await?;
+                        parse_and_match(pipeline, feed, id, body, hints, period, now).await?;
                     ingest = found;
                     (outcome, result)
                 }
@@ -541,8 +556,8 @@ pub async fn poll_feed(
     })
 }
 
-/// What a fetched body holds that the store needs: every identity in the feed, and the
-/// articles not stored yet with the alerts they raise.
+/// What a fetched body holds that the store needs: the identities in the feed that are stored
+/// already, and the articles not stored yet with the alerts they raise.
 #[derive(Default)]
 struct Found {
     present: Vec<Identity>,
@@ -551,12 +566,10 @@ struct Found {
 
 /// Parses a fetched body, finds its new articles and matches them; a parse failure is the
 /// feed's error.
-#[allow(clippy::too_many_arguments)]
 async fn parse_and_match(
     pipeline: &Pipeline,
     feed: &Feed,
     id: FeedId,
-    state: &FeedState,
     body: Body,
     hints: Hints,
     period: Duration,
@@ -586,9 +599,9 @@ async fn parse_and_match(
         }
     };
     let title = Some(parsed.title.clone()).filter(|t| !t.is_empty());
-    let (summary, found) = find_new(pipeline, feed, id, parsed, now).await?;
+    let (summary, found, had_articles) = find_new(pipeline, feed, id, parsed, now).await?;
     // Only a feed that had been read before can have rolled past items we never saw.
-    let missed_items = (summary.all_new && state.articles > 0).then(|| {
+    let missed_items = (summary.all_new && had_articles).then(|| {
         let suggested = shorter_interval(period);
         warn_missed_items(feed, summary.new_articles, period, suggested);
         suggested
@@ -687,14 +700,15 @@ fn next_poll_at(
 }
 
 /// Identifies the parsed entries and matches the ones this feed has not stored yet. The
-/// summary counts candidates; the store's counts replace them once written.
+/// summary counts candidates; the store's counts replace them once written. Also says whether
+/// the feed had any article stored before.
 async fn find_new(
     pipeline: &Pipeline,
     feed: &Feed,
     id: FeedId,
     parsed: ParsedFeed,
     now: DateTime<Utc>,
-) -> Result<(PollSummary, Found), StoreError> {
+) -> Result<(PollSummary, Found, bool), StoreError> {
     let entries = parsed.articles.len();
     // One feed may repeat an entry; keep the first of each identity.
     let mut seen_here = HashSet::new();
@@ -708,8 +722,15 @@ async fn find_new(
         }
     }
     let unique = identities.len();
-    let check = identities.clone();
-    let unseen = pipeline.db.call(move |s| s.not_stored(id, &check)).await?;
+    let (identities, unseen, had_articles) = pipeline
+        .db
+        .call(move |s| {
+            let unseen = s.not_stored(id, &identities)?;
+            // Asked only when every entry is new: otherwise some were stored.
+            let had_articles = !unseen.iter().all(|&new| new) || s.has_articles(id)?;
+            Ok((identities, unseen, had_articles))
+        })
+        .await?;
 
     let feed_ref = FeedRef {
         name: feed.name.clone(),
@@ -717,8 +738,11 @@ async fn find_new(
         title: parsed.title.clone(),
     };
     let mut new = Vec::new();
-    for ((article, identity), is_new) in articles.into_iter().zip(&identities).zip(unseen) {
+    // New articles get their last-seen mark when they are stored; only the others need one.
+    let mut present = Vec::new();
+    for ((article, identity), is_new) in articles.into_iter().zip(identities).zip(unseen) {
         if !is_new {
+            present.push(identity);
             continue;
         }
         let alerts: Vec<(Alert, Vec<String>)> = pipeline
@@ -738,7 +762,7 @@ async fn find_new(
                 (alert, rule.notify.clone())
             })
             .collect();
-        new.push((article, identity.clone(), alerts));
+        new.push((article, identity, alerts));
     }
     let summary = PollSummary {
         not_modified: false,
@@ -747,11 +771,5 @@ async fn find_new(
         new_articles: new.len(),
         new_alerts: new.iter().map(|(_, _, alerts)| alerts.len()).sum(),
     };
-    Ok((
-        summary,
-        Found {
-            present: identities,
-            new,
-        },
-    ))
+    Ok((summary, Found { present, new }, had_articles))
 }

@@ -26,7 +26,7 @@ pub type NewEntry = (Article, Identity, Vec<(Alert, Vec<String>)>);
 pub struct PollWrite {
     pub feed: FeedId,
     pub feed_url: String,
-    /// Every identity in the feed: the stored ones are marked as still in it.
+    /// Identities in the feed that are stored already: they are marked as still in it.
     pub present: Vec<Identity>,
     /// The articles not stored yet, each with its alerts and their notifiers.
     pub new: Vec<NewEntry>,

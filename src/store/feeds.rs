@@ -97,12 +97,35 @@ impl Store {
         Ok(stmt.query_row(params![id], feed_state_row)?)
     }
 
-    /// All feeds, for `feedwatch feeds` and for the scheduler's due-time queue.
+    /// All feeds with their article counts, for `feedwatch feeds` and `status`.
     pub fn feed_states(&self) -> Result<Vec<FeedState>, StoreError> {
         let sql = FEED_STATE_SQL.replace("WHERE f.id = ?1", "ORDER BY f.name");
         let mut stmt = self.conn.prepare(&sql)?;
         let rows = stmt.query_map([], feed_state_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Every feed's state as the poller needs it, in one read per cycle. `articles` is left at
+    /// 0: counting each feed's articles costs more than the rest of the read and polling does
+    /// not need it (see [`Store::has_articles`]).
+    pub fn poll_states(&self) -> Result<HashMap<FeedId, FeedState>, StoreError> {
+        let sql = FEED_STATE_SQL
+            .replace(
+                "(SELECT COUNT(*) FROM articles a WHERE a.feed_id = f.id)",
+                "0",
+            )
+            .replace(" WHERE f.id = ?1", "");
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map([], |r| feed_state_row(r).map(|state| (state.id, state)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Whether the feed has any article stored.
+    pub fn has_articles(&self, id: FeedId) -> Result<bool, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM articles WHERE feed_id = ?1)")?
+            .query_row([id], |r| r.get(0))?)
     }
 
     /// Records a poll's result and when the feed is due again.
