@@ -147,7 +147,7 @@ pub async fn run_once(
     mut on_feed_done: impl FnMut(&FeedReport),
 ) -> Result<CycleReport, DaemonError> {
     let feeds = pipeline.sync_feeds().await?;
-    let mut states = pipeline.db.call(|s| s.poll_states()).await?;
+    let mut states = pipeline.db.read(|s| s.poll_states()).await?;
     let limit = Arc::new(Semaphore::new(CONCURRENT_POLLS));
     let mut polls = JoinSet::new();
     for (index, (feed, id)) in feeds.into_iter().enumerate() {
@@ -225,7 +225,7 @@ pub async fn run(
             next_prune = now + chrono::Duration::days(1);
             tokio::spawn(prune(Arc::clone(&pipeline)));
         }
-        let mut states = pipeline.db.call(|s| s.poll_states()).await?;
+        let mut states = pipeline.db.read(|s| s.poll_states()).await?;
         let mut next_wake = now + chrono_duration(watchdog.unwrap_or(MAX_SLEEP).min(MAX_SLEEP));
         for (feed, id) in &feeds {
             if in_flight.values().any(|f| f == id) {
@@ -724,7 +724,7 @@ async fn find_new(
     let unique = identities.len();
     let (identities, unseen, had_articles) = pipeline
         .db
-        .call(move |s| {
+        .read(move |s| {
             let unseen = s.not_stored(id, &identities)?;
             // Asked only when every entry is new: otherwise some were stored.
             let had_articles = !unseen.iter().all(|&new| new) || s.has_articles(id)?;

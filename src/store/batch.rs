@@ -5,7 +5,7 @@
 //! themselves; polls that finish together share one. Each poll still stands alone inside the
 //! transaction (a savepoint), and no poll's call returns before its writes are durable.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 
 use chrono::{DateTime, Utc};
 use rusqlite::TransactionBehavior;
@@ -37,9 +37,15 @@ pub struct PollWrite {
 
 type Waiting = (PollWrite, oneshot::Sender<Result<IngestStats, StoreError>>);
 
-/// Polls whose writes wait for the next commit.
+/// Polls whose writes wait for the next commit, and whether a committer is running.
 #[derive(Default)]
-pub(super) struct CommitQueue(Mutex<Vec<Waiting>>);
+pub(super) struct CommitQueue(Mutex<Pending>);
+
+#[derive(Default)]
+struct Pending {
+    waiting: Vec<Waiting>,
+    committing: bool,
+}
 
 impl Store {
     /// Writes every poll's results in one transaction, then commits. A poll whose writes fail
@@ -122,24 +128,56 @@ fn write_poll(conn: &rusqlite::Connection, write: &PollWrite) -> Result<IngestSt
 }
 
 impl Db {
-    /// Stores one poll's results and returns once they are durable. Polls that arrive while a
-    /// commit is syncing are committed together by whichever of them gets the store next.
+    /// Stores one poll's results and returns once they are durable. One committer at a time
+    /// runs on the blocking pool and, until the queue is empty, commits everything that
+    /// arrived while it was syncing the previous batch.
     pub async fn commit_poll(&self, write: PollWrite) -> Result<IngestStats, StoreError> {
         let (done, result) = oneshot::channel();
-        self.queue
-            .0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push((write, done));
-        let queue = Arc::clone(&self.queue);
-        self.call(move |store| {
-            let waiting =
-                std::mem::take(&mut *queue.0.lock().unwrap_or_else(PoisonError::into_inner));
-            if waiting.is_empty() {
-                return Ok(()); // an earlier call committed ours with its own
+        let start_committer = {
+            let mut pending = self.queue.0.lock().unwrap_or_else(PoisonError::into_inner);
+            pending.waiting.push((write, done));
+            !std::mem::replace(&mut pending.committing, true)
+        };
+        if start_committer {
+            let db = self.clone();
+            tokio::task::spawn_blocking(move || db.commit_until_empty());
+        }
+        result
+            .await
+            .map_err(|_| StoreError::Task("the commit of this poll was abandoned".into()))?
+    }
+
+    fn commit_until_empty(&self) {
+        // Should a commit panic, the next poll must be able to start a committer again; the
+        // polls of the lost batch hear that their commit was abandoned.
+        struct Restart<'a>(&'a CommitQueue);
+        impl Drop for Restart<'_> {
+            fn drop(&mut self) {
+                if std::thread::panicking() {
+                    let mut pending = self.0.0.lock().unwrap_or_else(PoisonError::into_inner);
+                    pending.committing = false;
+                }
             }
+        }
+        let _restart = Restart(&self.queue);
+        loop {
+            let waiting = {
+                let mut pending = self.queue.0.lock().unwrap_or_else(PoisonError::into_inner);
+                if pending.waiting.is_empty() {
+                    pending.committing = false;
+                    return;
+                }
+                std::mem::take(&mut pending.waiting)
+            };
             let (writes, senders): (Vec<PollWrite>, Vec<_>) = waiting.into_iter().unzip();
-            match store.commit_polls(&writes) {
+            // A panic while holding the lock cannot leave SQLite half-written (transactions
+            // roll back), so a poisoned lock is safe to take over.
+            let committed = self
+                .store
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .commit_polls(&writes);
+            match committed {
                 Ok(results) => {
                     for (sender, result) in senders.into_iter().zip(results) {
                         let _ = sender.send(result);
@@ -154,12 +192,7 @@ impl Db {
                     }
                 }
             }
-            Ok(())
-        })
-        .await?;
-        result
-            .await
-            .map_err(|_| StoreError::Task("the commit of this poll was abandoned".into()))?
+        }
     }
 }
 

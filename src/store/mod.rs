@@ -71,13 +71,22 @@ pub struct Store {
 #[derive(Clone)]
 pub struct Db {
     store: Arc<Mutex<Store>>,
+    /// A second connection for the poller's reads, so that they do not wait for a commit: WAL
+    /// lets readers work while the writer syncs. `None` when the database has no file.
+    reader: Option<Arc<Mutex<Store>>>,
     queue: Arc<batch::CommitQueue>,
 }
 
 impl Db {
     pub fn new(store: Store) -> Db {
+        let reader = store
+            .conn
+            .path()
+            .filter(|path| !path.is_empty())
+            .and_then(|path| Store::open_reader(Path::new(path)).ok());
         Db {
             store: Arc::new(Mutex::new(store)),
+            reader: reader.map(|r| Arc::new(Mutex::new(r))),
             queue: Arc::default(),
         }
     }
@@ -87,18 +96,36 @@ impl Db {
         R: Send + 'static,
         F: FnOnce(&mut Store) -> Result<R, StoreError> + Send + 'static,
     {
-        let store = Arc::clone(&self.store);
-        tokio::task::spawn_blocking(move || {
-            // A panic while holding the lock cannot leave SQLite half-written (transactions
-            // roll back), so a poisoned lock is safe to take over.
-            let mut store = store
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            f(&mut store)
-        })
-        .await
-        .map_err(|e| StoreError::Task(e.to_string()))?
+        run_blocking(Arc::clone(&self.store), f).await
     }
+
+    /// Like [`Db::call`] for reads, on the reading connection: sees every committed write, never
+    /// waits for a commit in progress.
+    pub async fn read<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Store) -> Result<R, StoreError> + Send + 'static,
+    {
+        let store = Arc::clone(self.reader.as_ref().unwrap_or(&self.store));
+        run_blocking(store, |s: &mut Store| f(s)).await
+    }
+}
+
+async fn run_blocking<R, F>(store: Arc<Mutex<Store>>, f: F) -> Result<R, StoreError>
+where
+    R: Send + 'static,
+    F: FnOnce(&mut Store) -> Result<R, StoreError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(move || {
+        // A panic while holding the lock cannot leave SQLite half-written (transactions roll
+        // back), so a poisoned lock is safe to take over.
+        let mut store = store
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        f(&mut store)
+    })
+    .await
+    .map_err(|e| StoreError::Task(e.to_string()))?
 }
 
 impl Store {
@@ -126,6 +153,18 @@ impl Store {
         let mut store = Store { conn };
         store.migrate(path)?;
         Ok(store)
+    }
+
+    /// A connection for reads only, to a database [`Store::open`] has brought up to date.
+    fn open_reader(path: &Path) -> Result<Store, StoreError> {
+        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|source| StoreError::Open {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        // A reader waits only in the rare moments WAL needs an exclusive lock (recovery).
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        Ok(Store { conn })
     }
 
     fn migrate(&mut self, path: &Path) -> Result<(), StoreError> {
