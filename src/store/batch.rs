@@ -170,6 +170,7 @@ impl Db {
                 std::mem::take(&mut pending.waiting)
             };
             let (writes, senders): (Vec<PollWrite>, Vec<_>) = waiting.into_iter().unzip();
+            tracing::debug!(polls = writes.len(), "committing a batch of polls");
             // A panic while holding the lock cannot leave SQLite half-written (transactions
             // roll back), so a poisoned lock is safe to take over.
             let committed = self
