@@ -2,8 +2,9 @@
 //! sync to disk) for every poll that finished while the previous commit was being synced.
 //!
 //! With `synchronous = FULL` each commit costs an fsync, which on a disk dwarfs the writes
-//! themselves; polls that finish together share one. Each poll still stands alone inside the
-//! transaction (a savepoint), and no poll's call returns before its writes are durable.
+//! themselves; polls that finish together share one, and a batch that stores no article (all
+//! 304s, say) does not wait for one at all. A poll whose writes fail is undone alone, and no
+//! poll that stored articles returns before its writes are durable.
 
 use std::sync::{Mutex, PoisonError};
 
@@ -50,7 +51,28 @@ struct Pending {
 impl Store {
     /// Writes every poll's results in one transaction, then commits. A poll whose writes fail
     /// is rolled back alone and gets its error; the others are kept.
+    ///
+    /// A batch that stores no article (304s, failures, feeds with nothing new) only records
+    /// fetch state: losing it to a power cut means polling those feeds again, so its commit does
+    /// not wait for the disk (WAL keeps the order: the next synced commit makes it durable too).
+    /// Anything with articles, and so possibly alerts, is synced before this returns.
     pub fn commit_polls(
+        &mut self,
+        writes: &[PollWrite],
+    ) -> Result<Vec<Result<IngestStats, StoreError>>, StoreError> {
+        let state_only = writes.iter().all(|write| write.new.is_empty());
+        if state_only {
+            self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        }
+        let committed = self.commit_batch(writes);
+        if state_only {
+            // Every other write (the outbox above all) keeps the full sync.
+            self.conn.pragma_update(None, "synchronous", "FULL")?;
+        }
+        committed
+    }
+
+    fn commit_batch(
         &mut self,
         writes: &[PollWrite],
     ) -> Result<Vec<Result<IngestStats, StoreError>>, StoreError> {
@@ -298,6 +320,29 @@ mod tests {
         assert_eq!(results[2].as_ref().unwrap().new_articles, 3);
         let (state_a, state_b) = (store.feed_state(a).unwrap(), store.feed_state(b).unwrap());
         assert_eq!((state_a.articles, state_b.articles), (2, 3));
+    }
+
+    #[test]
+    fn a_batch_of_state_only_polls_leaves_other_writes_fully_synced() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("fw.db")).unwrap();
+        let a = store.sync_feeds([("http://a/", "a")]).unwrap()["http://a/"];
+        let now = Utc::now();
+        let mut unchanged = poll_of(a, "http://a/", &[], now);
+        unchanged.outcome = PollOutcome::Success {
+            status: 304,
+            validators: Validators::default(),
+            title: None,
+            moved_to: None,
+            missed_items: None,
+        };
+        store.commit_polls(&[unchanged]).unwrap();
+        assert_eq!(store.feed_state(a).unwrap().last_status, Some(304));
+        let synchronous: i64 = store
+            .conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(synchronous, 2, "FULL");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
