@@ -449,7 +449,7 @@ pub async fn poll_feed(
     let (outcome, result) = match fetched {
         Ok(fetched) => {
             let hints = fetched.hints().clone();
-            not_before = hints.max_age.map(|age| now + chrono_duration(age));
+            let max_age = hints.max_age.map(|age| now + chrono_duration(age));
             if let Some(to) = &hints.moved_to {
                 tracing::warn!(
                     feed = %feed.name,
@@ -459,23 +459,41 @@ pub async fn poll_feed(
                 );
             }
             match fetched {
-                Fetched::NotModified { validators, .. } => (
-                    PollOutcome::Success {
-                        status: 304,
-                        validators,
-                        title: None,
-                        moved_to: hints.moved_to,
-                        missed_items: None,
-                    },
-                    Ok(PollSummary {
-                        not_modified: true,
-                        ..PollSummary::default()
-                    }),
-                ),
+                Fetched::NotModified { validators, .. } => {
+                    // The feed's `<ttl>` from its last body still holds.
+                    not_before = max_age.max(ttl_floor(state.ttl, now));
+                    (
+                        PollOutcome::Success {
+                            status: 304,
+                            validators,
+                            title: None,
+                            moved_to: hints.moved_to,
+                            missed_items: None,
+                            ttl: None,
+                        },
+                        Ok(PollSummary {
+                            not_modified: true,
+                            ..PollSummary::default()
+                        }),
+                    )
+                }
                 Fetched::Body(body) => {
                     let (outcome, result, found) =
                         parse_and_match(pipeline, feed, id, body, hints, period, now).await?;
                     ingest = found;
+                    let ttl = match &outcome {
+                        PollOutcome::Success { ttl, .. } => *ttl,
+                        PollOutcome::Failure { .. } => None,
+                    };
+                    if let Some(ttl) = ttl.filter(|&t| t > period && Some(t) != state.ttl) {
+                        tracing::info!(
+                            feed = %feed.name,
+                            "the feed asks not to be polled more often than every {} (RSS \
+                             ttl); polling it at that rate",
+                            humantime::format_duration(ttl)
+                        );
+                    }
+                    not_before = max_age.max(ttl_floor(ttl, now));
                     (outcome, result)
                 }
             }
@@ -599,6 +617,7 @@ async fn parse_and_match(
         }
     };
     let title = Some(parsed.title.clone()).filter(|t| !t.is_empty());
+    let ttl = parsed.ttl;
     let (summary, found, had_articles) = find_new(pipeline, feed, id, parsed, now).await?;
     // Only a feed that had been read before can have rolled past items we never saw.
     let missed_items = (summary.all_new && had_articles).then(|| {
@@ -613,6 +632,7 @@ async fn parse_and_match(
             title,
             moved_to: hints.moved_to,
             missed_items,
+            ttl,
         },
         Ok(summary),
         found,
@@ -668,6 +688,11 @@ fn failure(
         },
         Err(error),
     )
+}
+
+/// The earliest next poll a feed's RSS `<ttl>` allows.
+fn ttl_floor(ttl: Option<Duration>, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    ttl.map(|ttl| now + chrono_duration(ttl))
 }
 
 /// When to poll again: the schedule (or the adaptive period), pushed back by backoff after
@@ -772,4 +797,54 @@ async fn find_new(
         new_alerts: new.iter().map(|(_, _, alerts)| alerts.len()).sum(),
     };
     Ok((summary, Found { present, new }, had_articles))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fetch::Validators;
+    use crate::scheduler::Schedule;
+
+    fn feed_every(interval: Duration) -> Feed {
+        Feed {
+            name: "news".into(),
+            url: "http://news.example/feed.xml".into(),
+            schedule: Schedule::Interval(interval),
+            max_body_bytes: 10_000_000,
+            timeout: Duration::from_secs(30),
+            adaptive: false,
+            tags: Vec::new(),
+        }
+    }
+
+    fn success(ttl: Option<Duration>) -> PollOutcome {
+        PollOutcome::Success {
+            status: 200,
+            validators: Validators::default(),
+            title: None,
+            moved_to: None,
+            missed_items: None,
+            ttl,
+        }
+    }
+
+    #[test]
+    fn a_feed_is_never_polled_sooner_than_its_rss_ttl() {
+        let now = Utc::now();
+        let every = Duration::from_secs(15 * 60);
+        let ttl = Some(Duration::from_secs(2 * 60 * 60));
+        let feed = feed_every(every);
+        let next = next_poll_at(&feed, &success(ttl), 0, every, now, ttl_floor(ttl, now));
+        assert_eq!(next, now + chrono::Duration::hours(2));
+    }
+
+    #[test]
+    fn a_ttl_shorter_than_the_interval_changes_nothing() {
+        let now = Utc::now();
+        let every = Duration::from_secs(60 * 60);
+        let ttl = Some(Duration::from_secs(5 * 60));
+        let feed = feed_every(every);
+        let next = next_poll_at(&feed, &success(ttl), 0, every, now, ttl_floor(ttl, now));
+        assert_eq!(next, feed.schedule.next_after(now));
+    }
 }

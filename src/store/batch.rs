@@ -255,6 +255,7 @@ mod tests {
                 title: None,
                 moved_to: None,
                 missed_items: None,
+                ttl: None,
             },
             now,
             next_poll_at: now + chrono::Duration::minutes(15),
@@ -335,6 +336,7 @@ mod tests {
             title: None,
             moved_to: None,
             missed_items: None,
+            ttl: None,
         };
         store.commit_polls(&[unchanged]).unwrap();
         assert_eq!(store.feed_state(a).unwrap().last_status, Some(304));

@@ -34,6 +34,8 @@ pub struct FeedState {
     pub missed_items_at: Option<DateTime<Utc>>,
     /// A shorter interval that would probably not miss items.
     pub suggested_interval: Option<Duration>,
+    /// The feed's RSS `<ttl>`: it is not polled more often than this.
+    pub ttl: Option<Duration>,
 }
 
 impl FeedState {
@@ -54,6 +56,8 @@ pub enum PollOutcome {
         moved_to: Option<String>,
         /// Every item was new: the interval that was suggested (or applied) because of it.
         missed_items: Option<Duration>,
+        /// The body's RSS `<ttl>`; a 304 keeps the one stored.
+        ttl: Option<Duration>,
     },
     Failure {
         status: Option<u16>,
@@ -155,15 +159,18 @@ pub(super) fn record_poll(
             title,
             moved_to,
             missed_items,
+            ttl,
         } => {
             let missed = missed_items.map(|d| d.as_secs() as i64);
+            let ttl = ttl.map(|d| d.as_secs() as i64);
             conn.prepare_cached(
                 "UPDATE feeds SET etag = ?2, last_modified = ?3, title = COALESCE(?4, title),
                     last_attempt_at = ?5, last_success_at = ?5, last_status = ?6,
                     consecutive_failures = 0, last_error = NULL, next_poll_at = ?7,
                     moved_to = COALESCE(?8, moved_to),
                     missed_items_at = CASE WHEN ?9 IS NULL THEN missed_items_at ELSE ?5 END,
-                    suggested_interval = COALESCE(?9, suggested_interval)
+                    suggested_interval = COALESCE(?9, suggested_interval),
+                    ttl = CASE WHEN ?6 = 304 THEN ttl ELSE ?10 END
                  WHERE id = ?1",
             )?
             .execute(params![
@@ -175,7 +182,8 @@ pub(super) fn record_poll(
                 status,
                 next_poll_at.timestamp(),
                 moved_to,
-                missed
+                missed,
+                ttl
             ])?;
         }
         PollOutcome::Failure {
@@ -208,7 +216,7 @@ const FEED_STATE_SQL: &str = "
     SELECT f.id, f.url, f.name, f.title, f.etag, f.last_modified, f.next_poll_at,
            f.last_attempt_at, f.last_success_at, f.last_status, f.consecutive_failures,
            f.last_error, (SELECT COUNT(*) FROM articles a WHERE a.feed_id = f.id),
-           f.moved_to, f.gone_at, f.missed_items_at, f.suggested_interval
+           f.moved_to, f.gone_at, f.missed_items_at, f.suggested_interval, f.ttl
     FROM feeds f WHERE f.id = ?1";
 
 fn feed_state_row(r: &rusqlite::Row) -> rusqlite::Result<FeedState> {
@@ -238,6 +246,9 @@ fn feed_state_row(r: &rusqlite::Row) -> rusqlite::Result<FeedState> {
         missed_items_at: time(15)?,
         suggested_interval: r
             .get::<_, Option<i64>>(16)?
+            .map(|s| Duration::from_secs(s.max(0) as u64)),
+        ttl: r
+            .get::<_, Option<i64>>(17)?
             .map(|s| Duration::from_secs(s.max(0) as u64)),
     })
 }

@@ -120,4 +120,8 @@ DROP TRIGGER articles_fts_insert;
     r#"
 INSERT INTO articles_fts (articles_fts, rank) VALUES ('automerge', 16);
 "#,
+    // The RSS `<ttl>` a feed last sent, in seconds: the shortest interval it asks to be polled at.
+    r#"
+ALTER TABLE feeds ADD COLUMN ttl INTEGER;
+"#,
 ];
