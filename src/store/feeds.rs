@@ -131,20 +131,9 @@ impl Store {
             .prepare_cached("SELECT EXISTS (SELECT 1 FROM articles WHERE feed_id = ?1)")?
             .query_row([id], |r| r.get(0))?)
     }
-
-    /// Records a poll's result and when the feed is due again.
-    pub fn record_poll(
-        &mut self,
-        id: FeedId,
-        outcome: &PollOutcome,
-        now: DateTime<Utc>,
-        next_poll_at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        record_poll(&self.conn, id, outcome, now, next_poll_at)
-    }
 }
 
-/// The body of [`Store::record_poll`], on a connection or inside a caller's transaction.
+/// Records a poll's result and when the feed is due again, inside the caller's transaction.
 pub(super) fn record_poll(
     conn: &Connection,
     id: FeedId,
