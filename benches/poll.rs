@@ -6,8 +6,9 @@
 //! and not the server's. For scale, the same feeds are also fetched and parsed by a bare
 //! reqwest + feed-rs loop in this process (wall time only: its CPU is mixed with the server's).
 //!
-//! Run: `cargo bench --bench poll` (or `cargo bench --bench poll -- 100 1000 5000`); set
-//! `FEEDWATCH_BIN=/path/to/feedwatch` to measure another build on the same feeds.
+//! Run: `cargo bench --bench poll` (or `cargo bench --bench poll -- 100 1000 5000`); add
+//! `--runs=5` for medians of five runs; set `FEEDWATCH_BIN=/path/to/feedwatch` to measure
+//! another build on the same feeds.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -233,6 +234,7 @@ async fn start_site(n: usize) -> (Vec<String>, usize, usize) {
     (urls, items, bytes)
 }
 
+#[derive(Clone, Copy)]
 struct Measured {
     wall: Duration,
     cpu: Duration,
@@ -243,16 +245,46 @@ fn timeval(t: libc::timeval) -> Duration {
     Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
 }
 
+/// The first argument that makes this binary measure one command instead of benchmarking.
+const MEASURE: &str = "--measure-child";
+
 /// Runs `feedwatch --config CONFIG run --once` and measures the child alone.
+///
+/// Linux starts a child's peak RSS at its parent's when it execs (the old address space's high
+/// water mark is kept), and this process holds every feed body in memory; so the child is
+/// started from a small copy of this binary (`--measure-child`), which runs it and reports.
 fn run_feedwatch(config: &std::path::Path) -> Measured {
-    let started = Instant::now();
     // FEEDWATCH_BIN compares another build (say, an older one) on the same feeds.
     let binary =
         std::env::var_os("FEEDWATCH_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_feedwatch").into());
-    let child = std::process::Command::new(binary)
+    let output = std::process::Command::new(std::env::current_exe().expect("own path"))
+        .arg(MEASURE)
+        .arg(binary)
         .arg("--config")
         .arg(config)
         .args(["--log-level", "warn", "run", "--once"])
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .expect("start the measuring process");
+    assert!(output.status.success(), "feedwatch failed");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let numbers: Vec<u64> = text
+        .split_whitespace()
+        .map(|n| n.parse().expect("a number from the measuring process"))
+        .collect();
+    Measured {
+        wall: Duration::from_micros(numbers[0]),
+        cpu: Duration::from_micros(numbers[1]),
+        peak_rss_kib: numbers[2] as i64,
+    }
+}
+
+/// `--measure-child PROGRAM ARGS...`: runs the program, then prints its wall time and CPU time
+/// in microseconds and its peak RSS in KiB.
+fn measure_child(command: &[String]) -> ! {
+    let started = Instant::now();
+    let child = std::process::Command::new(&command[0])
+        .args(&command[1..])
         .env_remove("http_proxy")
         .env_remove("HTTP_PROXY")
         .env_remove("ALL_PROXY")
@@ -268,12 +300,24 @@ fn run_feedwatch(config: &std::path::Path) -> Measured {
     assert_eq!(waited, pid, "wait4");
     // Reaped by wait4 above, which also gave the child's own resource usage.
     drop(child);
-    assert_eq!(libc::WEXITSTATUS(status), 0, "feedwatch failed");
-    Measured {
-        wall,
-        cpu: timeval(usage.ru_utime) + timeval(usage.ru_stime),
-        peak_rss_kib: usage.ru_maxrss,
+    if libc::WEXITSTATUS(status) != 0 {
+        std::process::exit(1);
     }
+    let cpu = timeval(usage.ru_utime) + timeval(usage.ru_stime);
+    println!(
+        "{} {} {}",
+        wall.as_micros(),
+        cpu.as_micros(),
+        usage.ru_maxrss
+    );
+    std::process::exit(0);
+}
+
+/// The middle value (the upper middle of an even count).
+fn median<T: Copy + PartialOrd>(values: &[T]) -> T {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(|a, b| a.partial_cmp(b).expect("comparable"));
+    sorted[sorted.len() / 2]
 }
 
 /// The floor: fetch and parse every feed with reqwest + feed-rs, 16 at a time, store nothing.
@@ -306,21 +350,31 @@ async fn bare_loop(urls: &[String]) -> Duration {
 }
 
 fn main() {
-    let sizes: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some(MEASURE) {
+        measure_child(&args[1..]);
+    }
+    // `--runs=N` repeats each size N times (fresh database each time) and reports medians.
+    let runs: usize = args
+        .iter()
+        .find_map(|a| a.strip_prefix("--runs="))
+        .map(|n| n.parse().expect("--runs=N takes a number"))
+        .unwrap_or(1)
+        .max(1);
+    let sizes: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
     let sizes = if sizes.is_empty() {
         vec![100, 1000]
     } else {
         sizes
     };
     let runtime = tokio::runtime::Runtime::new().unwrap();
+    if runs > 1 {
+        println!("medians of {runs} runs, each on a fresh database\n");
+    }
     println!("| feeds | items | body MB | run | wall | CPU | peak RSS |");
     println!("|---:|---:|---:|---|---:|---:|---:|");
     for n in sizes {
         let (urls, items, bytes) = runtime.block_on(start_site(n));
-        let dir = tempfile::tempdir().unwrap();
         let mut config = String::from("database = \"feedwatch.db\"\n");
         for (index, url) in urls.iter().enumerate() {
             let _ = write!(
@@ -329,45 +383,74 @@ fn main() {
             );
         }
         config.push_str(RULES);
-        let config_path = dir.path().join("config.toml");
-        std::fs::write(&config_path, config).unwrap();
 
-        let bare = runtime.block_on(bare_loop(&urls));
-        let cold = run_feedwatch(&config_path);
-        let warm = run_feedwatch(&config_path);
+        let (mut bare, mut cold, mut warm) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut stored, mut matches) = (0, 0);
+        for _ in 0..runs {
+            let dir = tempfile::tempdir().unwrap();
+            let config_path = dir.path().join("config.toml");
+            std::fs::write(&config_path, &config).unwrap();
+            bare.push(runtime.block_on(bare_loop(&urls)));
+            cold.push(run_feedwatch(&config_path));
+            warm.push(run_feedwatch(&config_path));
 
-        let conn = rusqlite::Connection::open(dir.path().join("feedwatch.db")).unwrap();
-        let stored: i64 = conn
-            .query_row("SELECT COUNT(*) FROM articles", [], |r| r.get(0))
-            .unwrap();
-        let not_modified: i64 = conn
-            .query_row(
-                "SELECT COUNT(*) FROM feeds WHERE last_status = 304",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        let matches: i64 = conn
-            .query_row("SELECT COUNT(*) FROM matches", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(stored as usize, items, "every item stored once");
-        assert_eq!(
-            not_modified as usize, n,
-            "every feed answered 304 when warm"
-        );
+            let conn = rusqlite::Connection::open(dir.path().join("feedwatch.db")).unwrap();
+            stored = conn
+                .query_row("SELECT COUNT(*) FROM articles", [], |r| r.get::<_, i64>(0))
+                .unwrap();
+            let not_modified: i64 = conn
+                .query_row(
+                    "SELECT COUNT(*) FROM feeds WHERE last_status = 304",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            matches = conn
+                .query_row("SELECT COUNT(*) FROM matches", [], |r| r.get::<_, i64>(0))
+                .unwrap();
+            assert_eq!(stored as usize, items, "every item stored once");
+            assert_eq!(
+                not_modified as usize, n,
+                "every feed answered 304 when warm"
+            );
+        }
 
         let mb = bytes as f64 / 1e6;
         println!(
             "| {n} | {items} | {mb:.1} | bare reqwest + feed-rs | {:.2} s | - | - |",
-            bare.as_secs_f64()
+            median(&bare).as_secs_f64()
         );
-        for (label, m) in [("feedwatch cold", &cold), ("feedwatch warm (304)", &warm)] {
+        for (label, measured) in [("feedwatch cold", &cold), ("feedwatch warm (304)", &warm)] {
+            let wall: Vec<Duration> = measured.iter().map(|m| m.wall).collect();
+            let cpu: Vec<Duration> = measured.iter().map(|m| m.cpu).collect();
+            let rss: Vec<i64> = measured.iter().map(|m| m.peak_rss_kib).collect();
             println!(
                 "| {n} | {items} | {mb:.1} | {label} | {:.2} s | {:.2} s | {:.1} MB |",
-                m.wall.as_secs_f64(),
-                m.cpu.as_secs_f64(),
-                m.peak_rss_kib as f64 / 1024.0
+                median(&wall).as_secs_f64(),
+                median(&cpu).as_secs_f64(),
+                median(&rss) as f64 / 1024.0
             );
+        }
+        if runs > 1 {
+            let list = |label: &str, values: Vec<String>| {
+                println!("  {n} feeds, {label}: {}", values.join(" / "));
+            };
+            for (label, measured) in [("cold", &cold), ("warm", &warm)] {
+                list(
+                    &format!("{label} wall, CPU, RSS per run"),
+                    measured
+                        .iter()
+                        .map(|m| {
+                            format!(
+                                "{:.2} s {:.2} s {:.0} MB",
+                                m.wall.as_secs_f64(),
+                                m.cpu.as_secs_f64(),
+                                m.peak_rss_kib as f64 / 1024.0
+                            )
+                        })
+                        .collect(),
+                );
+            }
         }
         println!(
             "\n{n} feeds: {stored} articles stored, {matches} matches ({:.3} per article)\n",

@@ -147,14 +147,18 @@ pub async fn run_once(
     mut on_feed_done: impl FnMut(&FeedReport),
 ) -> Result<CycleReport, DaemonError> {
     let feeds = pipeline.sync_feeds().await?;
+    let mut states = pipeline.db.read(|s| s.poll_states()).await?;
     let limit = Arc::new(Semaphore::new(CONCURRENT_POLLS));
     let mut polls = JoinSet::new();
     for (index, (feed, id)) in feeds.into_iter().enumerate() {
         let pipeline = Arc::clone(&pipeline);
         let limit = Arc::clone(&limit);
+        let state = states
+            .remove(&id)
+            .unwrap_or_else(|| new_feed_state(&feed, id));
         polls.spawn(async move {
             let _permit = limit.acquire_owned().await;
-            (index, poll_feed(&pipeline, &feed, id).await)
+            (index, poll_feed(&pipeline, &feed, state).await)
         });
     }
     let mut reports = Vec::new();
@@ -221,7 +225,7 @@ pub async fn run(
             next_prune = now + chrono::Duration::days(1);
             tokio::spawn(prune(Arc::clone(&pipeline)));
         }
-        let states = pipeline.db.call(|s| s.feed_states()).await?;
+        let mut states = pipeline.db.read(|s| s.poll_states()).await?;
         let mut next_wake = now + chrono_duration(watchdog.unwrap_or(MAX_SLEEP).min(MAX_SLEEP));
         for (feed, id) in &feeds {
             if in_flight.values().any(|f| f == id) {
@@ -229,21 +233,22 @@ pub async fn run(
             }
             // A feed never polled starts within the first minute, spread so that a config
             // of many feeds does not fire them all at once.
-            let due_at = states
-                .iter()
-                .find(|s| s.id == *id)
-                .and_then(|s| s.next_poll_at)
+            let state = states
+                .remove(id)
+                .unwrap_or_else(|| new_feed_state(feed, *id));
+            let due_at = state
+                .next_poll_at
                 .unwrap_or_else(|| started + first_poll_offset(feed, feeds.len()));
             match due_at {
                 at if at > now => next_wake = next_wake.min(at),
                 _ => {
-                    let (pipeline, limit, feed, id) =
-                        (Arc::clone(&pipeline), Arc::clone(&limit), feed.clone(), *id);
+                    let (pipeline, limit, feed) =
+                        (Arc::clone(&pipeline), Arc::clone(&limit), feed.clone());
                     let task = polls.spawn(async move {
                         let _permit = limit.acquire_owned().await;
-                        poll_feed(&pipeline, &feed, id).await
+                        poll_feed(&pipeline, &feed, state).await
                     });
-                    in_flight.insert(task.id(), id);
+                    in_flight.insert(task.id(), *id);
                 }
             }
         }
@@ -313,6 +318,16 @@ pub async fn run(
     }
     tracing::info!("feedwatch stopped");
     Ok(())
+}
+
+/// The state of a feed the store has no row for yet: never polled.
+fn new_feed_state(feed: &Feed, id: FeedId) -> FeedState {
+    FeedState {
+        id,
+        url: feed.url.clone(),
+        name: feed.name.clone(),
+        ..FeedState::default()
+    }
 }
 
 /// Where in the start-up window a feed's first poll falls.
@@ -395,14 +410,15 @@ async fn delivery_loop(
     }
 }
 
-/// One feed through the pipeline. Feed errors are recorded and reported, not returned: only a
-/// database failure is an `Err`.
+/// One feed through the pipeline, from its `state` as read at the start of the cycle (a feed
+/// is never polled twice at once, so nothing else changes it meanwhile). Feed errors are
+/// recorded and reported, not returned: only a database failure is an `Err`.
 pub async fn poll_feed(
     pipeline: &Pipeline,
     feed: &Feed,
-    id: FeedId,
+    state: FeedState,
 ) -> Result<FeedReport, StoreError> {
-    let state = pipeline.db.call(move |s| s.feed_state(id)).await?;
+    let id = state.id;
     let now = Utc::now();
     if let Some(gone_at) = state.gone_at {
         let error = format!(
@@ -433,7 +449,7 @@ pub async fn poll_feed(
     let (outcome, result) = match fetched {
         Ok(fetched) => {
             let hints = fetched.hints().clone();
-            not_before = hints.max_age.map(|age| now + chrono_duration(age));
+            let max_age = hints.max_age.map(|age| now + chrono_duration(age));
             if let Some(to) = &hints.moved_to {
                 tracing::warn!(
                     feed = %feed.name,
@@ -443,24 +459,41 @@ pub async fn poll_feed(
                 );
             }
             match fetched {
-                Fetched::NotModified { validators, .. } => (
-                    PollOutcome::Success {
-                        status: 304,
-                        validators,
-                        title: None,
-                        moved_to: hints.moved_to,
-                        missed_items: None,
-                    },
-                    Ok(PollSummary {
-                        not_modified: true,
-                        ..PollSummary::default()
-                    }),
-                ),
+                Fetched::NotModified { validators, .. } => {
+                    // The feed's `<ttl>` from its last body still holds.
+                    not_before = max_age.max(ttl_floor(state.ttl, now));
+                    (
+                        PollOutcome::Success {
+                            status: 304,
+                            validators,
+                            title: None,
+                            moved_to: hints.moved_to,
+                            missed_items: None,
+                            ttl: None,
+                        },
+                        Ok(PollSummary {
+                            not_modified: true,
+                            ..PollSummary::default()
+                        }),
+                    )
+                }
                 Fetched::Body(body) => {
                     let (outcome, result, found) =
-                        parse_and_match(pipeline, feed, id, &state, body, hints, period, now)
-                            .await?;
+                        parse_and_match(pipeline, feed, id, body, hints, period, now).await?;
                     ingest = found;
+                    let ttl = match &outcome {
+                        PollOutcome::Success { ttl, .. } => *ttl,
+                        PollOutcome::Failure { .. } => None,
+                    };
+                    if let Some(ttl) = ttl.filter(|&t| t > period && Some(t) != state.ttl) {
+                        tracing::info!(
+                            feed = %feed.name,
+                            "the feed asks not to be polled more often than every {} (RSS \
+                             ttl); polling it at that rate",
+                            humantime::format_duration(ttl)
+                        );
+                    }
+                    not_before = max_age.max(ttl_floor(ttl, now));
                     (outcome, result)
                 }
             }
@@ -541,8 +574,8 @@ pub async fn poll_feed(
     })
 }
 
-/// What a fetched body holds that the store needs: every identity in the feed, and the
-/// articles not stored yet with the alerts they raise.
+/// What a fetched body holds that the store needs: the identities in the feed that are stored
+/// already, and the articles not stored yet with the alerts they raise.
 #[derive(Default)]
 struct Found {
     present: Vec<Identity>,
@@ -551,12 +584,10 @@ struct Found {
 
 /// Parses a fetched body, finds its new articles and matches them; a parse failure is the
 /// feed's error.
-#[allow(clippy::too_many_arguments)]
 async fn parse_and_match(
     pipeline: &Pipeline,
     feed: &Feed,
     id: FeedId,
-    state: &FeedState,
     body: Body,
     hints: Hints,
     period: Duration,
@@ -586,9 +617,10 @@ async fn parse_and_match(
         }
     };
     let title = Some(parsed.title.clone()).filter(|t| !t.is_empty());
-    let (summary, found) = find_new(pipeline, feed, id, parsed, now).await?;
+    let ttl = parsed.ttl;
+    let (summary, found, had_articles) = find_new(pipeline, feed, id, parsed, now).await?;
     // Only a feed that had been read before can have rolled past items we never saw.
-    let missed_items = (summary.all_new && state.articles > 0).then(|| {
+    let missed_items = (summary.all_new && had_articles).then(|| {
         let suggested = shorter_interval(period);
         warn_missed_items(feed, summary.new_articles, period, suggested);
         suggested
@@ -600,6 +632,7 @@ async fn parse_and_match(
             title,
             moved_to: hints.moved_to,
             missed_items,
+            ttl,
         },
         Ok(summary),
         found,
@@ -657,6 +690,11 @@ fn failure(
     )
 }
 
+/// The earliest next poll a feed's RSS `<ttl>` allows.
+fn ttl_floor(ttl: Option<Duration>, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    ttl.map(|ttl| now + chrono_duration(ttl))
+}
+
 /// When to poll again: the schedule (or the adaptive period), pushed back by backoff after
 /// failures, never sooner than the server asked (`not_before`, capped at a day), and far in
 /// the future for a feed that is gone.
@@ -687,14 +725,15 @@ fn next_poll_at(
 }
 
 /// Identifies the parsed entries and matches the ones this feed has not stored yet. The
-/// summary counts candidates; the store's counts replace them once written.
+/// summary counts candidates; the store's counts replace them once written. Also says whether
+/// the feed had any article stored before.
 async fn find_new(
     pipeline: &Pipeline,
     feed: &Feed,
     id: FeedId,
     parsed: ParsedFeed,
     now: DateTime<Utc>,
-) -> Result<(PollSummary, Found), StoreError> {
+) -> Result<(PollSummary, Found, bool), StoreError> {
     let entries = parsed.articles.len();
     // One feed may repeat an entry; keep the first of each identity.
     let mut seen_here = HashSet::new();
@@ -708,8 +747,15 @@ async fn find_new(
         }
     }
     let unique = identities.len();
-    let check = identities.clone();
-    let unseen = pipeline.db.call(move |s| s.not_stored(id, &check)).await?;
+    let (identities, unseen, had_articles) = pipeline
+        .db
+        .read(move |s| {
+            let unseen = s.not_stored(id, &identities)?;
+            // Asked only when every entry is new: otherwise some were stored.
+            let had_articles = !unseen.iter().all(|&new| new) || s.has_articles(id)?;
+            Ok((identities, unseen, had_articles))
+        })
+        .await?;
 
     let feed_ref = FeedRef {
         name: feed.name.clone(),
@@ -717,8 +763,11 @@ async fn find_new(
         title: parsed.title.clone(),
     };
     let mut new = Vec::new();
-    for ((article, identity), is_new) in articles.into_iter().zip(&identities).zip(unseen) {
+    // New articles get their last-seen mark when they are stored; only the others need one.
+    let mut present = Vec::new();
+    for ((article, identity), is_new) in articles.into_iter().zip(identities).zip(unseen) {
         if !is_new {
+            present.push(identity);
             continue;
         }
         let alerts: Vec<(Alert, Vec<String>)> = pipeline
@@ -740,7 +789,7 @@ async fn find_new(
                 (alert, rule.notify.clone())
             })
             .collect();
-        new.push((article, identity.clone(), alerts));
+        new.push((article, identity, alerts));
     }
     let summary = PollSummary {
         not_modified: false,
@@ -749,11 +798,55 @@ async fn find_new(
         new_articles: new.len(),
         new_alerts: new.iter().map(|(_, _, alerts)| alerts.len()).sum(),
     };
-    Ok((
-        summary,
-        Found {
-            present: identities,
-            new,
-        },
-    ))
+    Ok((summary, Found { present, new }, had_articles))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fetch::Validators;
+    use crate::scheduler::Schedule;
+
+    fn feed_every(interval: Duration) -> Feed {
+        Feed {
+            name: "news".into(),
+            url: "http://news.example/feed.xml".into(),
+            schedule: Schedule::Interval(interval),
+            max_body_bytes: 10_000_000,
+            timeout: Duration::from_secs(30),
+            adaptive: false,
+            tags: Vec::new(),
+        }
+    }
+
+    fn success(ttl: Option<Duration>) -> PollOutcome {
+        PollOutcome::Success {
+            status: 200,
+            validators: Validators::default(),
+            title: None,
+            moved_to: None,
+            missed_items: None,
+            ttl,
+        }
+    }
+
+    #[test]
+    fn a_feed_is_never_polled_sooner_than_its_rss_ttl() {
+        let now = Utc::now();
+        let every = Duration::from_secs(15 * 60);
+        let ttl = Some(Duration::from_secs(2 * 60 * 60));
+        let feed = feed_every(every);
+        let next = next_poll_at(&feed, &success(ttl), 0, every, now, ttl_floor(ttl, now));
+        assert_eq!(next, now + chrono::Duration::hours(2));
+    }
+
+    #[test]
+    fn a_ttl_shorter_than_the_interval_changes_nothing() {
+        let now = Utc::now();
+        let every = Duration::from_secs(60 * 60);
+        let ttl = Some(Duration::from_secs(5 * 60));
+        let feed = feed_every(every);
+        let next = next_poll_at(&feed, &success(ttl), 0, every, now, ttl_floor(ttl, now));
+        assert_eq!(next, feed.schedule.next_after(now));
+    }
 }

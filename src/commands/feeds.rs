@@ -100,6 +100,12 @@ fn print_feed(s: &FeedState) {
         time(s.next_poll_at)
     };
     println!("  next poll:      {next}");
+    if let Some(ttl) = s.ttl {
+        println!(
+            "  feed's ttl:     {}  (RSS <ttl>: not polled more often)",
+            humantime::format_duration(ttl)
+        );
+    }
     println!(
         "  validators:     ETag {}, Last-Modified {}",
         yes_no(s.validators.etag.is_some()),
@@ -145,6 +151,7 @@ fn feed_json(s: &FeedState) -> serde_json::Value {
         "articles": s.articles,
         "missed_items_at": rfc3339(s.missed_items_at),
         "suggested_interval_secs": s.suggested_interval.map(|d| d.as_secs()),
+        "ttl_secs": s.ttl.map(|d| d.as_secs()),
         "last_error": s.last_error,
         "flags": flags(s),
     })

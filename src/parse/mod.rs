@@ -43,6 +43,8 @@ pub struct ParsedFeed {
     pub title: String,
     pub link: Option<String>,
     pub articles: Vec<Article>,
+    /// RSS `<ttl>`: the feed asks not to be polled more often than this.
+    pub ttl: Option<std::time::Duration>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -180,6 +182,9 @@ fn convert(feed: feed_rs::model::Feed) -> ParsedFeed {
             .map(|t| html_to_text(&t.content))
             .unwrap_or_default(),
         link,
+        ttl: feed
+            .ttl
+            .map(|minutes| std::time::Duration::from_secs(u64::from(minutes) * 60)),
         articles: feed.entries.into_iter().map(convert_entry).collect(),
     }
 }
@@ -259,6 +264,14 @@ mod tests {
 <pubDate>Tue, 10 Jun 2003 04:00:00 GMT</pubDate></item>
 <item><title>No id here</title><description>text</description></item>
 </channel></rss>"#;
+
+    #[test]
+    fn rss_ttl_is_read_in_minutes() {
+        let with_ttl = RSS.replace("<channel>", "<channel><ttl>120</ttl>");
+        let feed = parse(with_ttl.as_bytes(), None, None).unwrap();
+        assert_eq!(feed.ttl, Some(std::time::Duration::from_secs(2 * 60 * 60)));
+        assert_eq!(parse(RSS.as_bytes(), None, None).unwrap().ttl, None);
+    }
 
     #[test]
     fn rss_items_become_plain_articles() {

@@ -1,7 +1,7 @@
 //! Articles, matches and the record of what was alerted; new articles are ingested here.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{FeedId, Store, StoreError, timestamp};
 use crate::alert::Alert;
@@ -30,23 +30,6 @@ pub struct StoredMatch {
 }
 
 impl Store {
-    /// Which of `identities` this feed has not stored yet (by id or by canonical link), and
-    /// marks the stored ones as still in the feed.
-    pub fn unseen(
-        &mut self,
-        feed: FeedId,
-        identities: &[Identity],
-        now: DateTime<Utc>,
-    ) -> Result<Vec<bool>, StoreError> {
-        let unseen = self.not_stored(feed, identities)?;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        touch(&tx, feed, identities, now)?;
-        tx.commit()?;
-        Ok(unseen)
-    }
-
     /// Which of `identities` this feed has not stored yet (by id or by canonical link); reads
     /// only, so it needs no transaction and no sync.
     pub fn not_stored(
@@ -79,24 +62,6 @@ impl Store {
         self.conn
             .execute_batch("PRAGMA incremental_vacuum; PRAGMA optimize;")?;
         Ok(deleted)
-    }
-
-    /// Stores new articles with their matches and outbox rows, all in one transaction. An
-    /// article already stored, or a (rule, story) already alerted, is skipped, so calling this
-    /// twice with the same input changes nothing the second time.
-    pub fn ingest(
-        &mut self,
-        feed: FeedId,
-        feed_url: &str,
-        items: &[NewArticle],
-        now: DateTime<Utc>,
-    ) -> Result<IngestStats, StoreError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let stats = ingest(&tx, feed, feed_url, items, now)?;
-        tx.commit()?;
-        Ok(stats)
     }
 
     /// Stored matches, newest first.
@@ -217,7 +182,9 @@ pub(super) fn touch(
     Ok(())
 }
 
-/// The body of [`Store::ingest`], inside a transaction the caller commits.
+/// Stores new articles with their matches and outbox rows, inside a transaction the caller
+/// commits. An article already stored, or a (rule, story) already alerted, is skipped, so
+/// writing the same input twice changes nothing the second time.
 pub(super) fn ingest(
     tx: &Connection,
     feed: FeedId,

@@ -2,10 +2,11 @@
 //! sync to disk) for every poll that finished while the previous commit was being synced.
 //!
 //! With `synchronous = FULL` each commit costs an fsync, which on a disk dwarfs the writes
-//! themselves; polls that finish together share one. Each poll still stands alone inside the
-//! transaction (a savepoint), and no poll's call returns before its writes are durable.
+//! themselves; polls that finish together share one, and a batch that stores no article (all
+//! 304s, say) does not wait for one at all. A poll whose writes fail is undone alone, and no
+//! poll that stored articles returns before its writes are durable.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 
 use chrono::{DateTime, Utc};
 use rusqlite::TransactionBehavior;
@@ -13,7 +14,7 @@ use tokio::sync::oneshot;
 
 use super::articles::{self, IngestStats, NewArticle};
 use super::feeds::{self, FeedId, PollOutcome};
-use super::{Db, Store, StoreError};
+use super::{Db, Store, StoreError, search};
 use crate::alert::Alert;
 use crate::dedup::Identity;
 use crate::parse::Article;
@@ -26,7 +27,7 @@ pub type NewEntry = (Article, Identity, Vec<(Alert, Vec<String>)>);
 pub struct PollWrite {
     pub feed: FeedId,
     pub feed_url: String,
-    /// Every identity in the feed: the stored ones are marked as still in it.
+    /// Identities in the feed that are stored already: they are marked as still in it.
     pub present: Vec<Identity>,
     /// The articles not stored yet, each with its alerts and their notifiers.
     pub new: Vec<NewEntry>,
@@ -37,20 +38,75 @@ pub struct PollWrite {
 
 type Waiting = (PollWrite, oneshot::Sender<Result<IngestStats, StoreError>>);
 
-/// Polls whose writes wait for the next commit.
+/// Polls whose writes wait for the next commit, and whether a committer is running.
 #[derive(Default)]
-pub(super) struct CommitQueue(Mutex<Vec<Waiting>>);
+pub(super) struct CommitQueue(Mutex<Pending>);
+
+#[derive(Default)]
+struct Pending {
+    waiting: Vec<Waiting>,
+    committing: bool,
+}
 
 impl Store {
-    /// Writes each poll's results in a savepoint of one transaction, then commits. A poll whose
-    /// writes fail is rolled back alone and gets its error; the others are kept.
+    /// Writes every poll's results in one transaction, then commits. A poll whose writes fail
+    /// is rolled back alone and gets its error; the others are kept.
+    ///
+    /// A batch that stores no article (304s, failures, feeds with nothing new) only records
+    /// fetch state: losing it to a power cut means polling those feeds again, so its commit does
+    /// not wait for the disk (WAL keeps the order: the next synced commit makes it durable too).
+    /// Anything with articles, and so possibly alerts, is synced before this returns.
     pub fn commit_polls(
+        &mut self,
+        writes: &[PollWrite],
+    ) -> Result<Vec<Result<IngestStats, StoreError>>, StoreError> {
+        let state_only = writes.iter().all(|write| write.new.is_empty());
+        if state_only {
+            self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        }
+        let committed = self.commit_batch(writes);
+        if state_only {
+            // Every other write (the outbox above all) keeps the full sync.
+            self.conn.pragma_update(None, "synchronous", "FULL")?;
+        }
+        committed
+    }
+
+    fn commit_batch(
+        &mut self,
+        writes: &[PollWrite],
+    ) -> Result<Vec<Result<IngestStats, StoreError>>, StoreError> {
+        // First without savepoints: FTS5 flushes its pending index at every savepoint and each
+        // savepoint journals the pages it touches, which cost more than the writes themselves.
+        // Only when a poll fails is the batch written again, each poll in its own savepoint.
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let indexed = search::last_article_id(&tx)?;
+        let written: Result<Vec<IngestStats>, StoreError> =
+            writes.iter().map(|write| write_poll(&tx, write)).collect();
+        match written {
+            Ok(stats) => {
+                search::index_articles_after(&tx, indexed)?;
+                tx.commit()?;
+                Ok(stats.into_iter().map(Ok).collect())
+            }
+            Err(_) => {
+                tx.rollback()?;
+                self.commit_polls_one_by_one(writes)
+            }
+        }
+    }
+
+    /// Each poll in a savepoint of one transaction, so that a failing one is undone alone.
+    fn commit_polls_one_by_one(
         &mut self,
         writes: &[PollWrite],
     ) -> Result<Vec<Result<IngestStats, StoreError>>, StoreError> {
         let mut tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let indexed = search::last_article_id(&tx)?;
         let mut results = Vec::with_capacity(writes.len());
         for write in writes {
             let mut savepoint = tx.savepoint()?;
@@ -65,6 +121,7 @@ impl Store {
                 }
             }
         }
+        search::index_articles_after(&tx, indexed)?;
         tx.commit()?;
         Ok(results)
     }
@@ -93,24 +150,57 @@ fn write_poll(conn: &rusqlite::Connection, write: &PollWrite) -> Result<IngestSt
 }
 
 impl Db {
-    /// Stores one poll's results and returns once they are durable. Polls that arrive while a
-    /// commit is syncing are committed together by whichever of them gets the store next.
+    /// Stores one poll's results and returns once they are durable. One committer at a time
+    /// runs on the blocking pool and, until the queue is empty, commits everything that
+    /// arrived while it was syncing the previous batch.
     pub async fn commit_poll(&self, write: PollWrite) -> Result<IngestStats, StoreError> {
         let (done, result) = oneshot::channel();
-        self.queue
-            .0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push((write, done));
-        let queue = Arc::clone(&self.queue);
-        self.call(move |store| {
-            let waiting =
-                std::mem::take(&mut *queue.0.lock().unwrap_or_else(PoisonError::into_inner));
-            if waiting.is_empty() {
-                return Ok(()); // an earlier call committed ours with its own
+        let start_committer = {
+            let mut pending = self.queue.0.lock().unwrap_or_else(PoisonError::into_inner);
+            pending.waiting.push((write, done));
+            !std::mem::replace(&mut pending.committing, true)
+        };
+        if start_committer {
+            let db = self.clone();
+            tokio::task::spawn_blocking(move || db.commit_until_empty());
+        }
+        result
+            .await
+            .map_err(|_| StoreError::Task("the commit of this poll was abandoned".into()))?
+    }
+
+    fn commit_until_empty(&self) {
+        // Should a commit panic, the next poll must be able to start a committer again; the
+        // polls of the lost batch hear that their commit was abandoned.
+        struct Restart<'a>(&'a CommitQueue);
+        impl Drop for Restart<'_> {
+            fn drop(&mut self) {
+                if std::thread::panicking() {
+                    let mut pending = self.0.0.lock().unwrap_or_else(PoisonError::into_inner);
+                    pending.committing = false;
+                }
             }
+        }
+        let _restart = Restart(&self.queue);
+        loop {
+            let waiting = {
+                let mut pending = self.queue.0.lock().unwrap_or_else(PoisonError::into_inner);
+                if pending.waiting.is_empty() {
+                    pending.committing = false;
+                    return;
+                }
+                std::mem::take(&mut pending.waiting)
+            };
             let (writes, senders): (Vec<PollWrite>, Vec<_>) = waiting.into_iter().unzip();
-            match store.commit_polls(&writes) {
+            tracing::debug!(polls = writes.len(), "committing a batch of polls");
+            // A panic while holding the lock cannot leave SQLite half-written (transactions
+            // roll back), so a poisoned lock is safe to take over.
+            let committed = self
+                .store
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .commit_polls(&writes);
+            match committed {
                 Ok(results) => {
                     for (sender, result) in senders.into_iter().zip(results) {
                         let _ = sender.send(result);
@@ -125,12 +215,7 @@ impl Db {
                     }
                 }
             }
-            Ok(())
-        })
-        .await?;
-        result
-            .await
-            .map_err(|_| StoreError::Task("the commit of this poll was abandoned".into()))?
+        }
     }
 }
 
@@ -170,6 +255,7 @@ mod tests {
                 title: None,
                 moved_to: None,
                 missed_items: None,
+                ttl: None,
             },
             now,
             next_poll_at: now + chrono::Duration::minutes(15),
@@ -203,6 +289,62 @@ mod tests {
         // The same polls again store nothing new.
         let again = store.commit_polls(&writes).unwrap();
         assert!(again.iter().all(|r| r.as_ref().unwrap().new_articles == 0));
+        // Every stored article is in the search index, once.
+        let filter = crate::store::SearchFilter {
+            limit: 10,
+            ..crate::store::SearchFilter::default()
+        };
+        let hits = store
+            .search(&crate::matcher::Query::parse("story").unwrap(), &filter)
+            .unwrap();
+        assert_eq!(hits.len(), 5);
+    }
+
+    #[test]
+    fn a_failing_poll_is_undone_alone_and_the_others_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("fw.db")).unwrap();
+        let ids = store
+            .sync_feeds([("http://a/", "a"), ("http://b/", "b")])
+            .unwrap();
+        let (a, b) = (ids["http://a/"], ids["http://b/"]);
+        let now = Utc::now();
+        // No feed has this id, so its articles break the foreign key.
+        let writes = [
+            poll_of(a, "http://a/", &["1", "2"], now),
+            poll_of(FeedId::MAX, "http://gone/", &["1"], now),
+            poll_of(b, "http://b/", &["1", "2", "3"], now),
+        ];
+        let results = store.commit_polls(&writes).unwrap();
+        assert_eq!(results[0].as_ref().unwrap().new_articles, 2);
+        assert!(results[1].is_err());
+        assert_eq!(results[2].as_ref().unwrap().new_articles, 3);
+        let (state_a, state_b) = (store.feed_state(a).unwrap(), store.feed_state(b).unwrap());
+        assert_eq!((state_a.articles, state_b.articles), (2, 3));
+    }
+
+    #[test]
+    fn a_batch_of_state_only_polls_leaves_other_writes_fully_synced() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("fw.db")).unwrap();
+        let a = store.sync_feeds([("http://a/", "a")]).unwrap()["http://a/"];
+        let now = Utc::now();
+        let mut unchanged = poll_of(a, "http://a/", &[], now);
+        unchanged.outcome = PollOutcome::Success {
+            status: 304,
+            validators: Validators::default(),
+            title: None,
+            moved_to: None,
+            missed_items: None,
+            ttl: None,
+        };
+        store.commit_polls(&[unchanged]).unwrap();
+        assert_eq!(store.feed_state(a).unwrap().last_status, Some(304));
+        let synchronous: i64 = store
+            .conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(synchronous, 2, "FULL");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

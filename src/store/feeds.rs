@@ -34,6 +34,8 @@ pub struct FeedState {
     pub missed_items_at: Option<DateTime<Utc>>,
     /// A shorter interval that would probably not miss items.
     pub suggested_interval: Option<Duration>,
+    /// The feed's RSS `<ttl>`: it is not polled more often than this.
+    pub ttl: Option<Duration>,
 }
 
 impl FeedState {
@@ -54,6 +56,8 @@ pub enum PollOutcome {
         moved_to: Option<String>,
         /// Every item was new: the interval that was suggested (or applied) because of it.
         missed_items: Option<Duration>,
+        /// The body's RSS `<ttl>`; a 304 keeps the one stored.
+        ttl: Option<Duration>,
     },
     Failure {
         status: Option<u16>,
@@ -97,7 +101,7 @@ impl Store {
         Ok(stmt.query_row(params![id], feed_state_row)?)
     }
 
-    /// All feeds, for `feedwatch feeds` and for the scheduler's due-time queue.
+    /// All feeds with their article counts, for `feedwatch feeds` and `status`.
     pub fn feed_states(&self) -> Result<Vec<FeedState>, StoreError> {
         let sql = FEED_STATE_SQL.replace("WHERE f.id = ?1", "ORDER BY f.name");
         let mut stmt = self.conn.prepare(&sql)?;
@@ -105,19 +109,31 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Records a poll's result and when the feed is due again.
-    pub fn record_poll(
-        &mut self,
-        id: FeedId,
-        outcome: &PollOutcome,
-        now: DateTime<Utc>,
-        next_poll_at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        record_poll(&self.conn, id, outcome, now, next_poll_at)
+    /// Every feed's state as the poller needs it, in one read per cycle. `articles` is left at
+    /// 0: counting each feed's articles costs more than the rest of the read and polling does
+    /// not need it (see [`Store::has_articles`]).
+    pub fn poll_states(&self) -> Result<HashMap<FeedId, FeedState>, StoreError> {
+        let sql = FEED_STATE_SQL
+            .replace(
+                "(SELECT COUNT(*) FROM articles a WHERE a.feed_id = f.id)",
+                "0",
+            )
+            .replace(" WHERE f.id = ?1", "");
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map([], |r| feed_state_row(r).map(|state| (state.id, state)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Whether the feed has any article stored.
+    pub fn has_articles(&self, id: FeedId) -> Result<bool, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM articles WHERE feed_id = ?1)")?
+            .query_row([id], |r| r.get(0))?)
     }
 }
 
-/// The body of [`Store::record_poll`], on a connection or inside a caller's transaction.
+/// Records a poll's result and when the feed is due again, inside the caller's transaction.
 pub(super) fn record_poll(
     conn: &Connection,
     id: FeedId,
@@ -132,15 +148,18 @@ pub(super) fn record_poll(
             title,
             moved_to,
             missed_items,
+            ttl,
         } => {
             let missed = missed_items.map(|d| d.as_secs() as i64);
+            let ttl = ttl.map(|d| d.as_secs() as i64);
             conn.prepare_cached(
                 "UPDATE feeds SET etag = ?2, last_modified = ?3, title = COALESCE(?4, title),
                     last_attempt_at = ?5, last_success_at = ?5, last_status = ?6,
                     consecutive_failures = 0, last_error = NULL, next_poll_at = ?7,
                     moved_to = COALESCE(?8, moved_to),
                     missed_items_at = CASE WHEN ?9 IS NULL THEN missed_items_at ELSE ?5 END,
-                    suggested_interval = COALESCE(?9, suggested_interval)
+                    suggested_interval = COALESCE(?9, suggested_interval),
+                    ttl = CASE WHEN ?6 = 304 THEN ttl ELSE ?10 END
                  WHERE id = ?1",
             )?
             .execute(params![
@@ -152,7 +171,8 @@ pub(super) fn record_poll(
                 status,
                 next_poll_at.timestamp(),
                 moved_to,
-                missed
+                missed,
+                ttl
             ])?;
         }
         PollOutcome::Failure {
@@ -185,7 +205,7 @@ const FEED_STATE_SQL: &str = "
     SELECT f.id, f.url, f.name, f.title, f.etag, f.last_modified, f.next_poll_at,
            f.last_attempt_at, f.last_success_at, f.last_status, f.consecutive_failures,
            f.last_error, (SELECT COUNT(*) FROM articles a WHERE a.feed_id = f.id),
-           f.moved_to, f.gone_at, f.missed_items_at, f.suggested_interval
+           f.moved_to, f.gone_at, f.missed_items_at, f.suggested_interval, f.ttl
     FROM feeds f WHERE f.id = ?1";
 
 fn feed_state_row(r: &rusqlite::Row) -> rusqlite::Result<FeedState> {
@@ -215,6 +235,9 @@ fn feed_state_row(r: &rusqlite::Row) -> rusqlite::Result<FeedState> {
         missed_items_at: time(15)?,
         suggested_interval: r
             .get::<_, Option<i64>>(16)?
+            .map(|s| Duration::from_secs(s.max(0) as u64)),
+        ttl: r
+            .get::<_, Option<i64>>(17)?
             .map(|s| Duration::from_secs(s.max(0) as u64)),
     })
 }

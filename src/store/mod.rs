@@ -71,13 +71,22 @@ pub struct Store {
 #[derive(Clone)]
 pub struct Db {
     store: Arc<Mutex<Store>>,
+    /// A second connection for the poller's reads, so that they do not wait for a commit: WAL
+    /// lets readers work while the writer syncs. `None` when the database has no file.
+    reader: Option<Arc<Mutex<Store>>>,
     queue: Arc<batch::CommitQueue>,
 }
 
 impl Db {
     pub fn new(store: Store) -> Db {
+        let reader = store
+            .conn
+            .path()
+            .filter(|path| !path.is_empty())
+            .and_then(|path| Store::open_reader(Path::new(path)).ok());
         Db {
             store: Arc::new(Mutex::new(store)),
+            reader: reader.map(|r| Arc::new(Mutex::new(r))),
             queue: Arc::default(),
         }
     }
@@ -87,18 +96,36 @@ impl Db {
         R: Send + 'static,
         F: FnOnce(&mut Store) -> Result<R, StoreError> + Send + 'static,
     {
-        let store = Arc::clone(&self.store);
-        tokio::task::spawn_blocking(move || {
-            // A panic while holding the lock cannot leave SQLite half-written (transactions
-            // roll back), so a poisoned lock is safe to take over.
-            let mut store = store
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            f(&mut store)
-        })
-        .await
-        .map_err(|e| StoreError::Task(e.to_string()))?
+        run_blocking(Arc::clone(&self.store), f).await
     }
+
+    /// Like [`Db::call`] for reads, on the reading connection: sees every committed write, never
+    /// waits for a commit in progress.
+    pub async fn read<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Store) -> Result<R, StoreError> + Send + 'static,
+    {
+        let store = Arc::clone(self.reader.as_ref().unwrap_or(&self.store));
+        run_blocking(store, |s: &mut Store| f(s)).await
+    }
+}
+
+async fn run_blocking<R, F>(store: Arc<Mutex<Store>>, f: F) -> Result<R, StoreError>
+where
+    R: Send + 'static,
+    F: FnOnce(&mut Store) -> Result<R, StoreError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(move || {
+        // A panic while holding the lock cannot leave SQLite half-written (transactions roll
+        // back), so a poisoned lock is safe to take over.
+        let mut store = store
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        f(&mut store)
+    })
+    .await
+    .map_err(|e| StoreError::Task(e.to_string()))?
 }
 
 impl Store {
@@ -126,6 +153,18 @@ impl Store {
         let mut store = Store { conn };
         store.migrate(path)?;
         Ok(store)
+    }
+
+    /// A connection for reads only, to a database [`Store::open`] has brought up to date.
+    fn open_reader(path: &Path) -> Result<Store, StoreError> {
+        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|source| StoreError::Open {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        // A reader waits only in the rare moments WAL needs an exclusive lock (recovery).
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        Ok(Store { conn })
     }
 
     fn migrate(&mut self, path: &Path) -> Result<(), StoreError> {
@@ -167,7 +206,8 @@ fn timestamp(seconds: i64) -> DateTime<Utc> {
 mod tests {
     use super::*;
     use crate::alert::{Alert, FeedRef};
-    use crate::dedup::identify;
+    use crate::dedup::{Identity, identify};
+    use crate::fetch::Validators;
     use crate::parse::Article;
 
     fn article(guid: &str, title: &str) -> Article {
@@ -194,6 +234,45 @@ mod tests {
         )
     }
 
+    /// Alerts with the notifiers of each.
+    type Alerts = Vec<(Alert, Vec<String>)>;
+
+    /// One poll of feed `http://f/` through the poller's path: `present` are the stored
+    /// entries still in the feed, `new` the articles with their alerts and notifiers.
+    fn poll(
+        store: &mut Store,
+        feed: FeedId,
+        present: &[&Article],
+        new: Vec<(&Article, Alerts)>,
+        now: DateTime<Utc>,
+    ) -> IngestStats {
+        let write = PollWrite {
+            feed,
+            feed_url: "http://f/".into(),
+            present: present.iter().map(|a| identify(a)).collect(),
+            new: new
+                .into_iter()
+                .map(|(a, alerts)| (a.clone(), identify(a), alerts))
+                .collect(),
+            outcome: PollOutcome::Success {
+                status: 200,
+                validators: Validators::default(),
+                title: None,
+                moved_to: None,
+                missed_items: None,
+                ttl: None,
+            },
+            now,
+            next_poll_at: now,
+        };
+        store.commit_polls(&[write]).unwrap().remove(0).unwrap()
+    }
+
+    fn not_stored(store: &Store, feed: FeedId, articles: &[&Article]) -> Vec<bool> {
+        let identities: Vec<Identity> = articles.iter().map(|a| identify(a)).collect();
+        store.not_stored(feed, &identities).unwrap()
+    }
+
     #[test]
     fn ingest_is_idempotent_and_alerts_once() {
         let dir = tempfile::tempdir().unwrap();
@@ -201,16 +280,9 @@ mod tests {
         let ids = store.sync_feeds([("http://f/", "f")]).unwrap();
         let feed = ids["http://f/"];
         let a = article("1", "NATO");
-        let identity = identify(&a);
-        let item = NewArticle {
-            article: &a,
-            identity: &identity,
-            alerts: vec![(alert_for(&a, "r"), vec!["hook".into(), "console".into()])],
-        };
+        let alerts = vec![(alert_for(&a, "r"), vec!["hook".into(), "console".into()])];
         let now = Utc::now();
-        let first = store
-            .ingest(feed, "http://f/", std::slice::from_ref(&item), now)
-            .unwrap();
+        let first = poll(&mut store, feed, &[], vec![(&a, alerts.clone())], now);
         assert_eq!(
             first,
             IngestStats {
@@ -218,10 +290,10 @@ mod tests {
                 new_alerts: 1
             }
         );
-        let again = store.ingest(feed, "http://f/", &[item], now).unwrap();
+        let again = poll(&mut store, feed, &[], vec![(&a, alerts)], now);
         assert_eq!(again, IngestStats::default());
         assert_eq!(store.due_deliveries(now, 0, 10).unwrap().len(), 2);
-        assert_eq!(store.unseen(feed, &[identity], now).unwrap(), [false]);
+        assert_eq!(not_stored(&store, feed, &[&a]), [false]);
     }
 
     #[test]
@@ -234,13 +306,8 @@ mod tests {
         b.link = Some("http://www.x.org/1/?utm_source=rss".into());
         let now = Utc::now();
         for x in [&a, &b] {
-            let identity = identify(x);
-            let item = NewArticle {
-                article: x,
-                identity: &identity,
-                alerts: vec![(alert_for(x, "r"), vec!["console".into()])],
-            };
-            store.ingest(feed, "http://f/", &[item], now).unwrap();
+            let alerts = vec![(alert_for(x, "r"), vec!["console".into()])];
+            poll(&mut store, feed, &[], vec![(x, alerts)], now);
         }
         assert_eq!(store.matches(10).unwrap().len(), 1);
     }
@@ -255,13 +322,7 @@ mod tests {
         old.published = Some(now - chrono::Duration::days(40));
         let recent = article("2", "Recent NATO story");
         for a in [&old, &recent] {
-            let identity = identify(a);
-            let item = NewArticle {
-                article: a,
-                identity: &identity,
-                alerts: Vec::new(),
-            };
-            store.ingest(feed, "http://f/", &[item], now).unwrap();
+            poll(&mut store, feed, &[], vec![(a, Vec::new())], now);
         }
         let found = store
             .articles_since(now - chrono::Duration::days(30))
@@ -283,14 +344,9 @@ mod tests {
         let mut store = Store::open(&dir.path().join("fw.db")).unwrap();
         let feed = store.sync_feeds([("http://f/", "f")]).unwrap()["http://f/"];
         let a = article("1", "NATO");
-        let identity = identify(&a);
-        let item = NewArticle {
-            article: &a,
-            identity: &identity,
-            alerts: vec![(alert_for(&a, "r"), vec!["hook".into()])],
-        };
+        let alerts = vec![(alert_for(&a, "r"), vec!["hook".into()])];
         let now = Utc::now();
-        store.ingest(feed, "http://f/", &[item], now).unwrap();
+        poll(&mut store, feed, &[], vec![(&a, alerts)], now);
         let d = store.due_deliveries(now, 0, 10).unwrap().remove(0);
         let later = now + chrono::Duration::seconds(60);
         store.mark_failed(d.id, "HTTP 500", Some(later)).unwrap();
@@ -313,36 +369,19 @@ mod tests {
         let long_ago = Utc::now() - chrono::Duration::days(200);
         let (old, kept) = (article("old", "NATO"), article("kept", "NATO"));
         for a in [&old, &kept] {
-            let identity = identify(a);
-            let item = NewArticle {
-                article: a,
-                identity: &identity,
-                alerts: vec![(alert_for(a, "r"), vec!["console".into()])],
-            };
-            store.ingest(feed, "http://f/", &[item], long_ago).unwrap();
+            let alerts = vec![(alert_for(a, "r"), vec!["console".into()])];
+            poll(&mut store, feed, &[], vec![(a, alerts)], long_ago);
         }
         // `kept` is still in the feed today; `old` is not.
-        store.unseen(feed, &[identify(&kept)], Utc::now()).unwrap();
+        poll(&mut store, feed, &[&kept], Vec::new(), Utc::now());
         let pruned = store
             .prune(Utc::now() - chrono::Duration::days(90))
             .unwrap();
         assert_eq!(pruned, 1);
-        assert_eq!(
-            store
-                .unseen(feed, &[identify(&old), identify(&kept)], Utc::now())
-                .unwrap(),
-            [true, false]
-        );
+        assert_eq!(not_stored(&store, feed, &[&old, &kept]), [true, false]);
         // The pruned story comes back: stored again, but not alerted again.
-        let identity = identify(&old);
-        let item = NewArticle {
-            article: &old,
-            identity: &identity,
-            alerts: vec![(alert_for(&old, "r"), vec!["console".into()])],
-        };
-        let stats = store
-            .ingest(feed, "http://f/", &[item], Utc::now())
-            .unwrap();
+        let alerts = vec![(alert_for(&old, "r"), vec!["console".into()])];
+        let stats = poll(&mut store, feed, &[], vec![(&old, alerts)], Utc::now());
         assert_eq!(
             stats,
             IngestStats {

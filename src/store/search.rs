@@ -5,6 +5,7 @@
 //! a `NOT` with nothing to subtract from) with a message saying which term is the problem.
 
 use chrono::{DateTime, Utc};
+use rusqlite::Connection;
 
 use super::{Store, StoreError, timestamp};
 use crate::matcher::Query;
@@ -120,6 +121,27 @@ impl Store {
         rows.collect::<Result<_, _>>()
             .map_err(|source| StoreError::Search { expression, source })
     }
+}
+
+/// The highest article id stored so far. Articles stored later get higher ids (the table has
+/// no AUTOINCREMENT, so the next id is the highest plus one), which is how
+/// [`index_articles_after`] finds them.
+pub(super) fn last_article_id(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT COALESCE(MAX(id), 0) FROM articles")?
+        .query_row([], |r| r.get(0))?)
+}
+
+/// Adds the articles stored after `after` to the full-text index, in one statement, so that
+/// FTS5 writes one index segment for a whole commit. Deletions and edits are kept in step by
+/// triggers.
+pub(super) fn index_articles_after(conn: &Connection, after: i64) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO articles_fts (rowid, title, summary, content)
+         SELECT id, title, summary, content FROM articles WHERE id > ?1",
+    )?
+    .execute([after])?;
+    Ok(())
 }
 
 /// The FTS5 MATCH expression for a rule-language query.
