@@ -3,7 +3,7 @@
 //! The modules follow the data, one stage each:
 //!
 //! - [`config`]: `config.toml` -> a validated [`config::Config`], errors with line and column.
-//! - [`config_edit`]: adding and removing feeds in `config.toml`, keeping comments and layout.
+//! - [`config::edit`]: adding and removing feeds in `config.toml`, keeping comments and layout.
 //! - [`scheduler`]: when each feed is due (interval or cron in a time zone), backoff on failure.
 //! - [`fetch`]: HTTP and `file://` -> bytes, with conditional GET and a body cap.
 //! - [`parse`]: bytes -> plain [`parse::Article`]s (encodings, repairs, markup to text).
@@ -22,7 +22,6 @@
 
 pub mod alert;
 pub mod config;
-pub mod config_edit;
 pub mod daemon;
 pub mod dedup;
 pub mod discover;

@@ -9,7 +9,7 @@ use serde_json::json;
 use super::output::{UsageError, fit, print_json, width};
 use super::probe::{Probe, existing, probe, typed_url, unique_name};
 use feedwatch::config::Config;
-use feedwatch::config_edit::{ConfigDoc, NewFeed};
+use feedwatch::config::edit::{ConfigDoc, NewFeed};
 use feedwatch::fetch::Fetcher;
 
 pub struct AddArgs {

@@ -14,7 +14,7 @@ use super::feed::{load_doc, save};
 use super::output::{UsageError, print_json};
 use super::probe::{Probe, existing, probe, typed_url, unique_name};
 use feedwatch::config::Config;
-use feedwatch::config_edit::NewFeed;
+use feedwatch::config::edit::NewFeed;
 use feedwatch::fetch::Fetcher;
 use feedwatch::opml::{self, OpmlFeed};
 

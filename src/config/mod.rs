@@ -1,0 +1,322 @@
+//! `config.toml` -> a validated [`Config`].
+//!
+//! Parsing happens in two steps: serde reads the raw TOML (unknown keys are errors, so typos
+//! are caught), then [`validate`] checks what serde cannot — schedules, queries, notifier
+//! names — and collects *every* problem with its line and column before giving up, so one
+//! `feedwatch check` shows all that is wrong.
+
+pub mod edit;
+mod notifiers;
+mod raw;
+#[cfg(test)]
+mod tests;
+mod validate;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::matcher::Query;
+use crate::scheduler::Schedule;
+
+pub use notifiers::{parse_quiet_window, parse_rate_limit};
+use raw::RawConfig;
+use validate::validate;
+pub use validate::{feed_url, parse_byte_size};
+
+/// Polls closer together than this are refused: they help nobody and annoy feed hosts.
+pub const MIN_INTERVAL: Duration = Duration::from_secs(10);
+const DEFAULT_INTERVAL: Duration = Duration::from_secs(15 * 60);
+/// Default cap on a feed's decompressed body.
+pub const DEFAULT_MAX_BODY: u64 = 10 * 1024 * 1024;
+/// Articles gone from their feed for this long are pruned (their alert record stays).
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(90 * 24 * 60 * 60);
+const MIN_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
+/// Default limit on one whole fetch.
+pub const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Everything feedwatch needs to run, checked and resolved.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the config came from; relative paths in it are relative to its folder.
+    pub path: PathBuf,
+    pub database: PathBuf,
+    /// How long an article is kept after it last appeared in its feed.
+    pub retention: Duration,
+    pub feeds: Vec<Feed>,
+    pub rules: Vec<Rule>,
+    pub notifiers: Vec<Notifier>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Feed {
+    pub name: String,
+    /// An `http(s)://` or `file://` URL; bare paths in the file are turned into `file://`.
+    pub url: String,
+    pub schedule: Schedule,
+    pub max_body_bytes: u64,
+    /// The whole fetch, redirects and body included.
+    pub timeout: Duration,
+    /// Shorten the interval by itself when a poll finds only new items.
+    pub adaptive: bool,
+    /// Free-form labels, e.g. the OPML category the feed was imported from.
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub name: String,
+    pub query: Query,
+    /// Names of the notifiers this rule alerts through.
+    pub notify: Vec<String>,
+    /// Only articles from these feeds (by name; tags in the file are expanded to the feeds that
+    /// carry them); empty means every feed.
+    pub feeds: Vec<String>,
+    /// How insistent this rule's desktop notifications are.
+    pub urgency: Urgency,
+    /// After an alert of this rule goes out through a notifier, newer ones wait this long and
+    /// then go out together.
+    pub cooldown: Option<Duration>,
+}
+
+/// Desktop notification urgency, as the freedesktop spec defines it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Urgency {
+    Low,
+    #[default]
+    Normal,
+    Critical,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notifier {
+    pub name: String,
+    pub kind: NotifierKind,
+    pub retry: RetryPolicy,
+    /// A daily window in which this notifier sends nothing (alerts wait for its end, then go
+    /// out as one digest).
+    pub quiet: Option<QuietHours>,
+    /// `digest = "1h"`: alerts collect for this long after the first one, then go out as one
+    /// message.
+    pub digest: Option<Duration>,
+    /// `rate_limit = "5/min"`: at most this many single alerts per window; the rest of the
+    /// window's alerts go out as one digest when it ends.
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// At most `count` single alerts per `per`, in windows aligned to multiples of `per` since the
+/// Unix epoch (so "5/min" windows start on the minute, "10/hour" on the UTC hour).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub count: u32,
+    pub per: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuietHours {
+    pub start: chrono::NaiveTime,
+    pub end: chrono::NaiveTime,
+    pub zone: QuietZone,
+}
+
+/// The time zone quiet hours are read in: the machine's, or a named IANA zone.
+#[derive(Debug, Clone, PartialEq)]
+pub enum QuietZone {
+    Local,
+    Named(chrono_tz::Tz),
+}
+
+/// How a notifier's failed deliveries are retried: exponential backoff from `first_delay`,
+/// capped at `max_delay`, until the alert is `give_up_after` old.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub first_delay: Duration,
+    pub max_delay: Duration,
+    pub give_up_after: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> RetryPolicy {
+        RetryPolicy {
+            first_delay: Duration::from_secs(30),
+            max_delay: Duration::from_secs(60 * 60),
+            give_up_after: Duration::from_secs(3 * 24 * 60 * 60),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum NotifierKind {
+    /// One readable line per alert on standard output.
+    Stdout,
+    /// A desktop notification through the session bus.
+    Desktop(Desktop),
+    /// An HTTP request carrying the alert in one of several body formats.
+    Webhook(Webhook),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Desktop {
+    /// The program that opens an alert's link when the notification is clicked (its default
+    /// action), given the link as its one argument.
+    pub open_with: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Webhook {
+    pub url: String,
+    pub format: WebhookFormat,
+    pub timeout: Duration,
+    /// Signs each request (HMAC-SHA256 of timestamp and body) when set.
+    pub secret: Option<String>,
+    /// `POST` unless set (Matrix: `PUT`).
+    pub method: String,
+    /// Extra request headers, e.g. `Authorization`.
+    pub headers: Vec<(String, String)>,
+    /// The minijinja body for `format = "template"`.
+    pub template: Option<String>,
+    /// Content type of a template body.
+    pub content_type: String,
+    /// The chat a Telegram bot writes to.
+    pub chat_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WebhookFormat {
+    /// feedwatch's own versioned JSON payload.
+    Json,
+    Slack,
+    Discord,
+    /// ntfy.sh (or a self-hosted ntfy): plain-text body, title and click link in headers.
+    Ntfy,
+    Mattermost,
+    /// Microsoft Teams (Workflows / incoming webhook): an Adaptive Card.
+    Teams,
+    /// Gotify's `/message` endpoint (put the app token in the URL or a header).
+    Gotify,
+    /// Telegram Bot API `sendMessage` (needs `chat_id`).
+    Telegram,
+    /// Matrix client-server API: `PUT …/rooms/ROOM/send/m.room.message`, the delivery id as
+    /// the transaction id, so the homeserver itself drops repeats.
+    Matrix,
+    /// The user's own body from `template`.
+    Template,
+}
+
+/// A configuration that cannot be used, with every problem found.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("{}", render_problems(path, problems))]
+    Invalid {
+        path: PathBuf,
+        problems: Vec<Problem>,
+    },
+}
+
+/// One semantic error in the config, located in the file.
+#[derive(Debug, Clone)]
+pub struct Problem {
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+fn render_problems(path: &Path, problems: &[Problem]) -> String {
+    let lines: Vec<String> = problems
+        .iter()
+        .map(|p| format!("{}:{}:{}: {}", path.display(), p.line, p.column, p.message))
+        .collect();
+    lines.join("\n")
+}
+
+impl Config {
+    /// Reads and validates the config file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Validates `text` as if it had been read from `path`.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        validate(raw, text, path)
+    }
+
+    /// An empty config (no feeds, no rules), for `preview` without a config file.
+    pub fn empty(path: &Path) -> Config {
+        Config {
+            path: path.to_path_buf(),
+            database: default_database(path),
+            retention: DEFAULT_RETENTION,
+            feeds: Vec::new(),
+            rules: Vec::new(),
+            notifiers: Vec::new(),
+        }
+    }
+
+    pub fn notifier(&self, name: &str) -> Option<&Notifier> {
+        self.notifiers.iter().find(|n| n.name == name)
+    }
+}
+
+/// Where the config lives when `--config` is not given: `$XDG_CONFIG_HOME/feedwatch/config.toml`.
+pub fn default_config_path() -> PathBuf {
+    xdg_home("XDG_CONFIG_HOME", ".config")
+        .join("feedwatch")
+        .join("config.toml")
+}
+
+/// The database when the config names none: systemd's `StateDirectory` for a system service,
+/// `$XDG_DATA_HOME/feedwatch/` for a config in the XDG config folder, else beside the config.
+fn default_database(config_path: &Path) -> PathBuf {
+    if let Some(state) = std::env::var_os("STATE_DIRECTORY") {
+        // systemd may list several folders separated by colons; the first is ours.
+        let first = state
+            .to_string_lossy()
+            .split(':')
+            .next()
+            .unwrap_or("")
+            .to_string();
+        if !first.is_empty() {
+            return PathBuf::from(first).join("feedwatch.db");
+        }
+    }
+    if config_path.starts_with(xdg_home("XDG_CONFIG_HOME", ".config").join("feedwatch")) {
+        return xdg_home("XDG_DATA_HOME", ".local/share")
+            .join("feedwatch")
+            .join("feedwatch.db");
+    }
+    base_dir(config_path).join("feedwatch.db")
+}
+
+/// An XDG base folder: the variable if it holds an absolute path, else `$HOME/<fallback>`.
+fn xdg_home(variable: &str, fallback: &str) -> PathBuf {
+    std::env::var_os(variable)
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(fallback)))
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn base_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}

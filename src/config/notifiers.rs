@@ -1,0 +1,302 @@
+//! Checking `[[notifier]]` tables: the kind and its keys, retries, quiet hours, digests and
+//! rate limits.
+
+use std::ops::Range;
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::raw::RawNotifier;
+use super::validate::{Problems, positive_duration};
+use super::{
+    Desktop, NotifierKind, QuietHours, QuietZone, RateLimit, RetryPolicy, Webhook, WebhookFormat,
+};
+
+pub(super) fn notifier_kind(raw: &RawNotifier, problems: &mut Problems) -> Option<NotifierKind> {
+    let name = raw.name.get_ref();
+    let kind = raw.kind.get_ref().as_str();
+    // Keys that only some kinds take: reject them elsewhere so a misplaced key is not ignored.
+    let mut only_for_webhook = |key: &str, span: Option<Range<usize>>| {
+        if let Some(span) = span {
+            problems.add(
+                span,
+                format!(
+                    "`{key}` applies to webhook notifiers, not to `{kind}` (notifier `{name}`)"
+                ),
+            );
+        }
+    };
+    match kind {
+        "stdout" | "desktop" => {
+            only_for_webhook("url", raw.url.as_ref().map(|u| u.span()));
+            only_for_webhook("format", raw.format.as_ref().map(|f| f.span()));
+            only_for_webhook("timeout", raw.timeout.as_ref().map(|t| t.span()));
+            only_for_webhook("secret", raw.secret.as_ref().map(|t| t.span()));
+            only_for_webhook("method", raw.method.as_ref().map(|t| t.span()));
+            only_for_webhook("headers", raw.headers.as_ref().map(|t| t.span()));
+            only_for_webhook("template", raw.template.as_ref().map(|t| t.span()));
+            only_for_webhook("content_type", raw.content_type.as_ref().map(|t| t.span()));
+            only_for_webhook("chat_id", raw.chat_id.as_ref().map(|t| t.span()));
+            if kind == "stdout" {
+                if let Some(open_with) = &raw.open_with {
+                    problems.add(
+                        open_with.span(),
+                        format!("`open_with` applies to desktop notifiers, not to `stdout` (notifier `{name}`)"),
+                    );
+                }
+                return Some(NotifierKind::Stdout);
+            }
+            let open_with = match &raw.open_with {
+                Some(program) if program.get_ref().trim().is_empty() => {
+                    problems.add(program.span(), format!("`open_with` of `{name}` is empty"));
+                    return None;
+                }
+                Some(program) => program.get_ref().trim().to_string(),
+                None => "xdg-open".to_string(),
+            };
+            Some(NotifierKind::Desktop(Desktop { open_with }))
+        }
+        "webhook" => {
+            let Some(url) = &raw.url else {
+                problems.add(
+                    raw.kind.span(),
+                    format!("webhook notifier `{name}` needs a `url`"),
+                );
+                return None;
+            };
+            let parsed = match url::Url::parse(url.get_ref()) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") => u,
+                Ok(_) | Err(_) => {
+                    problems.add(
+                        url.span(),
+                        format!("webhook url of `{name}` must be an http(s) URL"),
+                    );
+                    return None;
+                }
+            };
+            let timeout = positive_duration(
+                "timeout",
+                raw.timeout.as_ref(),
+                Duration::from_secs(15),
+                problems,
+            )?;
+            let secret = match &raw.secret {
+                Some(s) if s.get_ref().is_empty() => {
+                    problems.add(
+                        s.span(),
+                        format!("`secret` of `{name}` is empty; remove it or set one"),
+                    );
+                    return None;
+                }
+                Some(s) => Some(s.get_ref().clone()),
+                None => None,
+            };
+            let format = raw
+                .format
+                .as_ref()
+                .map_or(WebhookFormat::Json, |f| *f.get_ref());
+            let method = match &raw.method {
+                None if format == WebhookFormat::Matrix => "PUT".to_string(),
+                None => "POST".to_string(),
+                Some(m) => {
+                    let upper = m.get_ref().to_ascii_uppercase();
+                    if !matches!(upper.as_str(), "POST" | "PUT" | "PATCH") {
+                        problems.add(
+                            m.span(),
+                            format!("method of `{name}` must be POST, PUT or PATCH"),
+                        );
+                    }
+                    upper
+                }
+            };
+            let mut headers = Vec::new();
+            if let Some(h) = &raw.headers {
+                for (key, value) in h.get_ref() {
+                    let token =
+                        |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+                    if key.is_empty() || !key.chars().all(token) {
+                        problems.add(
+                            h.span(),
+                            format!("header name `{key}` of `{name}` is not valid"),
+                        );
+                    } else if value.chars().any(|c| c.is_control()) {
+                        problems.add(
+                            h.span(),
+                            format!("header `{key}` of `{name}` holds a control character"),
+                        );
+                    } else {
+                        headers.push((key.clone(), value.clone()));
+                    }
+                }
+            }
+            let template = raw.template.as_ref().map(|t| t.get_ref().clone());
+            match (&raw.template, format) {
+                (None, WebhookFormat::Template) => problems.add(
+                    raw.kind.span(),
+                    format!("`{name}` has format = \"template\" but no `template`"),
+                ),
+                (Some(t), WebhookFormat::Template) => {
+                    if let Err(e) = minijinja::Environment::new().template_from_str(t.get_ref()) {
+                        problems.add(t.span(), format!("template of `{name}`: {e}"));
+                    }
+                }
+                (Some(t), _) => problems.add(
+                    t.span(),
+                    format!("`template` of `{name}` needs format = \"template\""),
+                ),
+                (None, _) => {}
+            }
+            if raw.chat_id.is_none() && format == WebhookFormat::Telegram {
+                problems.add(
+                    raw.kind.span(),
+                    format!("Telegram notifier `{name}` needs a `chat_id`"),
+                );
+            }
+            Some(NotifierKind::Webhook(Webhook {
+                url: parsed.to_string(),
+                format,
+                timeout,
+                secret,
+                method,
+                headers,
+                template,
+                content_type: raw
+                    .content_type
+                    .as_ref()
+                    .map_or_else(|| "application/json".to_string(), |c| c.get_ref().clone()),
+                chat_id: raw.chat_id.as_ref().map(|c| c.get_ref().clone()),
+            }))
+        }
+        other => {
+            problems.add(
+                raw.kind.span(),
+                format!(
+                    "unknown notifier kind `{other}` (expected \"stdout\", \"desktop\" or \"webhook\")"
+                ),
+            );
+            None
+        }
+    }
+}
+
+pub(super) fn retry_policy(raw: &RawNotifier, problems: &mut Problems) -> RetryPolicy {
+    let default = RetryPolicy::default();
+    let mut key = |key: &str, value: &Option<Spanned<String>>, default: Duration| {
+        positive_duration(key, value.as_ref(), default, problems).unwrap_or(default)
+    };
+    RetryPolicy {
+        first_delay: key("retry_delay", &raw.retry_delay, default.first_delay),
+        max_delay: key("retry_max_delay", &raw.retry_max_delay, default.max_delay),
+        give_up_after: key("give_up_after", &raw.give_up_after, default.give_up_after),
+    }
+}
+
+pub(super) fn quiet_hours(raw: &RawNotifier, problems: &mut Problems) -> Option<QuietHours> {
+    let name = raw.name.get_ref();
+    let zone = match &raw.quiet_timezone {
+        None => QuietZone::Local,
+        Some(tz) => match tz.get_ref().parse::<chrono_tz::Tz>() {
+            Ok(tz) => QuietZone::Named(tz),
+            Err(_) => {
+                problems.add(
+                    tz.span(),
+                    format!(
+                        "unknown time zone `{}` for the quiet hours of `{name}`",
+                        tz.get_ref()
+                    ),
+                );
+                return None;
+            }
+        },
+    };
+    let Some(window) = &raw.quiet else {
+        if let Some(tz) = &raw.quiet_timezone {
+            problems.add(
+                tz.span(),
+                format!("`quiet_timezone` of `{name}` needs `quiet`"),
+            );
+        }
+        return None;
+    };
+    match parse_quiet_window(window.get_ref()) {
+        Some((start, end)) => Some(QuietHours { start, end, zone }),
+        None => {
+            problems.add(
+                window.span(),
+                format!(
+                    "quiet hours `{}` of `{name}` are not a window such as \"22:00-07:00\"",
+                    window.get_ref()
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// `digest` and `rate_limit`; a notifier takes one of them, since a digest already sends at
+/// most one message per window.
+pub(super) fn batching(
+    raw: &RawNotifier,
+    problems: &mut Problems,
+) -> (Option<Duration>, Option<RateLimit>) {
+    let name = raw.name.get_ref();
+    let digest = raw
+        .digest
+        .as_ref()
+        .and_then(|d| positive_duration("digest", Some(d), Duration::ZERO, problems));
+    let rate_limit = raw
+        .rate_limit
+        .as_ref()
+        .and_then(|written| match parse_rate_limit(written.get_ref()) {
+            Some(limit) => Some(limit),
+            None => {
+                problems.add(
+                    written.span(),
+                    format!(
+                        "rate_limit `{}` of `{name}` is not a limit such as \"5/min\" \
+                         (a count of at least 1, then /s, /min, /hour, /day or a duration such as /10m)",
+                        written.get_ref()
+                    ),
+                );
+                None
+            }
+        });
+    if let (Some(_), Some(written)) = (&raw.digest, &raw.rate_limit) {
+        problems.add(
+            written.span(),
+            format!(
+                "`{name}` has both `digest` and `rate_limit`: a digest already sends at most one \
+                 message per window, so choose one"
+            ),
+        );
+    }
+    (digest, rate_limit)
+}
+
+/// Parses `"5/min"`: a count, a slash, and a unit (`s`, `min`, `hour`, `day`) or a duration
+/// (`"20/10m"`).
+pub fn parse_rate_limit(text: &str) -> Option<RateLimit> {
+    let (count, per) = text.split_once('/')?;
+    let count: u32 = count.trim().parse().ok().filter(|&c| c > 0)?;
+    let per = per.trim();
+    let per = match per {
+        "s" | "sec" | "second" => Duration::from_secs(1),
+        "m" | "min" | "minute" => Duration::from_secs(60),
+        "h" | "hour" => Duration::from_secs(3600),
+        "d" | "day" => Duration::from_secs(86_400),
+        other => humantime::parse_duration(other).ok()?,
+    };
+    // Windows are whole seconds: the outbox keeps times to the second.
+    (per.as_secs() >= 1).then_some(RateLimit {
+        count,
+        per: Duration::from_secs(per.as_secs()),
+    })
+}
+
+/// Parses `"22:00-07:00"`.
+pub fn parse_quiet_window(text: &str) -> Option<(chrono::NaiveTime, chrono::NaiveTime)> {
+    let (start, end) = text.split_once('-')?;
+    let time = |t: &str| chrono::NaiveTime::parse_from_str(t.trim(), "%H:%M").ok();
+    let (start, end) = (time(start)?, time(end)?);
+    (start != end).then_some((start, end))
+}

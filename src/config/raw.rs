@@ -1,0 +1,88 @@
+//! The config file as serde reads it: every key optional where the file may leave it out, with
+//! spans kept for messages. Unknown keys are errors, so a typo is caught.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::{Urgency, WebhookFormat};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConfig {
+    pub(super) database: Option<Spanned<String>>,
+    pub(super) retention: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) defaults: RawDefaults,
+    #[serde(default, rename = "feed")]
+    pub(super) feeds: Vec<RawFeed>,
+    #[serde(default, rename = "rule")]
+    pub(super) rules: Vec<RawRule>,
+    #[serde(default, rename = "notifier")]
+    pub(super) notifiers: Vec<RawNotifier>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDefaults {
+    pub(super) interval: Option<Spanned<String>>,
+    pub(super) cron: Option<Spanned<String>>,
+    pub(super) timezone: Option<Spanned<String>>,
+    pub(super) max_body: Option<Spanned<String>>,
+    pub(super) timeout: Option<Spanned<String>>,
+    pub(super) adaptive: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFeed {
+    pub(super) url: Spanned<String>,
+    pub(super) name: Option<Spanned<String>>,
+    pub(super) interval: Option<Spanned<String>>,
+    pub(super) cron: Option<Spanned<String>>,
+    pub(super) timezone: Option<Spanned<String>>,
+    pub(super) max_body: Option<Spanned<String>>,
+    pub(super) timeout: Option<Spanned<String>>,
+    pub(super) adaptive: Option<bool>,
+    #[serde(default)]
+    pub(super) tags: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRule {
+    pub(super) name: Spanned<String>,
+    pub(super) query: Spanned<String>,
+    #[serde(default)]
+    pub(super) notify: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub(super) feeds: Vec<Spanned<String>>,
+    /// `"ignore"` (the default: `cafe` matches `café`) or `"exact"`.
+    pub(super) accents: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) urgency: Urgency,
+    pub(super) cooldown: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawNotifier {
+    pub(super) name: Spanned<String>,
+    pub(super) kind: Spanned<String>,
+    pub(super) url: Option<Spanned<String>>,
+    pub(super) format: Option<Spanned<WebhookFormat>>,
+    pub(super) timeout: Option<Spanned<String>>,
+    pub(super) secret: Option<Spanned<String>>,
+    pub(super) method: Option<Spanned<String>>,
+    pub(super) headers: Option<Spanned<std::collections::BTreeMap<String, String>>>,
+    pub(super) template: Option<Spanned<String>>,
+    pub(super) content_type: Option<Spanned<String>>,
+    pub(super) chat_id: Option<Spanned<String>>,
+    pub(super) retry_delay: Option<Spanned<String>>,
+    pub(super) retry_max_delay: Option<Spanned<String>>,
+    pub(super) give_up_after: Option<Spanned<String>>,
+    pub(super) quiet: Option<Spanned<String>>,
+    pub(super) quiet_timezone: Option<Spanned<String>>,
+    pub(super) digest: Option<Spanned<String>>,
+    pub(super) rate_limit: Option<Spanned<String>>,
+    pub(super) open_with: Option<Spanned<String>>,
+}

@@ -1,0 +1,291 @@
+use super::*;
+use crate::matcher::Accents;
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(text, Path::new("/etc/feedwatch/config.toml"))
+}
+
+fn problems(text: &str) -> Vec<String> {
+    match parse(text) {
+        Err(ConfigError::Invalid { problems, .. }) => problems
+            .into_iter()
+            .map(|p| format!("{}:{} {}", p.line, p.column, p.message))
+            .collect(),
+        Err(other) => vec![other.to_string()],
+        Ok(_) => vec![],
+    }
+}
+
+#[test]
+fn full_config_is_understood() {
+    let config = parse(
+        r#"
+database = "data/fw.db"
+[defaults]
+interval = "20m"
+
+[[feed]]
+url = "https://example.org/rss.xml"
+name = "Example"
+
+[[feed]]
+url = "local/feed.xml"
+cron = "*/15 * * * *"
+timezone = "Europe/Berlin"
+
+[[rule]]
+name = "ukraine"
+query = 'Ukraine OR NATO'
+notify = ["hook", "console"]
+
+[[notifier]]
+name = "hook"
+kind = "webhook"
+url = "http://127.0.0.1:9/hook"
+format = "slack"
+
+[[notifier]]
+name = "console"
+kind = "stdout"
+"#,
+    )
+    .unwrap();
+    assert_eq!(config.database, Path::new("/etc/feedwatch/data/fw.db"));
+    assert_eq!(config.feeds[0].name, "Example");
+    assert_eq!(
+        config.feeds[0].schedule,
+        Schedule::Interval(Duration::from_secs(1200))
+    );
+    assert_eq!(config.feeds[1].url, "file:///etc/feedwatch/local/feed.xml");
+    assert!(matches!(config.feeds[1].schedule, Schedule::Cron { .. }));
+    assert_eq!(config.rules[0].notify, ["hook", "console"]);
+    assert!(matches!(
+        &config.notifiers[0].kind,
+        NotifierKind::Webhook(Webhook {
+            format: WebhookFormat::Slack,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn unknown_key_is_reported_with_position() {
+    let err = parse("[[feed]]\nurl = \"http://x.org/\"\nintervall = \"5m\"\n").unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("line 3"), "{text}");
+    assert!(text.contains("intervall"), "{text}");
+}
+
+#[test]
+fn all_semantic_problems_are_reported_together() {
+    let found = problems(
+        r#"[[feed]]
+url = "http://a.org/"
+interval = "soon"
+
+[[rule]]
+name = "r"
+query = "NATO"
+notify = ["nobody"]
+
+[[rule]]
+name = "r"
+query = "x"
+"#,
+    );
+    assert_eq!(found.len(), 3, "{found:?}");
+    assert!(
+        found[0].starts_with("3:12 invalid interval `soon`"),
+        "{found:?}"
+    );
+    assert!(
+        found[1].starts_with("8:11 rule `r` notifies `nobody`"),
+        "{found:?}"
+    );
+    assert!(
+        found[2].starts_with("11:8 duplicate rule name `r`"),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn query_error_points_into_the_query() {
+    let found = problems("[[rule]]\nname = \"r\"\nquery = 'NATO AND'\n");
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].starts_with("3:"), "{found:?}");
+    assert!(found[0].contains("rule `r`"), "{found:?}");
+}
+
+#[test]
+fn rule_accents_option_is_exact_or_ignore() {
+    let config = parse("[[rule]]\nname = \"r\"\nquery = 'café'\naccents = \"exact\"\n").unwrap();
+    assert_eq!(config.rules[0].query.terms()[0].accents, Accents::Exact);
+    let config = parse("[[rule]]\nname = \"r\"\nquery = 'café'\n").unwrap();
+    assert_eq!(config.rules[0].query.terms()[0].accents, Accents::Ignore);
+    let found = problems("[[rule]]\nname = \"r\"\nquery = 'x'\naccents = \"strict\"\n");
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].starts_with("4:11 rule `r`: accents"), "{found:?}");
+}
+
+#[test]
+fn too_short_interval_and_bad_cron_are_rejected() {
+    let found = problems(
+        "[[feed]]\nurl = \"http://a.org/\"\ninterval = \"1s\"\n[[feed]]\nurl = \"http://b.org/\"\ncron = \"61 * * * *\"\n",
+    );
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(found[0].contains("shorter than the minimum"));
+    assert!(found[1].contains("invalid cron expression"));
+}
+
+#[test]
+fn webhook_needs_url_and_stdout_refuses_one() {
+    let found = problems(
+        "[[notifier]]\nname = \"a\"\nkind = \"webhook\"\n[[notifier]]\nname = \"b\"\nkind = \"stdout\"\nurl = \"http://x/\"\n",
+    );
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(found[0].contains("needs a `url`"));
+    assert!(found[1].contains("applies to webhook notifiers"));
+}
+
+#[test]
+fn webhook_secret_and_retry_policy_are_read() {
+    let config = parse(
+            "[[notifier]]\nname = \"a\"\nkind = \"webhook\"\nurl = \"http://x/\"\n\
+             secret = \"k\"\nretry_delay = \"2s\"\nretry_max_delay = \"10s\"\ngive_up_after = \"1h\"\n",
+        )
+        .unwrap();
+    let n = &config.notifiers[0];
+    assert!(matches!(&n.kind, NotifierKind::Webhook(Webhook { secret: Some(k), .. }) if k == "k"));
+    assert_eq!(n.retry.first_delay, Duration::from_secs(2));
+    assert_eq!(n.retry.max_delay, Duration::from_secs(10));
+    assert_eq!(n.retry.give_up_after, Duration::from_secs(3600));
+    let found = problems(
+        "[[notifier]]\nname = \"b\"\nkind = \"stdout\"\nsecret = \"k\"\ngive_up_after = \"never\"\n",
+    );
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(
+        found[0].starts_with("5:17 invalid give_up_after `never`"),
+        "{found:?}"
+    );
+    assert!(
+        found[1].contains("`secret` applies to webhook notifiers"),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn quiet_hours_are_checked() {
+    let config = parse(
+            "[[notifier]]\nname = \"a\"\nkind = \"stdout\"\nquiet = \"22:00-07:00\"\nquiet_timezone = \"Europe/Berlin\"\n",
+        )
+        .unwrap();
+    let quiet = config.notifiers[0].quiet.as_ref().unwrap();
+    assert_eq!(quiet.zone, QuietZone::Named(chrono_tz::Europe::Berlin));
+    let found = problems(
+        "[[notifier]]\nname = \"a\"\nkind = \"stdout\"\nquiet = \"late\"\n\
+             [[notifier]]\nname = \"b\"\nkind = \"stdout\"\nquiet = \"1:00-2:00\"\nquiet_timezone = \"Mars/Base\"\n",
+    );
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(found[0].contains("quiet hours `late` of `a`"), "{found:?}");
+    assert!(
+        found[1].contains("unknown time zone `Mars/Base`"),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn digest_and_rate_limit_are_read_and_checked() {
+    let config = parse(
+            "[[notifier]]\nname = \"a\"\nkind = \"stdout\"\ndigest = \"1h\"\n\
+             [[notifier]]\nname = \"b\"\nkind = \"desktop\"\nrate_limit = \"5/min\"\nopen_with = \"firefox\"\n",
+        )
+        .unwrap();
+    assert_eq!(config.notifiers[0].digest, Some(Duration::from_secs(3600)));
+    assert_eq!(
+        config.notifiers[1].rate_limit,
+        Some(RateLimit {
+            count: 5,
+            per: Duration::from_secs(60)
+        })
+    );
+    assert_eq!(
+        config.notifiers[1].kind,
+        NotifierKind::Desktop(Desktop {
+            open_with: "firefox".into()
+        })
+    );
+    let found = problems(
+        "[[notifier]]\nname = \"a\"\nkind = \"stdout\"\nrate_limit = \"5 per minute\"\n\
+             [[notifier]]\nname = \"b\"\nkind = \"stdout\"\ndigest = \"soon\"\n\
+             [[notifier]]\nname = \"c\"\nkind = \"stdout\"\ndigest = \"1h\"\nrate_limit = \"1/h\"\nopen_with = \"x\"\n",
+    );
+    assert_eq!(found.len(), 4, "{found:?}");
+    assert!(found[0].starts_with("4:14 "), "{found:?}");
+    assert!(
+        found[0].contains("rate_limit `5 per minute` of `a`"),
+        "{found:?}"
+    );
+    assert!(found[1].contains("invalid digest `soon`"), "{found:?}");
+    assert!(
+        found[2].contains("both `digest` and `rate_limit`"),
+        "{found:?}"
+    );
+    assert!(
+        found[3].contains("`open_with` applies to desktop"),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn rate_limits_take_a_count_and_a_window() {
+    let limit = |text| parse_rate_limit(text).map(|l| (l.count, l.per.as_secs()));
+    assert_eq!(limit("5/min"), Some((5, 60)));
+    assert_eq!(limit(" 10 / hour "), Some((10, 3600)));
+    assert_eq!(limit("1/s"), Some((1, 1)));
+    assert_eq!(limit("20/10m"), Some((20, 600)));
+    assert_eq!(limit("0/min"), None);
+    assert_eq!(limit("5"), None);
+    assert_eq!(limit("5/fortnight"), None);
+    assert_eq!(limit("5/500ms"), None);
+}
+
+#[test]
+fn rule_feeds_take_feed_names_and_tags() {
+    let config = parse(
+        r#"
+[[feed]]
+name = "A"
+url = "http://a.org/"
+tags = ["europe"]
+[[feed]]
+name = "B"
+url = "http://b.org/"
+tags = ["europe", "wire"]
+[[feed]]
+name = "C"
+url = "http://c.org/"
+[[rule]]
+name = "r"
+query = "NATO"
+feeds = ["europe", "C"]
+"#,
+    )
+    .unwrap();
+    assert_eq!(config.rules[0].feeds, ["A", "B", "C"]);
+    let found = problems(
+        "[[feed]]\nurl = \"http://a.org/\"\n[[rule]]\nname = \"r\"\nquery = \"x\"\nfeeds = [\"nowhere\"]\n",
+    );
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].contains("no [[feed]] has that name or tag"),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn byte_sizes() {
+    assert_eq!(parse_byte_size("10MB"), Some(10_000_000));
+    assert_eq!(parse_byte_size("512 KiB"), Some(512 * 1024));
+    assert_eq!(parse_byte_size("42"), Some(42));
+    assert_eq!(parse_byte_size("ten"), None);
+}
