@@ -648,6 +648,96 @@ async fn alerts_held_by_quiet_hours_go_out_as_one_digest_when_they_end() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn alert_sent_alone_before_a_crash_is_resent_alone_not_folded_into_a_digest() {
+    let server = TestServer::start().await;
+    serve_items(&server, 3);
+    let now = chrono::Utc::now();
+    let window = |from: i64, to: i64| {
+        format!(
+            "quiet = \"{}-{}\"\nquiet_timezone = \"UTC\"",
+            (now + chrono::Duration::hours(from)).format("%H:%M"),
+            (now + chrono::Duration::hours(to)).format("%H:%M")
+        )
+    };
+    let ws = Workspace::new(&config(&server, &window(-1, 1)));
+    ws.run(&["run", "--once"]).await.assert_ok();
+    assert_eq!(server.webhook_attempts(), 0);
+
+    // The first alert was sealed to go alone and sent, and the process died before marking
+    // it; the other two were held by quiet hours that have since ended.
+    let conn = rusqlite::Connection::open(ws.db()).unwrap();
+    conn.execute(
+        "UPDATE outbox SET created_at = created_at - 7200, next_attempt_at = ?1",
+        [now.timestamp()],
+    )
+    .unwrap();
+    conn.execute(
+        "UPDATE outbox SET digest_id = delivery_id WHERE id = (SELECT MIN(id) FROM outbox)",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    std::fs::write(ws.config(), config(&server, &window(-3, -1))).unwrap();
+    ws.run(&["run", "--once"]).await.assert_ok();
+
+    let received = server.received();
+    let ids = outbox_ids(&ws);
+    assert_eq!(received.len(), 2);
+    assert_eq!(received[0].headers["x-feedwatch-event"], "alert");
+    assert_eq!(received[0].headers["x-feedwatch-delivery"], ids[0].as_str());
+    assert_digest(&received[1], &ids[1..]);
+    assert_eq!(delivered(&ws), 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn template_that_cannot_render_a_digest_gets_held_alerts_one_by_one() {
+    let server = TestServer::start().await;
+    serve_items(&server, 2);
+    let hook = "format = \"template\"\ntemplate = '{\"text\": {{ article.title }}}'\nquiet = \"Q\"\nquiet_timezone = \"UTC\"";
+    let now = chrono::Utc::now();
+    let quiet = |from: i64, to: i64| {
+        format!(
+            "{}-{}",
+            (now + chrono::Duration::hours(from)).format("%H:%M"),
+            (now + chrono::Duration::hours(to)).format("%H:%M")
+        )
+    };
+    let ws = Workspace::new(&config(&server, &hook.replace("Q", &quiet(-1, 1))));
+    let checked = ws.run(&["check"]).await;
+    checked.assert_ok();
+    assert!(
+        checked
+            .stdout
+            .contains("its template cannot render a digest"),
+        "{}",
+        checked.stdout
+    );
+    ws.run(&["run", "--once"]).await.assert_ok();
+    assert_eq!(server.webhook_attempts(), 0);
+
+    let conn = rusqlite::Connection::open(ws.db()).unwrap();
+    conn.execute(
+        "UPDATE outbox SET created_at = created_at - 7200, next_attempt_at = ?1",
+        [now.timestamp()],
+    )
+    .unwrap();
+    drop(conn);
+    std::fs::write(
+        ws.config(),
+        config(&server, &hook.replace("Q", &quiet(-3, -1))),
+    )
+    .unwrap();
+    ws.run(&["run", "--once"]).await.assert_ok();
+    let titles: Vec<String> = server
+        .received()
+        .iter()
+        .map(|r| r.json()["text"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(titles, ["Ukraine story 1", "Ukraine story 2"]);
+    assert_eq!(delivered(&ws), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn outbox_retry_gives_revived_alerts_a_fresh_give_up_window() {
     let server = TestServer::start().await;
     serve_items(&server, 2);

@@ -46,6 +46,16 @@ pub fn check(path: &Path) -> Result<ExitCode> {
             ),
         };
         println!("  {}  {what}", n.name);
+        let folds = n.digest.is_some() || n.rate_limit.is_some() || n.quiet.is_some();
+        if let Some(why) = folds
+            .then(|| feedwatch::notify::cannot_send_digests(n))
+            .flatten()
+        {
+            println!(
+                "    warning: its template cannot render a digest ({why}); its alerts go out \
+                 one by one. Branch on `type` (\"alert\" or \"digest\") to send digests."
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -197,7 +197,7 @@ pub async fn deliver_due(
                 round.postpone(db, &[delivery.id], until).await?;
                 continue;
             }
-            if let Some(digest_id) = delivery.digest_id.clone() {
+            if let Some(digest_id) = delivery.in_digest().map(str::to_string) {
                 let members = db.call(move |s| s.digest_members(&digest_id)).await?;
                 round.send_digest(config, db, http, &members).await?;
                 continue;
@@ -209,7 +209,9 @@ pub async fn deliver_due(
             let batching = notifier
                 .map(|n| batching(n, Utc::now()))
                 .unwrap_or_default();
-            if delivery.attempts == 0 && batching.is_active() {
+            // A row sealed alone (claimed before a send the process did not live to record)
+            // goes out again as it went, ahead of any digest of later rows.
+            if delivery.attempts == 0 && delivery.digest_id.is_none() && batching.is_active() {
                 if !round.singles.contains_key(&delivery.notifier) {
                     let singles = round
                         .plan(config, db, http, &delivery.notifier, &batching)
@@ -220,12 +222,21 @@ pub async fn deliver_due(
                     continue;
                 }
             }
+            // A notifier that folds alerts could fold this one after a crash between its send
+            // and its mark, under a new id: sealing it alone first keeps it a single.
+            if batching.is_active() && delivery.digest_id.is_none() {
+                let (id, unit) = (delivery.id, delivery.delivery_id.clone());
+                let now = Utc::now();
+                if db.call(move |s| s.seal_digest(&[id], &unit, now)).await? == 0 {
+                    continue;
+                }
+            }
             // Many desktop alerts of one rule at once become one notification, not a flood.
             let group: Vec<&Delivery> = match notifier.map(|n| &n.kind) {
                 Some(NotifierKind::Desktop(_)) => batch[index..]
                     .iter()
                     .filter(|d| d.notifier == line.0 && d.alert.rule == line.1)
-                    .filter(|d| d.digest_id.is_none() && round.may_send_alone(d))
+                    .filter(|d| d.in_digest().is_none() && round.may_send_alone(d))
                     .collect(),
                 _ => Vec::new(),
             };
@@ -255,8 +266,14 @@ pub async fn deliver_due(
     }
 }
 
-/// How `notifier` folds its alerts at `now`.
+/// How `notifier` folds its alerts at `now`. A notifier whose template cannot render a digest
+/// folds nothing: its alerts go out one by one rather than die as unrenderable.
 fn batching(notifier: &crate::config::Notifier, now: DateTime<Utc>) -> digest::Batching {
+    let folds =
+        notifier.digest.is_some() || notifier.rate_limit.is_some() || notifier.quiet.is_some();
+    if !folds || cannot_send_digests(notifier).is_some() {
+        return digest::Batching::default();
+    }
     digest::Batching {
         digest: notifier.digest,
         rate_limit: notifier.rate_limit,
@@ -265,6 +282,26 @@ fn batching(notifier: &crate::config::Notifier, now: DateTime<Utc>) -> digest::B
             .as_ref()
             .and_then(|q| quiet::last_ended(q, now)),
     }
+}
+
+/// Why `notifier` cannot send a digest, if it cannot: a user template written for single
+/// alerts only (it reads `article` without branching on `type`). Found by rendering a sample.
+pub fn cannot_send_digests(notifier: &crate::config::Notifier) -> Option<String> {
+    let NotifierKind::Webhook(hook) = &notifier.kind else {
+        return None;
+    };
+    if hook.format != crate::config::WebhookFormat::Template {
+        return None;
+    }
+    let now = Utc::now();
+    let sample = Digest {
+        delivery_id: "digest-sample".into(),
+        alerts: vec![(test_alert(now), "a".into()), (test_alert(now), "b".into())],
+        created_at: now,
+    };
+    formats::render_digest(&notifier.name, hook, &sample)
+        .err()
+        .map(|e| e.to_string())
 }
 
 /// What one call of [`deliver_due`] has done so far.
@@ -285,6 +322,7 @@ impl Round {
     fn may_send_alone(&self, delivery: &Delivery) -> bool {
         !self.done.contains(&delivery.id)
             && (delivery.attempts > 0
+                || delivery.digest_id.is_some()
                 || self
                     .singles
                     .get(&delivery.notifier)
@@ -359,14 +397,15 @@ impl Round {
             let digest_id = digest::digest_id(members.iter().map(|d| d.delivery_id.as_str()));
             let ids = plan.digest.clone();
             let id = digest_id.clone();
-            db.call(move |s| s.seal_digest(&ids, &id)).await?;
-            let members: Vec<Delivery> = members
-                .into_iter()
-                .map(|d| Delivery {
-                    digest_id: Some(digest_id.clone()),
-                    ..d
+            let now = Utc::now();
+            // Another process (`outbox retry` beside the daemon) may have sealed some of them
+            // first: what goes out is what this seal holds, read back.
+            let members = db
+                .call(move |s| {
+                    s.seal_digest(&ids, &id, now)?;
+                    s.digest_members(&id)
                 })
-                .collect();
+                .await?;
             self.send_digest(config, db, http, &members).await?;
         }
         Ok(plan.singles.into_iter().collect())

@@ -31,9 +31,20 @@ pub struct Delivery {
     pub attempts: u32,
     pub alert: Alert,
     pub created_at: DateTime<Utc>,
-    /// Set when the row is part of a digest: every row with this id goes out as one message,
-    /// under this id.
+    /// The unit the row was sealed into before a send, when its notifier folds alerts: a
+    /// digest id (every row with it goes out as one message, under that id), or the row's own
+    /// delivery id when it was claimed to go out alone. A sealed row is never folded again,
+    /// so a resend after a crash carries the same id as the first send.
     pub digest_id: Option<String>,
+}
+
+impl Delivery {
+    /// The digest this row goes out in, if it is part of one.
+    pub fn in_digest(&self) -> Option<&str> {
+        self.digest_id
+            .as_deref()
+            .filter(|&unit| unit != self.delivery_id)
+    }
 }
 
 /// An outbox row that still needs attention: pending (perhaps after failures) or dead.
@@ -127,15 +138,22 @@ impl Store {
         Ok(out)
     }
 
-    /// Makes the pending rows `ids` one digest under `digest_id`, before it is sent: from now
-    /// on they are retried, resent after a crash, and marked, as one. Rows already in a digest
-    /// are left alone. Returns how many rows joined.
-    pub fn seal_digest(&mut self, ids: &[i64], digest_id: &str) -> Result<usize, StoreError> {
+    /// Makes the pending rows `ids` one unit under `digest_id`, before it is sent: from now
+    /// on they are retried, resent after a crash, and marked, as one. Rows already sealed are
+    /// left alone (another process may have taken them). The give-up clock starts again at
+    /// `now`: the rows were held on purpose, and a week's digest must not die on its first
+    /// failure. Returns how many rows joined.
+    pub fn seal_digest(
+        &mut self,
+        ids: &[i64],
+        digest_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
         Ok(self.conn.execute(
-            "UPDATE outbox SET digest_id = ?2
+            "UPDATE outbox SET digest_id = ?2, created_at = ?3
              WHERE id IN (SELECT value FROM json_each(?1))
                AND status = 'pending' AND digest_id IS NULL",
-            params![serde_json::to_string(ids)?, digest_id],
+            params![serde_json::to_string(ids)?, digest_id, now.timestamp()],
         )?)
     }
 
@@ -148,7 +166,7 @@ impl Store {
         let count: i64 = self.conn.query_row(
             "SELECT COUNT(*) FROM outbox
              WHERE notifier = ?1 AND status = 'delivered' AND delivered_at >= ?2
-               AND digest_id IS NULL",
+               AND (digest_id IS NULL OR digest_id = delivery_id)",
             params![notifier, since.timestamp()],
             |r| r.get(0),
         )?;
@@ -246,7 +264,8 @@ impl Store {
     pub fn undelivered(&self) -> Result<Vec<OutboxEntry>, StoreError> {
         let mut stmt = self.conn.prepare(
             "SELECT o.delivery_id, o.notifier, o.status, o.attempts, o.next_attempt_at,
-                    o.last_error, o.created_at, m.alert, o.digest_id
+                    o.last_error, o.created_at, m.alert,
+                    NULLIF(o.digest_id, o.delivery_id)
              FROM outbox o JOIN matches m ON m.id = o.match_id
              WHERE o.status IN ('pending', 'dead')
              ORDER BY o.id",
