@@ -336,11 +336,10 @@ impl Round {
         ids: &[i64],
         until: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        for &id in ids {
-            db.call(move |s| s.postpone(id, until)).await?;
-            self.done.insert(id);
-            self.stats.held += 1;
-        }
+        let rows = ids.to_vec();
+        db.call(move |s| s.postpone(&rows, until)).await?;
+        self.done.extend(ids);
+        self.stats.held += ids.len();
         Ok(())
     }
 

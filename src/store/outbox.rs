@@ -217,11 +217,15 @@ impl Store {
         Ok(at.map(timestamp))
     }
 
-    /// Moves a pending row's next attempt to `at` without counting an attempt (quiet hours).
-    pub fn postpone(&mut self, id: i64, at: DateTime<Utc>) -> Result<(), StoreError> {
+    /// Moves pending rows' next attempt to `at` without counting an attempt (quiet hours, a
+    /// cooldown, a digest window or rate limit).
+    pub fn postpone(&mut self, ids: &[i64], at: DateTime<Utc>) -> Result<(), StoreError> {
+        // One statement for all: a digest window re-postpones every row it holds.
         self.conn.execute(
-            "UPDATE outbox SET next_attempt_at = ?2 WHERE id = ?1 AND status = 'pending'",
-            params![id, at.timestamp()],
+            "UPDATE outbox SET next_attempt_at = ?2
+             WHERE id IN (SELECT value FROM json_each(?1)) AND status = 'pending'
+               AND next_attempt_at != ?2",
+            params![serde_json::to_string(ids)?, at.timestamp()],
         )?;
         Ok(())
     }
