@@ -349,7 +349,9 @@ mod tests {
         poll(&mut store, feed, &[], vec![(&a, alerts)], now);
         let d = store.due_deliveries(now, 0, 10).unwrap().remove(0);
         let later = now + chrono::Duration::seconds(60);
-        store.mark_failed(d.id, "HTTP 500", Some(later)).unwrap();
+        store
+            .mark_all_failed(&[d.id], "HTTP 500", Some(later))
+            .unwrap();
         assert!(store.due_deliveries(now, 0, 10).unwrap().is_empty());
         assert_eq!(
             store.next_delivery_at().unwrap(),
@@ -357,7 +359,7 @@ mod tests {
         );
         let d = store.due_deliveries(later, 0, 10).unwrap().remove(0);
         assert_eq!(d.attempts, 1);
-        store.mark_failed(d.id, "HTTP 410", None).unwrap();
+        store.mark_all_failed(&[d.id], "HTTP 410", None).unwrap();
         assert_eq!(store.outbox_counts().unwrap()["dead"], 1);
     }
 

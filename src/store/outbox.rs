@@ -230,16 +230,6 @@ impl Store {
         Ok(())
     }
 
-    /// Records a failed attempt of row `id`: retried at `retry_at`, or dead when `None`.
-    pub fn mark_failed(
-        &mut self,
-        id: i64,
-        error: &str,
-        retry_at: Option<DateTime<Utc>>,
-    ) -> Result<(), StoreError> {
-        self.mark_all_failed(&[id], error, retry_at)
-    }
-
     /// Records a failed attempt of rows `ids` sent together (a desktop group, a digest's
     /// members), in one statement: retried at `retry_at`, or dead when `None`.
     pub fn mark_all_failed(
