@@ -96,6 +96,12 @@ pub async fn retry(path: &Path) -> Result<ExitCode> {
         "{revived} dead alert(s) queued again; delivered {}, failed again {} (will retry), dead {}",
         stats.delivered, stats.retrying, stats.dead
     );
+    if stats.held > 0 {
+        println!(
+            "{} alert(s) wait for a digest window, quiet hours, a rate limit or a rule cooldown",
+            stats.held
+        );
+    }
     Ok(if stats.retrying + stats.dead == 0 {
         ExitCode::SUCCESS
     } else {

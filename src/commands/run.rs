@@ -27,9 +27,10 @@ pub async fn run_once(pipeline: Arc<Pipeline>) -> Result<ExitCode> {
     let d = report.deliveries;
     tracing::info!(
         "cycle done: {} feeds ({failed} failed), {new} new articles, {alerts} new alerts; \
-         delivered {}, retrying {}, dead {}",
+         delivered {}, held {}, retrying {}, dead {}",
         report.feeds.len(),
         d.delivered,
+        d.held,
         d.retrying,
         d.dead
     );
