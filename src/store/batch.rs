@@ -170,14 +170,20 @@ impl Db {
     }
 
     fn commit_until_empty(&self) {
-        // Should a commit panic, the next poll must be able to start a committer again; the
-        // polls of the lost batch hear that their commit was abandoned.
+        // Should a commit panic, the next poll must be able to start a committer again. The
+        // polls of the lost batch, and those queued behind it (no committer would take them
+        // until another poll arrives, and `run --once` may have none left), hear that their
+        // commit was abandoned: their feeds are polled again as if the commit had failed.
         struct Restart<'a>(&'a CommitQueue);
         impl Drop for Restart<'_> {
             fn drop(&mut self) {
                 if std::thread::panicking() {
-                    let mut pending = self.0.0.lock().unwrap_or_else(PoisonError::into_inner);
-                    pending.committing = false;
+                    let abandoned = {
+                        let mut pending = self.0.0.lock().unwrap_or_else(PoisonError::into_inner);
+                        pending.committing = false;
+                        std::mem::take(&mut pending.waiting)
+                    };
+                    drop(abandoned);
                 }
             }
         }
