@@ -614,32 +614,37 @@ async fn rate_limit_sends_up_to_the_limit_and_folds_the_rest_into_one_digest() {
     assert_eq!(delivered(&ws), 5);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn alerts_held_by_quiet_hours_go_out_as_one_digest_when_they_end() {
-    let server = TestServer::start().await;
-    serve_items(&server, 3);
-    let now = chrono::Utc::now();
-    let window = |from: i64, to: i64| {
-        format!(
-            "quiet = \"{}-{}\"\nquiet_timezone = \"UTC\"",
-            (now + chrono::Duration::hours(from)).format("%H:%M"),
-            (now + chrono::Duration::hours(to)).format("%H:%M")
-        )
-    };
-    let ws = Workspace::new(&config(&server, &window(-1, 1)));
-    ws.run(&["run", "--once"]).await.assert_ok();
-    assert_eq!(server.webhook_attempts(), 0);
+/// Notifier keys for quiet hours from `from` to `to` hours around `now`, in UTC.
+fn quiet_hours(now: chrono::DateTime<chrono::Utc>, from: i64, to: i64) -> String {
+    format!(
+        "quiet = \"{}-{}\"\nquiet_timezone = \"UTC\"",
+        (now + chrono::Duration::hours(from)).format("%H:%M"),
+        (now + chrono::Duration::hours(to)).format("%H:%M")
+    )
+}
 
-    // The night passes: the alerts matched two hours ago, and the quiet hours ended an hour
-    // ago.
+/// The night passes for the alerts held in `ws`: they matched two hours before `now` and are
+/// due now (the test then moves the quiet hours to have ended an hour ago).
+fn end_the_night(ws: &Workspace, now: chrono::DateTime<chrono::Utc>) {
     let conn = rusqlite::Connection::open(ws.db()).unwrap();
     conn.execute(
         "UPDATE outbox SET created_at = created_at - 7200, next_attempt_at = ?1",
         [now.timestamp()],
     )
     .unwrap();
-    drop(conn);
-    std::fs::write(ws.config(), config(&server, &window(-3, -1))).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn alerts_held_by_quiet_hours_go_out_as_one_digest_when_they_end() {
+    let server = TestServer::start().await;
+    serve_items(&server, 3);
+    let now = chrono::Utc::now();
+    let ws = Workspace::new(&config(&server, &quiet_hours(now, -1, 1)));
+    ws.run(&["run", "--once"]).await.assert_ok();
+    assert_eq!(server.webhook_attempts(), 0);
+
+    end_the_night(&ws, now);
+    std::fs::write(ws.config(), config(&server, &quiet_hours(now, -3, -1))).unwrap();
     ws.run(&["run", "--once"]).await.assert_ok();
     let received = server.received();
     assert_eq!(received.len(), 1);
@@ -652,32 +657,21 @@ async fn alert_sent_alone_before_a_crash_is_resent_alone_not_folded_into_a_diges
     let server = TestServer::start().await;
     serve_items(&server, 3);
     let now = chrono::Utc::now();
-    let window = |from: i64, to: i64| {
-        format!(
-            "quiet = \"{}-{}\"\nquiet_timezone = \"UTC\"",
-            (now + chrono::Duration::hours(from)).format("%H:%M"),
-            (now + chrono::Duration::hours(to)).format("%H:%M")
-        )
-    };
-    let ws = Workspace::new(&config(&server, &window(-1, 1)));
+    let ws = Workspace::new(&config(&server, &quiet_hours(now, -1, 1)));
     ws.run(&["run", "--once"]).await.assert_ok();
     assert_eq!(server.webhook_attempts(), 0);
 
     // The first alert was sealed to go alone and sent, and the process died before marking
     // it; the other two were held by quiet hours that have since ended.
+    end_the_night(&ws, now);
     let conn = rusqlite::Connection::open(ws.db()).unwrap();
-    conn.execute(
-        "UPDATE outbox SET created_at = created_at - 7200, next_attempt_at = ?1",
-        [now.timestamp()],
-    )
-    .unwrap();
     conn.execute(
         "UPDATE outbox SET digest_id = delivery_id WHERE id = (SELECT MIN(id) FROM outbox)",
         [],
     )
     .unwrap();
     drop(conn);
-    std::fs::write(ws.config(), config(&server, &window(-3, -1))).unwrap();
+    std::fs::write(ws.config(), config(&server, &quiet_hours(now, -3, -1))).unwrap();
     ws.run(&["run", "--once"]).await.assert_ok();
 
     let received = server.received();
@@ -693,16 +687,13 @@ async fn alert_sent_alone_before_a_crash_is_resent_alone_not_folded_into_a_diges
 async fn template_that_cannot_render_a_digest_gets_held_alerts_one_by_one() {
     let server = TestServer::start().await;
     serve_items(&server, 2);
-    let hook = "format = \"template\"\ntemplate = '{\"text\": {{ article.title }}}'\nquiet = \"Q\"\nquiet_timezone = \"UTC\"";
     let now = chrono::Utc::now();
-    let quiet = |from: i64, to: i64| {
+    let hook = |quiet: String| {
         format!(
-            "{}-{}",
-            (now + chrono::Duration::hours(from)).format("%H:%M"),
-            (now + chrono::Duration::hours(to)).format("%H:%M")
+            "format = \"template\"\ntemplate = '{{\"text\": {{{{ article.title }}}}}}'\n{quiet}"
         )
     };
-    let ws = Workspace::new(&config(&server, &hook.replace("Q", &quiet(-1, 1))));
+    let ws = Workspace::new(&config(&server, &hook(quiet_hours(now, -1, 1))));
     let checked = ws.run(&["check"]).await;
     checked.assert_ok();
     assert!(
@@ -715,16 +706,10 @@ async fn template_that_cannot_render_a_digest_gets_held_alerts_one_by_one() {
     ws.run(&["run", "--once"]).await.assert_ok();
     assert_eq!(server.webhook_attempts(), 0);
 
-    let conn = rusqlite::Connection::open(ws.db()).unwrap();
-    conn.execute(
-        "UPDATE outbox SET created_at = created_at - 7200, next_attempt_at = ?1",
-        [now.timestamp()],
-    )
-    .unwrap();
-    drop(conn);
+    end_the_night(&ws, now);
     std::fs::write(
         ws.config(),
-        config(&server, &hook.replace("Q", &quiet(-3, -1))),
+        config(&server, &hook(quiet_hours(now, -3, -1))),
     )
     .unwrap();
     ws.run(&["run", "--once"]).await.assert_ok();
