@@ -14,10 +14,11 @@
 //! - [`store`]: SQLite — feeds, articles, matches, the alert record and the outbox.
 //! - [`notify`]: the outbox worker, the channels (stdout, desktop, webhooks) and their formats.
 //! - [`opml`]: OPML subscription lists in and out, folders and categories as feed tags.
-//! - [`daemon`]: the run loop that ties the stages together.
+//! - [`poll`]: one feed through fetch, parse, dedup, match and one write to the store.
+//! - [`daemon`]: the run loop that polls feeds when due and delivers the outbox.
 //! - [`service`]: one instance per database, systemd notifications, config file watching.
 //!
-//! Only `fetch`, `store`, `notify` and `daemon` touch the world; the stages between are plain
+//! Only `fetch`, `store`, `notify`, `poll` and `daemon` touch the world; the stages between are plain
 //! functions over plain types.
 
 pub mod alert;
@@ -30,6 +31,7 @@ pub mod matcher;
 pub mod notify;
 pub mod opml;
 pub mod parse;
+pub mod poll;
 pub mod scheduler;
 pub mod service;
 pub mod store;

@@ -1,7 +1,7 @@
 //! `config.toml` -> a validated [`Config`].
 //!
 //! Parsing happens in two steps: serde reads the raw TOML (unknown keys are errors, so typos
-//! are caught), then [`validate`] checks what serde cannot — schedules, queries, notifier
+//! are caught), then `validate` checks what serde cannot — schedules, queries, notifier
 //! names — and collects *every* problem with its line and column before giving up, so one
 //! `feedwatch check` shows all that is wrong.
 
