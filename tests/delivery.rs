@@ -623,28 +623,34 @@ fn quiet_hours(now: chrono::DateTime<chrono::Utc>, from: i64, to: i64) -> String
     )
 }
 
-/// The night passes for the alerts held in `ws`: they matched two hours before `now` and are
-/// due now (the test then moves the quiet hours to have ended an hour ago).
-fn end_the_night(ws: &Workspace, now: chrono::DateTime<chrono::Utc>) {
+/// `items` alerts held through a night of quiet hours on a notifier with the keys `keys`
+/// gives (around the quiet-hours keys): one run inside the quiet hours sends nothing; then the
+/// alerts are made to have matched two hours ago, due now, and the quiet hours to have ended an
+/// hour ago. The next run is the test's.
+async fn held_overnight(
+    server: &TestServer,
+    items: usize,
+    keys: impl Fn(String) -> String,
+) -> Workspace {
+    serve_items(server, items);
+    let now = chrono::Utc::now();
+    let ws = Workspace::new(&config(server, &keys(quiet_hours(now, -1, 1))));
+    ws.run(&["run", "--once"]).await.assert_ok();
+    assert_eq!(server.webhook_attempts(), 0);
     let conn = rusqlite::Connection::open(ws.db()).unwrap();
     conn.execute(
         "UPDATE outbox SET created_at = created_at - 7200, next_attempt_at = ?1",
         [now.timestamp()],
     )
     .unwrap();
+    std::fs::write(ws.config(), config(server, &keys(quiet_hours(now, -3, -1)))).unwrap();
+    ws
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn alerts_held_by_quiet_hours_go_out_as_one_digest_when_they_end() {
     let server = TestServer::start().await;
-    serve_items(&server, 3);
-    let now = chrono::Utc::now();
-    let ws = Workspace::new(&config(&server, &quiet_hours(now, -1, 1)));
-    ws.run(&["run", "--once"]).await.assert_ok();
-    assert_eq!(server.webhook_attempts(), 0);
-
-    end_the_night(&ws, now);
-    std::fs::write(ws.config(), config(&server, &quiet_hours(now, -3, -1))).unwrap();
+    let ws = held_overnight(&server, 3, |quiet| quiet).await;
     ws.run(&["run", "--once"]).await.assert_ok();
     let received = server.received();
     assert_eq!(received.len(), 1);
@@ -655,15 +661,9 @@ async fn alerts_held_by_quiet_hours_go_out_as_one_digest_when_they_end() {
 #[tokio::test(flavor = "multi_thread")]
 async fn alert_sent_alone_before_a_crash_is_resent_alone_not_folded_into_a_digest() {
     let server = TestServer::start().await;
-    serve_items(&server, 3);
-    let now = chrono::Utc::now();
-    let ws = Workspace::new(&config(&server, &quiet_hours(now, -1, 1)));
-    ws.run(&["run", "--once"]).await.assert_ok();
-    assert_eq!(server.webhook_attempts(), 0);
-
+    let ws = held_overnight(&server, 3, |quiet| quiet).await;
     // The first alert was sealed to go alone and sent, and the process died before marking
     // it; the other two were held by quiet hours that have since ended.
-    end_the_night(&ws, now);
     let conn = rusqlite::Connection::open(ws.db()).unwrap();
     conn.execute(
         "UPDATE outbox SET digest_id = delivery_id WHERE id = (SELECT MIN(id) FROM outbox)",
@@ -671,7 +671,6 @@ async fn alert_sent_alone_before_a_crash_is_resent_alone_not_folded_into_a_diges
     )
     .unwrap();
     drop(conn);
-    std::fs::write(ws.config(), config(&server, &quiet_hours(now, -3, -1))).unwrap();
     ws.run(&["run", "--once"]).await.assert_ok();
 
     let received = server.received();
@@ -686,14 +685,12 @@ async fn alert_sent_alone_before_a_crash_is_resent_alone_not_folded_into_a_diges
 #[tokio::test(flavor = "multi_thread")]
 async fn template_that_cannot_render_a_digest_gets_held_alerts_one_by_one() {
     let server = TestServer::start().await;
-    serve_items(&server, 2);
-    let now = chrono::Utc::now();
-    let hook = |quiet: String| {
+    let ws = held_overnight(&server, 2, |quiet| {
         format!(
             "format = \"template\"\ntemplate = '{{\"text\": {{{{ article.title }}}}}}'\n{quiet}"
         )
-    };
-    let ws = Workspace::new(&config(&server, &hook(quiet_hours(now, -1, 1))));
+    })
+    .await;
     let checked = ws.run(&["check"]).await;
     checked.assert_ok();
     assert!(
@@ -703,15 +700,6 @@ async fn template_that_cannot_render_a_digest_gets_held_alerts_one_by_one() {
         "{}",
         checked.stdout
     );
-    ws.run(&["run", "--once"]).await.assert_ok();
-    assert_eq!(server.webhook_attempts(), 0);
-
-    end_the_night(&ws, now);
-    std::fs::write(
-        ws.config(),
-        config(&server, &hook(quiet_hours(now, -3, -1))),
-    )
-    .unwrap();
     ws.run(&["run", "--once"]).await.assert_ok();
     let titles: Vec<String> = server
         .received()

@@ -26,6 +26,14 @@ const FORMATS: &[&str] = &[
 /// The template of the `template` notifier: one alert, or a digest of several.
 const TEMPLATE: &str = "'{% if type == \"digest\" %}{\"count\": {{ count }}, \"first\": {{ alerts[0].article.title }}, \"id\": {{ delivery_id }}}{% else %}{\"msg\": {{ article.title }}, \"by\": {{ rule }}, \"id\": {{ delivery_id }}}{% endif %}'";
 
+/// The request the notifier of format `f` sent (each notifier marks its requests with it).
+fn request_for<'a>(received: &'a [common::Received], f: &str) -> &'a common::Received {
+    received
+        .iter()
+        .find(|r| r.headers["x-format"] == f)
+        .unwrap_or_else(|| panic!("no {f} request"))
+}
+
 fn config(server: &TestServer) -> String {
     config_with(server, 1, "")
 }
@@ -82,12 +90,7 @@ async fn hostile_titles_are_escaped_in_every_format() {
     ws.run(&["run", "--once"]).await.assert_ok();
     let received = server.received();
     assert_eq!(received.len(), FORMATS.len());
-    let by_format = |f: &str| {
-        received
-            .iter()
-            .find(|r| r.headers["x-format"] == f)
-            .unwrap_or_else(|| panic!("no {f} request"))
-    };
+    let by_format = |f: &str| request_for(&received, f);
     let json_of = |f: &str| -> serde_json::Value {
         let r = by_format(f);
         assert_eq!(r.headers["content-type"], "application/json", "{f}");
@@ -243,12 +246,7 @@ async fn digests_are_one_valid_harmless_message_in_every_format() {
     for r in &received {
         assert_eq!(r.headers["x-feedwatch-event"], "digest");
     }
-    let by_format = |f: &str| {
-        received
-            .iter()
-            .find(|r| r.headers["x-format"] == f)
-            .unwrap_or_else(|| panic!("no {f} request"))
-    };
+    let by_format = |f: &str| request_for(&received, f);
     let json_of = |f: &str| -> serde_json::Value {
         serde_json::from_str(&by_format(f).body)
             .unwrap_or_else(|e| panic!("{f} digest is not JSON: {e}"))
