@@ -102,6 +102,18 @@ pub fn test_alert(now: DateTime<Utc>) -> Alert {
     }
 }
 
+/// The notifier named `name`; an alert queued for one that left the config cannot be sent.
+fn configured<'a>(
+    config: &'a Config,
+    name: &str,
+) -> Result<&'a crate::config::Notifier, DeliveryError> {
+    config
+        .notifier(name)
+        .ok_or_else(|| DeliveryError::Permanent {
+            message: format!("notifier `{name}` is no longer in the config"),
+        })
+}
+
 /// Sends one alert through the notifier named `notifier`.
 pub async fn send(
     config: &Config,
@@ -110,11 +122,7 @@ pub async fn send(
     alert: &Alert,
     delivery_id: &str,
 ) -> Result<(), DeliveryError> {
-    let Some(notifier) = config.notifier(notifier) else {
-        return Err(DeliveryError::Permanent {
-            message: format!("notifier `{notifier}` is no longer in the config"),
-        });
-    };
+    let notifier = configured(config, notifier)?;
     match &notifier.kind {
         NotifierKind::Stdout => stdout::send(alert),
         NotifierKind::Desktop(desktop) => {
@@ -133,11 +141,7 @@ pub async fn send_digest(
     notifier: &str,
     digest: &Digest,
 ) -> Result<(), DeliveryError> {
-    let Some(notifier) = config.notifier(notifier) else {
-        return Err(DeliveryError::Permanent {
-            message: format!("notifier `{notifier}` is no longer in the config"),
-        });
-    };
+    let notifier = configured(config, notifier)?;
     match &notifier.kind {
         NotifierKind::Stdout => stdout::send_digest(digest),
         NotifierKind::Desktop(desktop) => {
