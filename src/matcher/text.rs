@@ -51,11 +51,31 @@ impl Folded {
             last_base_latin: false,
             ascii: true,
         };
-        for (offset, c) in text.char_indices() {
+        let bytes = text.as_bytes();
+        let mut offset = 0;
+        while offset < bytes.len() {
+            // Most news text is ASCII: a run of ASCII word characters is copied lower-cased in
+            // one go, and ASCII punctuation ends the word, with no per-character decoding.
+            let run = bytes[offset..]
+                .iter()
+                .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_')
+                .count();
+            if run > 0 {
+                state.push_ascii_run(&text[offset..offset + run], offset);
+                offset += run;
+                continue;
+            }
+            if bytes[offset].is_ascii() {
+                state.flush();
+                offset += 1;
+                continue;
+            }
+            let c = text[offset..]
+                .chars()
+                .next()
+                .expect("offset is on a char boundary");
             let end = offset + c.len_utf8();
-            if c.is_ascii() {
-                state.step(c, offset, end);
-            } else if is_invisible_joiner(c) {
+            if is_invisible_joiner(c) {
                 if state.in_word() {
                     state.span.end = end;
                 }
@@ -66,6 +86,7 @@ impl Folded {
             } else {
                 decompose_compatible(c, |d| state.step(d, offset, end));
             }
+            offset = end;
         }
         state.flush();
     }
@@ -159,6 +180,21 @@ impl Folder<'_> {
                 }
             }
         }
+    }
+
+    /// ASCII letters, digits and `_` starting at `start` in the original, which `step` would
+    /// push one by one, lower-cased.
+    fn push_ascii_run(&mut self, run: &str, start: usize) {
+        let end = start + run.len();
+        if !self.in_word() {
+            self.span = start..end;
+            self.ascii = true;
+        }
+        self.span.end = self.span.end.max(end);
+        let from = self.out.buffer.len();
+        self.out.buffer.push_str(run);
+        self.out.buffer[from..].make_ascii_lowercase();
+        self.last_base_latin = true;
     }
 
     fn push(&mut self, c: char, start: usize, end: usize) {
@@ -282,6 +318,23 @@ mod tests {
         let spans: Vec<&str> = (0..folded.len()).map(|i| &text[folded.span(i)]).collect();
         assert_eq!(spans, ["Zelenský", "s", "Café", "乌", "克", "兰"]);
         assert_eq!(folded.word(2), "cafe");
+    }
+
+    #[test]
+    fn ascii_runs_join_the_letters_around_them() {
+        let text = "KYIV’s Ärzte2024, x_Y-NATO Zelenskýi";
+        assert_eq!(
+            t(text),
+            ["kyiv", "s", "arzte2024", "x_y", "nato", "zelenskyi"]
+        );
+        let mut folded = Folded::default();
+        folded.fold(text, Accents::Exact);
+        let spans: Vec<&str> = (0..folded.len()).map(|i| &text[folded.span(i)]).collect();
+        assert_eq!(
+            spans,
+            ["KYIV", "s", "Ärzte2024", "x_Y", "NATO", "Zelenskýi"]
+        );
+        assert_eq!(folded.word(5), "zelenskýi");
     }
 
     #[test]
