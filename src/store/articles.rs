@@ -1,7 +1,7 @@
 //! Articles, matches and the record of what was alerted; new articles are ingested here.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 
 use super::{FeedId, Store, StoreError, timestamp};
 use crate::alert::Alert;
@@ -199,16 +199,14 @@ pub(super) fn ingest(
             "INSERT INTO articles (feed_id, identity, canonical_link, guid, title, link,
                                    published, summary, content, first_seen_at, last_seen_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)
-             ON CONFLICT (feed_id, identity) DO NOTHING
-             RETURNING id",
+             ON CONFLICT (feed_id, identity) DO NOTHING",
         )?;
         let mut claim = tx.prepare_cached(
             "INSERT INTO alerted (rule, alert_key, created_at) VALUES (?1, ?2, ?3)
              ON CONFLICT DO NOTHING",
         )?;
         let mut insert_match = tx.prepare_cached(
-            "INSERT INTO matches (rule, article_id, alert, created_at) VALUES (?1, ?2, ?3, ?4)
-             RETURNING id",
+            "INSERT INTO matches (rule, article_id, alert, created_at) VALUES (?1, ?2, ?3, ?4)",
         )?;
         let mut insert_outbox = tx.prepare_cached(
             "INSERT INTO outbox (delivery_id, match_id, notifier, next_attempt_at, created_at)
@@ -225,41 +223,37 @@ pub(super) fn ingest(
             if already {
                 continue;
             }
-            let Some(article_id) = insert_article
-                .query_row(
-                    params![
-                        feed,
-                        identity.id,
-                        identity.canonical_link,
-                        a.guid,
-                        a.title,
-                        a.link,
-                        a.published.map(|t| t.timestamp()),
-                        a.summary,
-                        a.content,
-                        now.timestamp()
-                    ],
-                    |r| r.get::<_, i64>(0),
-                )
-                .optional()?
-            else {
+            // `RETURNING` would collect each row's id in a temporary table; the id of the row
+            // just inserted is at hand anyway. No change means the identity was stored already.
+            let inserted = insert_article.execute(params![
+                feed,
+                identity.id,
+                identity.canonical_link,
+                a.guid,
+                a.title,
+                a.link,
+                a.published.map(|t| t.timestamp()),
+                a.summary,
+                a.content,
+                now.timestamp()
+            ])?;
+            if inserted == 0 {
                 continue;
-            };
+            }
+            let article_id = tx.last_insert_rowid();
             stats.new_articles += 1;
             let alert_key = identity.alert_key(feed_url);
             for (alert, notifiers) in &item.alerts {
                 if claim.execute(params![alert.rule, alert_key, now.timestamp()])? == 0 {
                     continue;
                 }
-                let match_id: i64 = insert_match.query_row(
-                    params![
-                        alert.rule,
-                        article_id,
-                        serde_json::to_string(alert)?,
-                        now.timestamp()
-                    ],
-                    |r| r.get(0),
-                )?;
+                insert_match.execute(params![
+                    alert.rule,
+                    article_id,
+                    serde_json::to_string(alert)?,
+                    now.timestamp()
+                ])?;
+                let match_id = tx.last_insert_rowid();
                 stats.new_alerts += 1;
                 for notifier in notifiers {
                     let delivery_id = delivery_id(&alert.rule, &alert_key, notifier);
