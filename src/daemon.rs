@@ -21,13 +21,17 @@ use crate::notify::{self, DeliveryStats};
 pub use crate::poll::{FeedReport, PollSummary, poll_feed};
 use crate::scheduler::{chrono_duration, jitter_fraction};
 use crate::service::{self, systemd};
-use crate::store::{Db, FeedId, FeedState, Store, StoreError};
+use crate::store::{Db, FeedId, FeedState, INDEX_BATCH, Store, StoreError};
 
 /// The longest the loop sleeps: tokio's monotonic clock stops during suspend, wall-clock
 /// `next_poll_at` does not, so compare at least this often.
 const MAX_SLEEP: Duration = Duration::from_secs(60);
 /// Feeds fetched at once.
 const CONCURRENT_POLLS: usize = 16;
+/// How long no poll may store articles before the new ones are indexed for search, and how
+/// long they may wait for that at most while polls keep storing more.
+const INDEX_QUIET: Duration = Duration::from_secs(2);
+const INDEX_AT_LEAST: Duration = Duration::from_secs(60);
 /// How long in-flight work may take to finish after a stop is asked for.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// First polls after start are spread over a window that grows with the number of feeds (a
@@ -160,6 +164,8 @@ pub async fn run_once(
         DateTime::<Utc>::MAX_UTC,
     )
     .await?;
+    // Alerts first; the search index can wait until they are out.
+    index_for_search(&pipeline.db).await;
     Ok(CycleReport {
         feeds: reports.into_iter().map(|(_, r)| r).collect(),
         deliveries,
@@ -181,6 +187,14 @@ pub async fn run(
     let delivery = tokio::spawn(delivery_loop(
         current_rx,
         Arc::clone(&wake_delivery),
+        shutdown.clone(),
+    ));
+    // Articles left unindexed by an earlier run are indexed once things are quiet.
+    let wake_indexer = Arc::new(Notify::new());
+    wake_indexer.notify_one();
+    let indexer = tokio::spawn(index_loop(
+        pipeline.db.clone(),
+        Arc::clone(&wake_indexer),
         shutdown.clone(),
     ));
     tracing::info!(
@@ -265,6 +279,9 @@ pub async fn run(
                         if report.result.as_ref().is_ok_and(|s| s.new_alerts > 0) {
                             wake_delivery.notify_one();
                         }
+                        if report.result.as_ref().is_ok_and(|s| s.new_articles > 0) {
+                            wake_indexer.notify_one();
+                        }
                     }
                     Ok((task, Err(e))) => {
                         in_flight.remove(&task);
@@ -287,6 +304,7 @@ pub async fn run(
     let drain = async {
         while polls.join_next().await.is_some() {}
         let _ = delivery.await;
+        let _ = indexer.await;
     };
     if tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_err() {
         tracing::warn!(
@@ -385,5 +403,46 @@ async fn delivery_loop(
             _ = wake.notified() => {}
             _ = tokio::time::sleep(sleep) => {}
         }
+    }
+}
+
+/// Adds newly stored articles to the search index once polling has been quiet for
+/// `INDEX_QUIET`, and at least every `INDEX_AT_LEAST`, so that a poll's commit never carries
+/// indexing work and the index gets few, large segments. `feedwatch search` indexes whatever is
+/// still missing before it searches.
+async fn index_loop(db: Db, wake: Arc<Notify>, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = wake.notified() => {}
+        }
+        let deadline = tokio::time::Instant::now() + INDEX_AT_LEAST;
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(INDEX_QUIET) => break,
+                _ = tokio::time::sleep_until(deadline) => break,
+                _ = wake.notified() => {}
+            }
+        }
+        // One batch per call, so that polls commit between batches.
+        loop {
+            match db.call(|s| s.index_for_search(INDEX_BATCH)).await {
+                Ok(0) => break,
+                Ok(_) if !shutdown.is_cancelled() => {}
+                Ok(_) => return,
+                Err(e) => {
+                    tracing::error!("adding articles to the search index failed: {e}");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Indexes every stored article not yet in the search index.
+async fn index_for_search(db: &Db) {
+    if let Err(e) = db.call(|s| s.complete_search_index()).await {
+        tracing::error!("adding articles to the search index failed: {e}");
     }
 }

@@ -100,6 +100,11 @@ async fn matching_articles_are_alerted_exactly_once_across_runs() {
         ws.query_i64("SELECT COUNT(*) FROM feeds WHERE last_status = 200"),
         1
     );
+    // `run --once` leaves every stored article in the search index.
+    assert_eq!(
+        ws.query_i64("SELECT indexed_through FROM search_progress"),
+        ws.query_i64("SELECT MAX(id) FROM articles")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

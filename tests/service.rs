@@ -99,6 +99,37 @@ async fn sigterm_during_a_poll_exits_promptly_with_the_database_intact() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn stored_articles_join_the_search_index_once_polling_is_quiet() {
+    let server = TestServer::start().await;
+    server.feed(
+        "f.xml",
+        "application/rss+xml",
+        rss(
+            "F",
+            &[("a", "Grain deal signed", ""), ("b", "Harbour strike", "")],
+        ),
+    );
+    let ws = Workspace::new(&config(&server, &["/feeds/f.xml"], &[("n", "NATO")]));
+    let daemon = Daemon::start(&ws.config(), &[]);
+    daemon.wait_for_log("feedwatch started", 1).await;
+    wait_until(WAIT, "the two articles to be stored", || {
+        ws.query_i64("SELECT COUNT(*) FROM articles") == 2
+    })
+    .await;
+    // Indexed by the daemon itself, not by a search catching up.
+    wait_until(WAIT, "the articles to be indexed", || {
+        ws.query_i64("SELECT indexed_through FROM search_progress")
+            == ws.query_i64("SELECT MAX(id) FROM articles")
+    })
+    .await;
+    assert_eq!(
+        ws.query_i64("SELECT COUNT(*) FROM articles_fts WHERE articles_fts MATCH 'grain'"),
+        1
+    );
+    daemon.kill().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_second_instance_on_the_same_database_is_refused() {
     let server = TestServer::start().await;
     server.feed("f.xml", "application/rss+xml", rss("F", &[("a", "x", "")]));

@@ -31,7 +31,7 @@ pub fn search(path: &Path, args: SearchArgs) -> Result<ExitCode> {
     } else {
         ("[".to_string(), "]".to_string())
     };
-    let store = Store::open(&config.database)?;
+    let mut store = Store::open(&config.database)?;
     let hits = match store.search(
         &query,
         &SearchFilter {

@@ -14,7 +14,8 @@ use tokio::sync::oneshot;
 
 use super::articles::{self, IngestStats, NewArticle};
 use super::feeds::{self, FeedId, PollOutcome};
-use super::{Db, Store, StoreError, search};
+use super::search::INDEX_BATCH;
+use super::{Db, Store, StoreError};
 use crate::alert::Alert;
 use crate::dedup::Identity;
 use crate::parse::Article;
@@ -60,34 +61,27 @@ impl Store {
         &mut self,
         writes: &[PollWrite],
     ) -> Result<Vec<Result<IngestStats, StoreError>>, StoreError> {
-        let state_only = writes.iter().all(|write| write.new.is_empty());
-        if state_only {
-            self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        if writes.iter().all(|write| write.new.is_empty()) {
+            self.unsynced(|store| store.commit_batch(writes))
+        } else {
+            self.commit_batch(writes)
         }
-        let committed = self.commit_batch(writes);
-        if state_only {
-            // Every other write (the outbox above all) keeps the full sync.
-            self.conn.pragma_update(None, "synchronous", "FULL")?;
-        }
-        committed
     }
 
     fn commit_batch(
         &mut self,
         writes: &[PollWrite],
     ) -> Result<Vec<Result<IngestStats, StoreError>>, StoreError> {
-        // First without savepoints: FTS5 flushes its pending index at every savepoint and each
-        // savepoint journals the pages it touches, which cost more than the writes themselves.
-        // Only when a poll fails is the batch written again, each poll in its own savepoint.
+        // First without savepoints: each savepoint journals the pages it touches, which costs
+        // more than the writes themselves. Only when a poll fails is the batch written again,
+        // each poll in its own savepoint.
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let indexed = search::last_article_id(&tx)?;
         let written: Result<Vec<IngestStats>, StoreError> =
             writes.iter().map(|write| write_poll(&tx, write)).collect();
         match written {
             Ok(stats) => {
-                search::index_articles_after(&tx, indexed)?;
                 tx.commit()?;
                 Ok(stats.into_iter().map(Ok).collect())
             }
@@ -106,7 +100,6 @@ impl Store {
         let mut tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let indexed = search::last_article_id(&tx)?;
         let mut results = Vec::with_capacity(writes.len());
         for write in writes {
             let mut savepoint = tx.savepoint()?;
@@ -121,7 +114,6 @@ impl Store {
                 }
             }
         }
-        search::index_articles_after(&tx, indexed)?;
         tx.commit()?;
         Ok(results)
     }
@@ -150,6 +142,26 @@ fn write_poll(conn: &rusqlite::Connection, write: &PollWrite) -> Result<IngestSt
 }
 
 impl Db {
+    /// Indexes one batch of articles for search if at least a batch is waiting; says whether it
+    /// did. Smaller remainders are left for when polling goes quiet.
+    fn index_full_batch(&self) -> bool {
+        let mut store = self.store.lock().unwrap_or_else(PoisonError::into_inner);
+        let indexed = store.unindexed().and_then(|waiting| {
+            if waiting >= INDEX_BATCH {
+                store.index_for_search(INDEX_BATCH)
+            } else {
+                Ok(0)
+            }
+        });
+        match indexed {
+            Ok(added) => added > 0,
+            Err(e) => {
+                tracing::error!("adding articles to the search index failed: {e}");
+                false
+            }
+        }
+    }
+
     /// Stores one poll's results and returns once they are durable. One committer at a time
     /// runs on the blocking pool and, until the queue is empty, commits everything that
     /// arrived while it was syncing the previous batch.
@@ -188,15 +200,24 @@ impl Db {
             }
         }
         let _restart = Restart(&self.queue);
+        let mut index_when_idle = true;
         loop {
             let waiting = {
                 let mut pending = self.queue.0.lock().unwrap_or_else(PoisonError::into_inner);
-                if pending.waiting.is_empty() {
+                if pending.waiting.is_empty() && !index_when_idle {
                     pending.committing = false;
                     return;
                 }
                 std::mem::take(&mut pending.waiting)
             };
+            if waiting.is_empty() {
+                // No poll is waiting: a full batch of articles for the search index, if that
+                // many are waiting, then look again. A burst of new articles (a cold start)
+                // is then indexed while it is being polled, in time the writer would sit idle.
+                index_when_idle = self.index_full_batch();
+                continue;
+            }
+            index_when_idle = true;
             let (writes, senders): (Vec<PollWrite>, Vec<_>) = waiting.into_iter().unzip();
             tracing::debug!(polls = writes.len(), "committing a batch of polls");
             // A panic while holding the lock cannot leave SQLite half-written (transactions
@@ -280,7 +301,7 @@ mod tests {
     }
 
     /// How many stored articles a search for their common word finds.
-    fn searchable(store: &Store) -> usize {
+    fn searchable(store: &mut Store) -> usize {
         let filter = crate::store::SearchFilter {
             limit: 100,
             ..crate::store::SearchFilter::default()
@@ -314,7 +335,7 @@ mod tests {
         let again = store.commit_polls(&writes).unwrap();
         assert!(again.iter().all(|r| r.as_ref().unwrap().new_articles == 0));
         // Every stored article is in the search index, once.
-        assert_eq!(searchable(&store), 5);
+        assert_eq!(searchable(&mut store), 5);
     }
 
     #[test]
@@ -334,7 +355,7 @@ mod tests {
         let (state_a, state_b) = (store.feed_state(a).unwrap(), store.feed_state(b).unwrap());
         assert_eq!((state_a.articles, state_b.articles), (2, 3));
         // The polls kept on the one-savepoint-each path are indexed for search too.
-        assert_eq!(searchable(&store), 5);
+        assert_eq!(searchable(&mut store), 5);
     }
 
     #[test]
@@ -388,5 +409,32 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(stored, (1..=20).sum::<i64>());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_idle_committer_indexes_full_batches_and_leaves_the_rest() {
+        let (_dir, store, a, _) = two_feeds();
+        let db = Db::new(store);
+        let guids: Vec<String> = (0..INDEX_BATCH + 10).map(|g| g.to_string()).collect();
+        let guids: Vec<&str> = guids.iter().map(String::as_str).collect();
+        let stats = db
+            .commit_poll(poll_of(a, "http://a/", &guids, Utc::now()))
+            .await
+            .unwrap();
+        assert_eq!(stats.new_articles, INDEX_BATCH + 10);
+        // The poll returns as soon as it is stored; the committer, with nothing else queued,
+        // indexes one full batch and leaves the last ten for when polling goes quiet.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let waiting = db.read(|s| s.unindexed()).await.unwrap();
+            if waiting == 10 {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{waiting} not indexed"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
 }

@@ -24,7 +24,7 @@ pub use batch::{NewEntry, PollWrite};
 pub use feeds::{FeedId, FeedState, PollOutcome};
 pub use outbox::{Delivery, OutboxEntry};
 use schema::MIGRATIONS;
-pub use search::{SearchFilter, SearchHit, SearchQueryError, fts_query};
+pub use search::{INDEX_BATCH, SearchFilter, SearchHit, SearchQueryError, fts_query};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -165,6 +165,20 @@ impl Store {
         // A reader waits only in the rare moments WAL needs an exclusive lock (recovery).
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         Ok(Store { conn })
+    }
+
+    /// Runs `write` with commits that do not wait for the disk, for writes that a power cut may
+    /// undo without harm because they are done again (fetch state, the search index). WAL keeps
+    /// commits in order, so the next synced commit makes these durable too; every other write,
+    /// the outbox above all, keeps the full sync.
+    fn unsynced<R>(
+        &mut self,
+        write: impl FnOnce(&mut Store) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let written = write(self);
+        self.conn.pragma_update(None, "synchronous", "FULL")?;
+        written
     }
 
     fn migrate(&mut self, path: &Path) -> Result<(), StoreError> {

@@ -5,7 +5,7 @@
 //! a `NOT` with nothing to subtract from) with a message saying which term is the problem.
 
 use chrono::{DateTime, Utc};
-use rusqlite::Connection;
+use rusqlite::TransactionBehavior;
 
 use super::{Store, StoreError, timestamp};
 use crate::matcher::Query;
@@ -52,13 +52,15 @@ pub struct SearchHit {
 const TITLE_WEIGHT: f64 = 5.0;
 
 impl Store {
-    /// Articles matching `query`, best (lowest bm25) first.
+    /// Articles matching `query`, best (lowest bm25) first. Articles stored since the index was
+    /// last brought up to date are indexed first, so every stored article can be found.
     pub fn search(
-        &self,
+        &mut self,
         query: &Query,
         filter: &SearchFilter,
     ) -> Result<Vec<SearchHit>, StoreError> {
         let expression = fts_query(query).map_err(StoreError::SearchQuery)?;
+        self.complete_search_index()?;
         // Rank first, over the index alone when no filter needs the articles table; only the
         // best `limit` rows then pay for the join and the snippet, which reads the text again.
         // CROSS JOIN keeps the index as the outer loop: each hit is then one primary-key lookup.
@@ -123,25 +125,67 @@ impl Store {
     }
 }
 
-/// The highest article id stored so far. Articles stored later get higher ids (the table has
-/// no AUTOINCREMENT, so the next id is the highest plus one), which is how
-/// [`index_articles_after`] finds them.
-pub(super) fn last_article_id(conn: &Connection) -> Result<i64, StoreError> {
-    Ok(conn
-        .prepare_cached("SELECT COALESCE(MAX(id), 0) FROM articles")?
-        .query_row([], |r| r.get(0))?)
-}
+/// Articles added to the search index per transaction: enough that FTS5 writes few, large
+/// segments and rarely merges them; few enough that a poll's commit never waits long behind it.
+pub const INDEX_BATCH: usize = 5_000;
 
-/// Adds the articles stored after `after` to the full-text index, in one statement, so that
-/// FTS5 writes one index segment for a whole commit. Deletions and edits are kept in step by
-/// triggers.
-pub(super) fn index_articles_after(conn: &Connection, after: i64) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "INSERT INTO articles_fts (rowid, title, summary, content)
-         SELECT id, title, summary, content FROM articles WHERE id > ?1",
-    )?
-    .execute([after])?;
-    Ok(())
+impl Store {
+    /// Adds up to `limit` stored articles that are not in the search index yet, oldest first,
+    /// and returns how many; 0 means the index is complete.
+    ///
+    /// The index can always be rebuilt from the articles, so its commits do not wait for the
+    /// disk: a power cut can only undo the last batches, mark and index together.
+    pub fn index_for_search(&mut self, limit: usize) -> Result<usize, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.unsynced(|store| {
+            let tx = store
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let through: i64 =
+                tx.query_row("SELECT indexed_through FROM search_progress", [], |r| {
+                    r.get(0)
+                })?;
+            let last: Option<i64> = tx.query_row(
+                "SELECT MAX(id) FROM
+                     (SELECT id FROM articles WHERE id > ?1 ORDER BY id LIMIT ?2)",
+                [through, limit],
+                |r| r.get(0),
+            )?;
+            let Some(last) = last else {
+                return Ok(0);
+            };
+            let added = tx.execute(
+                "INSERT INTO articles_fts (rowid, title, summary, content)
+                 SELECT id, title, summary, content FROM articles WHERE id > ?1 AND id <= ?2",
+                [through, last],
+            )?;
+            tx.execute("UPDATE search_progress SET indexed_through = ?1", [last])?;
+            tx.commit()?;
+            Ok(added)
+        })
+    }
+
+    /// About how many stored articles are not in the search index yet (ids may have gaps).
+    pub fn unindexed(&self) -> Result<usize, StoreError> {
+        let waiting: i64 = self.conn.query_row(
+            "SELECT COALESCE(MAX(id), 0) - (SELECT indexed_through FROM search_progress)
+             FROM articles",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(usize::try_from(waiting).unwrap_or(0))
+    }
+
+    /// Adds every stored article that is not in the search index yet; returns how many.
+    pub fn complete_search_index(&mut self) -> Result<usize, StoreError> {
+        let mut total = 0;
+        loop {
+            match self.index_for_search(INDEX_BATCH)? {
+                0 => return Ok(total),
+                added => total += added,
+            }
+        }
+    }
 }
 
 /// The FTS5 MATCH expression for a rule-language query.
@@ -236,7 +280,7 @@ mod tests {
             )
             .unwrap();
         }
-        let store = Store::open(&path).unwrap();
+        let mut store = Store::open(&path).unwrap();
         let filter = SearchFilter {
             limit: 10,
             highlight: ("<".into(), ">".into()),
@@ -254,6 +298,112 @@ mod tests {
             .search(&Query::parse("grain").unwrap(), &filter)
             .unwrap();
         assert!(none.is_empty());
+    }
+
+    /// A store with one feed whose articles `ids` say `word <id>` in their titles.
+    fn store_with(dir: &tempfile::TempDir, ids: &[i64]) -> Store {
+        let store = Store::open(&dir.path().join("fw.db")).unwrap();
+        store
+            .conn
+            .execute(
+                "INSERT INTO feeds (id, url, name) VALUES (1, 'http://f/', 'F')",
+                [],
+            )
+            .unwrap();
+        for id in ids {
+            insert(&store, *id);
+        }
+        store
+    }
+
+    fn insert(store: &Store, id: i64) {
+        store
+            .conn
+            .execute(
+                "INSERT INTO articles (id, feed_id, identity, title, summary, content, first_seen_at)
+                 VALUES (?1, 1, ?1, 'word ' || ?1, '', '', 0)",
+                [id],
+            )
+            .unwrap();
+    }
+
+    /// The ids a search for `query` finds, sorted; searching first completes the index.
+    fn found(store: &mut Store, query: &str) -> Vec<i64> {
+        let filter = SearchFilter {
+            limit: 100,
+            ..SearchFilter::default()
+        };
+        let mut ids: Vec<i64> = store
+            .search(&Query::parse(query).unwrap(), &filter)
+            .unwrap()
+            .iter()
+            .map(|hit| hit.title["word ".len()..].parse().unwrap())
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// FTS5's own check of the index, and once it is complete, that it holds exactly what the
+    /// articles table holds.
+    fn assert_index_sound(store: &Store) {
+        let newest: i64 = store
+            .conn
+            .query_row("SELECT COALESCE(MAX(id), 0) FROM articles", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        let against_articles = i64::from(indexed_through(store) == newest);
+        store
+            .conn
+            .execute(
+                "INSERT INTO articles_fts (articles_fts, rank) VALUES ('integrity-check', ?1)",
+                [against_articles],
+            )
+            .unwrap();
+    }
+
+    fn indexed_through(store: &Store) -> i64 {
+        store
+            .conn
+            .query_row("SELECT indexed_through FROM search_progress", [], |r| {
+                r.get(0)
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn stored_articles_are_indexed_in_batches_and_before_any_search() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = store_with(&dir, &[1, 2, 3, 4, 5]);
+        assert_eq!(indexed_through(&store), 0);
+        assert_eq!(store.index_for_search(2).unwrap(), 2);
+        assert_eq!(indexed_through(&store), 2);
+        assert_index_sound(&store);
+        // A search indexes the rest first.
+        assert_eq!(found(&mut store, "word"), [1, 2, 3, 4, 5]);
+        assert_eq!(indexed_through(&store), 5);
+        assert_eq!(store.index_for_search(100).unwrap(), 0);
+        assert_index_sound(&store);
+    }
+
+    #[test]
+    fn deleting_articles_keeps_the_index_and_its_mark_in_step() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = store_with(&dir, &[1, 2, 3]);
+        store.complete_search_index().unwrap();
+        insert(&store, 4);
+        // 3 is indexed, 4 is not: each leaves the index only if it was in it.
+        store
+            .conn
+            .execute("DELETE FROM articles WHERE id IN (3, 4)", [])
+            .unwrap();
+        assert_index_sound(&store);
+        // The newest articles went, so SQLite hands out 3 again; the mark came down with them
+        // and the new article 3 is indexed.
+        assert_eq!(indexed_through(&store), 2);
+        insert(&store, 3);
+        assert_eq!(found(&mut store, "word"), [1, 2, 3]);
+        assert_index_sound(&store);
     }
 
     fn fts(text: &str) -> Result<String, SearchQueryError> {
