@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio::sync::{Notify, Semaphore, watch};
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -18,7 +18,7 @@ use crate::config::{Config, DEFAULT_FETCH_TIMEOUT, Feed};
 use crate::fetch::Fetcher;
 use crate::matcher::{Engine, RuleSpec};
 use crate::notify::{self, DeliveryStats};
-pub use crate::poll::{FeedReport, PollSummary, poll_feed};
+pub use crate::poll::{Admission, FeedReport, PollSummary, poll_feed};
 use crate::scheduler::{chrono_duration, jitter_fraction};
 use crate::service::{self, systemd};
 use crate::store::{Db, FeedId, FeedState, INDEX_BATCH, Store, StoreError};
@@ -26,8 +26,6 @@ use crate::store::{Db, FeedId, FeedState, INDEX_BATCH, Store, StoreError};
 /// The longest the loop sleeps: tokio's monotonic clock stops during suspend, wall-clock
 /// `next_poll_at` does not, so compare at least this often.
 const MAX_SLEEP: Duration = Duration::from_secs(60);
-/// Feeds fetched at once.
-const CONCURRENT_POLLS: usize = 16;
 /// How long no poll may store articles before the new ones are indexed for search, and how
 /// long they may wait for that at most while polls keep storing more.
 const INDEX_QUIET: Duration = Duration::from_secs(2);
@@ -130,18 +128,15 @@ pub async fn run_once(
 ) -> Result<CycleReport, DaemonError> {
     let feeds = pipeline.sync_feeds().await?;
     let mut states = pipeline.db.read(|s| s.poll_states()).await?;
-    let limit = Arc::new(Semaphore::new(CONCURRENT_POLLS));
+    let admission = Arc::new(Admission::default());
     let mut polls = JoinSet::new();
     for (index, (feed, id)) in feeds.into_iter().enumerate() {
         let pipeline = Arc::clone(&pipeline);
-        let limit = Arc::clone(&limit);
+        let admission = Arc::clone(&admission);
         let state = states
             .remove(&id)
             .unwrap_or_else(|| new_feed_state(&feed, id));
-        polls.spawn(async move {
-            let _permit = limit.acquire_owned().await;
-            (index, poll_feed(&pipeline, &feed, state).await)
-        });
+        polls.spawn(async move { (index, poll_feed(&pipeline, &feed, state, &admission).await) });
     }
     let mut reports = Vec::new();
     while let Some(joined) = polls.join_next().await {
@@ -206,7 +201,7 @@ pub async fn run(
     systemd::ready(&format!("watching {} feeds", feeds.len()));
     let watchdog = systemd::watchdog_interval();
 
-    let limit = Arc::new(Semaphore::new(CONCURRENT_POLLS));
+    let admission = Arc::new(Admission::default());
     let started = Utc::now();
     let mut next_prune = started;
     let mut in_flight: HashMap<tokio::task::Id, FeedId> = HashMap::new();
@@ -234,12 +229,10 @@ pub async fn run(
             match due_at {
                 at if at > now => next_wake = next_wake.min(at),
                 _ => {
-                    let (pipeline, limit, feed) =
-                        (Arc::clone(&pipeline), Arc::clone(&limit), feed.clone());
-                    let task = polls.spawn(async move {
-                        let _permit = limit.acquire_owned().await;
-                        poll_feed(&pipeline, &feed, state).await
-                    });
+                    let (pipeline, admission, feed) =
+                        (Arc::clone(&pipeline), Arc::clone(&admission), feed.clone());
+                    let task = polls
+                        .spawn(async move { poll_feed(&pipeline, &feed, state, &admission).await });
                     in_flight.insert(task.id(), *id);
                 }
             }

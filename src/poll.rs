@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use tokio::sync::Semaphore;
 
 use crate::alert::{Alert, FeedRef};
 use crate::config::Feed;
@@ -18,6 +19,29 @@ use crate::store::{FeedId, FeedState, NewEntry, PollOutcome, PollWrite, StoreErr
 
 /// The shortest interval `adaptive = true` goes down to.
 const MIN_ADAPTIVE_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Feeds fetched, parsed and matched at once: what the network and the CPU see.
+const CONCURRENT_FETCHES: usize = 16;
+/// Polls open at once, from the start of their fetch until their writes are durable. Those
+/// past matching wait for the store's one committer without holding a fetch slot, so feeds
+/// keep being fetched and parsed while it writes; this bounds the memory they hold meanwhile.
+const OPEN_POLLS: usize = 48;
+
+/// How many polls may run, and how many of them may be fetching; shared by all polls.
+#[derive(Debug)]
+pub struct Admission {
+    fetching: Semaphore,
+    open: Semaphore,
+}
+
+impl Default for Admission {
+    fn default() -> Self {
+        Admission {
+            fetching: Semaphore::new(CONCURRENT_FETCHES),
+            open: Semaphore::new(OPEN_POLLS),
+        }
+    }
+}
 
 /// What one poll of one feed did.
 #[derive(Debug, Clone)]
@@ -43,7 +67,11 @@ pub async fn poll_feed(
     pipeline: &Pipeline,
     feed: &Feed,
     state: FeedState,
+    admission: &Admission,
 ) -> Result<FeedReport, StoreError> {
+    // The semaphores are never closed, so acquiring cannot fail.
+    let _open = admission.open.acquire().await.ok();
+    let fetching = admission.fetching.acquire().await.ok();
     let id = state.id;
     let now = Utc::now();
     if let Some(gone_at) = state.gone_at {
@@ -158,6 +186,7 @@ pub async fn poll_feed(
         _ => period,
     };
     let next_poll_at = next_poll_at(feed, &outcome, failures, period, now, not_before);
+    drop(fetching);
     // Articles, matches, outbox rows and the feed's new state: one transaction, durable
     // before this returns.
     let stats = pipeline
