@@ -81,8 +81,9 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// Inserts the articles straight into SQLite, then indexes them in batches, as the daemon does
-/// once polling goes quiet.
+/// Inserts the articles straight into SQLite, then indexes them in batches and merges the
+/// index's segments, as the daemon does once polling goes quiet (`FEEDWATCH_BENCH_UNMERGED=1`
+/// skips the merging, for searches on an index fresh from a cold start).
 fn build(path: &std::path::Path, mut store: Store) {
     let names: Vec<(String, String)> = (0..FEEDS)
         .map(|i| {
@@ -131,10 +132,11 @@ fn build(path: &std::path::Path, mut store: Store) {
     }
     tx.commit().expect("commit");
     drop(conn);
-    Store::open(path)
-        .expect("reopen database")
-        .complete_search_index()
-        .expect("index articles");
+    let mut store = Store::open(path).expect("reopen database");
+    store.complete_search_index().expect("index articles");
+    if std::env::var_os("FEEDWATCH_BENCH_UNMERGED").is_none() {
+        while store.merge_search_index(500).expect("merge index") {}
+    }
 }
 
 /// 20,000 made-up words; the searched words are placed among the common ones (rank 50-300),

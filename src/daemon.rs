@@ -30,6 +30,8 @@ const MAX_SLEEP: Duration = Duration::from_secs(60);
 /// long they may wait for that at most while polls keep storing more.
 const INDEX_QUIET: Duration = Duration::from_secs(2);
 const INDEX_AT_LEAST: Duration = Duration::from_secs(60);
+/// Index pages merged per step (about 2 MB, some milliseconds of work).
+const MERGE_STEP_PAGES: usize = 500;
 /// How long in-flight work may take to finish after a stop is asked for.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// First polls after start are spread over a window that grows with the number of feeds (a
@@ -401,8 +403,8 @@ async fn delivery_loop(
 
 /// Adds newly stored articles to the search index once polling has been quiet for
 /// `INDEX_QUIET`, and at least every `INDEX_AT_LEAST`, so that a poll's commit never carries
-/// indexing work and the index gets few, large segments. `feedwatch search` indexes whatever is
-/// still missing before it searches.
+/// indexing work and the index gets few, large segments; then merges segments, so that
+/// searches read few. `feedwatch search` indexes whatever is still missing before it searches.
 async fn index_loop(db: Db, wake: Arc<Notify>, shutdown: CancellationToken) {
     loop {
         tokio::select! {
@@ -418,7 +420,7 @@ async fn index_loop(db: Db, wake: Arc<Notify>, shutdown: CancellationToken) {
                 _ = wake.notified() => {}
             }
         }
-        // One batch per call, so that polls commit between batches.
+        // One batch or merge step per call, so that polls commit in between.
         loop {
             match db.call(|s| s.index_for_search(INDEX_BATCH)).await {
                 Ok(0) => break,
@@ -426,6 +428,16 @@ async fn index_loop(db: Db, wake: Arc<Notify>, shutdown: CancellationToken) {
                 Ok(_) => return,
                 Err(e) => {
                     tracing::error!("adding articles to the search index failed: {e}");
+                    break;
+                }
+            }
+        }
+        loop {
+            match db.call(|s| s.merge_search_index(MERGE_STEP_PAGES)).await {
+                Ok(true) if !shutdown.is_cancelled() => {}
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::error!("merging the search index failed: {e}");
                     break;
                 }
             }

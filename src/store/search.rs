@@ -165,6 +165,24 @@ impl Store {
         })
     }
 
+    /// Merges up to `pages` pages of the search index's segments, where some level holds
+    /// several, and says whether there was any to merge. Indexing in batches leaves dozens of
+    /// segments, and a search reads every one; the daemon merges them once it is idle, in steps
+    /// between which polls can commit.
+    pub fn merge_search_index(&mut self, pages: usize) -> Result<bool, StoreError> {
+        let pages = i64::try_from(pages).unwrap_or(i64::MAX);
+        let before = self.conn.total_changes();
+        self.unsynced(|store| {
+            store.conn.execute(
+                "INSERT INTO articles_fts (articles_fts, rank) VALUES ('merge', ?1)",
+                [pages],
+            )?;
+            Ok(())
+        })?;
+        // FTS5 reports a merge that found nothing to do as fewer than two changes.
+        Ok(self.conn.total_changes() - before >= 2)
+    }
+
     /// About how many stored articles are not in the search index yet (ids may have gaps).
     pub fn unindexed(&self) -> Result<usize, StoreError> {
         let waiting: i64 = self.conn.query_row(
@@ -176,8 +194,12 @@ impl Store {
         Ok(usize::try_from(waiting).unwrap_or(0))
     }
 
-    /// Adds every stored article that is not in the search index yet; returns how many.
+    /// Adds every stored article that is not in the search index yet; returns how many. Writes
+    /// nothing (and so needs no write access) when the index is complete.
     pub fn complete_search_index(&mut self) -> Result<usize, StoreError> {
+        if self.unindexed()? == 0 {
+            return Ok(0);
+        }
         let mut total = 0;
         loop {
             match self.index_for_search(INDEX_BATCH)? {
@@ -384,6 +406,38 @@ mod tests {
         assert_eq!(indexed_through(&store), 5);
         assert_eq!(store.index_for_search(100).unwrap(), 0);
         assert_index_sound(&store);
+    }
+
+    /// Pages of the index: each segment has at least one.
+    fn index_pages(store: &Store) -> i64 {
+        store
+            .conn
+            .query_row("SELECT COUNT(*) FROM articles_fts_data", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn merging_the_index_leaves_fewer_pages_to_read_and_the_same_hits() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = store_with(&dir, &[]);
+        for id in 1..=40 {
+            insert(&store, id);
+            store.complete_search_index().unwrap();
+        }
+        let before = index_pages(&store);
+        let mut steps = 0;
+        while store.merge_search_index(100).unwrap() {
+            steps += 1;
+            assert!(steps < 100, "merging never ends");
+        }
+        assert!(steps > 0);
+        assert!(
+            index_pages(&store) < before,
+            "{} pages, {before} before",
+            index_pages(&store)
+        );
+        assert_index_sound(&store);
+        assert_eq!(found(&mut store, "word").len(), 40);
     }
 
     #[test]
