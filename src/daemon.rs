@@ -3,7 +3,8 @@
 //! Each feed's poll is [`poll_feed`] (see `poll`): one bad feed is a logged, stored error and
 //! never stops the others. [`run_once`] polls every feed now and delivers what is pending; [`run`]
 //! keeps going: one loop sleeps until the earliest `next_poll_at` (at most a minute, because
-//! tokio's clock stops while a laptop sleeps), and a delivery task drains the outbox.
+//! tokio's clock stops while a laptop sleeps), a delivery task drains the outbox, and an
+//! index task adds new articles to the search index once polling is quiet.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -26,9 +27,9 @@ use crate::store::{Db, FeedId, FeedState, INDEX_BATCH, Store, StoreError};
 /// The longest the loop sleeps: tokio's monotonic clock stops during suspend, wall-clock
 /// `next_poll_at` does not, so compare at least this often.
 const MAX_SLEEP: Duration = Duration::from_secs(60);
-/// How long no poll may store articles before the new ones are indexed for search, and how
-/// long they may wait for that at most while polls keep storing more.
+/// How long no poll may store articles before the new ones are indexed for search.
 const INDEX_QUIET: Duration = Duration::from_secs(2);
+/// The longest new articles wait to be indexed while polls keep storing more.
 const INDEX_AT_LEAST: Duration = Duration::from_secs(60);
 /// Index pages merged per step (about 2 MB, some milliseconds of work).
 const MERGE_STEP_PAGES: usize = 500;
