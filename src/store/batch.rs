@@ -14,7 +14,6 @@ use tokio::sync::oneshot;
 
 use super::articles::{self, IngestStats, NewArticle};
 use super::feeds::{self, FeedId, PollOutcome};
-use super::search::INDEX_BATCH;
 use super::{Db, Store, StoreError};
 use crate::alert::Alert;
 use crate::dedup::Identity;
@@ -142,26 +141,6 @@ fn write_poll(conn: &rusqlite::Connection, write: &PollWrite) -> Result<IngestSt
 }
 
 impl Db {
-    /// Indexes one batch of articles for search if at least a batch is waiting; says whether it
-    /// did. Smaller remainders are left for when polling goes quiet.
-    fn index_full_batch(&self) -> bool {
-        let mut store = self.store.lock().unwrap_or_else(PoisonError::into_inner);
-        let indexed = store.unindexed().and_then(|waiting| {
-            if waiting >= INDEX_BATCH {
-                store.index_for_search(INDEX_BATCH)
-            } else {
-                Ok(0)
-            }
-        });
-        match indexed {
-            Ok(added) => added > 0,
-            Err(e) => {
-                tracing::error!("adding articles to the search index failed: {e}");
-                false
-            }
-        }
-    }
-
     /// Stores one poll's results and returns once they are durable. One committer at a time
     /// runs on the blocking pool and, until the queue is empty, commits everything that
     /// arrived while it was syncing the previous batch.
@@ -200,24 +179,15 @@ impl Db {
             }
         }
         let _restart = Restart(&self.queue);
-        let mut index_when_idle = true;
         loop {
             let waiting = {
                 let mut pending = self.queue.0.lock().unwrap_or_else(PoisonError::into_inner);
-                if pending.waiting.is_empty() && !index_when_idle {
+                if pending.waiting.is_empty() {
                     pending.committing = false;
                     return;
                 }
                 std::mem::take(&mut pending.waiting)
             };
-            if waiting.is_empty() {
-                // No poll is waiting: a full batch of articles for the search index, if that
-                // many are waiting, then look again. A burst of new articles (a cold start)
-                // is then indexed while it is being polled, in time the writer would sit idle.
-                index_when_idle = self.index_full_batch();
-                continue;
-            }
-            index_when_idle = true;
             let (writes, senders): (Vec<PollWrite>, Vec<_>) = waiting.into_iter().unzip();
             tracing::debug!(polls = writes.len(), "committing a batch of polls");
             // A panic while holding the lock cannot leave SQLite half-written (transactions
@@ -409,32 +379,5 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(stored, (1..=20).sum::<i64>());
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn an_idle_committer_indexes_full_batches_and_leaves_the_rest() {
-        let (_dir, store, a, _) = two_feeds();
-        let db = Db::new(store);
-        let guids: Vec<String> = (0..INDEX_BATCH + 10).map(|g| g.to_string()).collect();
-        let guids: Vec<&str> = guids.iter().map(String::as_str).collect();
-        let stats = db
-            .commit_poll(poll_of(a, "http://a/", &guids, Utc::now()))
-            .await
-            .unwrap();
-        assert_eq!(stats.new_articles, INDEX_BATCH + 10);
-        // The poll returns as soon as it is stored; the committer, with nothing else queued,
-        // indexes one full batch and leaves the last ten for when polling goes quiet.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        loop {
-            let waiting = db.read(|s| s.unindexed()).await.unwrap();
-            if waiting == 10 {
-                break;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{waiting} not indexed"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
     }
 }
