@@ -170,14 +170,17 @@ impl Store {
     /// Runs `write` with commits that do not wait for the disk, for writes that a power cut may
     /// undo without harm because they are done again (fetch state, the search index). WAL keeps
     /// commits in order, so the next synced commit makes these durable too; every other write,
-    /// the outbox above all, keeps the full sync.
+    /// the outbox above all, keeps the full sync, even after `write` panics (the connection
+    /// outlives a panic: the committer takes over its lock).
     fn unsynced<R>(
         &mut self,
         write: impl FnOnce(&mut Store) -> Result<R, StoreError>,
     ) -> Result<R, StoreError> {
         self.conn.pragma_update(None, "synchronous", "NORMAL")?;
-        let written = write(self);
-        self.conn.pragma_update(None, "synchronous", "FULL")?;
+        let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| write(self)));
+        let resynced = self.conn.pragma_update(None, "synchronous", "FULL");
+        let written = written.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        resynced?;
         written
     }
 
@@ -223,6 +226,21 @@ mod tests {
     use crate::dedup::{Identity, identify};
     use crate::fetch::Validators;
     use crate::parse::Article;
+
+    #[test]
+    fn a_panic_in_an_unsynced_write_leaves_the_connection_fully_synced() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("fw.db")).unwrap();
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            store.unsynced(|_| -> Result<(), StoreError> { panic!("a write that fails") })
+        }));
+        assert!(panicked.is_err());
+        let synchronous: i64 = store
+            .conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(synchronous, 2, "FULL");
+    }
 
     fn article(guid: &str, title: &str) -> Article {
         Article {
