@@ -36,7 +36,7 @@ fn main() {
             started.elapsed().as_secs_f64()
         );
     }
-    let mut store = Store::open(&path).expect("reopen database");
+    let store = Store::open(&path).expect("reopen database");
     println!(
         "{:<36} {:>8} {:>10} {:>10}",
         "query", "hits", "median", "p95"

@@ -32,6 +32,17 @@ pub fn search(path: &Path, args: SearchArgs) -> Result<ExitCode> {
         ("[".to_string(), "]".to_string())
     };
     let mut store = Store::open(&config.database)?;
+    // The newest articles join the index here; a larger backlog is the daemon's to index.
+    match store.catch_up_search_index() {
+        Ok(0) => {}
+        Ok(waiting) => eprintln!(
+            "note: {waiting} recently stored articles are not in the search index yet and were \
+             not searched; feedwatch indexes them within a minute of storing them"
+        ),
+        Err(e) => eprintln!(
+            "note: the newest articles could not be indexed ({e}); searching what is indexed"
+        ),
+    }
     let hits = match store.search(
         &query,
         &SearchFilter {

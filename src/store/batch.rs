@@ -272,6 +272,7 @@ mod tests {
 
     /// How many stored articles a search for their common word finds.
     fn searchable(store: &mut Store) -> usize {
+        store.complete_search_index().unwrap();
         let filter = crate::store::SearchFilter {
             limit: 100,
             ..crate::store::SearchFilter::default()
