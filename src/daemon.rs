@@ -404,13 +404,16 @@ async fn delivery_loop(
 
 /// Adds newly stored articles to the search index once polling has been quiet for
 /// `INDEX_QUIET`, and at least every `INDEX_AT_LEAST`, so that a poll's commit never carries
-/// indexing work and the index gets few, large segments; then merges segments, so that
-/// searches read few. `feedwatch search` indexes whatever is still missing before it searches.
+/// indexing work and the index gets few, large segments; then, until new articles arrive,
+/// merges segments so that searches read few.
 async fn index_loop(db: Db, wake: Arc<Notify>, shutdown: CancellationToken) {
+    let mut woken = false;
     loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = wake.notified() => {}
+        if !woken {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = wake.notified() => {}
+            }
         }
         let deadline = tokio::time::Instant::now() + INDEX_AT_LEAST;
         loop {
@@ -433,14 +436,24 @@ async fn index_loop(db: Db, wake: Arc<Notify>, shutdown: CancellationToken) {
                 }
             }
         }
+        woken = false;
         loop {
-            match db.call(|s| s.merge_search_index(MERGE_STEP_PAGES)).await {
-                Ok(true) if !shutdown.is_cancelled() => {}
-                Ok(_) => break,
-                Err(e) => {
-                    tracing::error!("merging the search index failed: {e}");
+            // A step cut short here still runs to its end on the blocking pool.
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => return,
+                _ = wake.notified() => {
+                    woken = true;
                     break;
                 }
+                merged = db.call(|s| s.merge_search_index(MERGE_STEP_PAGES)) => match merged {
+                    Ok(true) => {}
+                    Ok(false) => break,
+                    Err(e) => {
+                        tracing::error!("merging the search index failed: {e}");
+                        break;
+                    }
+                },
             }
         }
     }

@@ -112,19 +112,36 @@ async fn stored_articles_join_the_search_index_once_polling_is_quiet() {
     let ws = Workspace::new(&config(&server, &["/feeds/f.xml"], &[("n", "NATO")]));
     let daemon = Daemon::start(&ws.config(), &[]);
     daemon.wait_for_log("feedwatch started", 1).await;
-    wait_until(WAIT, "the two articles to be stored", || {
-        ws.query_i64("SELECT COUNT(*) FROM articles") == 2
+    let stored_and_indexed = |articles: i64| {
+        ws.query_i64("SELECT COUNT(*) FROM articles") == articles
+            && ws.query_i64("SELECT indexed_through FROM search_progress")
+                == ws.query_i64("SELECT MAX(id) FROM articles")
+    };
+    wait_until(WAIT, "the first two articles to be indexed", || {
+        stored_and_indexed(2)
     })
     .await;
-    // Indexed by the daemon itself, not by a search catching up.
-    wait_until(WAIT, "the articles to be indexed", || {
-        ws.query_i64("SELECT indexed_through FROM search_progress")
-            == ws.query_i64("SELECT MAX(id) FROM articles")
+    // A later poll stores a third: the daemon hears of it and indexes it on its own (no search
+    // catches it up), once polling is quiet again.
+    server.feed(
+        "f.xml",
+        "application/rss+xml",
+        rss(
+            "F",
+            &[
+                ("c", "Ferry timetable", ""),
+                ("a", "Grain deal signed", ""),
+                ("b", "Harbour strike", ""),
+            ],
+        ),
+    );
+    wait_until(WAIT, "the third article to be indexed", || {
+        stored_and_indexed(3)
     })
     .await;
     assert_eq!(
-        ws.query_i64("SELECT COUNT(*) FROM articles_fts WHERE articles_fts MATCH 'grain'"),
-        1
+        ws.query_i64("SELECT COUNT(*) FROM articles_fts WHERE articles_fts MATCH 'ferry OR grain'"),
+        2
     );
     daemon.kill().await;
 }
