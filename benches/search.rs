@@ -2,7 +2,9 @@
 //!
 //! Builds a database of 1,000,000 generated articles (about a minute; set
 //! `FEEDWATCH_BENCH_DB=/some/file.db` to keep it and reuse it on the next run), then times
-//! typical queries through `Store::search`, the code behind the command.
+//! typical queries through `Store::search`, the code behind the command. The index is built
+//! and merged as the daemon does it; `FEEDWATCH_BENCH_UNMERGED=1` leaves it unmerged, as right
+//! after a cold start.
 //!
 //!     cargo bench --bench search
 

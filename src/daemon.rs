@@ -31,7 +31,7 @@ const MAX_SLEEP: Duration = Duration::from_secs(60);
 const INDEX_QUIET: Duration = Duration::from_secs(2);
 /// The longest new articles wait to be indexed while polls keep storing more.
 const INDEX_AT_LEAST: Duration = Duration::from_secs(60);
-/// Index pages merged per step (about 2 MB, some milliseconds of work).
+/// Index pages merged per step (4 KB each): polls commit between steps.
 const MERGE_STEP_PAGES: usize = 500;
 /// How long in-flight work may take to finish after a stop is asked for.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -163,7 +163,7 @@ pub async fn run_once(
     )
     .await?;
     // Alerts first; the search index can wait until they are out.
-    index_for_search(&pipeline.db).await;
+    complete_search_index(&pipeline.db).await;
     Ok(CycleReport {
         feeds: reports.into_iter().map(|(_, r)| r).collect(),
         deliveries,
@@ -460,7 +460,7 @@ async fn index_loop(db: Db, wake: Arc<Notify>, shutdown: CancellationToken) {
 }
 
 /// Indexes every stored article not yet in the search index.
-async fn index_for_search(db: &Db) {
+async fn complete_search_index(db: &Db) {
     if let Err(e) = db.call(|s| s.complete_search_index()).await {
         tracing::error!("adding articles to the search index failed: {e}");
     }
