@@ -4,8 +4,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::matcher::snippet::{Marks, snippet};
-use crate::matcher::{Field, Highlight, field_text};
+use crate::matcher::snippet::{Marks, snippet, snippet_ranges};
+use crate::matcher::{Highlight, field_text};
 use crate::parse::Article;
 
 /// Summaries in alerts are cut to this many characters: enough to judge, short enough for chat.
@@ -135,16 +135,7 @@ impl Alert {
 }
 
 fn make_snippet(article: &Article, highlights: &[Highlight]) -> Option<Snippet> {
-    let field = highlights
-        .iter()
-        .map(|h| h.field)
-        .find(|&f| f != Field::Title)
-        .or_else(|| highlights.first().map(|h| h.field))?;
-    let ranges: Vec<_> = highlights
-        .iter()
-        .filter(|h| h.field == field)
-        .map(|h| h.range.clone())
-        .collect();
+    let (field, ranges) = snippet_ranges(highlights)?;
     // Private-use characters mark the words; any already in the text become U+FFFD, which is as
     // long in UTF-8, so the byte ranges still fit. Newlines become spaces, also in place.
     let text = field_text(article, field).replace(['\u{e000}', '\u{e001}'], "\u{fffd}");
@@ -195,6 +186,7 @@ pub fn truncate(text: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::matcher::Field;
 
     fn article(title: &str, summary: &str) -> Article {
         Article {

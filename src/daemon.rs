@@ -3,8 +3,8 @@
 //! Each feed's poll is [`poll_feed`] (see `poll`): one bad feed is a logged, stored error and
 //! never stops the others. [`run_once`] polls every feed now and delivers what is pending; [`run`]
 //! keeps going: one loop sleeps until the earliest `next_poll_at` (at most a minute, because
-//! tokio's clock stops while a laptop sleeps), a delivery task drains the outbox, and an
-//! index task adds new articles to the search index once polling is quiet.
+//! tokio's clock stops while a laptop sleeps), a delivery task drains the outbox, and the
+//! search indexer (see `indexer`) adds new articles to the search index on a thread of its own.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,22 +17,17 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, DEFAULT_FETCH_TIMEOUT, Feed};
 use crate::fetch::Fetcher;
+use crate::indexer::Indexer;
 use crate::matcher::{Engine, RuleSpec};
 use crate::notify::{self, DeliveryStats};
 pub use crate::poll::{Admission, FeedReport, PollSummary, poll_feed};
 use crate::scheduler::{chrono_duration, jitter_fraction};
 use crate::service::{self, systemd};
-use crate::store::{Db, FeedId, FeedState, INDEX_BATCH, Store, StoreError};
+use crate::store::{Db, FeedId, FeedState, Store, StoreError};
 
 /// The longest the loop sleeps: tokio's monotonic clock stops during suspend, wall-clock
 /// `next_poll_at` does not, so compare at least this often.
 const MAX_SLEEP: Duration = Duration::from_secs(60);
-/// How long no poll may store articles before the new ones are indexed for search.
-const INDEX_QUIET: Duration = Duration::from_secs(2);
-/// The longest new articles wait to be indexed while polls keep storing more.
-const INDEX_AT_LEAST: Duration = Duration::from_secs(60);
-/// Index pages merged per step (4 KB each): polls commit between steps.
-const MERGE_STEP_PAGES: usize = 500;
 /// How long in-flight work may take to finish after a stop is asked for.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// First polls after start are spread over a window that grows with the number of feeds (a
@@ -132,6 +127,7 @@ pub async fn run_once(
     let feeds = pipeline.sync_feeds().await?;
     let mut states = pipeline.db.read(|s| s.poll_states()).await?;
     let admission = Arc::new(Admission::default());
+    let indexer = Indexer::start(&pipeline.config.database);
     let mut polls = JoinSet::new();
     for (index, (feed, id)) in feeds.into_iter().enumerate() {
         let pipeline = Arc::clone(&pipeline);
@@ -146,6 +142,9 @@ pub async fn run_once(
         match joined {
             Ok((index, report)) => {
                 let report = report?;
+                if report.result.as_ref().is_ok_and(|s| s.new_articles > 0) {
+                    indexer.stored();
+                }
                 on_feed_done(&report);
                 reports.push((index, report));
             }
@@ -162,8 +161,8 @@ pub async fn run_once(
         DateTime::<Utc>::MAX_UTC,
     )
     .await?;
-    // Alerts first; the search index can wait until they are out.
-    complete_search_index(&pipeline.db).await;
+    // The indexer has kept up with the polls as far as the CPU let it; the rest is done now.
+    indexer.finish().await;
     Ok(CycleReport {
         feeds: reports.into_iter().map(|(_, r)| r).collect(),
         deliveries,
@@ -187,14 +186,7 @@ pub async fn run(
         Arc::clone(&wake_delivery),
         shutdown.clone(),
     ));
-    // Articles left unindexed by an earlier run are indexed once things are quiet.
-    let wake_indexer = Arc::new(Notify::new());
-    wake_indexer.notify_one();
-    let indexer = tokio::spawn(index_loop(
-        pipeline.db.clone(),
-        Arc::clone(&wake_indexer),
-        shutdown.clone(),
-    ));
+    let indexer = Indexer::start(&pipeline.config.database);
     tracing::info!(
         feeds = feeds.len(),
         rules = pipeline.config.rules.len(),
@@ -276,7 +268,7 @@ pub async fn run(
                             wake_delivery.notify_one();
                         }
                         if report.result.as_ref().is_ok_and(|s| s.new_articles > 0) {
-                            wake_indexer.notify_one();
+                            indexer.stored();
                         }
                     }
                     Ok((task, Err(e))) => {
@@ -300,7 +292,7 @@ pub async fn run(
     let drain = async {
         while polls.join_next().await.is_some() {}
         let _ = delivery.await;
-        let _ = indexer.await;
+        indexer.stop().await;
     };
     if tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_err() {
         tracing::warn!(
@@ -399,69 +391,5 @@ async fn delivery_loop(
             _ = wake.notified() => {}
             _ = tokio::time::sleep(sleep) => {}
         }
-    }
-}
-
-/// Adds newly stored articles to the search index once polling has been quiet for
-/// `INDEX_QUIET`, and at least every `INDEX_AT_LEAST`, so that a poll's commit never carries
-/// indexing work and the index gets few, large segments; then, until new articles arrive,
-/// merges segments so that searches read few.
-async fn index_loop(db: Db, wake: Arc<Notify>, shutdown: CancellationToken) {
-    let mut woken = false;
-    loop {
-        if !woken {
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = wake.notified() => {}
-            }
-        }
-        let deadline = tokio::time::Instant::now() + INDEX_AT_LEAST;
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = tokio::time::sleep(INDEX_QUIET) => break,
-                _ = tokio::time::sleep_until(deadline) => break,
-                _ = wake.notified() => {}
-            }
-        }
-        // One batch or merge step per call, so that polls commit in between.
-        loop {
-            match db.call(|s| s.index_for_search(INDEX_BATCH)).await {
-                Ok(0) => break,
-                Ok(_) if !shutdown.is_cancelled() => {}
-                Ok(_) => return,
-                Err(e) => {
-                    tracing::error!("adding articles to the search index failed: {e}");
-                    break;
-                }
-            }
-        }
-        woken = false;
-        loop {
-            // A step cut short here still runs to its end on the blocking pool.
-            tokio::select! {
-                biased;
-                _ = shutdown.cancelled() => return,
-                _ = wake.notified() => {
-                    woken = true;
-                    break;
-                }
-                merged = db.call(|s| s.merge_search_index(MERGE_STEP_PAGES)) => match merged {
-                    Ok(true) => {}
-                    Ok(false) => break,
-                    Err(e) => {
-                        tracing::error!("merging the search index failed: {e}");
-                        break;
-                    }
-                },
-            }
-        }
-    }
-}
-
-/// Indexes every stored article not yet in the search index.
-async fn complete_search_index(db: &Db) {
-    if let Err(e) = db.call(|s| s.complete_search_index()).await {
-        tracing::error!("adding articles to the search index failed: {e}");
     }
 }

@@ -11,14 +11,16 @@
 //! - [`discover`]: the feeds an HTML page links to, for "this is a web page" errors.
 //! - [`matcher`]: the watch-rule query language and the engine that runs every rule at once.
 //! - [`alert`]: the plain [`alert::Alert`] a match becomes.
-//! - [`store`]: SQLite — feeds, articles, matches, the alert record and the outbox.
+//! - [`store`]: SQLite — feeds, articles, matches, the alert record and the outbox; beside
+//!   it, the full-text search index, a file of its own.
 //! - [`notify`]: the outbox worker, the channels (stdout, desktop, webhooks) and their formats.
 //! - [`opml`]: OPML subscription lists in and out, folders and categories as feed tags.
 //! - [`poll`]: one feed through fetch, parse, dedup, match and one write to the store.
+//! - [`indexer`]: the thread that keeps the search index up with the store.
 //! - [`daemon`]: the run loop that polls feeds when due and delivers the outbox.
 //! - [`service`]: one instance per database, systemd notifications, config file watching.
 //!
-//! Only `fetch`, `store`, `notify`, `poll` and `daemon` touch the world; the stages between are plain
+//! Only `fetch`, `store`, `notify`, `poll`, `indexer` and `daemon` touch the world; the stages between are plain
 //! functions over plain types.
 
 pub mod alert;
@@ -27,6 +29,7 @@ pub mod daemon;
 pub mod dedup;
 pub mod discover;
 pub mod fetch;
+pub mod indexer;
 pub mod matcher;
 pub mod notify;
 pub mod opml;

@@ -102,7 +102,7 @@ async fn matching_articles_are_alerted_exactly_once_across_runs() {
     );
     // `run --once` leaves every stored article in the search index.
     assert_eq!(
-        ws.query_i64("SELECT indexed_through FROM search_progress"),
+        ws.query_index_i64("SELECT indexed_through FROM progress"),
         ws.query_i64("SELECT MAX(id) FROM articles")
     );
 }

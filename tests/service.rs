@@ -99,7 +99,7 @@ async fn sigterm_during_a_poll_exits_promptly_with_the_database_intact() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn stored_articles_join_the_search_index_once_polling_is_quiet() {
+async fn the_daemon_indexes_stored_articles_for_search_on_its_own() {
     let server = TestServer::start().await;
     server.feed(
         "f.xml",
@@ -114,7 +114,7 @@ async fn stored_articles_join_the_search_index_once_polling_is_quiet() {
     daemon.wait_for_log("feedwatch started", 1).await;
     let stored_and_indexed = |articles: i64| {
         ws.query_i64("SELECT COUNT(*) FROM articles") == articles
-            && ws.query_i64("SELECT indexed_through FROM search_progress")
+            && ws.query_index_i64("SELECT indexed_through FROM progress")
                 == ws.query_i64("SELECT MAX(id) FROM articles")
     };
     wait_until(WAIT, "the first two articles to be indexed", || {
@@ -122,7 +122,7 @@ async fn stored_articles_join_the_search_index_once_polling_is_quiet() {
     })
     .await;
     // A later poll stores a third: the daemon hears of it and indexes it on its own (no search
-    // catches it up), once polling is quiet again.
+    // catches it up).
     server.feed(
         "f.xml",
         "application/rss+xml",
@@ -140,7 +140,9 @@ async fn stored_articles_join_the_search_index_once_polling_is_quiet() {
     })
     .await;
     assert_eq!(
-        ws.query_i64("SELECT COUNT(*) FROM articles_fts WHERE articles_fts MATCH 'ferry OR grain'"),
+        ws.query_index_i64(
+            "SELECT COUNT(*) FROM articles_fts WHERE articles_fts MATCH 'ferry OR grain'"
+        ),
         2
     );
     daemon.kill().await;

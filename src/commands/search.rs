@@ -11,7 +11,7 @@ use serde_json::json;
 use super::output::{UsageError, fit, print_json, rfc3339, width};
 use feedwatch::config::Config;
 use feedwatch::matcher::Query;
-use feedwatch::store::{SearchFilter, Store, StoreError};
+use feedwatch::store::{SearchFilter, SearchIndex, Store, StoreError};
 
 pub struct SearchArgs {
     pub query: String,
@@ -31,19 +31,21 @@ pub fn search(path: &Path, args: SearchArgs) -> Result<ExitCode> {
     } else {
         ("[".to_string(), "]".to_string())
     };
-    let mut store = Store::open(&config.database)?;
+    // Brings the database's schema up to date before the index reads it.
+    drop(Store::open(&config.database)?);
+    let mut index = SearchIndex::open(&config.database)?;
     // The newest articles join the index here; a larger backlog is the daemon's to index.
-    match store.catch_up_search_index() {
+    match index.catch_up() {
         Ok(0) => {}
         Ok(waiting) => eprintln!(
             "note: {waiting} recently stored articles are not in the search index yet and were \
-             not searched; feedwatch indexes them within a minute of storing them"
+             not searched; the running daemon indexes them as it stores them"
         ),
         Err(e) => eprintln!(
             "note: the newest articles could not be indexed ({e}); searching what is indexed"
         ),
     }
-    let hits = match store.search(
+    let hits = match index.search(
         &query,
         &SearchFilter {
             since: args.since,
@@ -85,7 +87,7 @@ pub fn search(path: &Path, args: SearchArgs) -> Result<ExitCode> {
         if let Some(link) = &hit.link {
             println!("    {}", fit(link, width - 4));
         }
-        // Escape codes are zero-width, so the snippet is not cut: FTS5 already keeps it short.
+        // Escape codes are zero-width, so the snippet is not cut: it is short already.
         println!(
             "    {}\n",
             hit.snippet.split_whitespace().collect::<Vec<_>>().join(" ")

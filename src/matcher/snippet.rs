@@ -1,7 +1,10 @@
-//! A short piece of text around the matched words, with the words marked, for `preview` and
-//! `backtest`.
+//! A short piece of text around the matched words, with the words marked, for alerts,
+//! `preview`, `backtest` and `search`.
 
 use std::ops::Range;
+
+use super::engine::Highlight;
+use super::query::Field;
 
 /// How matched words are marked: e.g. `("**", "**")`, or terminal escapes.
 #[derive(Debug, Clone, Copy)]
@@ -48,6 +51,22 @@ pub fn snippet(text: &str, ranges: &[Range<usize>], width: usize, marks: Marks) 
         out.push('…');
     }
     out
+}
+
+/// Which field of an article a snippet shows, and the ranges to mark in it: the first field
+/// other than the title with a match (the title is shown anyway), else the title.
+pub fn snippet_ranges(highlights: &[Highlight]) -> Option<(Field, Vec<Range<usize>>)> {
+    let field = highlights
+        .iter()
+        .map(|h| h.field)
+        .find(|&f| f != Field::Title)
+        .or_else(|| highlights.first().map(|h| h.field))?;
+    let ranges = highlights
+        .iter()
+        .filter(|h| h.field == field)
+        .map(|h| h.range.clone())
+        .collect();
+    Some((field, ranges))
 }
 
 #[cfg(test)]

@@ -272,12 +272,14 @@ mod tests {
 
     /// How many stored articles a search for their common word finds.
     fn searchable(store: &mut Store) -> usize {
-        store.complete_search_index().unwrap();
+        let path = std::path::PathBuf::from(store.conn.path().unwrap());
+        let mut index = crate::store::SearchIndex::open(&path).unwrap();
+        index.complete().unwrap();
         let filter = crate::store::SearchFilter {
             limit: 100,
             ..crate::store::SearchFilter::default()
         };
-        store
+        index
             .search(&crate::matcher::Query::parse("story").unwrap(), &filter)
             .unwrap()
             .len()

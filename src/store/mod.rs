@@ -24,7 +24,9 @@ pub use batch::{NewEntry, PollWrite};
 pub use feeds::{FeedId, FeedState, PollOutcome};
 pub use outbox::{Delivery, OutboxEntry};
 use schema::MIGRATIONS;
-pub use search::{INDEX_BATCH, SearchFilter, SearchHit, SearchQueryError, fts_query};
+pub use search::{
+    INDEX_BATCH, SearchFilter, SearchHit, SearchIndex, SearchQueryError, fts_query, index_path,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -55,6 +57,11 @@ pub enum StoreError {
     Corrupt(#[from] serde_json::Error),
     #[error("search: {0}")]
     SearchQuery(SearchQueryError),
+    #[error("search index {path}: {source}")]
+    SearchIndex {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
     #[error("search `{expression}`: {source}")]
     Search {
         expression: String,

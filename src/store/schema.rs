@@ -160,4 +160,26 @@ WHEN old.id <= (SELECT indexed_through FROM search_progress) BEGIN
     VALUES (new.id, new.title, new.summary, new.content);
 END;
 "#,
+    // The search index moves to a file of its own (`search.rs`), filled on a thread of its own
+    // without taking this database's write lock from the polls. Deleted and edited articles are
+    // queued here for it, and `store_identity` tells it which database it indexes.
+    r#"
+DROP TRIGGER articles_fts_delete;
+DROP TRIGGER articles_fts_update;
+DROP TABLE articles_fts;
+DROP TABLE search_progress;
+-- AUTOINCREMENT: the index remembers the last entry it took, so numbers are never reused.
+CREATE TABLE search_removed (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    article_id INTEGER NOT NULL
+) STRICT;
+CREATE TRIGGER search_removed_on_delete AFTER DELETE ON articles BEGIN
+    INSERT INTO search_removed (article_id) VALUES (old.id);
+END;
+CREATE TRIGGER search_removed_on_edit AFTER UPDATE OF title, summary, content ON articles BEGIN
+    INSERT INTO search_removed (article_id) VALUES (old.id);
+END;
+CREATE TABLE store_identity (token TEXT NOT NULL) STRICT;
+INSERT INTO store_identity VALUES (lower(hex(randomblob(16))));
+"#,
 ];

@@ -248,6 +248,13 @@ impl Workspace {
         let conn = rusqlite::Connection::open(self.db()).unwrap();
         conn.query_row(sql, [], |r| r.get(0)).unwrap()
     }
+
+    /// Like [`Workspace::query_i64`], in the search index (its file beside the database).
+    pub fn query_index_i64(&self, sql: &str) -> i64 {
+        let index = feedwatch::store::index_path(&self.db());
+        let conn = rusqlite::Connection::open(index).unwrap();
+        conn.query_row(sql, [], |r| r.get(0)).unwrap()
+    }
 }
 
 /// Waits up to `limit` for `done` to hold, checking every 50 ms.

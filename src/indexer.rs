@@ -1,0 +1,163 @@
+//! The search indexer: a thread of its own that adds stored articles to the search index while
+//! polls go on, and merges the index's segments once nothing new is coming.
+//!
+//! The index is a file of its own (see `store::search`), so this thread never waits for the
+//! database's write lock, nor holds it from the polls; it runs at a low CPU priority, so that
+//! fetching, parsing, matching and storing (what alerts wait for) come first.
+
+use std::path::Path;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::thread::JoinHandle;
+
+use crate::store::{INDEX_BATCH, SearchIndex};
+
+/// Index pages merged per step (4 KB each): between steps, the thread looks for new articles.
+const MERGE_STEP_PAGES: usize = 500;
+
+/// What the thread has been asked to do since it last looked.
+#[derive(Debug, Default)]
+struct Asked {
+    /// New articles were stored.
+    stored: bool,
+    /// Index everything stored, then end.
+    finish: bool,
+    /// End after the current batch.
+    stop: bool,
+}
+
+#[derive(Default)]
+struct Shared {
+    asked: Mutex<Asked>,
+    changed: Condvar,
+}
+
+/// The handle to the indexer thread.
+pub struct Indexer {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Indexer {
+    /// Starts the thread for the search index of the database at `database`, and has it index
+    /// whatever earlier runs left unindexed. If the index cannot be opened, says so and indexes
+    /// nothing: polling and alerting go on without it.
+    pub fn start(database: &Path) -> Indexer {
+        let shared = Arc::new(Shared::default());
+        shared.ask(|asked| asked.stored = true);
+        let thread = match SearchIndex::open(database) {
+            Ok(index) => {
+                let shared = Arc::clone(&shared);
+                std::thread::Builder::new()
+                    .name("search-indexer".into())
+                    .spawn(move || run(index, &shared))
+                    .map_err(|e| tracing::error!("cannot start the search indexer: {e}"))
+                    .ok()
+            }
+            Err(e) => {
+                tracing::error!("search index unavailable, new articles are not indexed: {e}");
+                None
+            }
+        };
+        Indexer { shared, thread }
+    }
+
+    /// New articles were stored.
+    pub fn stored(&self) {
+        self.shared.ask(|asked| asked.stored = true);
+    }
+
+    /// Indexes everything stored so far, then ends the thread.
+    pub async fn finish(self) {
+        self.shared.ask(|asked| asked.finish = true);
+        self.join().await;
+    }
+
+    /// Ends the thread after the batch or merge step it is in.
+    pub async fn stop(self) {
+        self.shared.ask(|asked| asked.stop = true);
+        self.join().await;
+    }
+
+    async fn join(mut self) {
+        if let Some(thread) = self.thread.take() {
+            let joined = tokio::task::spawn_blocking(move || thread.join()).await;
+            if !matches!(joined, Ok(Ok(()))) {
+                tracing::error!("the search indexer failed");
+            }
+        }
+    }
+}
+
+impl Shared {
+    fn ask(&self, ask: impl FnOnce(&mut Asked)) {
+        ask(&mut self.asked.lock().unwrap_or_else(PoisonError::into_inner));
+        self.changed.notify_one();
+    }
+
+    /// What was asked since the last look, or nothing if `wait` is false and nothing was.
+    fn take(&self, wait: bool) -> Asked {
+        let mut asked = self.asked.lock().unwrap_or_else(PoisonError::into_inner);
+        while wait && !(asked.stored || asked.finish || asked.stop) {
+            asked = self
+                .changed
+                .wait(asked)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        std::mem::take(&mut *asked)
+    }
+
+    /// Whether a stop was asked, leaving the rest of what was asked for later.
+    fn take_stop(&self) -> bool {
+        self.asked
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .stop
+    }
+}
+
+fn run(mut index: SearchIndex, shared: &Shared) {
+    lower_priority();
+    let mut finishing = false;
+    let mut wait = false;
+    loop {
+        let asked = shared.take(wait);
+        if asked.stop {
+            return;
+        }
+        finishing |= asked.finish;
+        if asked.stored || asked.finish {
+            // Batch after batch: articles stored meanwhile join in the next.
+            loop {
+                match index.index_batch(INDEX_BATCH) {
+                    Ok(0) => break,
+                    Ok(_) if shared.take_stop() => return,
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::error!("adding articles to the search index failed: {e}");
+                        break;
+                    }
+                }
+            }
+        }
+        if finishing {
+            return;
+        }
+        // Nothing new: merge a step at a time, looking for news between steps.
+        wait = match index.merge(MERGE_STEP_PAGES) {
+            Ok(merged) => !merged,
+            Err(e) => {
+                tracing::error!("merging the search index failed: {e}");
+                true
+            }
+        };
+    }
+}
+
+/// Indexing can always wait: let the polls' threads have the CPU first.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority only reads its arguments; a thread id names this thread alone.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10);
+    }
+}
