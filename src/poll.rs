@@ -27,18 +27,24 @@ const CONCURRENT_FETCHES: usize = 16;
 /// keep being fetched and parsed while it writes; this bounds the memory they hold meanwhile.
 const OPEN_POLLS: usize = 48;
 
-/// How many polls may run, and how many of them may be fetching; shared by all polls.
+/// How many polls may run, how many of them may be fetching, and how many parsing; shared by
+/// all polls.
 #[derive(Debug)]
 pub struct Admission {
     fetching: Semaphore,
     open: Semaphore,
+    /// One parse per CPU: parsing is pure work, and every parser thread more than the CPUs
+    /// can run only adds switching and memory (each thread gets its own allocator arena).
+    parsing: Semaphore,
 }
 
 impl Default for Admission {
     fn default() -> Self {
+        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
         Admission {
             fetching: Semaphore::new(CONCURRENT_FETCHES),
             open: Semaphore::new(OPEN_POLLS),
+            parsing: Semaphore::new(cpus),
         }
     }
 }
@@ -133,7 +139,8 @@ pub async fn poll_feed(
                 }
                 Fetched::Body(body) => {
                     let (outcome, result, found) =
-                        parse_and_match(pipeline, feed, id, body, hints, period, now).await?;
+                        parse_and_match(pipeline, admission, feed, id, body, hints, period, now)
+                            .await?;
                     ingest = found;
                     let ttl = match &outcome {
                         PollOutcome::Success { ttl, .. } => *ttl,
@@ -239,8 +246,10 @@ struct Found {
 
 /// Parses a fetched body, finds its new articles and matches them; a parse failure is the
 /// feed's error.
+#[allow(clippy::too_many_arguments)]
 async fn parse_and_match(
     pipeline: &Pipeline,
+    admission: &Admission,
     feed: &Feed,
     id: FeedId,
     body: Body,
@@ -252,10 +261,12 @@ async fn parse_and_match(
     let content_type = body.content_type.clone();
     let bytes = body.bytes;
     // A panic inside the parser ends this task only; it becomes the feed's error.
+    let parsing = admission.parsing.acquire().await.ok();
     let parsed = tokio::task::spawn_blocking(move || {
         parse::parse(&bytes, content_type.as_deref(), Some(&base))
     })
     .await;
+    drop(parsing);
     let parsed = match parsed {
         Ok(Ok(parsed)) => parsed,
         Ok(Err(e)) => {
