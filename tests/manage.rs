@@ -105,6 +105,55 @@ async fn search_understands_rule_syntax_and_filters() {
     assert!(future.as_array().unwrap().is_empty());
 }
 
+/// Stores `count` more articles straight into the database, each saying `backlog`, as if
+/// polled by a feedwatch that had no time to index them.
+fn store_unindexed(ws: &Workspace, count: usize) {
+    let mut conn = rusqlite::Connection::open(ws.db()).unwrap();
+    let tx = conn.transaction().unwrap();
+    for i in 0..count {
+        tx.execute(
+            "INSERT INTO articles (feed_id, identity, title, summary, content, first_seen_at)
+             VALUES ((SELECT MIN(id) FROM feeds), ?1, 'Backlog story', '', '', 0)",
+            [format!("backlog-{i}")],
+        )
+        .unwrap();
+    }
+    tx.commit().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn search_indexes_a_large_backlog_itself_only_when_no_feedwatch_runs() {
+    let server = TestServer::start().await;
+    let ws = archive(&server).await;
+    // More than a batch (5,000) waits: while feedwatch runs, its indexer has them, and the
+    // search says what it could not search.
+    store_unindexed(&ws, 5_001);
+    let running = feedwatch::service::InstanceLock::acquire(&ws.db()).unwrap();
+    let out = ws.run(&["search", "backlog", "--json"]).await;
+    assert!(json(&out).as_array().unwrap().is_empty());
+    assert!(
+        out.stderr
+            .contains("5001 recently stored articles are not in the search index yet"),
+        "{}",
+        out.stderr
+    );
+    // With nobody running, the search indexes them itself.
+    drop(running);
+    let out = ws
+        .run(&["search", "backlog", "--limit", "3", "--json"])
+        .await;
+    assert_eq!(json(&out).as_array().unwrap().len(), 3);
+    assert!(
+        out.stderr.contains("indexing 5001 stored articles"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        ws.query_index_i64("SELECT indexed_through FROM progress"),
+        ws.query_i64("SELECT MAX(id) FROM articles")
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn search_refuses_what_the_index_cannot_answer_with_exit_code_2() {
     let server = TestServer::start().await;

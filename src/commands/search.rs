@@ -11,7 +11,8 @@ use serde_json::json;
 use super::output::{UsageError, fit, print_json, rfc3339, width};
 use feedwatch::config::Config;
 use feedwatch::matcher::Query;
-use feedwatch::store::{SearchFilter, SearchIndex, Store, StoreError};
+use feedwatch::service::running_instance;
+use feedwatch::store::{INDEX_BATCH, SearchFilter, SearchIndex, Store, StoreError};
 
 pub struct SearchArgs {
     pub query: String,
@@ -34,12 +35,11 @@ pub fn search(path: &Path, args: SearchArgs) -> Result<ExitCode> {
     // Brings the database's schema up to date before the index reads it.
     drop(Store::open(&config.database)?);
     let mut index = SearchIndex::open(&config.database)?;
-    // The newest articles join the index here; a larger backlog is the daemon's to index.
-    match index.catch_up() {
+    match bring_up_to_date(&mut index, &config.database) {
         Ok(0) => {}
         Ok(waiting) => eprintln!(
             "note: {waiting} recently stored articles are not in the search index yet and were \
-             not searched; the running daemon indexes them as it stores them"
+             not searched; the running feedwatch is indexing them"
         ),
         Err(e) => eprintln!(
             "note: the newest articles could not be indexed ({e}); searching what is indexed"
@@ -94,4 +94,20 @@ pub fn search(path: &Path, args: SearchArgs) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Indexes what the search index lacks, and returns how many stored articles it still lacks.
+/// While feedwatch runs on this database, its indexer has the backlog: a search takes only what
+/// fits in one batch (the last few polls). Otherwise the search indexes everything itself, as
+/// after an upgrade that rebuilt the index.
+fn bring_up_to_date(index: &mut SearchIndex, database: &Path) -> Result<usize, StoreError> {
+    if running_instance(database).is_some() {
+        return index.catch_up();
+    }
+    let waiting = index.unindexed()?;
+    if waiting > INDEX_BATCH {
+        eprintln!("indexing {waiting} stored articles for search (once)…");
+    }
+    index.complete()?;
+    index.unindexed()
 }
