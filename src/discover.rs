@@ -110,7 +110,7 @@ fn attr(tag: &str, name: &str) -> Option<String> {
                 .next()
                 .unwrap_or(""),
         };
-        return Some(crate::parse::decode_entities(raw.trim()));
+        return Some(crate::parse::decode_entities(raw.trim()).into_owned());
     }
     None
 }

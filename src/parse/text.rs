@@ -1,19 +1,53 @@
 //! Markup -> plain text: tags dropped, entities decoded, whitespace collapsed.
 
+use std::borrow::Cow;
+
 /// Plain text from HTML: tags dropped (attribute values are not text), `script` and `style`
 /// dropped with their content, entities decoded, whitespace collapsed. Markup that was escaped
 /// once more (`&lt;b&gt;` in an RSS title) is treated the same way.
 pub fn html_to_text(html: &str) -> String {
     let mut text = strip_tags(html);
-    text = decode_entities(&text);
+    if let Cow::Owned(decoded) = decode_entities(&text) {
+        text = decoded;
+    }
     if text.contains('<') && text.contains('>') && looks_like_markup(&text) {
-        text = decode_entities(&strip_tags(&text));
-    } else if text.contains('&') {
+        text = decode_entities(&strip_tags(&text)).into_owned();
+    } else if let Cow::Owned(decoded) = decode_entities(&text) {
         // Double-escaped entities (`&amp;eacute;`).
-        text = decode_entities(&text);
+        text = decoded;
     }
     collapse_whitespace(&text)
 }
+
+/// Tags that separate words; inline ones (b, i, a, span) do not.
+const BLOCK_TAGS: &[&str] = &[
+    "br",
+    "p",
+    "div",
+    "li",
+    "ul",
+    "ol",
+    "tr",
+    "td",
+    "th",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "blockquote",
+    "hr",
+    "img",
+    "table",
+    "figure",
+    "figcaption",
+    "section",
+    "article",
+    "header",
+    "footer",
+    "pre",
+];
 
 fn looks_like_markup(text: &str) -> bool {
     let bytes = text.as_bytes();
@@ -48,50 +82,19 @@ fn strip_tags(html: &str) -> String {
             continue;
         };
         let tag = &after[..close];
-        let name: String = tag
-            .trim_start_matches('/')
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric())
-            .collect::<String>()
-            .to_ascii_lowercase();
+        let named = tag.trim_start_matches('/');
+        let name = &named[..named.bytes().take_while(u8::is_ascii_alphanumeric).count()];
         rest = &after[close + 1..];
-        if !tag.starts_with('/') && (name == "script" || name == "style") {
-            let end_tag = format!("</{name}");
+        let is = |other: &str| name.eq_ignore_ascii_case(other);
+        if !tag.starts_with('/') && (is("script") || is("style")) {
+            let end_tag = format!("</{}", name.to_ascii_lowercase());
             let lower = rest.to_ascii_lowercase();
             rest = match lower.find(&end_tag) {
                 Some(end) => rest[end..].find('>').map_or("", |gt| &rest[end + gt + 1..]),
                 None => "",
             };
         }
-        // Block-level tags separate words; inline ones (b, i, a, span) do not.
-        if matches!(
-            name.as_str(),
-            "br" | "p"
-                | "div"
-                | "li"
-                | "ul"
-                | "ol"
-                | "tr"
-                | "td"
-                | "th"
-                | "h1"
-                | "h2"
-                | "h3"
-                | "h4"
-                | "h5"
-                | "h6"
-                | "blockquote"
-                | "hr"
-                | "img"
-                | "table"
-                | "figure"
-                | "figcaption"
-                | "section"
-                | "article"
-                | "header"
-                | "footer"
-                | "pre"
-        ) {
+        if BLOCK_TAGS.iter().any(|block| is(block)) {
             out.push(' ');
         }
     }
@@ -100,9 +103,9 @@ fn strip_tags(html: &str) -> String {
 }
 
 /// Decodes `&name;`, `&#123;` and `&#x7B;`; anything unknown is left as written.
-pub fn decode_entities(text: &str) -> String {
+pub fn decode_entities(text: &str) -> Cow<'_, str> {
     if !text.contains('&') {
-        return text.to_string();
+        return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
@@ -134,7 +137,7 @@ pub fn decode_entities(text: &str) -> String {
         }
     }
     out.push_str(rest);
-    out
+    Cow::Owned(out)
 }
 
 /// The named entities news feeds actually use (XML's five, Latin-1, and common punctuation).
@@ -237,16 +240,68 @@ fn latin1_letter(name: &str) -> Option<char> {
     composed.next().is_none().then_some(c)
 }
 
+/// Words separated by single spaces. Byte by byte: most text is ASCII, and only the bytes of
+/// other characters need decoding to know whether they are (Unicode) whitespace.
 fn collapse_whitespace(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    for word in text.split(|c: char| c.is_whitespace()) {
-        if word.is_empty() {
-            continue;
+    let mut word_start = None;
+    let mut at = 0;
+    let bytes = text.as_bytes();
+    while at < bytes.len() {
+        let (space, len) = match bytes[at] {
+            byte @ 0..0x80 => (byte.is_ascii_whitespace() || byte == 0x0b, 1),
+            _ => {
+                let c = text[at..].chars().next().unwrap_or_default();
+                (c.is_whitespace(), c.len_utf8())
+            }
+        };
+        match (space, word_start) {
+            (true, Some(start)) => {
+                if !out.is_empty() {
+                    out.push(' ');
+                }
+                out.push_str(&text[start..at]);
+                word_start = None;
+            }
+            (false, None) => word_start = Some(at),
+            _ => {}
         }
+        at += len;
+    }
+    if let Some(start) = word_start {
         if !out.is_empty() {
             out.push(' ');
         }
-        out.push_str(word);
+        out.push_str(&text[start..]);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn collapsing_whitespace_keeps_every_word_once_spaced(text in "[a\\u{e9}\\u{416} \\t\\n\\r\\u{b}\\u{c}\\u{a0}\\u{85}\\u{2003}\\u{3000}]{0,40}") {
+            let words: Vec<&str> = text.split(char::is_whitespace).filter(|w| !w.is_empty()).collect();
+            prop_assert_eq!(collapse_whitespace(&text), words.join(" "));
+        }
+    }
+
+    #[test]
+    fn block_tags_in_any_case_separate_words_and_inline_ones_do_not() {
+        assert_eq!(
+            html_to_text("one<BR>two<P>three</P><b>fo</b>ur"),
+            "one two three four"
+        );
+        assert_eq!(html_to_text("a<ScRiPt>x()</SCRIPT>b"), "ab");
+    }
+
+    #[test]
+    fn text_without_entities_is_not_copied() {
+        assert!(matches!(decode_entities("plain"), Cow::Borrowed("plain")));
+        assert_eq!(decode_entities("a &amp; b"), "a & b");
+    }
 }
