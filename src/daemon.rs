@@ -127,7 +127,7 @@ pub async fn run_once(
     let feeds = pipeline.sync_feeds().await?;
     let mut states = pipeline.db.read(|s| s.poll_states()).await?;
     let admission = Arc::new(Admission::default());
-    let indexer = Indexer::start(&pipeline.config.database);
+    let indexer = Indexer::start(&pipeline.config.database, false);
     let mut polls = JoinSet::new();
     for (index, (feed, id)) in feeds.into_iter().enumerate() {
         let pipeline = Arc::clone(&pipeline);
@@ -186,7 +186,7 @@ pub async fn run(
         Arc::clone(&wake_delivery),
         shutdown.clone(),
     ));
-    let indexer = Indexer::start(&pipeline.config.database);
+    let indexer = Indexer::start(&pipeline.config.database, true);
     tracing::info!(
         feeds = feeds.len(),
         rules = pipeline.config.rules.len(),

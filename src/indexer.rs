@@ -39,9 +39,11 @@ pub struct Indexer {
 
 impl Indexer {
     /// Starts the thread for the search index of the database at `database`, and has it index
-    /// whatever earlier runs left unindexed. If the index cannot be opened, says so and indexes
-    /// nothing: polling and alerting go on without it.
-    pub fn start(database: &Path) -> Indexer {
+    /// whatever earlier runs left unindexed; with `merge`, it merges the index's segments
+    /// whenever nothing new is coming (a daemon's idle time; `run --once` has none to give). If
+    /// the index cannot be opened, says so and indexes nothing: polling and alerting go on
+    /// without it.
+    pub fn start(database: &Path, merge: bool) -> Indexer {
         let shared = Arc::new(Shared::default());
         shared.ask(|asked| asked.stored = true);
         let thread = match SearchIndex::open(database) {
@@ -49,7 +51,7 @@ impl Indexer {
                 let shared = Arc::clone(&shared);
                 std::thread::Builder::new()
                     .name("search-indexer".into())
-                    .spawn(move || run(index, &shared))
+                    .spawn(move || run(index, &shared, merge))
                     .map_err(|e| tracing::error!("cannot start the search indexer: {e}"))
                     .ok()
             }
@@ -115,7 +117,7 @@ impl Shared {
     }
 }
 
-fn run(mut index: SearchIndex, shared: &Shared) {
+fn run(mut index: SearchIndex, shared: &Shared, merge: bool) {
     lower_priority();
     let mut finishing = false;
     let mut wait = false;
@@ -143,13 +145,14 @@ fn run(mut index: SearchIndex, shared: &Shared) {
             return;
         }
         // Nothing new: merge a step at a time, looking for news between steps.
-        wait = match index.merge(MERGE_STEP_PAGES) {
-            Ok(merged) => !merged,
-            Err(e) => {
-                tracing::error!("merging the search index failed: {e}");
-                true
-            }
-        };
+        wait = !merge
+            || match index.merge(MERGE_STEP_PAGES) {
+                Ok(merged) => !merged,
+                Err(e) => {
+                    tracing::error!("merging the search index failed: {e}");
+                    true
+                }
+            };
     }
 }
 
