@@ -46,19 +46,21 @@ impl Indexer {
     pub fn start(database: &Path, merge: bool) -> Indexer {
         let shared = Arc::new(Shared::default());
         shared.ask(|asked| asked.stored = true);
-        let thread = match SearchIndex::open(database) {
-            Ok(index) => {
-                let shared = Arc::clone(&shared);
-                std::thread::Builder::new()
-                    .name("search-indexer".into())
-                    .spawn(move || run(index, &shared, merge))
-                    .map_err(|e| tracing::error!("cannot start the search indexer: {e}"))
-                    .ok()
-            }
-            Err(e) => {
-                tracing::error!("search index unavailable, new articles are not indexed: {e}");
-                None
-            }
+        // Opened on the thread itself: it is blocking work, and the runtime's threads are for
+        // the polls.
+        let database = database.to_path_buf();
+        let thread = {
+            let shared = Arc::clone(&shared);
+            std::thread::Builder::new()
+                .name("search-indexer".into())
+                .spawn(move || match SearchIndex::open(&database) {
+                    Ok(index) => run(index, &shared, merge),
+                    Err(e) => tracing::error!(
+                        "search index unavailable, new articles are not indexed: {e}"
+                    ),
+                })
+                .map_err(|e| tracing::error!("cannot start the search indexer: {e}"))
+                .ok()
         };
         Indexer { shared, thread }
     }
@@ -87,6 +89,13 @@ impl Indexer {
                 tracing::error!("the search indexer failed");
             }
         }
+    }
+}
+
+/// An indexer dropped without `finish` or `stop` (a run ended by an error) ends its thread too.
+impl Drop for Indexer {
+    fn drop(&mut self) {
+        self.shared.ask(|asked| asked.stop = true);
     }
 }
 

@@ -153,27 +153,57 @@ impl SearchIndex {
             path: path.to_path_buf(),
         };
         index.in_index(|conn| {
-            // NORMAL: a power cut can only undo the last batches, the mark with them, and those
-            // articles are then indexed again.
-            conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")?;
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let layout: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-            if layout != INDEX_LAYOUT {
-                tx.execute_batch(INDEX_SCHEMA)?;
-                tx.pragma_update(None, "user_version", INDEX_LAYOUT)?;
+            // FULL: a batch's commit must be on disk before the database's queue of removals is
+            // trimmed, or a power cut could keep a deleted article's text and lose its removal.
+            // It costs one sync per batch of thousands of articles.
+            conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")?;
+            // Opening writes nothing unless there is something to set up: each check is made
+            // again under the write lock, in case another feedwatch is setting it up too.
+            let layout = |conn: &Connection| -> rusqlite::Result<i64> {
+                conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+            };
+            if layout(conn)? != INDEX_LAYOUT {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                if layout(&tx)? != INDEX_LAYOUT {
+                    tx.execute_batch(INDEX_SCHEMA)?;
+                    tx.pragma_update(None, "user_version", INDEX_LAYOUT)?;
+                }
+                tx.commit()?;
             }
-            tx.commit()?;
             let database = database
                 .to_str()
                 .ok_or_else(|| rusqlite::Error::InvalidPath(database.to_path_buf()))?;
             conn.execute("ATTACH DATABASE ?1 AS store", [database])?;
+            // Whether the index is of this database as it is now. A copy of the database (a
+            // backup restored) carries the same token but is behind the index: its removal
+            // queue numbers fall short of what the index took, or, with no removal waiting, its
+            // newest article falls short of the index's mark.
+            let paired = |conn: &Connection| -> rusqlite::Result<(String, bool)> {
+                let token: String =
+                    conn.query_row("SELECT token FROM store.store_identity", [], |r| r.get(0))?;
+                let in_step: bool = conn.query_row(
+                    "SELECT progress.store = ?1
+                         AND progress.removed_through <= COALESCE((SELECT seq
+                             FROM store.sqlite_sequence WHERE name = 'search_removed'), 0)
+                         AND (progress.indexed_through
+                                  <= (SELECT COALESCE(MAX(id), 0) FROM store.articles)
+                              OR EXISTS (SELECT 1 FROM store.search_removed
+                                         WHERE seq > progress.removed_through))
+                     FROM progress",
+                    [&token],
+                    |r| r.get(0),
+                )?;
+                Ok((token, in_step))
+            };
+            if paired(conn)?.1 {
+                return Ok(());
+            }
             let tx = write_transaction(conn)?;
-            let token: String =
-                tx.query_row("SELECT token FROM store.store_identity", [], |r| r.get(0))?;
-            let paired: String = tx.query_row("SELECT store FROM progress", [], |r| r.get(0))?;
-            if paired != token {
-                // A new index, or one of another database: everything stored is indexed anew,
-                // so the removals queued so far concern none of it.
+            let (token, in_step) = paired(&tx)?;
+            if !in_step {
+                // A new index, or one of another database (or of another state of this one):
+                // everything stored is indexed anew, so the removals queued so far concern none
+                // of it.
                 tx.execute(
                     "INSERT INTO articles_fts (articles_fts) VALUES ('delete-all')",
                     [],
@@ -242,7 +272,7 @@ impl SearchIndex {
                 }
                 // Edited articles (and new ones under a reused id) come back with their text.
                 let mut reindex = tx.prepare(
-                    "INSERT INTO articles_fts (rowid, title, summary, content)
+                    "INSERT OR REPLACE INTO articles_fts (rowid, title, summary, content)
                      SELECT id, title, summary, content FROM store.articles WHERE id = ?1",
                 )?;
                 for id in removed_ids.range(..=through) {
@@ -257,8 +287,10 @@ impl SearchIndex {
             )?;
             let mut added = 0;
             if let Some(last) = last {
+                // REPLACE: a reused id may still hold the text of the article it was before,
+                // when that one's removal waits further down the queue; FTS5 would keep both.
                 added = tx.execute(
-                    "INSERT INTO articles_fts (rowid, title, summary, content)
+                    "INSERT OR REPLACE INTO articles_fts (rowid, title, summary, content)
                      SELECT id, title, summary, content FROM store.articles
                      WHERE id > ?1 AND id <= ?2",
                     [through, last],
@@ -800,6 +832,70 @@ mod tests {
             .query_row("SELECT COUNT(*) FROM search_removed", [], |r| r.get(0))
             .unwrap();
         assert_eq!(queued, 0);
+    }
+
+    #[test]
+    fn removals_taken_over_several_batches_leave_no_old_text_under_reused_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, mut index) = store_with(&dir, &[1, 2, 3, 4, 5, 6]);
+        index.complete().unwrap();
+        // Deleted newest first, as a prune may; the index takes two removals per batch.
+        for id in (1..=6).rev() {
+            store
+                .conn
+                .execute("DELETE FROM articles WHERE id = ?1", [id])
+                .unwrap();
+        }
+        index.index_batch(2).unwrap();
+        // New articles take the ids again before the rest of the removals are taken.
+        for id in 1..=6 {
+            store
+                .conn
+                .execute(
+                    "INSERT INTO articles (id, feed_id, identity, title, summary, content,
+                                           first_seen_at)
+                     VALUES (?1, 1, 'new' || ?1, 'fresh ' || ?1, '', '', 0)",
+                    [id],
+                )
+                .unwrap();
+        }
+        while index.index_batch(2).unwrap() > 0 {}
+        assert!(found(&mut index, "word").is_empty());
+        assert_eq!(found(&mut index, "fresh"), [1, 2, 3, 4, 5, 6]);
+        assert_index_sound(&mut index);
+    }
+
+    #[test]
+    fn an_index_ahead_of_its_database_restored_from_a_backup_is_built_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fw.db");
+        let (store, mut index) = store_with(&dir, &[1, 2]);
+        index.complete().unwrap();
+        drop(index);
+        let backup = dir.path().join("backup.db");
+        store
+            .conn
+            .execute("VACUUM INTO ?1", [backup.to_str().unwrap()])
+            .unwrap();
+        insert(&store, 3);
+        store
+            .conn
+            .execute("DELETE FROM articles WHERE id = 1", [])
+            .unwrap();
+        let mut index = SearchIndex::open(&path).unwrap();
+        assert_eq!(found(&mut index, "word"), [2, 3]);
+        drop((store, index));
+        for suffix in ["-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+        std::fs::rename(&backup, &path).unwrap();
+        let store = Store::open(&path).unwrap();
+        let mut index = SearchIndex::open(&path).unwrap();
+        assert_eq!(found(&mut index, "word"), [1, 2]);
+        // New articles after the restore take ids the index had seen; they are found too.
+        insert(&store, 3);
+        assert_eq!(found(&mut index, "word"), [1, 2, 3]);
+        assert_index_sound(&mut index);
     }
 
     #[test]
