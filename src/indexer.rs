@@ -1,9 +1,10 @@
 //! The search indexer: a thread of its own that adds stored articles to the search index while
 //! polls go on, and merges the index's segments once nothing new is coming.
 //!
-//! The index is a file of its own (see `store::search`), so this thread never waits for the
-//! database's write lock, nor holds it from the polls; it runs at a low CPU priority, so that
-//! fetching, parsing, matching and storing (what alerts wait for) come first.
+//! The index is a file of its own (see `store::search`), so this thread does not hold the
+//! database's write lock while it indexes (only for a moment, to trim the queue of deleted and
+//! edited articles once it has taken them); it runs at a low CPU priority, so that fetching,
+//! parsing, matching and storing (what alerts wait for) come first.
 
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};

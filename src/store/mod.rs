@@ -191,6 +191,14 @@ impl Store {
         written
     }
 
+    /// Copies everything in the write-ahead log into the database file and empties the log, so
+    /// that the next process to open the database starts with nothing to copy.
+    pub fn checkpoint(&mut self) -> Result<(), StoreError> {
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+
     fn migrate(&mut self, path: &Path) -> Result<(), StoreError> {
         let known = MIGRATIONS.len() as i64;
         let found: i64 = self

@@ -2,9 +2,10 @@
 //! beside the database (`feedwatch-search.db` beside `feedwatch.db`).
 //!
 //! The index holds nothing that cannot be rebuilt from the articles, so it lives apart: filling
-//! it never takes the database's one write lock from the polls that store articles (the daemon
-//! indexes on a thread of its own while they commit), and a lost, damaged or mismatched index
-//! file is simply built again.
+//! it does not hold the database's one write lock (the daemon indexes on a thread of its own
+//! while polls commit; it writes to the database only to trim the queue of removals, a moment
+//! after a batch that took some), and a lost, damaged or mismatched index file is simply built
+//! again.
 //!
 //! It is contentless (the text lives once, in `articles`). New articles join it in batches past
 //! a mark, `indexed_through`: the highest article id in the index, every stored one up to it
