@@ -118,8 +118,8 @@ impl Shared {
         std::mem::take(&mut *asked)
     }
 
-    /// Whether a stop was asked, leaving the rest of what was asked for later.
-    fn take_stop(&self) -> bool {
+    /// Whether a stop was asked; the rest of what was asked is left for `take`.
+    fn stop_asked(&self) -> bool {
         self.asked
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -142,7 +142,7 @@ fn run(mut index: SearchIndex, shared: &Shared, merge: bool) {
             loop {
                 match index.index_batch(INDEX_BATCH) {
                     Ok(0) => break,
-                    Ok(_) if shared.take_stop() => return,
+                    Ok(_) if shared.stop_asked() => return,
                     Ok(_) => {}
                     Err(e) => {
                         tracing::error!("adding articles to the search index failed: {e}");

@@ -10,6 +10,7 @@ use anyhow::{Context, Result, bail};
 use chrono::Utc;
 
 use feedwatch::config::Config;
+use feedwatch::matcher::snippet::article_snippet;
 use feedwatch::matcher::{Engine, Query, RuleSpec};
 use feedwatch::store::Store;
 
@@ -120,7 +121,12 @@ pub fn backtest(path: &Path, subject: Subject, since: Duration, sample: usize) -
             }
         );
         println!("      matched: {}", explained.matched.terms.join(", "));
-        if let Some(snippet) = super::match_snippet(&stored.article, explained, marks) {
+        if let Some(snippet) = article_snippet(
+            &stored.article,
+            &explained.highlights,
+            super::SNIPPET_CHARS,
+            marks,
+        ) {
             println!("      {snippet}");
         }
     }

@@ -16,9 +16,7 @@ pub mod search;
 pub mod status;
 pub mod test_notify;
 
-use feedwatch::matcher::snippet::{Marks, snippet};
-use feedwatch::matcher::{Explained, Field, field_text};
-use feedwatch::parse::Article;
+use feedwatch::matcher::snippet::Marks;
 
 /// Matched words in bold on a terminal, between `**` otherwise.
 pub fn marks() -> Marks<'static> {
@@ -35,21 +33,5 @@ pub fn marks() -> Marks<'static> {
     }
 }
 
-/// A short snippet of the field that best shows why `explained` matched: the first field
-/// other than the title with a match (the title is printed anyway), else the title.
-pub fn match_snippet(article: &Article, explained: &Explained, marks: Marks) -> Option<String> {
-    let field = explained
-        .highlights
-        .iter()
-        .map(|h| h.field)
-        .find(|&f| f != Field::Title)
-        .or_else(|| explained.highlights.first().map(|h| h.field))?;
-    let ranges: Vec<_> = explained
-        .highlights
-        .iter()
-        .filter(|h| h.field == field)
-        .map(|h| h.range.clone())
-        .collect();
-    let text = field_text(article, field);
-    Some(snippet(&text, &ranges, 120, marks).replace('\n', " "))
-}
+/// About how many characters of text a match's snippet shows.
+pub const SNIPPET_CHARS: usize = 120;

@@ -10,6 +10,7 @@ use feedwatch::config::{self, Config};
 use feedwatch::daemon;
 use feedwatch::dedup::identify;
 use feedwatch::fetch::{Fetched, Fetcher, Validators};
+use feedwatch::matcher::snippet::article_snippet;
 use feedwatch::matcher::{Engine, Query, RuleSpec};
 
 pub async fn preview(
@@ -107,7 +108,7 @@ pub async fn preview(
                 m.matched.name,
                 m.matched.terms.join(", ")
             );
-            if let Some(snippet) = super::match_snippet(a, m, marks) {
+            if let Some(snippet) = article_snippet(a, &m.highlights, super::SNIPPET_CHARS, marks) {
                 println!("                    {snippet}");
             }
         }

@@ -3,8 +3,9 @@
 
 use std::ops::Range;
 
-use super::engine::Highlight;
+use super::engine::{Highlight, field_text};
 use super::query::Field;
+use crate::parse::Article;
 
 /// How matched words are marked: e.g. `("**", "**")`, or terminal escapes.
 #[derive(Debug, Clone, Copy)]
@@ -67,6 +68,31 @@ pub fn snippet_ranges(highlights: &[Highlight]) -> Option<(Field, Vec<Range<usiz
         .map(|h| h.range.clone())
         .collect();
     Some((field, ranges))
+}
+
+/// About `width` characters of the field of `article` that best shows its matched words (see
+/// [`snippet_ranges`]), with the words marked; `None` without highlights.
+pub fn article_snippet(
+    article: &Article,
+    highlights: &[Highlight],
+    width: usize,
+    marks: Marks,
+) -> Option<String> {
+    let (field, ranges) = snippet_ranges(highlights)?;
+    Some(field_snippet(article, field, &ranges, width, marks))
+}
+
+/// [`snippet`] of one field of `article`, its newlines made spaces (in place, so the ranges
+/// still fit).
+pub fn field_snippet(
+    article: &Article,
+    field: Field,
+    ranges: &[Range<usize>],
+    width: usize,
+    marks: Marks,
+) -> String {
+    let text = field_text(article, field).replace(['\n', '\r'], " ");
+    snippet(&text, ranges, width, marks)
 }
 
 #[cfg(test)]

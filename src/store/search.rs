@@ -26,8 +26,8 @@ use rusqlite::{Connection, TransactionBehavior};
 
 use super::{StoreError, timestamp};
 use crate::matcher::query::{Field, Pattern, Term};
-use crate::matcher::snippet::{Marks, snippet, snippet_ranges};
-use crate::matcher::{Engine, Query, RuleSpec, field_text};
+use crate::matcher::snippet::{Marks, article_snippet, field_snippet};
+use crate::matcher::{Engine, Query, RuleSpec};
 use crate::parse::Article;
 
 /// A query part FTS5 cannot express.
@@ -500,17 +500,14 @@ fn hit_snippet(engine: &Engine, article: &Article, feed: &str, marks: Marks) -> 
         .next()
         .map(|explained| explained.highlights)
         .unwrap_or_default();
-    let (field, ranges) = snippet_ranges(&highlights).unwrap_or_else(|| {
+    article_snippet(article, &highlights, SNIPPET_CHARS, marks).unwrap_or_else(|| {
         let field = if article.summary.is_empty() {
             Field::Title
         } else {
             Field::Summary
         };
-        (field, Vec::new())
-    });
-    // Newlines become spaces in place, so the ranges still fit.
-    let text = field_text(article, field).replace(['\n', '\r'], " ");
-    snippet(&text, &ranges, SNIPPET_CHARS, marks)
+        field_snippet(article, field, &[], SNIPPET_CHARS, marks)
+    })
 }
 
 /// The FTS5 MATCH expression for a rule-language query.
