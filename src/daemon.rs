@@ -127,7 +127,6 @@ pub async fn run_once(
     let feeds = pipeline.sync_feeds().await?;
     let mut states = pipeline.db.read(|s| s.poll_states()).await?;
     let admission = Arc::new(Admission::default());
-    let indexer = Indexer::start(&pipeline.config.database, false);
     let mut polls = JoinSet::new();
     for (index, (feed, id)) in feeds.into_iter().enumerate() {
         let pipeline = Arc::clone(&pipeline);
@@ -142,9 +141,6 @@ pub async fn run_once(
         match joined {
             Ok((index, report)) => {
                 let report = report?;
-                if report.result.as_ref().is_ok_and(|s| s.new_articles > 0) {
-                    indexer.stored();
-                }
                 on_feed_done(&report);
                 reports.push((index, report));
             }
@@ -161,8 +157,6 @@ pub async fn run_once(
         DateTime::<Utc>::MAX_UTC,
     )
     .await?;
-    // The indexer has kept up with the polls as far as the CPU let it; the rest is done now.
-    indexer.finish().await;
     // Leave the database as one tidy file: the next run should not pay for this one's writes.
     if let Err(e) = pipeline.db.call(|s| s.checkpoint()).await {
         tracing::warn!("could not fold the write-ahead log into the database: {e}");
@@ -190,7 +184,7 @@ pub async fn run(
         Arc::clone(&wake_delivery),
         shutdown.clone(),
     ));
-    let indexer = Indexer::start(&pipeline.config.database, true);
+    let indexer = Indexer::start(&pipeline.config.database);
     tracing::info!(
         feeds = feeds.len(),
         rules = pipeline.config.rules.len(),

@@ -1,5 +1,7 @@
-//! The search indexer: a thread of its own that adds stored articles to the search index while
-//! polls go on, and merges the index's segments once nothing new is coming.
+//! The search indexer: a thread of the daemon's own that adds stored articles to the search
+//! index while polls go on, and merges the index's segments once nothing new is coming.
+//! `run --once` has no idle time to give it: what it stores is indexed by the next daemon, or
+//! by `feedwatch search` itself when no feedwatch is running.
 //!
 //! The index is a file of its own (see `store::search`), so this thread does not hold the
 //! database's write lock while it indexes (only for a moment, to trim the queue of deleted and
@@ -20,8 +22,6 @@ const MERGE_STEP_PAGES: usize = 500;
 struct Asked {
     /// New articles were stored.
     stored: bool,
-    /// Index everything stored, then end.
-    finish: bool,
     /// End after the current batch.
     stop: bool,
 }
@@ -40,11 +40,10 @@ pub struct Indexer {
 
 impl Indexer {
     /// Starts the thread for the search index of the database at `database`, and has it index
-    /// whatever earlier runs left unindexed; with `merge`, it merges the index's segments
-    /// whenever nothing new is coming (a daemon's idle time; `run --once` has none to give). If
-    /// the index cannot be opened, says so and indexes nothing: polling and alerting go on
-    /// without it.
-    pub fn start(database: &Path, merge: bool) -> Indexer {
+    /// whatever earlier runs left unindexed; it merges the index's segments whenever nothing
+    /// new is coming. If the index cannot be opened, says so and indexes nothing: polling and
+    /// alerting go on without it.
+    pub fn start(database: &Path) -> Indexer {
         let shared = Arc::new(Shared::default());
         shared.ask(|asked| asked.stored = true);
         // Opened on the thread itself: it is blocking work, and the runtime's threads are for
@@ -55,7 +54,7 @@ impl Indexer {
             std::thread::Builder::new()
                 .name("search-indexer".into())
                 .spawn(move || match SearchIndex::open(&database) {
-                    Ok(index) => run(index, &shared, merge),
+                    Ok(index) => run(index, &shared),
                     Err(e) => tracing::error!(
                         "search index unavailable, new articles are not indexed: {e}"
                     ),
@@ -69,12 +68,6 @@ impl Indexer {
     /// New articles were stored.
     pub fn stored(&self) {
         self.shared.ask(|asked| asked.stored = true);
-    }
-
-    /// Indexes everything stored so far, then ends the thread.
-    pub async fn finish(self) {
-        self.shared.ask(|asked| asked.finish = true);
-        self.join().await;
     }
 
     /// Ends the thread after the batch or merge step it is in.
@@ -93,7 +86,7 @@ impl Indexer {
     }
 }
 
-/// An indexer dropped without `finish` or `stop` (a run ended by an error) ends its thread too.
+/// An indexer dropped without `stop` (a run ended by an error) ends its thread too.
 impl Drop for Indexer {
     fn drop(&mut self) {
         self.shared.ask(|asked| asked.stop = true);
@@ -109,7 +102,7 @@ impl Shared {
     /// What was asked since the last look, or nothing if `wait` is false and nothing was.
     fn take(&self, wait: bool) -> Asked {
         let mut asked = self.asked.lock().unwrap_or_else(PoisonError::into_inner);
-        while wait && !(asked.stored || asked.finish || asked.stop) {
+        while wait && !(asked.stored || asked.stop) {
             asked = self
                 .changed
                 .wait(asked)
@@ -127,17 +120,15 @@ impl Shared {
     }
 }
 
-fn run(mut index: SearchIndex, shared: &Shared, merge: bool) {
+fn run(mut index: SearchIndex, shared: &Shared) {
     lower_priority();
-    let mut finishing = false;
     let mut wait = false;
     loop {
         let asked = shared.take(wait);
         if asked.stop {
             return;
         }
-        finishing |= asked.finish;
-        if asked.stored || asked.finish {
+        if asked.stored {
             // Batch after batch: articles stored meanwhile join in the next.
             loop {
                 match index.index_batch(INDEX_BATCH) {
@@ -151,18 +142,14 @@ fn run(mut index: SearchIndex, shared: &Shared, merge: bool) {
                 }
             }
         }
-        if finishing {
-            return;
-        }
         // Nothing new: merge a step at a time, looking for news between steps.
-        wait = !merge
-            || match index.merge(MERGE_STEP_PAGES) {
-                Ok(merged) => !merged,
-                Err(e) => {
-                    tracing::error!("merging the search index failed: {e}");
-                    true
-                }
-            };
+        wait = match index.merge(MERGE_STEP_PAGES) {
+            Ok(merged) => !merged,
+            Err(e) => {
+                tracing::error!("merging the search index failed: {e}");
+                true
+            }
+        };
     }
 }
 

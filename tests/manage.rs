@@ -125,15 +125,20 @@ fn store_unindexed(ws: &Workspace, count: usize) {
 async fn search_indexes_a_large_backlog_itself_only_when_no_feedwatch_runs() {
     let server = TestServer::start().await;
     let ws = archive(&server).await;
-    // More than a batch (5,000) waits: while feedwatch runs, its indexer has them, and the
-    // search says what it could not search.
+    // `run --once` leaves what it stored to be indexed later.
+    assert!(!ws.path("feedwatch-search.db").exists());
+    // More than a batch (5,000) waits: while feedwatch runs, the backlog is left to it, and
+    // the search says what it could not search.
     store_unindexed(&ws, 5_001);
+    let waiting = ws.query_i64("SELECT COUNT(*) FROM articles");
+    assert!(waiting > 5_001);
     let running = feedwatch::service::InstanceLock::acquire(&ws.db()).unwrap();
     let out = ws.run(&["search", "backlog", "--json"]).await;
     assert!(json(&out).as_array().unwrap().is_empty());
     assert!(
-        out.stderr
-            .contains("5001 recently stored articles are not in the search index yet"),
+        out.stderr.contains(&format!(
+            "{waiting} recently stored articles are not in the search index yet"
+        )),
         "{}",
         out.stderr
     );
@@ -144,7 +149,8 @@ async fn search_indexes_a_large_backlog_itself_only_when_no_feedwatch_runs() {
         .await;
     assert_eq!(json(&out).as_array().unwrap().len(), 3);
     assert!(
-        out.stderr.contains("indexing 5001 stored articles"),
+        out.stderr
+            .contains(&format!("indexing {waiting} new articles for search")),
         "{}",
         out.stderr
     );

@@ -100,7 +100,12 @@ async fn matching_articles_are_alerted_exactly_once_across_runs() {
         ws.query_i64("SELECT COUNT(*) FROM feeds WHERE last_status = 200"),
         1
     );
-    // `run --once` leaves every stored article in the search index.
+    // `run --once` leaves indexing for search to later; with no feedwatch running, a search
+    // indexes every stored article first.
+    assert!(!ws.path("feedwatch-search.db").exists());
+    let out = ws.run(&["search", "grain", "--json"]).await;
+    out.assert_ok();
+    assert!(out.stdout.contains("Ukrainian grain"), "{}", out.stdout);
     assert_eq!(
         ws.query_index_i64("SELECT indexed_through FROM progress"),
         ws.query_i64("SELECT MAX(id) FROM articles")

@@ -39,7 +39,7 @@ pub fn search(path: &Path, args: SearchArgs) -> Result<ExitCode> {
         Ok(0) => {}
         Ok(waiting) => eprintln!(
             "note: {waiting} recently stored articles are not in the search index yet and were \
-             not searched; the running feedwatch is indexing them"
+             not searched; they will be once the running feedwatch has indexed them or has ended"
         ),
         Err(e) => eprintln!(
             "note: the newest articles could not be indexed ({e}); searching what is indexed"
@@ -97,16 +97,17 @@ pub fn search(path: &Path, args: SearchArgs) -> Result<ExitCode> {
 }
 
 /// Indexes what the search index lacks, and returns how many stored articles it still lacks.
-/// While feedwatch runs on this database, its indexer has the backlog: a search takes only what
-/// fits in one batch (the last few polls). Otherwise the search indexes everything itself, as
-/// after an upgrade that rebuilt the index.
+/// While feedwatch runs on this database, the backlog is left to it (a daemon's indexer works
+/// through it; a `run --once` leaves it to the next search): a search takes only what fits in
+/// one batch. Otherwise the search indexes everything itself: what `run --once` stored, or the
+/// whole archive after an upgrade that rebuilt the index.
 fn bring_up_to_date(index: &mut SearchIndex, database: &Path) -> Result<usize, StoreError> {
     if running_instance(database).is_some() {
         return index.catch_up();
     }
     let waiting = index.unindexed()?;
     if waiting > INDEX_BATCH {
-        eprintln!("indexing {waiting} stored articles for search (once)…");
+        eprintln!("indexing {waiting} new articles for search…");
     }
     index.complete()?;
     index.unindexed()
