@@ -416,10 +416,13 @@ async fn find_new(
     let (identities, unseen, had_articles) = pipeline
         .db
         .read(move |s| {
+            // A feed with nothing stored yet (its first poll) has seen none of them.
+            if !s.has_articles(id)? {
+                let unseen = vec![true; identities.len()];
+                return Ok((identities, unseen, false));
+            }
             let unseen = s.not_stored(id, &identities)?;
-            // Asked only when every entry is new: otherwise some were stored.
-            let had_articles = !unseen.iter().all(|&new| new) || s.has_articles(id)?;
-            Ok((identities, unseen, had_articles))
+            Ok((identities, unseen, true))
         })
         .await?;
 

@@ -37,7 +37,9 @@ impl Store {
         feed: FeedId,
         identities: &[Identity],
     ) -> Result<Vec<bool>, StoreError> {
-        let mut stored = self.conn.prepare_cached(STORED_SQL)?;
+        // One read transaction for all of them: one snapshot, and one lock taken, not one each.
+        let snapshot = self.conn.unchecked_transaction()?;
+        let mut stored = snapshot.prepare_cached(STORED_SQL)?;
         identities
             .iter()
             .map(|identity| {
