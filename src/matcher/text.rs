@@ -19,6 +19,21 @@ use std::ops::Range;
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::{decompose_compatible, is_combining_mark};
 
+/// For each ASCII byte: itself lower-cased if it is a word character (a letter, a digit or
+/// `_`), else 0.
+const ASCII_WORD: [u8; 128] = {
+    let mut table = [0; 128];
+    let mut byte = 0;
+    while byte < 128 {
+        let b = byte as u8;
+        if b.is_ascii_alphanumeric() || b == b'_' {
+            table[byte] = b.to_ascii_lowercase();
+        }
+        byte += 1;
+    }
+    table
+};
+
 /// How accents are treated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Accents {
@@ -54,20 +69,15 @@ impl Folded {
         let bytes = text.as_bytes();
         let mut offset = 0;
         while offset < bytes.len() {
-            // Most news text is ASCII: a run of ASCII word characters is copied lower-cased in
-            // one go, and ASCII punctuation ends the word, with no per-character decoding.
-            let run = bytes[offset..]
-                .iter()
-                .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_')
-                .count();
-            if run > 0 {
-                state.push_ascii_run(&text[offset..offset + run], offset);
-                offset += run;
-                continue;
-            }
-            if bytes[offset].is_ascii() {
-                state.flush();
-                offset += 1;
+            // Most news text is ASCII: a run of ASCII word characters is copied lower-cased by
+            // table, and ASCII punctuation ends the word, with no per-character decoding.
+            if let Some(&lower) = ASCII_WORD.get(usize::from(bytes[offset])) {
+                if lower == 0 {
+                    state.flush();
+                    offset += 1;
+                } else {
+                    offset = state.push_ascii_run(bytes, offset);
+                }
                 continue;
             }
             let c = text[offset..]
@@ -182,19 +192,24 @@ impl Folder<'_> {
         }
     }
 
-    /// ASCII letters, digits and `_` starting at `start` in the original, which `step` would
-    /// push one by one, lower-cased.
-    fn push_ascii_run(&mut self, run: &str, start: usize) {
-        let end = start + run.len();
+    /// The ASCII letters, digits and `_` of `text` from `start` on, which `step` would push one
+    /// by one, lower-cased; returns where they end.
+    fn push_ascii_run(&mut self, text: &[u8], start: usize) -> usize {
         if !self.in_word() {
-            self.span = start..end;
+            self.span = start..start;
             self.ascii = true;
         }
+        let mut end = start;
+        while let Some(&lower) = text.get(end).and_then(|&b| ASCII_WORD.get(usize::from(b))) {
+            if lower == 0 {
+                break;
+            }
+            self.out.buffer.push(char::from(lower));
+            end += 1;
+        }
         self.span.end = self.span.end.max(end);
-        let from = self.out.buffer.len();
-        self.out.buffer.push_str(run);
-        self.out.buffer[from..].make_ascii_lowercase();
         self.last_base_latin = true;
+        end
     }
 
     fn push(&mut self, c: char, start: usize, end: usize) {
