@@ -196,7 +196,10 @@ pub(super) fn ingest(
 ) -> Result<IngestStats, StoreError> {
     let mut stats = IngestStats::default();
     {
-        let mut seen = tx.prepare_cached(STORED_SQL)?;
+        // The insert skips a stored identity itself; a stored canonical link is asked here.
+        let mut link_seen = tx.prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM articles WHERE feed_id = ?1 AND canonical_link = ?2)",
+        )?;
         let mut insert_article = tx.prepare_cached(
             "INSERT INTO articles (feed_id, identity, canonical_link, guid, title, link,
                                    published, summary, content, first_seen_at, last_seen_at)
@@ -218,11 +221,9 @@ pub(super) fn ingest(
         for item in items {
             let a = item.article;
             let identity = item.identity;
-            let already: bool = seen
-                .query_row(params![feed, identity.id, identity.canonical_link], |r| {
-                    r.get(0)
-                })?;
-            if already {
+            if let Some(link) = &identity.canonical_link
+                && link_seen.query_row(params![feed, link], |r| r.get::<_, bool>(0))?
+            {
                 continue;
             }
             // `RETURNING` would collect each row's id in a temporary table; the id of the row
@@ -244,6 +245,9 @@ pub(super) fn ingest(
             }
             let article_id = tx.last_insert_rowid();
             stats.new_articles += 1;
+            if item.alerts.is_empty() {
+                continue;
+            }
             let alert_key = identity.alert_key(feed_url);
             for (alert, notifiers) in &item.alerts {
                 if claim.execute(params![alert.rule, alert_key, now.timestamp()])? == 0 {

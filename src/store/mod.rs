@@ -357,6 +357,26 @@ mod tests {
             poll(&mut store, feed, &[], vec![(x, alerts)], now);
         }
         assert_eq!(store.matches(10).unwrap().len(), 1);
+        assert_eq!(store.feed_state(feed).unwrap().articles, 1);
+    }
+
+    #[test]
+    fn one_story_twice_in_one_poll_is_stored_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("fw.db")).unwrap();
+        let feed = store.sync_feeds([("http://f/", "f")]).unwrap()["http://f/"];
+        let a = article("1", "NATO");
+        let mut b = article("2", "NATO");
+        b.link = Some("https://x.org/1?utm_medium=feed".into());
+        let stats = poll(
+            &mut store,
+            feed,
+            &[],
+            vec![(&a, Vec::new()), (&b, Vec::new()), (&a, Vec::new())],
+            Utc::now(),
+        );
+        assert_eq!(stats.new_articles, 1);
+        assert_eq!(store.feed_state(feed).unwrap().articles, 1);
     }
 
     #[test]
