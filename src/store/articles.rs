@@ -13,7 +13,7 @@ use crate::parse::Article;
 pub struct NewArticle<'a> {
     pub article: &'a Article,
     pub identity: &'a Identity,
-    pub alerts: Vec<(Alert, Vec<String>)>,
+    pub alerts: &'a [(Alert, Vec<String>)],
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -249,7 +249,7 @@ pub(super) fn ingest(
                 continue;
             }
             let alert_key = identity.alert_key(feed_url);
-            for (alert, notifiers) in &item.alerts {
+            for (alert, notifiers) in item.alerts {
                 if claim.execute(params![alert.rule, alert_key, now.timestamp()])? == 0 {
                     continue;
                 }

@@ -126,7 +126,7 @@ fn write_poll(conn: &rusqlite::Connection, write: &PollWrite) -> Result<IngestSt
         .map(|(article, identity, alerts)| NewArticle {
             article,
             identity,
-            alerts: alerts.clone(),
+            alerts,
         })
         .collect();
     let stats = articles::ingest(conn, write.feed, &write.feed_url, &items, write.now)?;
