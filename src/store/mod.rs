@@ -257,6 +257,14 @@ mod tests {
         assert_eq!(synchronous, 2, "FULL");
     }
 
+    /// A store with the one feed `http://f/`; the folder must outlive the store.
+    fn one_feed() -> (tempfile::TempDir, Store, FeedId) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("fw.db")).unwrap();
+        let feed = store.sync_feeds([("http://f/", "f")]).unwrap()["http://f/"];
+        (dir, store, feed)
+    }
+
     fn article(guid: &str, title: &str) -> Article {
         Article {
             guid: Some(guid.into()),
@@ -345,9 +353,7 @@ mod tests {
 
     #[test]
     fn same_story_under_a_new_guid_is_not_alerted_again() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("fw.db")).unwrap();
-        let feed = store.sync_feeds([("http://f/", "f")]).unwrap()["http://f/"];
+        let (_dir, mut store, feed) = one_feed();
         let a = article("1", "NATO");
         let mut b = article("2", "NATO");
         b.link = Some("http://www.x.org/1/?utm_source=rss".into());
@@ -362,9 +368,7 @@ mod tests {
 
     #[test]
     fn one_story_twice_in_one_poll_is_stored_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("fw.db")).unwrap();
-        let feed = store.sync_feeds([("http://f/", "f")]).unwrap()["http://f/"];
+        let (_dir, mut store, feed) = one_feed();
         let a = article("1", "NATO");
         let mut b = article("2", "NATO");
         b.link = Some("https://x.org/1?utm_medium=feed".into());
@@ -407,9 +411,7 @@ mod tests {
 
     #[test]
     fn failed_delivery_is_retried_then_dead() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("fw.db")).unwrap();
-        let feed = store.sync_feeds([("http://f/", "f")]).unwrap()["http://f/"];
+        let (_dir, mut store, feed) = one_feed();
         let a = article("1", "NATO");
         let alerts = vec![(alert_for(&a, "r"), vec!["hook".into()])];
         let now = Utc::now();
@@ -432,9 +434,7 @@ mod tests {
 
     #[test]
     fn pruning_drops_only_articles_gone_from_their_feed_and_never_realerts() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("fw.db")).unwrap();
-        let feed = store.sync_feeds([("http://f/", "f")]).unwrap()["http://f/"];
+        let (_dir, mut store, feed) = one_feed();
         let long_ago = Utc::now() - chrono::Duration::days(200);
         let (old, kept) = (article("old", "NATO"), article("kept", "NATO"));
         for a in [&old, &kept] {
