@@ -249,6 +249,21 @@ pub fn tokens(text: &str, accents: Accents) -> Vec<String> {
     folded.words().map(str::to_string).collect()
 }
 
+/// `text` as its folded tokens, one space between each: the words the rules see, in a form any
+/// tokenizer that splits at spaces (and takes `_` as a letter) reads the same way.
+pub fn folded_words(text: &str, accents: Accents) -> String {
+    let mut folded = Folded::default();
+    folded.fold(text, accents);
+    let mut out = String::with_capacity(text.len());
+    for word in folded.words() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
+}
+
 /// Characters that are invisible inside a word and do not break it (UAX #29 Format and joiners).
 fn is_invisible_joiner(c: char) -> bool {
     matches!(

@@ -7,6 +7,10 @@
 //! after a batch that took some), and a lost, damaged or mismatched index file is simply built
 //! again.
 //!
+//! The index holds the words as the rule engine folds and splits them (`fold_words`), not as
+//! FTS5's own tokenizer would: `strasse` finds `Straße` and `乌克兰` finds it inside a longer
+//! run of Han characters, exactly as a watch rule would.
+//!
 //! It is contentless (the text lives once, in `articles`). New articles join it in batches past
 //! a mark, `indexed_through`: the highest article id in the index, every stored one up to it
 //! indexed. Articles deleted or edited are queued by the database's triggers in
@@ -22,11 +26,14 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
+use rusqlite::functions::FunctionFlags;
 use rusqlite::{Connection, TransactionBehavior};
 
 use super::{StoreError, timestamp};
+use crate::matcher::Accents;
 use crate::matcher::query::{Field, Pattern, Term};
 use crate::matcher::snippet::{Marks, article_snippet, field_snippet};
+use crate::matcher::text::folded_words;
 use crate::matcher::{Engine, Query, RuleSpec};
 use crate::parse::Article;
 
@@ -78,7 +85,8 @@ const SNIPPET_CHARS: usize = 120;
 pub const INDEX_BATCH: usize = 5_000;
 
 /// The layout of the index file; a file of another layout is emptied and built again.
-const INDEX_LAYOUT: i64 = 1;
+/// 2: the words as the rule engine folds them.
+const INDEX_LAYOUT: i64 = 2;
 
 const INDEX_SCHEMA: &str = "
 DROP TABLE IF EXISTS articles_fts;
@@ -95,7 +103,8 @@ INSERT INTO progress VALUES ('', 0, 0);
 CREATE VIRTUAL TABLE articles_fts USING fts5(
     title, summary, content,
     content = '', contentless_delete = 1,
-    tokenize = 'unicode61 remove_diacritics 2'
+    -- The text arrives folded by `fold_words`: split at spaces, with `_` inside words.
+    tokenize = 'unicode61 remove_diacritics 0 tokenchars ''_'''
 );
 -- A batch of thousands of articles overflows FTS5's default 1 MB of pending index, and each
 -- overflow writes another segment to merge; 4 MB keeps a batch in one.
@@ -146,6 +155,20 @@ impl SearchIndex {
 
     fn open_at(path: &Path, database: &Path) -> Result<SearchIndex, StoreError> {
         let conn = Connection::open(path).map_err(|source| StoreError::SearchIndex {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        // What the index is given: the words as the rule engine folds them.
+        conn.create_scalar_function(
+            "fold_words",
+            1,
+            FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+            |ctx| {
+                let text = ctx.get_raw(0).as_str_or_null()?.unwrap_or_default();
+                Ok(folded_words(text, Accents::Ignore))
+            },
+        )
+        .map_err(|source| StoreError::SearchIndex {
             path: path.to_path_buf(),
             source,
         })?;
@@ -274,7 +297,8 @@ impl SearchIndex {
                 // Edited articles (and new ones under a reused id) come back with their text.
                 let mut reindex = tx.prepare(
                     "INSERT OR REPLACE INTO articles_fts (rowid, title, summary, content)
-                     SELECT id, title, summary, content FROM store.articles WHERE id = ?1",
+                     SELECT id, fold_words(title), fold_words(summary), fold_words(content)
+                     FROM store.articles WHERE id = ?1",
                 )?;
                 for id in removed_ids.range(..=through) {
                     reindex.execute([id])?;
@@ -292,7 +316,8 @@ impl SearchIndex {
                 // when that one's removal waits further down the queue; FTS5 would keep both.
                 added = tx.execute(
                     "INSERT OR REPLACE INTO articles_fts (rowid, title, summary, content)
-                     SELECT id, title, summary, content FROM store.articles
+                     SELECT id, fold_words(title), fold_words(summary), fold_words(content)
+                     FROM store.articles
                      WHERE id > ?1 AND id <= ?2",
                     [through, last],
                 )?;
@@ -574,12 +599,10 @@ fn field_error(term: &Term, field: &'static str) -> SearchQueryError {
     }
 }
 
-/// An FTS5 string literal: everything inside is a token, never syntax. Rule tokens are
-/// decomposed (NFKD); stored text is mostly composed, so the literal is recomposed to match it.
+/// An FTS5 string literal: everything inside is a token, never syntax. Rule tokens are folded
+/// the way the index's words are (`fold_words`), so they are given as they are.
 fn quoted(text: &str) -> String {
-    use unicode_normalization::UnicodeNormalization;
-    let composed: String = text.nfc().collect();
-    format!("\"{}\"", composed.replace('"', "\"\""))
+    format!("\"{}\"", text.replace('"', "\"\""))
 }
 
 #[cfg(test)]
@@ -750,6 +773,62 @@ mod tests {
         assert_eq!(index.complete().unwrap(), INDEX_BATCH + 1);
         assert_eq!(index.catch_up().unwrap(), 0);
         assert_index_sound(&mut index);
+    }
+
+    #[test]
+    fn words_are_found_as_the_rules_fold_and_split_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let summaries = [
+            "Protest in der Hauptstraße",
+            "乌克兰总统会见北约秘书长",
+            "Zelenský spoke",
+            "the snake_case word",
+            "ＮＡＴＯ’s summit",
+        ];
+        let ids: Vec<i64> = (1..=summaries.len() as i64).collect();
+        let (store, mut index) = store_with(&dir, &ids);
+        for (id, summary) in ids.iter().zip(summaries) {
+            store
+                .conn
+                .execute(
+                    "UPDATE articles SET summary = ?2 WHERE id = ?1",
+                    rusqlite::params![id, summary],
+                )
+                .unwrap();
+        }
+        let rules = |query: &str| {
+            let query = Query::parse(query).unwrap();
+            let engine = Engine::new([RuleSpec {
+                name: "r",
+                query: &query,
+                feeds: &[],
+            }]);
+            let found: Vec<i64> = ids
+                .iter()
+                .zip(summaries)
+                .filter(|(_, summary)| {
+                    let article = crate::parse::Article {
+                        summary: summary.to_string(),
+                        ..crate::parse::Article::default()
+                    };
+                    !engine.matches(&article, "F").is_empty()
+                })
+                .map(|(id, _)| *id)
+                .collect();
+            found
+        };
+        for (query, expected) in [
+            ("hauptstrasse", vec![1]),
+            ("乌克兰", vec![2]),
+            ("北约", vec![2]),
+            ("zelensky", vec![3]),
+            ("snake_case", vec![4]),
+            ("snake", vec![]),
+            ("nato", vec![5]),
+        ] {
+            assert_eq!(rules(query), expected, "rules: {query}");
+            assert_eq!(found(&mut index, query), expected, "search: {query}");
+        }
     }
 
     #[test]
