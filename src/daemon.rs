@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, DEFAULT_FETCH_TIMEOUT, Feed};
 use crate::fetch::Fetcher;
-use crate::indexer::Indexer;
+use crate::indexer::{Indexer, Removals};
 use crate::matcher::{Engine, RuleSpec};
 use crate::notify::{self, DeliveryStats};
 pub use crate::poll::{Admission, FeedReport, PollSummary, poll_feed};
@@ -148,7 +148,7 @@ pub async fn run_once(
         }
     }
     reports.sort_by_key(|(index, _)| *index);
-    prune(Arc::clone(&pipeline)).await;
+    prune(Arc::clone(&pipeline), None).await;
     let deliveries = notify::deliver_due(
         &pipeline.config,
         &pipeline.db,
@@ -203,7 +203,7 @@ pub async fn run(
         let now = Utc::now();
         if now >= next_prune {
             next_prune = now + chrono::Duration::days(1);
-            tokio::spawn(prune(Arc::clone(&pipeline)));
+            tokio::spawn(prune(Arc::clone(&pipeline), Some(indexer.removals())));
         }
         let mut states = pipeline.db.read(|s| s.poll_states()).await?;
         let mut next_wake = now + chrono_duration(watchdog.unwrap_or(MAX_SLEEP).min(MAX_SLEEP));
@@ -321,12 +321,18 @@ fn first_poll_offset(feed: &Feed, feeds: usize) -> chrono::Duration {
     chrono_duration(window.mul_f64(jitter_fraction(&feed.url)))
 }
 
-/// Removes articles that left their feed longer ago than the retention period.
-async fn prune(pipeline: Arc<Pipeline>) {
+/// Removes articles that left their feed longer ago than the retention period, and tells the
+/// daemon's search indexer (`run --once` has none) to take them out of the index.
+async fn prune(pipeline: Arc<Pipeline>, indexer: Option<Removals>) {
     let cutoff = Utc::now() - chrono_duration(pipeline.config.retention);
     match pipeline.db.call(move |s| s.prune(cutoff)).await {
         Ok(0) => {}
-        Ok(n) => tracing::info!("pruned {n} articles no longer in their feeds"),
+        Ok(n) => {
+            tracing::info!("pruned {n} articles no longer in their feeds");
+            if let Some(indexer) = indexer {
+                indexer.queued();
+            }
+        }
         Err(e) => tracing::error!("pruning old articles failed: {e}"),
     }
 }

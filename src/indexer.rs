@@ -20,7 +20,7 @@ const MERGE_STEP_PAGES: usize = 500;
 /// What the thread has been asked to do since it last looked.
 #[derive(Debug, Default)]
 struct Asked {
-    /// New articles were stored.
+    /// Articles were stored, or removed (the database queues removals for the index).
     stored: bool,
     /// End after the current batch.
     stop: bool,
@@ -70,6 +70,12 @@ impl Indexer {
         self.shared.ask(|asked| asked.stored = true);
     }
 
+    /// A handle for other tasks to say that articles were removed (pruned, say), so that the
+    /// index lets go of them now rather than at the next poll that stores something.
+    pub fn removals(&self) -> Removals {
+        Removals(Arc::clone(&self.shared))
+    }
+
     /// Ends the thread after the batch or merge step it is in.
     pub async fn stop(self) {
         self.shared.ask(|asked| asked.stop = true);
@@ -83,6 +89,16 @@ impl Indexer {
                 tracing::error!("the search indexer failed");
             }
         }
+    }
+}
+
+/// See [`Indexer::removals`].
+#[derive(Clone)]
+pub struct Removals(Arc<Shared>);
+
+impl Removals {
+    pub fn queued(&self) {
+        self.0.ask(|asked| asked.stored = true);
     }
 }
 

@@ -149,6 +149,47 @@ async fn the_daemon_indexes_stored_articles_for_search_on_its_own() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn articles_the_daemon_prunes_leave_the_search_index_without_waiting_for_news() {
+    let server = TestServer::start().await;
+    server.feed(
+        "f.xml",
+        "application/rss+xml",
+        rss(
+            "F",
+            &[("a", "Grain deal signed", ""), ("b", "Harbour strike", "")],
+        ),
+    );
+    let ws = Workspace::new(&config(&server, &["/feeds/f.xml"], &[("n", "NATO")]));
+    ws.run(&["run", "--once"]).await.assert_ok();
+    ws.run(&["search", "grain"]).await.assert_ok();
+    let grain_in_index =
+        || ws.query_index_i64("SELECT COUNT(*) FROM articles_fts WHERE articles_fts MATCH 'grain'");
+    assert_eq!(grain_in_index(), 1);
+    // The grain story left the feed long ago: the daemon prunes it as it starts, and the feed
+    // brings nothing new that would wake the indexer otherwise.
+    server.feed(
+        "f.xml",
+        "application/rss+xml",
+        rss("F", &[("b", "Harbour strike", "")]),
+    );
+    rusqlite::Connection::open(ws.db())
+        .unwrap()
+        .execute(
+            "UPDATE articles SET last_seen_at = 0 WHERE title LIKE 'Grain%'",
+            [],
+        )
+        .unwrap();
+    let daemon = Daemon::start(&ws.config(), &[]);
+    daemon.wait_for_log("pruned 1 articles", 1).await;
+    wait_until(WAIT, "the pruned article to leave the index", || {
+        grain_in_index() == 0
+    })
+    .await;
+    assert_eq!(ws.query_i64("SELECT COUNT(*) FROM articles"), 1);
+    daemon.kill().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_second_instance_on_the_same_database_is_refused() {
     let server = TestServer::start().await;
     server.feed("f.xml", "application/rss+xml", rss("F", &[("a", "x", "")]));
