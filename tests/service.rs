@@ -98,9 +98,9 @@ async fn sigterm_during_a_poll_exits_promptly_with_the_database_intact() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_daemon_indexes_stored_articles_for_search_on_its_own() {
-    let server = TestServer::start().await;
+/// A workspace watching the server's `f.xml`, which is served with two stories, grain and
+/// harbour.
+fn grain_and_harbour(server: &TestServer) -> Workspace {
     server.feed(
         "f.xml",
         "application/rss+xml",
@@ -109,7 +109,13 @@ async fn the_daemon_indexes_stored_articles_for_search_on_its_own() {
             &[("a", "Grain deal signed", ""), ("b", "Harbour strike", "")],
         ),
     );
-    let ws = Workspace::new(&config(&server, &["/feeds/f.xml"], &[("n", "NATO")]));
+    Workspace::new(&config(server, &["/feeds/f.xml"], &[("n", "NATO")]))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_daemon_indexes_stored_articles_for_search_on_its_own() {
+    let server = TestServer::start().await;
+    let ws = grain_and_harbour(&server);
     let daemon = Daemon::start(&ws.config(), &[]);
     daemon.wait_for_log("feedwatch started", 1).await;
     let stored_and_indexed = |articles: i64| {
@@ -151,15 +157,7 @@ async fn the_daemon_indexes_stored_articles_for_search_on_its_own() {
 #[tokio::test(flavor = "multi_thread")]
 async fn articles_the_daemon_prunes_leave_the_search_index_without_waiting_for_news() {
     let server = TestServer::start().await;
-    server.feed(
-        "f.xml",
-        "application/rss+xml",
-        rss(
-            "F",
-            &[("a", "Grain deal signed", ""), ("b", "Harbour strike", "")],
-        ),
-    );
-    let ws = Workspace::new(&config(&server, &["/feeds/f.xml"], &[("n", "NATO")]));
+    let ws = grain_and_harbour(&server);
     ws.run(&["run", "--once"]).await.assert_ok();
     ws.run(&["search", "grain"]).await.assert_ok();
     let grain_in_index =
