@@ -36,7 +36,11 @@ pub struct PollWrite {
     pub next_poll_at: DateTime<Utc>,
 }
 
-type Waiting = (PollWrite, oneshot::Sender<Result<IngestStats, StoreError>>);
+/// A poll's write and where its result goes. The write goes back with the result, so that the
+/// poll's own task frees its articles: freeing them took a tenth of the committer's CPU time
+/// in a cold poll, and every poll waits for the committer.
+type Waiting = (PollWrite, oneshot::Sender<Committed>);
+type Committed = (Result<IngestStats, StoreError>, PollWrite);
 
 /// Polls whose writes wait for the next commit, and whether a committer is running.
 #[derive(Default)]
@@ -155,9 +159,11 @@ impl Db {
             let db = self.clone();
             tokio::task::spawn_blocking(move || db.commit_until_empty());
         }
-        result
+        let (stats, write) = result
             .await
-            .map_err(|_| StoreError::Task("the commit of this poll was abandoned".into()))?
+            .map_err(|_| StoreError::Task("the commit of this poll was abandoned".into()))?;
+        drop(write);
+        stats
     }
 
     fn commit_until_empty(&self) {
@@ -197,20 +203,20 @@ impl Db {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .commit_polls(&writes);
-            match committed {
-                Ok(results) => {
-                    for (sender, result) in senders.into_iter().zip(results) {
-                        let _ = sender.send(result);
-                    }
-                }
+            let results: Vec<_> = match committed {
+                Ok(results) => results,
                 Err(e) => {
                     let message = e.to_string();
-                    for sender in senders {
-                        let _ = sender.send(Err(StoreError::Task(format!(
+                    let failed = || {
+                        Err(StoreError::Task(format!(
                             "committing a batch of polls: {message}"
-                        ))));
-                    }
+                        )))
+                    };
+                    writes.iter().map(|_| failed()).collect()
                 }
+            };
+            for ((sender, result), write) in senders.into_iter().zip(results).zip(writes) {
+                let _ = sender.send((result, write));
             }
         }
     }
