@@ -53,7 +53,8 @@ impl Indexer {
             let shared = Arc::clone(&shared);
             std::thread::Builder::new()
                 .name("search-indexer".into())
-                .spawn(move || match SearchIndex::open(&database) {
+                // The daemon holds the database's instance lock: no other feedwatch is beside it.
+                .spawn(move || match SearchIndex::open_alone(&database) {
                     Ok(index) => run(index, &shared),
                     Err(e) => tracing::error!(
                         "search index unavailable, new articles are not indexed: {e}"

@@ -161,6 +161,37 @@ async fn search_indexes_a_large_backlog_itself_only_when_no_feedwatch_runs() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_damaged_search_index_is_built_again_only_when_no_feedwatch_has_it_open() {
+    let server = TestServer::start().await;
+    let ws = archive(&server).await;
+    ws.run(&["search", "grain"]).await.assert_ok();
+    let index = ws.path("feedwatch-search.db");
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(ws.path(&format!("feedwatch-search.db{suffix}")));
+    }
+    let garbage = vec![0x5a; 8192];
+    std::fs::write(&index, &garbage).unwrap();
+
+    // A running feedwatch may have the file open: deleting it would leave that one indexing
+    // into a file no search reads. The search says so and leaves the file alone.
+    let running = feedwatch::service::InstanceLock::acquire(&ws.db()).unwrap();
+    let out = ws.run(&["search", "grain"]).await;
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    let told = format!(
+        "feedwatch (pid {}) running on this database has the index open; restart it",
+        std::process::id()
+    );
+    assert!(out.stderr.contains(&told), "{}", out.stderr);
+    assert_eq!(std::fs::read(&index).unwrap(), garbage);
+
+    // With nobody running, the search builds it again and finds the stories.
+    drop(running);
+    let out = ws.run(&["search", "grain", "--json"]).await;
+    assert_eq!(json(&out)[0]["title"], "Grain deal extended");
+    assert!(out.stderr.contains("building it again"), "{}", out.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn search_refuses_what_the_index_cannot_answer_with_exit_code_2() {
     let server = TestServer::start().await;
     let ws = archive(&server).await;

@@ -34,7 +34,7 @@ pub fn search(path: &Path, args: SearchArgs) -> Result<ExitCode> {
     };
     // Brings the database's schema up to date before the index reads it.
     drop(Store::open(&config.database)?);
-    let mut index = SearchIndex::open(&config.database)?;
+    let mut index = open_index(&config.database)?;
     match bring_up_to_date(&mut index, &config.database) {
         Ok(0) => {}
         Ok(waiting) => eprintln!(
@@ -94,6 +94,27 @@ pub fn search(path: &Path, args: SearchArgs) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The search index; a damaged one is built again, unless a feedwatch running on the database
+/// has it open: that one builds it again when it starts.
+fn open_index(database: &Path) -> Result<SearchIndex> {
+    let Some(pid) = running_instance(database) else {
+        return Ok(SearchIndex::open_alone(database)?);
+    };
+    SearchIndex::open(database).map_err(|e| {
+        if !e.is_damaged_index() {
+            return e.into();
+        }
+        let who = pid.map_or_else(
+            || "the feedwatch".to_string(),
+            |pid| format!("feedwatch (pid {pid})"),
+        );
+        anyhow::anyhow!(
+            "{e}\n{who} running on this database has the index open; restart it and it builds \
+             the index again (or stop it, and the next search does)"
+        )
+    })
 }
 
 /// Indexes what the search index lacks, and returns how many stored articles it still lacks.

@@ -62,11 +62,30 @@ pub enum StoreError {
         path: PathBuf,
         source: rusqlite::Error,
     },
+    #[error("search index {path}: {source}")]
+    SearchFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("search `{expression}`: {source}")]
     Search {
         expression: String,
         source: rusqlite::Error,
     },
+}
+
+impl StoreError {
+    /// The search index file is damaged (not the database): [`SearchIndex::open_alone`] mends it.
+    pub fn is_damaged_index(&self) -> bool {
+        matches!(
+            self,
+            StoreError::SearchIndex { source, .. }
+                if matches!(
+                    source.sqlite_error_code(),
+                    Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+                )
+        )
+    }
 }
 
 pub struct Store {

@@ -131,26 +131,44 @@ pub struct SearchIndex {
 
 impl SearchIndex {
     /// Opens (creating if needed) the search index of the database at `database`, which
-    /// [`super::Store::open`] has brought up to date. An index file that is damaged, of another
-    /// layout, or of another database (this one restored from a backup, say) is emptied, and
-    /// the stored articles are indexed again.
+    /// [`super::Store::open`] has brought up to date. An index file of another layout, or of
+    /// another database (this one restored from a backup, say), is emptied, and the stored
+    /// articles are indexed again. A damaged one is an error that
+    /// [`StoreError::is_damaged_index`] recognises: see [`SearchIndex::open_alone`].
     pub fn open(database: &Path) -> Result<SearchIndex, StoreError> {
-        let path = index_path(database);
-        match SearchIndex::open_at(&path, database) {
-            Err(StoreError::SearchIndex { source, .. }) if is_damaged(&source) => {
-                tracing::warn!(
-                    "search index {} is damaged ({source}); building it again",
-                    path.display()
-                );
-                for suffix in ["", "-wal", "-shm"] {
-                    let mut name = OsString::from(&path);
-                    name.push(suffix);
-                    let _ = std::fs::remove_file(name);
-                }
-                SearchIndex::open_at(&path, database)
+        SearchIndex::open_at(&index_path(database), database)
+    }
+
+    /// [`SearchIndex::open`], deleting a damaged index file and building it again: only for a
+    /// process that no other feedwatch works beside. One that did it beside a daemon would
+    /// leave the daemon indexing into a deleted file, and the new one would never see another
+    /// article.
+    pub fn open_alone(database: &Path) -> Result<SearchIndex, StoreError> {
+        match SearchIndex::open(database) {
+            Err(e) if e.is_damaged_index() => {
+                tracing::warn!("{e}; building it again");
+                SearchIndex::rebuild(database)
             }
             other => other,
         }
+    }
+
+    fn rebuild(database: &Path) -> Result<SearchIndex, StoreError> {
+        let path = index_path(database);
+        for suffix in ["", "-wal", "-shm"] {
+            let mut name = OsString::from(&path);
+            name.push(suffix);
+            match std::fs::remove_file(&name) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(StoreError::SearchFile {
+                        path: PathBuf::from(name),
+                        source: e,
+                    });
+                }
+                _ => {}
+            }
+        }
+        SearchIndex::open_at(&path, database)
     }
 
     fn open_at(path: &Path, database: &Path) -> Result<SearchIndex, StoreError> {
@@ -507,13 +525,6 @@ fn write_transaction(conn: &mut Connection) -> rusqlite::Result<rusqlite::Transa
     let tx = conn.transaction()?;
     tx.execute("UPDATE progress SET store = store", [])?;
     Ok(tx)
-}
-
-fn is_damaged(e: &rusqlite::Error) -> bool {
-    matches!(
-        e.sqlite_error_code(),
-        Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
-    )
 }
 
 /// The words around the hits, marked: from the field the engine finds them in, as in an
@@ -993,7 +1004,7 @@ mod tests {
     }
 
     #[test]
-    fn a_damaged_index_file_is_built_again() {
+    fn a_damaged_index_file_is_built_again_only_when_asked() {
         let dir = tempfile::tempdir().unwrap();
         let (_store, index) = store_with(&dir, &[1]);
         drop(index);
@@ -1002,7 +1013,12 @@ mod tests {
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
         }
         std::fs::write(&path, vec![0x5a; 8192]).unwrap();
-        let mut index = SearchIndex::open(&dir.path().join("fw.db")).unwrap();
+        let database = dir.path().join("fw.db");
+        // Opening leaves a damaged file alone: another feedwatch may have it open.
+        let damaged = SearchIndex::open(&database).err().unwrap();
+        assert!(damaged.is_damaged_index(), "{damaged}");
+        assert_eq!(std::fs::read(&path).unwrap(), vec![0x5a; 8192]);
+        let mut index = SearchIndex::rebuild(&database).unwrap();
         assert_eq!(found(&mut index, "word"), [1]);
     }
 
