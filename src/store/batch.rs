@@ -1,12 +1,17 @@
-//! Group commit of poll results: what one poll of one feed writes, and one transaction (one
-//! sync to disk) for every poll that finished while the previous commit was being synced.
+//! Group commit of poll results: what one poll of one feed writes, and one transaction for
+//! every poll that finished while the previous one was being written.
 //!
-//! With `synchronous = FULL` each commit costs an fsync, which on a disk dwarfs the writes
-//! themselves; polls that finish together share one, and a batch that stores no article (all
-//! 304s, say) does not wait for one at all. A poll whose writes fail is undone alone, and no
-//! poll that stored articles returns before its writes are durable.
+//! A poll that stored articles returns only once they are durable, but the committer does not
+//! wait for the disk itself: it commits without a sync (`synchronous = NORMAL`, which in WAL
+//! mode keeps the database consistent through a power cut) and hands the batch to a second
+//! thread that syncs the write-ahead log, which is what `FULL` would have done inside the
+//! commit. The next batch is written meanwhile, and polls that finish together share one sync.
+//! A batch that stores no article (all 304s, say) waits for no sync at all: losing it to a
+//! power cut only means polling those feeds again. A poll whose writes fail is undone alone.
 
-use std::sync::{Mutex, PoisonError};
+use std::fs::OpenOptions;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Utc};
 use rusqlite::TransactionBehavior;
@@ -41,15 +46,129 @@ pub struct PollWrite {
 /// in a cold poll, and every poll waits for the committer.
 type Waiting = (PollWrite, oneshot::Sender<Committed>);
 type Committed = (Result<IngestStats, StoreError>, PollWrite);
+/// A committed poll whose result waits for the write-ahead log to be synced.
+type Unsynced = (oneshot::Sender<Committed>, Committed);
 
-/// Polls whose writes wait for the next commit, and whether a committer is running.
-#[derive(Default)]
-pub(super) struct CommitQueue(Mutex<Pending>);
+/// Polls whose writes wait for the next commit.
+pub(super) type CommitQueue = Relay<Waiting>;
+/// Committed polls that wait for the next sync of the write-ahead log.
+pub(super) type SyncQueue = Relay<Unsynced>;
 
-#[derive(Default)]
-struct Pending {
-    waiting: Vec<Waiting>,
-    committing: bool,
+/// Work for one thread at a time. Whoever queues work while no thread runs starts one on the
+/// blocking pool; it takes everything queued as one batch, again and again, and stops once
+/// nothing is left.
+pub(super) struct Relay<T>(Mutex<Queued<T>>);
+
+struct Queued<T> {
+    waiting: Vec<T>,
+    running: bool,
+}
+
+impl<T> Default for Relay<T> {
+    fn default() -> Self {
+        Relay(Mutex::new(Queued {
+            waiting: Vec::new(),
+            running: false,
+        }))
+    }
+}
+
+impl<T: Send + 'static> Relay<T> {
+    /// Queues `items`, and starts a thread that hands each batch to `work` if none runs.
+    fn push(
+        self: &Arc<Self>,
+        items: impl IntoIterator<Item = T>,
+        work: impl FnMut(Vec<T>) + Send + 'static,
+    ) {
+        let start = {
+            let mut queued = self.lock();
+            queued.waiting.extend(items);
+            !queued.waiting.is_empty() && !std::mem::replace(&mut queued.running, true)
+        };
+        if start {
+            let relay = Arc::clone(self);
+            tokio::task::spawn_blocking(move || relay.run(work));
+        }
+    }
+
+    fn run(&self, mut work: impl FnMut(Vec<T>)) {
+        // Should `work` panic, the next push must be able to start a thread again. What was
+        // queued is dropped, so that its senders tell each poll its write was abandoned (no
+        // thread would take it until another poll arrives, and `run --once` may have none
+        // left): their feeds are polled again as if the commit had failed.
+        struct Restart<'a, T>(&'a Relay<T>);
+        impl<T> Drop for Restart<'_, T> {
+            fn drop(&mut self) {
+                if std::thread::panicking() {
+                    let abandoned = {
+                        let mut queued = self.0.lock();
+                        queued.running = false;
+                        std::mem::take(&mut queued.waiting)
+                    };
+                    drop(abandoned);
+                }
+            }
+        }
+        let _restart = Restart(self);
+        loop {
+            let batch = {
+                let mut queued = self.lock();
+                if queued.waiting.is_empty() {
+                    queued.running = false;
+                    return;
+                }
+                std::mem::take(&mut queued.waiting)
+            };
+            work(batch);
+        }
+    }
+}
+
+impl<T> Relay<T> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queued<T>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The database's write-ahead log file, synced apart from the connection that writes it.
+#[derive(Debug, Clone)]
+pub(super) struct WriteAheadLog(PathBuf);
+
+impl WriteAheadLog {
+    /// The log of `store`'s database file; `None` for a database in memory, or one not in WAL
+    /// mode (its commits then wait for their own sync).
+    pub(super) fn of(store: &Store) -> Option<WriteAheadLog> {
+        let path = store.conn.path().filter(|path| !path.is_empty())?;
+        let mode: String = store
+            .conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .ok()?;
+        mode.eq_ignore_ascii_case("wal")
+            .then(|| WriteAheadLog(PathBuf::from(format!("{path}-wal"))))
+    }
+
+    /// Makes every transaction committed so far durable. Syncing any handle of the file syncs
+    /// everything written to it; it is opened anew each time so it is always the file SQLite
+    /// uses now.
+    fn sync(&self) -> std::io::Result<()> {
+        OpenOptions::new().write(true).open(&self.0)?.sync_data()
+    }
+
+    /// Syncs once for every poll committed since the last sync, then sends their results; if
+    /// the sync fails, each poll hears why instead.
+    fn sync_then_send(&self, unsynced: Vec<Unsynced>) {
+        let synced = self.sync();
+        for (sender, (result, write)) in unsynced {
+            let result = match &synced {
+                Ok(()) => result,
+                Err(e) => Err(StoreError::Sync {
+                    path: self.0.clone(),
+                    source: std::io::Error::new(e.kind(), e.to_string()),
+                }),
+            };
+            let _ = sender.send((result, write));
+        }
+    }
 }
 
 impl Store {
@@ -69,6 +188,15 @@ impl Store {
         } else {
             self.commit_batch(writes)
         }
+    }
+
+    /// Like [`Store::commit_polls`], but no commit waits for the disk: the caller makes what
+    /// it stored durable by syncing the write-ahead log.
+    fn commit_polls_unsynced(
+        &mut self,
+        writes: &[PollWrite],
+    ) -> Result<Vec<Result<IngestStats, StoreError>>, StoreError> {
+        self.unsynced(|store| store.commit_batch(writes))
     }
 
     fn commit_batch(
@@ -147,18 +275,12 @@ fn write_poll(conn: &rusqlite::Connection, write: &PollWrite) -> Result<IngestSt
 impl Db {
     /// Stores one poll's results and returns once they are durable. One committer at a time
     /// runs on the blocking pool and, until the queue is empty, commits everything that
-    /// arrived while it was syncing the previous batch.
+    /// arrived while it wrote the previous batch.
     pub async fn commit_poll(&self, write: PollWrite) -> Result<IngestStats, StoreError> {
         let (done, result) = oneshot::channel();
-        let start_committer = {
-            let mut pending = self.queue.0.lock().unwrap_or_else(PoisonError::into_inner);
-            pending.waiting.push((write, done));
-            !std::mem::replace(&mut pending.committing, true)
-        };
-        if start_committer {
-            let db = self.clone();
-            tokio::task::spawn_blocking(move || db.commit_until_empty());
-        }
+        let db = self.clone();
+        self.commits
+            .push([(write, done)], move |waiting| db.commit_waiting(waiting));
         let (stats, write) = result
             .await
             .map_err(|_| StoreError::Task("the commit of this poll was abandoned".into()))?;
@@ -166,57 +288,45 @@ impl Db {
         stats
     }
 
-    fn commit_until_empty(&self) {
-        // Should a commit panic, the next poll must be able to start a committer again. The
-        // polls of the lost batch, and those queued behind it (no committer would take them
-        // until another poll arrives, and `run --once` may have none left), hear that their
-        // commit was abandoned: their feeds are polled again as if the commit had failed.
-        struct Restart<'a>(&'a CommitQueue);
-        impl Drop for Restart<'_> {
-            fn drop(&mut self) {
-                if std::thread::panicking() {
-                    let abandoned = {
-                        let mut pending = self.0.0.lock().unwrap_or_else(PoisonError::into_inner);
-                        pending.committing = false;
-                        std::mem::take(&mut pending.waiting)
-                    };
-                    drop(abandoned);
-                }
+    fn commit_waiting(&self, waiting: Vec<Waiting>) {
+        let (writes, senders): (Vec<PollWrite>, Vec<_>) = waiting.into_iter().unzip();
+        tracing::debug!(polls = writes.len(), "committing a batch of polls");
+        // A panic while holding the lock cannot leave SQLite half-written (transactions roll
+        // back), so a poisoned lock is safe to take over.
+        let committed = {
+            let mut store = self.store.lock().unwrap_or_else(PoisonError::into_inner);
+            match &self.log {
+                Some(_) => store.commit_polls_unsynced(&writes),
+                None => store.commit_polls(&writes),
             }
-        }
-        let _restart = Restart(&self.queue);
-        loop {
-            let waiting = {
-                let mut pending = self.queue.0.lock().unwrap_or_else(PoisonError::into_inner);
-                if pending.waiting.is_empty() {
-                    pending.committing = false;
-                    return;
+        };
+        let results: Vec<_> = match committed {
+            Ok(results) => results,
+            Err(e) => {
+                let message = e.to_string();
+                let failed = || {
+                    Err(StoreError::Task(format!(
+                        "committing a batch of polls: {message}"
+                    )))
+                };
+                writes.iter().map(|_| failed()).collect()
+            }
+        };
+        let stored = writes
+            .iter()
+            .zip(&results)
+            .any(|(write, result)| result.is_ok() && !write.new.is_empty());
+        let committed = senders.into_iter().zip(results.into_iter().zip(writes));
+        match &self.log {
+            Some(log) if stored => {
+                let log = log.clone();
+                self.syncs
+                    .push(committed, move |unsynced| log.sync_then_send(unsynced));
+            }
+            _ => {
+                for (sender, committed) in committed {
+                    let _ = sender.send(committed);
                 }
-                std::mem::take(&mut pending.waiting)
-            };
-            let (writes, senders): (Vec<PollWrite>, Vec<_>) = waiting.into_iter().unzip();
-            tracing::debug!(polls = writes.len(), "committing a batch of polls");
-            // A panic while holding the lock cannot leave SQLite half-written (transactions
-            // roll back), so a poisoned lock is safe to take over.
-            let committed = self
-                .store
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .commit_polls(&writes);
-            let results: Vec<_> = match committed {
-                Ok(results) => results,
-                Err(e) => {
-                    let message = e.to_string();
-                    let failed = || {
-                        Err(StoreError::Task(format!(
-                            "committing a batch of polls: {message}"
-                        )))
-                    };
-                    writes.iter().map(|_| failed()).collect()
-                }
-            };
-            for ((sender, result), write) in senders.into_iter().zip(results).zip(writes) {
-                let _ = sender.send((result, write));
             }
         }
     }
@@ -388,5 +498,41 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(stored, (1..=20).sum::<i64>());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_poll_that_stored_articles_waits_for_the_log_to_be_synced_and_hears_if_it_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fw.db");
+        let mut store = Store::open(&path).unwrap();
+        let ids = store
+            .sync_feeds([("http://a/", "a"), ("http://b/", "b")])
+            .unwrap();
+        let (a, b) = (ids["http://a/"], ids["http://b/"]);
+        let db = Db::new(store);
+        let now = Utc::now();
+        let stored = db.commit_poll(poll_of(a, "http://a/", &["1"], now)).await;
+        assert_eq!(stored.unwrap().new_articles, 1);
+
+        // With the log file gone, SQLite goes on writing the handle it holds, but the log can
+        // no longer be synced by name: a poll that stored articles must not pass as durable.
+        let log = dir.path().join("fw.db-wal");
+        std::fs::remove_file(&log).unwrap();
+        let unsynced = db.commit_poll(poll_of(a, "http://a/", &["2"], now)).await;
+        match unsynced {
+            Err(StoreError::Sync { path, .. }) => assert_eq!(path, log),
+            other => panic!("expected a sync error, got {other:?}"),
+        }
+        // A poll that stored nothing (a 304) needs no sync.
+        let mut unchanged = poll_of(b, "http://b/", &[], now);
+        unchanged.outcome = PollOutcome::Success {
+            status: 304,
+            validators: Validators::default(),
+            title: None,
+            moved_to: None,
+            missed_items: None,
+            ttl: None,
+        };
+        assert_eq!(db.commit_poll(unchanged).await.unwrap().new_articles, 0);
     }
 }

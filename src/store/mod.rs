@@ -67,6 +67,11 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("database {path}: cannot sync it to disk: {source}")]
+    Sync {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("search `{expression}`: {source}")]
     Search {
         expression: String,
@@ -100,7 +105,10 @@ pub struct Db {
     /// A second connection for the poller's reads, so that they do not wait for a commit: WAL
     /// lets readers work while the writer syncs. `None` when the database has no file.
     reader: Option<Arc<Mutex<Store>>>,
-    queue: Arc<batch::CommitQueue>,
+    commits: Arc<batch::CommitQueue>,
+    syncs: Arc<batch::SyncQueue>,
+    /// The log that committed polls wait to see synced; `None` if commits sync themselves.
+    log: Option<batch::WriteAheadLog>,
 }
 
 impl Db {
@@ -111,9 +119,11 @@ impl Db {
             .filter(|path| !path.is_empty())
             .and_then(|path| Store::open_reader(Path::new(path)).ok());
         Db {
+            log: batch::WriteAheadLog::of(&store),
             store: Arc::new(Mutex::new(store)),
             reader: reader.map(|r| Arc::new(Mutex::new(r))),
-            queue: Arc::default(),
+            commits: Arc::default(),
+            syncs: Arc::default(),
         }
     }
 
