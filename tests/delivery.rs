@@ -57,8 +57,8 @@ async fn outbox_lists_failed_and_dead_alerts_and_retry_sends_dead_ones() {
         "{}",
         out.stdout
     );
-    assert!(out.stdout.contains("answered HTTP 404"), "{}", out.stdout);
-    assert!(out.stdout.contains("Ukraine story 1"), "{}", out.stdout);
+    out.assert_stdout_has("answered HTTP 404");
+    out.assert_stdout_has("Ukraine story 1");
 
     let out = ws.run(&["outbox", "--json"]).await;
     out.assert_ok();
@@ -85,7 +85,7 @@ async fn outbox_lists_failed_and_dead_alerts_and_retry_sends_dead_ones() {
     );
     assert_eq!(server.received().len(), 2);
     let out = ws.run(&["outbox"]).await;
-    assert!(out.stdout.contains("outbox empty"), "{}", out.stdout);
+    out.assert_stdout_has("outbox empty");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -103,8 +103,8 @@ async fn outbox_shows_a_failing_alert_as_failed_with_its_next_try() {
         "{}",
         out.stdout
     );
-    assert!(out.stdout.contains("next try"), "{}", out.stdout);
-    assert!(out.stdout.contains("HTTP 503"), "{}", out.stdout);
+    out.assert_stdout_has("next try");
+    out.assert_stdout_has("HTTP 503");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -114,7 +114,7 @@ async fn test_notify_sends_a_sample_and_reports_failure() {
 
     let out = ws.run(&["test-notify", "hook"]).await;
     out.assert_ok();
-    assert!(out.stdout.contains("test alert sent"), "{}", out.stdout);
+    out.assert_stdout_has("test alert sent");
     let received = server.received();
     assert_eq!(received.len(), 1);
     let body = received[0].json();
@@ -124,17 +124,13 @@ async fn test_notify_sends_a_sample_and_reports_failure() {
     server.force_webhook_status(401);
     let out = ws.run(&["test-notify", "hook"]).await;
     assert_eq!(out.code, Some(1));
-    assert!(out.stdout.contains("test alert failed"), "{}", out.stdout);
-    assert!(out.stdout.contains("401"), "{}", out.stdout);
+    out.assert_stdout_has("test alert failed");
+    out.assert_stdout_has("401");
 
     let out = ws.run(&["test-notify", "nope"]).await;
     assert_ne!(out.code, Some(0));
-    assert!(
-        out.stderr.contains("no notifier named `nope`"),
-        "{}",
-        out.stderr
-    );
-    assert!(out.stderr.contains("known: hook"), "{}", out.stderr);
+    out.assert_stderr_has("no notifier named `nope`");
+    out.assert_stderr_has("known: hook");
     // A test alert is never stored.
     assert!(!ws.db().exists());
 }

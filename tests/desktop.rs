@@ -260,7 +260,7 @@ async fn missing_session_bus_keeps_the_alert_pending() {
     )
     .await;
     out.assert_ok();
-    assert!(out.stderr.contains("session bus"), "{}", out.stderr);
+    out.assert_stderr_has("session bus");
     assert_eq!(
         ws.query_i64("SELECT COUNT(*) FROM outbox WHERE status = 'pending'"),
         1

@@ -682,14 +682,14 @@ async fn gone_feed_stops_being_polled_and_says_so() {
     let ws = Workspace::new(&config("", &[("Gone", site.url("/gone.xml"))]));
     let first = ws.run(&["run", "--once"]).await;
     first.assert_ok();
-    assert!(first.stderr.contains("gone for good"), "{}", first.stderr);
+    first.assert_stderr_has("gone for good");
     let second = ws.run(&["run", "--once"]).await;
     second.assert_ok();
-    assert!(second.stderr.contains("410 Gone"), "{}", second.stderr);
+    second.assert_stderr_has("410 Gone");
     assert_eq!(site.requests("/gone.xml").len(), 1, "not polled again");
 
     let text = ws.run(&["feeds"]).await;
-    assert!(text.stdout.contains("GONE (410)"), "{}", text.stdout);
+    text.assert_stdout_has("GONE (410)");
     let feeds = feeds_json(&ws.run(&["feeds", "--json"]).await);
     assert_eq!(feeds[0]["gone"], true);
     assert_eq!(feeds[0]["next_poll_at"], serde_json::Value::Null);
@@ -753,11 +753,7 @@ async fn all_new_items_warn_of_missed_items_and_adaptive_shortens_the_interval()
         "{}",
         second.stderr
     );
-    assert!(
-        second.stderr.contains("consider `interval"),
-        "{}",
-        second.stderr
-    );
+    second.assert_stderr_has("consider `interval");
 
     let fast_next = feed_int(&ws, "Fast", "next_poll_at").unwrap() - before;
     let fixed_next = feed_int(&ws, "Fixed", "next_poll_at").unwrap() - before;

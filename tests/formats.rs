@@ -215,7 +215,7 @@ async fn broken_template_and_missing_chat_id_are_config_errors() {
     );
     let out = ws.run(&["check"]).await;
     assert_eq!(out.code, Some(2), "{}", out.stderr);
-    assert!(out.stderr.contains("template of `t`"), "{}", out.stderr);
+    out.assert_stderr_has("template of `t`");
     assert!(
         out.stderr
             .contains("method of `tg` must be POST, PUT or PATCH"),

@@ -135,13 +135,9 @@ async fn search_indexes_a_large_backlog_itself_only_when_no_feedwatch_runs() {
     let running = feedwatch::service::InstanceLock::acquire(&ws.db()).unwrap();
     let out = ws.run(&["search", "backlog", "--json"]).await;
     assert!(json(&out).as_array().unwrap().is_empty());
-    assert!(
-        out.stderr.contains(&format!(
-            "{waiting} recently stored articles are not in the search index yet"
-        )),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_has(format!(
+        "{waiting} recently stored articles are not in the search index yet"
+    ));
     // With nobody running, the search indexes them itself.
     drop(running);
     let out = ws
@@ -181,14 +177,14 @@ async fn a_damaged_search_index_is_built_again_only_when_no_feedwatch_has_it_ope
         "feedwatch (pid {}) running on this database has the index open; restart it",
         std::process::id()
     );
-    assert!(out.stderr.contains(&told), "{}", out.stderr);
+    out.assert_stderr_has(&told);
     assert_eq!(std::fs::read(&index).unwrap(), garbage);
 
     // With nobody running, the search builds it again and finds the stories.
     drop(running);
     let out = ws.run(&["search", "grain", "--json"]).await;
     assert_eq!(json(&out)[0]["title"], "Grain deal extended");
-    assert!(out.stderr.contains("building it again"), "{}", out.stderr);
+    out.assert_stderr_has("building it again");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -197,7 +193,7 @@ async fn search_refuses_what_the_index_cannot_answer_with_exit_code_2() {
     let ws = archive(&server).await;
     let out = ws.run(&["search", "/gr.in/"]).await;
     assert_eq!(out.code, Some(2), "{}", out.stderr);
-    assert!(out.stderr.contains("/gr.in/"), "{}", out.stderr);
+    out.assert_stderr_has("/gr.in/");
     let out = ws.run(&["search", "(grain"]).await;
     assert_eq!(out.code, Some(2), "{}", out.stderr);
 }
@@ -305,8 +301,8 @@ async fn feed_add_keeps_comments_and_says_what_it_found() {
         .run(&["feed", "add", &tech, "--interval", "30m", "--tag", "tech"])
         .await;
     out.assert_ok();
-    assert!(out.stdout.contains("added `Tech Today`"), "{}", out.stdout);
-    assert!(out.stdout.contains("3 item(s)"), "{}", out.stdout);
+    out.assert_stdout_has("added `Tech Today`");
+    out.assert_stdout_has("3 item(s)");
 
     let text = std::fs::read_to_string(ws.config()).unwrap();
     let before_rules = &commented_config(&server)[..COMMENTED.find("# rules").unwrap()];
@@ -358,7 +354,7 @@ async fn feed_add_given_a_web_page_adds_the_feed_it_links_to() {
         .run(&["feed", "add", &server.url("/feeds/site.html")])
         .await;
     out.assert_ok();
-    assert!(out.stdout.contains("is a web page"), "{}", out.stdout);
+    out.assert_stdout_has("is a web page");
     let names: Vec<String> = feed_list(&ws.run(&["feed", "list", "--json"]).await)
         .into_iter()
         .map(|f| f.1)
@@ -381,16 +377,8 @@ async fn feed_add_lists_the_choices_when_a_page_links_to_several_feeds() {
         .run(&["feed", "add", &server.url("/feeds/site.html")])
         .await;
     assert_eq!(out.code, Some(2), "{}", out.stderr);
-    assert!(
-        out.stderr.contains(&server.url("/feeds/tech.xml")),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        out.stderr.contains(&server.url("/feeds/other.atom")),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_has(server.url("/feeds/tech.xml"));
+    out.assert_stderr_has(server.url("/feeds/other.atom"));
     assert_eq!(
         std::fs::read_to_string(ws.config()).unwrap(),
         commented_config(&server)
@@ -406,16 +394,12 @@ async fn feed_add_refuses_duplicates_and_dead_feeds_without_touching_the_config(
         .run(&["feed", "add", &server.url("/feeds/world.xml")])
         .await;
     assert_eq!(twice.code, Some(2), "{}", twice.stderr);
-    assert!(
-        twice.stderr.contains("already in the config as `World`"),
-        "{}",
-        twice.stderr
-    );
+    twice.assert_stderr_has("already in the config as `World`");
     let dead = ws
         .run(&["feed", "add", &server.url("/feeds/gone.xml")])
         .await;
     assert_eq!(dead.code, Some(1), "{}", dead.stderr);
-    assert!(dead.stderr.contains("404"), "{}", dead.stderr);
+    dead.assert_stderr_has("404");
     let bad_interval = ws
         .run(&[
             "feed",
@@ -426,11 +410,7 @@ async fn feed_add_refuses_duplicates_and_dead_feeds_without_touching_the_config(
         ])
         .await;
     assert_eq!(bad_interval.code, Some(2), "{}", bad_interval.stderr);
-    assert!(
-        bad_interval.stderr.contains("nothing was written"),
-        "{}",
-        bad_interval.stderr
-    );
+    bad_interval.assert_stderr_has("nothing was written");
     assert_eq!(
         std::fs::read_to_string(ws.config()).unwrap(),
         commented_config(&server)
@@ -458,7 +438,7 @@ async fn feed_remove_by_name_or_url_keeps_the_rest_of_the_file() {
     assert!(text.contains("query = 'NATO'   # alliance news"), "{text}");
     let missing = ws.run(&["feed", "remove", "World"]).await;
     assert_eq!(missing.code, Some(2), "{}", missing.stderr);
-    assert!(missing.stderr.contains("`World`"), "{}", missing.stderr);
+    missing.assert_stderr_has("`World`");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -476,21 +456,13 @@ async fn feed_remove_takes_the_feed_out_of_rules_but_never_widens_one() {
     let ws = Workspace::new(&config);
     let out = ws.run(&["feed", "remove", "World"]).await;
     out.assert_ok();
-    assert!(
-        out.stdout.contains("rule `both` no longer lists it"),
-        "{}",
-        out.stdout
-    );
+    out.assert_stdout_has("rule `both` no longer lists it");
     let text = std::fs::read_to_string(ws.config()).unwrap();
     assert!(text.contains("feeds = [\"Tech\"]\n[[rule]]"), "{text}");
 
     let refused = ws.run(&["feed", "remove", "Tech"]).await;
     assert_eq!(refused.code, Some(2), "{}", refused.stderr);
-    assert!(
-        refused.stderr.contains("rule `both` watches only `Tech`"),
-        "{}",
-        refused.stderr
-    );
+    refused.assert_stderr_has("rule `both` watches only `Tech`");
     assert_eq!(std::fs::read_to_string(ws.config()).unwrap(), text);
 }
 
@@ -515,11 +487,7 @@ async fn opml_round_trip_gives_the_same_feeds_and_skips_what_is_present() {
         .run(&["import-opml", opml_path.to_str().unwrap()])
         .await;
     out.assert_ok();
-    assert!(
-        out.stdout.contains("2 added, 0 skipped, 0 unreachable"),
-        "{}",
-        out.stdout
-    );
+    out.assert_stdout_has("2 added, 0 skipped, 0 unreachable");
     assert_eq!(
         feed_list(&target.run(&["feed", "list", "--json"]).await),
         feed_list(&source.run(&["feed", "list", "--json"]).await)
@@ -577,7 +545,7 @@ async fn opml_import_reports_unreachable_feeds_and_adds_the_rest() {
     std::fs::write(&broken, "<opml><body><outline></body>").unwrap();
     let out = ws.run(&["import-opml", broken.to_str().unwrap()]).await;
     assert_eq!(out.code, Some(2), "{}", out.stderr);
-    assert!(out.stderr.contains("broken.opml"), "{}", out.stderr);
+    out.assert_stderr_has("broken.opml");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -29,7 +29,7 @@ async fn check_puts_a_caret_under_the_error_in_a_rule_query() {
     let ws = Workspace::new("[[rule]]\nname = \"eu\"\nquery = 'NATO AND (EU OR'\n");
     let out = ws.run(&["check"]).await;
     assert_eq!(out.code, Some(2), "{}", out.stderr);
-    assert!(out.stderr.contains("rule `eu`"), "{}", out.stderr);
+    out.assert_stderr_has("rule `eu`");
     let lines: Vec<&str> = out.stderr.lines().collect();
     let query_line = lines
         .iter()
@@ -51,7 +51,7 @@ async fn check_rejects_an_unknown_accents_option() {
     let ws = Workspace::new("[[rule]]\nname = \"c\"\nquery = 'café'\naccents = \"strict\"\n");
     let out = ws.run(&["check"]).await;
     assert_eq!(out.code, Some(2), "{}", out.stderr);
-    assert!(out.stderr.contains("rule `c`: accents"), "{}", out.stderr);
+    out.assert_stderr_has("rule `c`: accents");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -73,11 +73,7 @@ async fn preview_highlights_the_matched_words_in_a_snippet() {
     .unwrap();
     let out = ws.run(&["preview", feed.to_str().unwrap()]).await;
     out.assert_ok();
-    assert!(
-        out.stdout.contains("✓ nato: NATO, Zelensky"),
-        "{}",
-        out.stdout
-    );
+    out.assert_stdout_has("✓ nato: NATO, Zelensky");
     assert!(
         out.stdout
             .contains("anti-**NATO** rally while **Zelenský** spoke."),
@@ -151,21 +147,9 @@ async fn backtest_counts_how_often_a_rule_would_have_fired_per_day_and_feed() {
         per_day[1].starts_with(&format!("  {}      2", day(2))),
         "{per_day:?}"
     );
-    assert!(
-        out.stdout.contains("world                        2 of 3"),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stdout.contains("sport                        1 of 2"),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stdout.contains("**Ukrainian** exports"),
-        "{}",
-        out.stdout
-    );
+    out.assert_stdout_has("world                        2 of 3");
+    out.assert_stdout_has("sport                        1 of 2");
+    out.assert_stdout_has("**Ukrainian** exports");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -189,11 +173,7 @@ async fn backtest_tries_a_query_over_a_shorter_window() {
         "{}",
         out.stdout
     );
-    assert!(
-        out.stdout.contains("Ukraine talks resume"),
-        "{}",
-        out.stdout
-    );
+    out.assert_stdout_has("Ukraine talks resume");
     assert!(!out.stdout.contains("wins the cup"), "{}", out.stdout);
 }
 

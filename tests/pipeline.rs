@@ -105,7 +105,7 @@ async fn matching_articles_are_alerted_exactly_once_across_runs() {
     assert!(!ws.path("feedwatch-search.db").exists());
     let out = ws.run(&["search", "grain", "--json"]).await;
     out.assert_ok();
-    assert!(out.stdout.contains("Ukrainian grain"), "{}", out.stdout);
+    out.assert_stdout_has("Ukrainian grain");
     assert_eq!(
         ws.query_index_i64("SELECT indexed_through FROM progress"),
         ws.query_i64("SELECT MAX(id) FROM articles")
@@ -126,7 +126,7 @@ async fn alerts_for_a_down_webhook_are_kept_and_sent_later() {
     let first = ws.run(&["run", "--once"]).await;
     first.assert_ok();
     assert!(server.received().is_empty());
-    assert!(first.stderr.contains("503"), "{}", first.stderr);
+    first.assert_stderr_has("503");
     assert_eq!(
         ws.query_i64("SELECT COUNT(*) FROM outbox WHERE status = 'pending'"),
         1
@@ -248,8 +248,8 @@ async fn check_reports_every_error_with_line_and_column() {
     let unknown_key = Workspace::new("[[feed]]\nurl = \"http://x/\"\nevery = \"5m\"\n");
     let out = unknown_key.run(&["check"]).await;
     assert_eq!(out.code, Some(2));
-    assert!(out.stderr.contains("line 3"), "{}", out.stderr);
-    assert!(out.stderr.contains("every"), "{}", out.stderr);
+    out.assert_stderr_has("line 3");
+    out.assert_stderr_has("every");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -261,12 +261,8 @@ async fn check_prints_what_it_understood() {
     );
     let out = ws.run(&["check"]).await;
     out.assert_ok();
-    assert!(out.stdout.contains("cron `*/10 * * * *`"), "{}", out.stdout);
-    assert!(
-        out.stdout.contains("NATO, Jens Stoltenberg"),
-        "{}",
-        out.stdout
-    );
+    out.assert_stdout_has("cron `*/10 * * * *`");
+    out.assert_stdout_has("NATO, Jens Stoltenberg");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -298,7 +294,7 @@ async fn preview_json_lists_entries_with_matched_rules_and_writes_nothing() {
     )
     .await;
     out.assert_ok();
-    assert!(out.stdout.contains("✓ query: Other"), "{}", out.stdout);
+    out.assert_stdout_has("✓ query: Other");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -318,7 +314,7 @@ async fn matches_lists_stored_matches_newest_first() {
     assert_eq!(v[0]["rule"], "watch");
     assert_eq!(v[0]["article"]["title"], "NATO one");
     let text = ws.run(&["matches"]).await;
-    assert!(text.stdout.contains("[watch] NATO one"), "{}", text.stdout);
+    text.assert_stdout_has("[watch] NATO one");
 }
 
 #[tokio::test(flavor = "multi_thread")]

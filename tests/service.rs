@@ -197,12 +197,8 @@ async fn a_second_instance_on_the_same_database_is_refused() {
 
     let out = ws.run(&["run", "--once"]).await;
     assert_eq!(out.code, Some(1), "{}", out.stderr);
-    assert!(out.stderr.contains("already running"), "{}", out.stderr);
-    assert!(
-        out.stderr.contains(&format!("pid {}", daemon.pid())),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_has("already running");
+    out.assert_stderr_has(format!("pid {}", daemon.pid()));
     let status = ws.run(&["status"]).await;
     status.assert_ok();
     assert!(

@@ -283,6 +283,30 @@ impl Output {
         );
         self
     }
+
+    /// Asserts that feedwatch wrote `text` to stderr, and shows what it wrote if not.
+    #[track_caller]
+    pub fn assert_stderr_has(&self, text: impl AsRef<str>) -> &Output {
+        let text = text.as_ref();
+        assert!(
+            self.stderr.contains(text),
+            "stderr lacks {text:?}:\n{}",
+            self.stderr
+        );
+        self
+    }
+
+    /// Asserts that feedwatch wrote `text` to stdout, and shows what it wrote if not.
+    #[track_caller]
+    pub fn assert_stdout_has(&self, text: impl AsRef<str>) -> &Output {
+        let text = text.as_ref();
+        assert!(
+            self.stdout.contains(text),
+            "stdout lacks {text:?}:\n{}",
+            self.stdout
+        );
+        self
+    }
 }
 
 /// Loopback traffic must never go through a proxy from the environment, and the test's own log
