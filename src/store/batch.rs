@@ -375,6 +375,21 @@ mod tests {
         }
     }
 
+    /// What a poll answered `304 Not Modified` writes: fetch state only.
+    fn not_modified(feed: FeedId, url: &str, now: DateTime<Utc>) -> PollWrite {
+        PollWrite {
+            outcome: PollOutcome::Success {
+                status: 304,
+                validators: Validators::default(),
+                title: None,
+                moved_to: None,
+                missed_items: None,
+                ttl: None,
+            },
+            ..poll_of(feed, url, &[], now)
+        }
+    }
+
     /// A store with feeds `a` and `b`; the folder must outlive the store.
     fn two_feeds() -> (tempfile::TempDir, Store, FeedId, FeedId) {
         let dir = tempfile::tempdir().unwrap();
@@ -453,16 +468,9 @@ mod tests {
         let mut store = Store::open(&dir.path().join("fw.db")).unwrap();
         let a = store.sync_feeds([("http://a/", "a")]).unwrap()["http://a/"];
         let now = Utc::now();
-        let mut unchanged = poll_of(a, "http://a/", &[], now);
-        unchanged.outcome = PollOutcome::Success {
-            status: 304,
-            validators: Validators::default(),
-            title: None,
-            moved_to: None,
-            missed_items: None,
-            ttl: None,
-        };
-        store.commit_polls(&[unchanged]).unwrap();
+        store
+            .commit_polls(&[not_modified(a, "http://a/", now)])
+            .unwrap();
         assert_eq!(store.feed_state(a).unwrap().last_status, Some(304));
         let synchronous: i64 = store
             .conn
@@ -524,15 +532,7 @@ mod tests {
             other => panic!("expected a sync error, got {other:?}"),
         }
         // A poll that stored nothing (a 304) needs no sync.
-        let mut unchanged = poll_of(b, "http://b/", &[], now);
-        unchanged.outcome = PollOutcome::Success {
-            status: 304,
-            validators: Validators::default(),
-            title: None,
-            moved_to: None,
-            missed_items: None,
-            ttl: None,
-        };
+        let unchanged = not_modified(b, "http://b/", now);
         assert_eq!(db.commit_poll(unchanged).await.unwrap().new_articles, 0);
     }
 }

@@ -287,26 +287,24 @@ impl Output {
     /// Asserts that feedwatch wrote `text` to stderr, and shows what it wrote if not.
     #[track_caller]
     pub fn assert_stderr_has(&self, text: impl AsRef<str>) -> &Output {
-        let text = text.as_ref();
-        assert!(
-            self.stderr.contains(text),
-            "stderr lacks {text:?}:\n{}",
-            self.stderr
-        );
+        assert_has("stderr", &self.stderr, text.as_ref());
         self
     }
 
     /// Asserts that feedwatch wrote `text` to stdout, and shows what it wrote if not.
     #[track_caller]
     pub fn assert_stdout_has(&self, text: impl AsRef<str>) -> &Output {
-        let text = text.as_ref();
-        assert!(
-            self.stdout.contains(text),
-            "stdout lacks {text:?}:\n{}",
-            self.stdout
-        );
+        assert_has("stdout", &self.stdout, text.as_ref());
         self
     }
+}
+
+#[track_caller]
+fn assert_has(stream: &str, written: &str, text: &str) {
+    assert!(
+        written.contains(text),
+        "{stream} lacks {text:?}:\n{written}"
+    );
 }
 
 /// Loopback traffic must never go through a proxy from the environment, and the test's own log
