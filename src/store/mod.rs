@@ -67,7 +67,9 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("database {path}: cannot sync it to disk: {source}")]
+    #[error(
+        "database log {path}: cannot sync it to disk: {source}; restart feedwatch once the disk is sound"
+    )]
     Sync {
         path: PathBuf,
         source: std::io::Error,
@@ -98,17 +100,17 @@ pub struct Store {
 }
 
 /// The store shared by the daemon's tasks. SQLite calls are short but blocking, so they run on
-/// tokio's blocking pool, one at a time.
+/// tokio's blocking pool, one at a time on each connection.
 #[derive(Clone)]
 pub struct Db {
     store: Arc<Mutex<Store>>,
     /// A second connection for the poller's reads, so that they do not wait for a commit: WAL
-    /// lets readers work while the writer syncs. `None` when the database has no file.
+    /// lets readers work while the writer writes. `None` when the database has no file.
     reader: Option<Arc<Mutex<Store>>>,
     commits: Arc<batch::CommitQueue>,
     syncs: Arc<batch::SyncQueue>,
     /// The log that committed polls wait to see synced; `None` if commits sync themselves.
-    log: Option<batch::WriteAheadLog>,
+    log: Option<Arc<batch::WriteAheadLog>>,
 }
 
 impl Db {
@@ -119,7 +121,7 @@ impl Db {
             .filter(|path| !path.is_empty())
             .and_then(|path| Store::open_reader(Path::new(path)).ok());
         Db {
-            log: batch::WriteAheadLog::of(&store),
+            log: batch::WriteAheadLog::of(&store).map(Arc::new),
             store: Arc::new(Mutex::new(store)),
             reader: reader.map(|r| Arc::new(Mutex::new(r))),
             commits: Arc::default(),
@@ -203,8 +205,9 @@ impl Store {
         Ok(Store { conn })
     }
 
-    /// Runs `write` with commits that do not wait for the disk, for writes that a power cut may
-    /// undo without harm because they are done again (fetch state, the search index). WAL keeps
+    /// Runs `write` with commits that do not wait for the disk: for writes that a power cut may
+    /// undo without harm because they are done again (fetch state), and for polls whose
+    /// committer syncs the write-ahead log itself before it tells them they are done. WAL keeps
     /// commits in order, so the next synced commit makes these durable too; every other write,
     /// the outbox above all, keeps the full sync, even after `write` panics (the connection
     /// outlives a panic: the committer takes over its lock).
