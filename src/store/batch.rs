@@ -162,7 +162,7 @@ impl WriteAheadLog {
     /// Makes every transaction committed so far durable. Syncing any handle of the file syncs
     /// everything written to it. It is opened by name each time: SQLite replaces the file only
     /// when its last connection closes, and the committer's stays open.
-    fn sync(&self) -> Result<(), StoreError> {
+    fn sync(&self) -> std::io::Result<()> {
         let mut failed = self.failed.lock().unwrap_or_else(PoisonError::into_inner);
         if failed.is_none()
             && let Err(e) = OpenOptions::new()
@@ -174,10 +174,7 @@ impl WriteAheadLog {
         }
         match &*failed {
             None => Ok(()),
-            Some((kind, message)) => Err(StoreError::Sync {
-                path: self.path.clone(),
-                source: std::io::Error::new(*kind, message.clone()),
-            }),
+            Some((kind, message)) => Err(std::io::Error::new(*kind, message.clone())),
         }
     }
 
@@ -188,11 +185,10 @@ impl WriteAheadLog {
         for ((result, write), sender) in unsynced {
             let result = match &synced {
                 Ok(()) => result,
-                Err(StoreError::Sync { path, source }) => Err(StoreError::Sync {
-                    path: path.clone(),
-                    source: std::io::Error::new(source.kind(), source.to_string()),
+                Err(e) => Err(StoreError::Sync {
+                    path: self.path.clone(),
+                    source: std::io::Error::new(e.kind(), e.to_string()),
                 }),
-                Err(e) => Err(StoreError::Task(e.to_string())),
             };
             let _ = sender.send((result, write));
         }
@@ -540,7 +536,7 @@ mod tests {
     // let an open file go.
     #[cfg(unix)]
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_poll_that_stored_articles_waits_for_the_log_to_be_synced_and_hears_if_it_fails() {
+    async fn a_failed_sync_of_the_log_fails_that_poll_and_every_later_one_that_stores_articles() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("fw.db");
         let mut store = Store::open(&path).unwrap();
