@@ -16,7 +16,7 @@ pub fn html_to_text(html: &str) -> String {
         // Double-escaped entities (`&amp;eacute;`).
         text = decoded;
     }
-    collapse_whitespace(&text)
+    collapse_whitespace(text)
 }
 
 /// Tags that separate words; inline ones (b, i, a, span) do not.
@@ -240,41 +240,65 @@ fn latin1_letter(name: &str) -> Option<char> {
     composed.next().is_none().then_some(c)
 }
 
-/// Words separated by single spaces. Byte by byte: most text is ASCII, and only the bytes of
-/// other characters need decoding to know whether they are (Unicode) whitespace.
-fn collapse_whitespace(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut word_start = None;
-    let mut at = 0;
-    let bytes = text.as_bytes();
-    while at < bytes.len() {
-        let (space, len) = match bytes[at] {
+/// Words separated by single spaces. Most text needs little or no change, so it is copied in
+/// as few pieces as possible: a single space between two words is kept where it is, and only
+/// other runs of whitespace (leading, trailing, doubled, tabs, newlines, Unicode spaces) cut
+/// the text. Byte by byte: only the bytes of non-ASCII characters need decoding to know
+/// whether they are (Unicode) whitespace.
+fn collapse_whitespace(text: String) -> String {
+    // Whether the character at `at` is whitespace, and its length in bytes.
+    let char_at = |at: usize| -> (bool, usize) {
+        match text.as_bytes()[at] {
             byte @ 0..0x80 => (byte.is_ascii_whitespace() || byte == 0x0b, 1),
             _ => {
                 let c = text[at..].chars().next().unwrap_or_default();
                 (c.is_whitespace(), c.len_utf8())
             }
-        };
-        match (space, word_start) {
-            (true, Some(start)) => {
-                if !out.is_empty() {
-                    out.push(' ');
-                }
-                out.push_str(&text[start..at]);
-                word_start = None;
-            }
-            (false, None) => word_start = Some(at),
-            _ => {}
         }
-        at += len;
-    }
-    if let Some(start) = word_start {
-        if !out.is_empty() {
+    };
+    let len = text.len();
+    // Built only once something has to change; `text[..copied]` is in it already.
+    let mut out: Option<String> = None;
+    let mut copied = 0;
+    let mut at = 0;
+    while at < len {
+        // Most bytes are printable ASCII, never whitespace: one comparison each.
+        if (b'!'..0x80).contains(&text.as_bytes()[at]) {
+            at += 1;
+            continue;
+        }
+        let (space, width) = char_at(at);
+        if !space {
+            at += width;
+            continue;
+        }
+        let run_start = at;
+        at += width;
+        while at < len {
+            let (space, width) = char_at(at);
+            if !space {
+                break;
+            }
+            at += width;
+        }
+        let single_space = at == run_start + 1 && text.as_bytes()[run_start] == b' ';
+        if single_space && run_start > 0 && at < len {
+            continue;
+        }
+        let out = out.get_or_insert_with(|| String::with_capacity(len));
+        out.push_str(&text[copied..run_start]);
+        if !out.is_empty() && at < len {
             out.push(' ');
         }
-        out.push_str(&text[start..]);
+        copied = at;
     }
-    out
+    match out {
+        None => text,
+        Some(mut out) => {
+            out.push_str(&text[copied..]);
+            out
+        }
+    }
 }
 
 #[cfg(test)]
@@ -286,7 +310,7 @@ mod tests {
         #[test]
         fn collapsing_whitespace_keeps_every_word_once_spaced(text in "[a\\u{e9}\\u{416} \\t\\n\\r\\u{b}\\u{c}\\u{a0}\\u{85}\\u{2003}\\u{3000}]{0,40}") {
             let words: Vec<&str> = text.split(char::is_whitespace).filter(|w| !w.is_empty()).collect();
-            prop_assert_eq!(collapse_whitespace(&text), words.join(" "));
+            prop_assert_eq!(collapse_whitespace(text.clone()), words.join(" "));
         }
     }
 
