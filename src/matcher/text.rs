@@ -56,6 +56,34 @@ pub struct Folded {
 impl Folded {
     /// Folds `text` into this value, replacing what it held.
     pub fn fold(&mut self, text: &str, accents: Accents) {
+        if text.is_ascii() {
+            self.fold_ascii(text);
+        } else {
+            self.fold_unicode(text, accents);
+        }
+    }
+
+    /// An ASCII text folds to itself lower-cased, byte for byte, so each token is at the same
+    /// place in both and the text is copied and lower-cased whole; only the token boundaries
+    /// are looked for byte by byte. Gives what [`Folded::fold_unicode`] gives, at a fraction
+    /// of its cost.
+    fn fold_ascii(&mut self, text: &str) {
+        self.buffer.clear();
+        self.tokens.clear();
+        self.buffer.push_str(text);
+        self.buffer.make_ascii_lowercase();
+        let mut start = 0;
+        for word in text.as_bytes().split(|&b| ASCII_WORD[usize::from(b)] == 0) {
+            let end = start + word.len();
+            if !word.is_empty() {
+                self.tokens.push((start..end, start..end));
+            }
+            // Past the separator that ended the word.
+            start = end + 1;
+        }
+    }
+
+    fn fold_unicode(&mut self, text: &str, accents: Accents) {
         self.buffer.clear();
         self.tokens.clear();
         let mut state = Folder {
@@ -365,6 +393,21 @@ mod tests {
             ["KYIV", "s", "Ärzte2024", "x_Y", "NATO", "Zelenskýi"]
         );
         assert_eq!(folded.word(5), "zelenskýi");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn ascii_texts_fold_as_the_general_path_folds_them(text in "[ -~\t\n]{0,60}") {
+            for accents in [Accents::Ignore, Accents::Exact] {
+                let (mut fast, mut general) = (Folded::default(), Folded::default());
+                fast.fold(&text, accents);
+                general.fold_unicode(&text, accents);
+                let words: Vec<&str> = fast.words().collect();
+                proptest::prop_assert_eq!(words, general.words().collect::<Vec<_>>());
+                let spans = |f: &Folded| (0..f.len()).map(|i| f.span(i)).collect::<Vec<_>>();
+                proptest::prop_assert_eq!(spans(&fast), spans(&general));
+            }
+        }
     }
 
     #[test]
