@@ -129,7 +129,10 @@ impl TokenIndex {
 
 /// The first `chars` characters of `word`, or `None` if it is shorter.
 fn char_prefix(word: &str, chars: usize) -> Option<&str> {
-    if word.is_ascii() {
+    // A character takes at least one byte, so a word of fewer bytes is too short; and when the
+    // first `chars` bytes are ASCII, they are the first `chars` characters.
+    let head = word.as_bytes().get(..chars)?;
+    if head.is_ascii() {
         return word.get(..chars);
     }
     match word.char_indices().nth(chars) {
