@@ -196,15 +196,13 @@ pub(super) fn ingest(
 ) -> Result<IngestStats, StoreError> {
     let mut stats = IngestStats::default();
     {
-        // The insert skips a stored identity itself; a stored canonical link is asked here.
-        let mut link_seen = tx.prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM articles WHERE feed_id = ?1 AND canonical_link = ?2)",
-        )?;
+        // Skips an article this feed stored already, by identity or by canonical link: both
+        // are unique per feed.
         let mut insert_article = tx.prepare_cached(
             "INSERT INTO articles (feed_id, identity, canonical_link, guid, title, link,
                                    published, summary, content, first_seen_at, last_seen_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)
-             ON CONFLICT (feed_id, identity) DO NOTHING",
+             ON CONFLICT DO NOTHING",
         )?;
         let mut claim = tx.prepare_cached(
             "INSERT INTO alerted (rule, alert_key, created_at) VALUES (?1, ?2, ?3)
@@ -221,13 +219,8 @@ pub(super) fn ingest(
         for item in items {
             let a = item.article;
             let identity = item.identity;
-            if let Some(link) = &identity.canonical_link
-                && link_seen.query_row(params![feed, link], |r| r.get::<_, bool>(0))?
-            {
-                continue;
-            }
             // `RETURNING` would collect each row's id in a temporary table; the id of the row
-            // just inserted is at hand anyway. No change means the identity was stored already.
+            // just inserted is at hand anyway. No change means the article was stored already.
             let inserted = insert_article.execute(params![
                 feed,
                 identity.id,

@@ -416,6 +416,43 @@ mod tests {
     }
 
     #[test]
+    fn copies_of_a_story_stored_before_links_were_unique_are_dropped_but_the_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            // Before the step that makes a canonical link unique per feed.
+            let before = MIGRATIONS.len() - 1;
+            let conn = rusqlite::Connection::open(&path).unwrap();
+            for step in &MIGRATIONS[..before] {
+                conn.execute_batch(step).unwrap();
+            }
+            conn.execute_batch(&format!(
+                "PRAGMA user_version = {before};
+                 INSERT INTO feeds (id, url, name) VALUES (1, 'http://a/', 'A'), (2, 'http://b/', 'B');
+                 INSERT INTO articles (id, feed_id, identity, canonical_link, title, summary,
+                                       content, first_seen_at)
+                 VALUES (1, 1, 'guid:1', 'x.org/1', 'first', '', '', 0),
+                        (2, 1, 'guid:2', 'x.org/1', 'copy', '', '', 0),
+                        (3, 2, 'guid:1', 'x.org/1', 'other feed', '', '', 0),
+                        (4, 1, 'hash:a', NULL, 'no link', '', '', 0),
+                        (5, 1, 'hash:b', NULL, 'no link either', '', '', 0);"
+            ))
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let mut titles = store
+            .conn
+            .prepare("SELECT title FROM articles ORDER BY id")
+            .unwrap();
+        let titles: Vec<String> = titles
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(titles, ["first", "other feed", "no link", "no link either"]);
+    }
+
+    #[test]
     fn archive_query_returns_articles_since_a_date_with_their_feed() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(&dir.path().join("fw.db")).unwrap();

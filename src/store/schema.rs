@@ -182,4 +182,16 @@ END;
 CREATE TABLE store_identity (token TEXT NOT NULL) STRICT;
 INSERT INTO store_identity VALUES (lower(hex(randomblob(16))));
 "#,
+    // A feed stores a story once by its canonical link as well as by its identity, and the
+    // insert itself now skips either: a unique index does the lookup that ran before each
+    // insert, a fiftieth of a cold poll's work and all of it on the one committer. Copies
+    // that could have been stored before that lookup existed go first, the oldest kept.
+    r#"
+DELETE FROM articles
+WHERE canonical_link IS NOT NULL
+  AND id NOT IN (SELECT MIN(id) FROM articles WHERE canonical_link IS NOT NULL
+                 GROUP BY feed_id, canonical_link);
+DROP INDEX articles_by_link;
+CREATE UNIQUE INDEX articles_by_link ON articles (feed_id, canonical_link);
+"#,
 ];

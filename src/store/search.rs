@@ -707,7 +707,8 @@ mod tests {
         {
             // A database as the last release left it: its index inside, and complete.
             let conn = rusqlite::Connection::open(&path).unwrap();
-            let last_release = MIGRATIONS.len() - 1;
+            // The steps before the index moved to a file of its own.
+            let last_release = 10;
             for step in &MIGRATIONS[..last_release] {
                 conn.execute_batch(step).unwrap();
             }
