@@ -2,11 +2,12 @@
 //!
 //! Each distinct term of every rule is a *leaf*. An article is folded and tokenised once per
 //! field (and once more per field only if some rule asks for exact accents); each token is
-//! looked up in hash indexes of leaves — phrases by their first word, `stem*` prefixes by the
-//! token's leading characters up to the shortest stem in use — and all regular expressions run
-//! as one `RegexSet`. Fields no rule looks at are not folded at all, and the buffers an article
-//! needs are kept per thread, so matching allocates little beyond its result. The work per article therefore grows with its length, not with the number
-//! of rules. Only rules that contain a leaf that was seen, plus the few that can match with no
+//! looked up once in a hash index of leaves, by its leading characters up to the shortest
+//! `stem*` in use (all of it if it is shorter), which finds both the phrases it starts and the
+//! stems it starts with; all regular expressions run as one `RegexSet`. Fields no rule looks
+//! at are not folded at all, and the buffers an article needs are kept per thread, so matching
+//! allocates little beyond its result. The work per article therefore grows with its length,
+//! not with the number of rules. Only rules that contain a leaf that was seen, plus the few that can match with no
 //! term present (such as `NOT sport`), have their boolean expression evaluated.
 
 use std::borrow::Cow;
@@ -90,40 +91,58 @@ struct CompiledRule {
     positive: Vec<LeafId>,
 }
 
-/// A prefix stem and the leaves that use it.
-type StemLeaves = (Box<str>, Vec<LeafId>);
+/// A first token or a prefix stem, and the leaves that use it.
+type KeyLeaves = (Box<str>, Vec<LeafId>);
+
+/// The first tokens and stems that share one [`TokenIndex::key`].
+#[derive(Debug, Default)]
+struct Candidates {
+    first_tokens: Vec<KeyLeaves>,
+    stems: Vec<KeyLeaves>,
+}
 
 /// Word and prefix leaves for one way of folding accents.
 #[derive(Debug, Default)]
 struct TokenIndex {
-    /// Phrase leaves (a single word is a phrase of one) by their first token.
+    /// Phrase leaves (a single word is a phrase of one) by their first token; filled while
+    /// compiling, then moved into `by_key`.
     by_first_token: FxHashMap<Box<str>, Vec<LeafId>>,
-    /// Prefix leaves by their stem; filled while compiling, then grouped into `prefix_groups`.
+    /// Prefix leaves by their stem; filled while compiling, then moved into `by_key`.
     by_prefix: FxHashMap<Box<str>, Vec<LeafId>>,
-    /// Stems grouped by their first `shortest_stem` characters, so each token needs one lookup
+    /// First tokens and stems by their key, so that each token of a text costs one lookup
     /// however many stem lengths are in use.
-    prefix_groups: FxHashMap<Box<str>, Vec<StemLeaves>>,
-    /// The length in characters of the shortest stem.
+    by_key: FxHashMap<Box<str>, Candidates>,
+    /// The length in characters of the shortest stem; `usize::MAX` when there is none.
     shortest_stem: usize,
     /// Bit `1 << field as u8` for each field some leaf of this index looks at.
     fields: u8,
 }
 
 impl TokenIndex {
-    fn group_prefixes(&mut self) {
+    fn build(&mut self) {
         self.shortest_stem = self
             .by_prefix
             .keys()
             .map(|stem| stem.chars().count())
             .min()
-            .unwrap_or(0);
-        for (stem, ids) in self.by_prefix.drain() {
-            let key = char_prefix(&stem, self.shortest_stem).unwrap_or(&stem);
-            self.prefix_groups
-                .entry(key.into())
-                .or_default()
-                .push((stem, ids));
+            .unwrap_or(usize::MAX);
+        for (word, ids) in std::mem::take(&mut self.by_first_token) {
+            let key: Box<str> = self.key(&word).into();
+            let candidates = self.by_key.entry(key).or_default();
+            candidates.first_tokens.push((word, ids));
         }
+        for (stem, ids) in std::mem::take(&mut self.by_prefix) {
+            let key: Box<str> = self.key(&stem).into();
+            let candidates = self.by_key.entry(key).or_default();
+            candidates.stems.push((stem, ids));
+        }
+    }
+
+    /// A word's first `shortest_stem` characters, or all of it if it is shorter. A token has
+    /// the key of the first token it equals and of every stem it starts with, since no stem is
+    /// shorter than the key.
+    fn key<'w>(&self, word: &'w str) -> &'w str {
+        char_prefix(word, self.shortest_stem).unwrap_or(word)
     }
 }
 
@@ -196,7 +215,7 @@ impl Engine {
             });
         }
         for index in &mut engine.indexes {
-            index.group_prefixes();
+            index.build();
         }
         let sources = engine
             .regexes
@@ -447,7 +466,10 @@ impl Engine {
     ) {
         for i in 0..folded.len() {
             let word = folded.word(i);
-            if let Some(ids) = index.by_first_token.get(word) {
+            let Some(candidates) = index.by_key.get(index.key(word)) else {
+                continue;
+            };
+            for (_, ids) in candidates.first_tokens.iter().filter(|(w, _)| **w == *word) {
                 for &id in ids {
                     let leaf = &self.leaves[id];
                     if leaf.fields & field == 0 {
@@ -466,15 +488,12 @@ impl Engine {
                     }
                 }
             }
-            if index.prefix_groups.is_empty() {
-                continue;
-            }
-            let Some(key) = char_prefix(word, index.shortest_stem) else {
-                continue;
-            };
             // Byte-wise `starts_with` is a character prefix: both sides are whole UTF-8.
-            let stems = index.prefix_groups.get(key).into_iter().flatten();
-            for (_, ids) in stems.filter(|(stem, _)| word.starts_with(&**stem)) {
+            for (_, ids) in candidates
+                .stems
+                .iter()
+                .filter(|(stem, _)| word.starts_with(&**stem))
+            {
                 for &id in ids {
                     if self.leaves[id].fields & field != 0 {
                         hit(id, folded.span(i));
