@@ -66,19 +66,37 @@ pub fn engine_for(config: &Config) -> Engine {
     }))
 }
 
+/// A scoped thread's result; its panic goes on in the caller.
+fn joined<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    handle
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
 impl Pipeline {
     pub fn open(config: Config) -> Result<Pipeline, DaemonError> {
-        let store = Store::open(&config.database)?;
+        // Each HTTP client reads the system's certificate store, some milliseconds of CPU
+        // apiece at every start: they are built on threads of their own while the database
+        // opens and the rules compile.
+        let (store, engine, fetcher, http) = std::thread::scope(|scope| {
+            let fetcher = scope.spawn(|| Fetcher::new(DEFAULT_FETCH_TIMEOUT));
+            let http = scope.spawn(|| {
+                reqwest::Client::builder()
+                    .user_agent(concat!("feedwatch/", env!("CARGO_PKG_VERSION")))
+                    .connect_timeout(Duration::from_secs(10))
+                    .build()
+                    .unwrap_or_default()
+            });
+            let store = Store::open(&config.database);
+            let engine = engine_for(&config);
+            (store, engine, joined(fetcher), joined(http))
+        });
         Ok(Pipeline {
-            engine: engine_for(&config),
+            engine,
             config: Arc::new(config),
-            db: Db::new(store),
-            fetcher: Arc::new(Fetcher::new(DEFAULT_FETCH_TIMEOUT)),
-            http: reqwest::Client::builder()
-                .user_agent(concat!("feedwatch/", env!("CARGO_PKG_VERSION")))
-                .connect_timeout(Duration::from_secs(10))
-                .build()
-                .unwrap_or_default(),
+            db: Db::new(store?),
+            fetcher: Arc::new(fetcher),
+            http,
         })
     }
 
