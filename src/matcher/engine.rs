@@ -466,7 +466,12 @@ impl Engine {
     ) {
         for i in 0..folded.len() {
             let word = folded.word(i);
-            let Some(candidates) = index.by_key.get(index.key(word)) else {
+            // An ASCII word's first characters are its first bytes.
+            let key = match folded.is_ascii() {
+                true => word.get(..index.shortest_stem).unwrap_or(word),
+                false => index.key(word),
+            };
+            let Some(candidates) = index.by_key.get(key) else {
                 continue;
             };
             for (_, ids) in candidates.first_tokens.iter().filter(|(w, _)| **w == *word) {

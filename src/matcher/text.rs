@@ -49,6 +49,8 @@ pub enum Accents {
 pub struct Folded {
     /// All folded tokens, one after another.
     buffer: String,
+    /// Whether every token is ASCII (known only for a text that was all ASCII).
+    ascii: bool,
     /// For each token: its range in `buffer` and its byte range in the original text.
     tokens: Vec<(Range<usize>, Range<usize>)>,
 }
@@ -70,6 +72,7 @@ impl Folded {
     fn fold_ascii(&mut self, text: &str) {
         self.buffer.clear();
         self.tokens.clear();
+        self.ascii = true;
         self.buffer.push_str(text);
         self.buffer.make_ascii_lowercase();
         let mut start = 0;
@@ -86,6 +89,7 @@ impl Folded {
     fn fold_unicode(&mut self, text: &str, accents: Accents) {
         self.buffer.clear();
         self.tokens.clear();
+        self.ascii = false;
         let mut state = Folder {
             out: self,
             accents,
@@ -127,6 +131,11 @@ impl Folded {
             offset = end;
         }
         state.flush();
+    }
+
+    /// Whether every token is known to be ASCII.
+    pub fn is_ascii(&self) -> bool {
+        self.ascii
     }
 
     pub fn len(&self) -> usize {
