@@ -3,7 +3,7 @@
 
 use std::sync::LazyLock;
 
-use regex::Regex;
+use regex::{Regex, RegexSet};
 
 use super::attribute;
 use super::text::named_entity;
@@ -150,19 +150,22 @@ type Rewrite = fn(&str) -> Option<String>;
 /// link are kept, `dc:description` serves as an RSS 2.0 description, and well-known prefixes
 /// used without a declaration are declared.
 pub(super) fn normalise(text: &str) -> Option<String> {
-    // Each step: whether the text can need it (a cheap look), and the rewrite.
+    // Each step: whether the text can need it (which markers it holds, found in one pass),
+    // and the rewrite. No step adds a prefixed element, so the last one's look still holds.
+    let found = MARKERS.matches(text);
+    let has = |marker: Marker| found.matched(marker as usize);
     let steps: [(bool, Rewrite); 6] = [
-        (text.contains(ATOM03_NS), |t| Some(upgrade_atom03(t))),
-        (text.contains("backend.userland.com/rss"), |t| {
+        (has(Marker::Atom03), |t| Some(upgrade_atom03(t))),
+        (has(Marker::UserLand), |t| {
             Some(USERLAND_NS.replace_all(t, "").into_owned())
         }),
         (
-            text.contains("type=") || text.contains("mode="),
+            has(Marker::TypeAttribute) || has(Marker::ModeAttribute),
             fix_text_constructs,
         ),
-        (text.contains("rdf:RDF"), mark_rdf_items_without_link),
-        (text.contains("<dc:description"), adopt_dc_description),
-        (text.contains(':'), declare_known_prefixes),
+        (has(Marker::Rdf), mark_rdf_items_without_link),
+        (has(Marker::DcDescription), adopt_dc_description),
+        (has(Marker::WellKnownPrefix), declare_known_prefixes),
     ];
     let mut changed: Option<String> = None;
     for (applies, step) in steps {
@@ -235,6 +238,35 @@ const WELL_KNOWN_PREFIXES: [(&str, &str); 4] = [
     ("dc", "http://purl.org/dc/elements/1.1/"),
     ("content", "http://purl.org/rss/1.0/modules/content/"),
 ];
+
+/// What [`normalise`] looks for before it tries a rewrite, in the order of [`MARKERS`].
+#[derive(Clone, Copy)]
+enum Marker {
+    Atom03,
+    UserLand,
+    TypeAttribute,
+    ModeAttribute,
+    Rdf,
+    DcDescription,
+    /// An element with one of the [`WELL_KNOWN_PREFIXES`].
+    WellKnownPrefix,
+}
+
+/// The markers as one set of patterns: one pass over a document says which it holds, where a
+/// search for each took ten passes.
+static MARKERS: LazyLock<RegexSet> = LazyLock::new(|| {
+    let prefixes: Vec<&str> = WELL_KNOWN_PREFIXES.iter().map(|(p, _)| *p).collect();
+    RegexSet::new([
+        regex::escape(ATOM03_NS),
+        regex::escape("backend.userland.com/rss"),
+        "type=".into(),
+        "mode=".into(),
+        "rdf:RDF".into(),
+        "<dc:description".into(),
+        format!("<(?:{}):", prefixes.join("|")),
+    ])
+    .expect("static patterns")
+});
 
 /// Declares on the root element the well-known prefixes the document uses but never declares.
 fn declare_known_prefixes(text: &str) -> Option<String> {
