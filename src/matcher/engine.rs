@@ -7,8 +7,9 @@
 //! stems it starts with; all regular expressions run as one `RegexSet`. Fields no rule looks
 //! at are not folded at all, and the buffers an article needs are kept per thread, so matching
 //! allocates little beyond its result. The work per article therefore grows with its length,
-//! not with the number of rules. Only rules that contain a leaf that was seen, plus the few that can match with no
-//! term present (such as `NOT sport`), have their boolean expression evaluated.
+//! not with the number of rules. Only rules that contain a leaf that was seen, plus the few
+//! that can match with no term present (such as `NOT sport`), have their boolean expression
+//! evaluated.
 
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -467,9 +468,10 @@ impl Engine {
         for i in 0..folded.len() {
             let word = folded.word(i);
             // An ASCII word's first characters are its first bytes.
-            let key = match folded.is_ascii() {
-                true => word.get(..index.shortest_stem).unwrap_or(word),
-                false => index.key(word),
+            let key = if folded.is_ascii() {
+                word.get(..index.shortest_stem).unwrap_or(word)
+            } else {
+                index.key(word)
             };
             let Some(candidates) = index.by_key.get(key) else {
                 continue;

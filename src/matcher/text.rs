@@ -66,9 +66,8 @@ impl Folded {
     }
 
     /// An ASCII text folds to itself lower-cased, byte for byte, so each token is at the same
-    /// place in both and the text is copied and lower-cased whole; only the token boundaries
-    /// are looked for byte by byte. Gives what [`Folded::fold_unicode`] gives, at a fraction
-    /// of its cost.
+    /// place in both: the text is copied and lower-cased whole, and only the token boundaries
+    /// are looked for. Gives what [`Folded::fold_unicode`] gives, at a fraction of its cost.
     fn fold_ascii(&mut self, text: &str) {
         self.buffer.clear();
         self.tokens.clear();

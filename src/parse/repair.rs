@@ -150,8 +150,8 @@ type Rewrite = fn(&str) -> Option<String>;
 /// link are kept, `dc:description` serves as an RSS 2.0 description, and well-known prefixes
 /// used without a declaration are declared.
 pub(super) fn normalise(text: &str) -> Option<String> {
-    // Each step: whether the text can need it (which markers it holds, found in one pass),
-    // and the rewrite. No step adds a prefixed element, so the last one's look still holds.
+    // Each step: whether the text can need it (the markers it holds, found in one pass), and
+    // the rewrite.
     let found = MARKERS.matches(text);
     let has = |marker: Marker| found.matched(marker as usize);
     let steps: [(bool, Rewrite); 6] = [
