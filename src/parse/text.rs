@@ -59,8 +59,17 @@ fn looks_like_markup(text: &str) -> bool {
 fn strip_tags(html: &str) -> String {
     let mut out = String::with_capacity(html.len());
     let mut rest = html;
+    // Whitespace that collapsing would take out anyway is not written: after a space, a block
+    // tag adds none and text drops its leading spaces, and a space at the end goes. What the
+    // usual `<p>…</p> <p>…</p>` leaves is then already collapsed, which is cheap to see.
+    let after_space = |out: &String| out.is_empty() || out.ends_with(' ');
     while let Some(open) = rest.find('<') {
-        out.push_str(&rest[..open]);
+        let text = &rest[..open];
+        out.push_str(if after_space(&out) {
+            text.trim_start_matches(' ')
+        } else {
+            text
+        });
         let after = &rest[open + 1..];
         let starts_tag = after
             .chars()
@@ -94,11 +103,18 @@ fn strip_tags(html: &str) -> String {
                 None => "",
             };
         }
-        if BLOCK_TAGS.iter().any(|block| is(block)) {
+        if BLOCK_TAGS.iter().any(|block| is(block)) && !after_space(&out) {
             out.push(' ');
         }
     }
-    out.push_str(rest);
+    out.push_str(if after_space(&out) {
+        rest.trim_start_matches(' ')
+    } else {
+        rest
+    });
+    if out.ends_with(' ') {
+        out.pop();
+    }
     out
 }
 
@@ -246,6 +262,9 @@ fn latin1_letter(name: &str) -> Option<char> {
 /// the text. Byte by byte: only the bytes of non-ASCII characters need decoding to know
 /// whether they are (Unicode) whitespace.
 fn collapse_whitespace(text: String) -> String {
+    if is_collapsed(&text) {
+        return text;
+    }
     // Whether the character at `at` is whitespace, and its length in bytes.
     let char_at = |at: usize| -> (bool, usize) {
         match text.as_bytes()[at] {
@@ -301,6 +320,18 @@ fn collapse_whitespace(text: String) -> String {
     }
 }
 
+/// Whether `text` is ASCII with single spaces between words only, the usual case after
+/// [`strip_tags`]; found by a few vectorised searches instead of a look at every byte.
+fn is_collapsed(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    text.is_ascii()
+        && !bytes.starts_with(b" ")
+        && !bytes.ends_with(b" ")
+        && memchr::memchr3(b'\t', b'\n', b'\r', bytes).is_none()
+        && memchr::memchr2(0x0b, 0x0c, bytes).is_none()
+        && memchr::memmem::find(bytes, b"  ").is_none()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -311,6 +342,23 @@ mod tests {
         fn collapsing_whitespace_keeps_every_word_once_spaced(text in "[a\\u{e9}\\u{416} \\t\\n\\r\\u{b}\\u{c}\\u{a0}\\u{85}\\u{2003}\\u{3000}]{0,40}") {
             let words: Vec<&str> = text.split(char::is_whitespace).filter(|w| !w.is_empty()).collect();
             prop_assert_eq!(collapse_whitespace(text.clone()), words.join(" "));
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn markup_gives_its_words_once_spaced(html in "(<p>|</p>|<br>|<b>|</b>|[a-c]{1,3}| |\n|\t){0,30}") {
+            let words: Vec<String> = html
+                .replace("<p>", " ").replace("</p>", " ").replace("<br>", " ")
+                .replace("<b>", "").replace("</b>", "")
+                .split_whitespace().map(String::from).collect();
+            prop_assert_eq!(html_to_text(&html), words.join(" "));
+        }
+
+        #[test]
+        fn collapsed_text_is_seen_as_such_and_other_text_is_not(text in "[a \t\n\r\u{b}\u{c}\u{a0}]{0,20}") {
+            let words: Vec<&str> = text.split(char::is_whitespace).filter(|w| !w.is_empty()).collect();
+            prop_assert_eq!(is_collapsed(&text), text == words.join(" "));
         }
     }
 
