@@ -128,12 +128,12 @@ impl TokenIndex {
             .min()
             .unwrap_or(usize::MAX);
         for (word, ids) in std::mem::take(&mut self.by_first_token) {
-            let key: Box<str> = self.key(&word).into();
+            let key: Box<str> = self.key(&word, false).into();
             let candidates = self.by_key.entry(key).or_default();
             candidates.first_tokens.push((word, ids));
         }
         for (stem, ids) in std::mem::take(&mut self.by_prefix) {
-            let key: Box<str> = self.key(&stem).into();
+            let key: Box<str> = self.key(&stem, false).into();
             let candidates = self.by_key.entry(key).or_default();
             candidates.stems.push((stem, ids));
         }
@@ -141,9 +141,14 @@ impl TokenIndex {
 
     /// A word's first `shortest_stem` characters, or all of it if it is shorter. A token has
     /// the key of the first token it equals and of every stem it starts with, since no stem is
-    /// shorter than the key.
-    fn key<'w>(&self, word: &'w str) -> &'w str {
-        char_prefix(word, self.shortest_stem).unwrap_or(word)
+    /// shorter than the key. An `ascii` word's characters are its bytes.
+    fn key<'w>(&self, word: &'w str, ascii: bool) -> &'w str {
+        let head = if ascii {
+            word.get(..self.shortest_stem)
+        } else {
+            char_prefix(word, self.shortest_stem)
+        };
+        head.unwrap_or(word)
     }
 }
 
@@ -467,13 +472,7 @@ impl Engine {
     ) {
         for i in 0..folded.len() {
             let word = folded.word(i);
-            // An ASCII word's first characters are its first bytes.
-            let key = if folded.is_ascii() {
-                word.get(..index.shortest_stem).unwrap_or(word)
-            } else {
-                index.key(word)
-            };
-            let Some(candidates) = index.by_key.get(key) else {
+            let Some(candidates) = index.by_key.get(index.key(word, folded.is_ascii())) else {
                 continue;
             };
             for (_, ids) in candidates.first_tokens.iter().filter(|(w, _)| **w == *word) {

@@ -75,8 +75,8 @@ impl Folded {
         self.buffer.push_str(text);
         self.buffer.make_ascii_lowercase();
         // 64 bytes at a time: a bit per byte says whether it is a word character, and only the
-        // bits where that changes are visited. A test per byte mispredicted at every word's
-        // start and end; this loop branches once per boundary, in a steady start/end rhythm.
+        // bits where that changes are visited, so the loop branches once per word boundary
+        // rather than once per byte (faster in the matcher benchmark than a test per byte).
         let mut word_start = 0;
         let mut previous_is_word = 0;
         for (chunk_index, chunk) in text.as_bytes().chunks(64).enumerate() {

@@ -491,3 +491,34 @@ pub(super) fn balance_tags(text: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `Marker` and `MARKERS` are two lists kept in one order: each marker finds its own text.
+    #[test]
+    fn each_marker_is_found_by_its_own_pattern() {
+        let samples = [
+            (Marker::Atom03, r#"<feed xmlns="http://purl.org/atom/ns#">"#),
+            (
+                Marker::UserLand,
+                r#"<rss xmlns="http://backend.userland.com/rss2">"#,
+            ),
+            (Marker::TypeAttribute, r#"<title type="text/plain">"#),
+            (Marker::ModeAttribute, r#"<content mode="base64">"#),
+            (Marker::Rdf, "<rdf:RDF>"),
+            (Marker::DcDescription, "<dc:description>"),
+            (Marker::WellKnownPrefix, "<media:content/>"),
+        ];
+        for (marker, sample) in samples {
+            let found: Vec<usize> = MARKERS.matches(sample).into_iter().collect();
+            assert!(found.contains(&(marker as usize)), "{sample}: {found:?}");
+        }
+        let none: Vec<usize> = MARKERS
+            .matches("<rss><channel/></rss>")
+            .into_iter()
+            .collect();
+        assert!(none.is_empty(), "{none:?}");
+    }
+}
