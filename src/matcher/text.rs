@@ -34,6 +34,34 @@ const ASCII_WORD: [u8; 128] = {
     table
 };
 
+/// Bit `i` set where `chunk[i]` (at most 64 bytes, all ASCII) is a word character. Eight
+/// bytes are classified at a time with arithmetic on a `u64`, which costs half the
+/// instructions of a table lookup per byte.
+fn word_bits(chunk: &[u8]) -> u64 {
+    let mut padded = [0; 64];
+    padded[..chunk.len()].copy_from_slice(chunk);
+    let mut bits = 0;
+    for (i, eight) in padded.chunks_exact(8).enumerate() {
+        let x = u64::from_le_bytes(eight.try_into().expect("eight bytes"));
+        let words = bytes_in(x | 0x2020_2020_2020_2020, b'a', b'z')
+            | bytes_in(x, b'0', b'9')
+            | bytes_in(x, b'_', b'_');
+        // Gathers each byte's high bit into the top byte, the first byte lowest.
+        let eight_bits = (words >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56;
+        bits |= eight_bits << (8 * i);
+    }
+    bits
+}
+
+/// The high bit of each byte of `x` set where that byte is in `lo..=hi`, else clear. Every
+/// byte of `x` must be below 0x80, so that no sum carries into the next byte.
+fn bytes_in(x: u64, lo: u8, hi: u8) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let at_least_lo = x + ONES * u64::from(0x80 - lo);
+    let above_hi = x + ONES * u64::from(0x7f - hi);
+    at_least_lo & !above_hi & 0x8080_8080_8080_8080
+}
+
 /// How accents are treated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Accents {
@@ -44,10 +72,14 @@ pub enum Accents {
     Exact,
 }
 
+/// Zero bytes after the folded text, so that the first eight bytes of any token can be read
+/// with one load (see [`Folded::head`]). A token never contains a zero byte.
+const PADDING: &str = "\0\0\0\0\0\0\0\0";
+
 /// A text folded and split into tokens; reusable across texts to keep allocations down.
 #[derive(Debug, Default, Clone)]
 pub struct Folded {
-    /// All folded tokens, one after another.
+    /// All folded tokens, one after another, then [`PADDING`].
     buffer: String,
     /// Whether every token is ASCII (known only for a text that was all ASCII).
     ascii: bool,
@@ -80,10 +112,7 @@ impl Folded {
         let mut word_start = 0;
         let mut previous_is_word = 0;
         for (chunk_index, chunk) in text.as_bytes().chunks(64).enumerate() {
-            let mut is_word = 0u64;
-            for (i, &byte) in chunk.iter().enumerate() {
-                is_word |= u64::from(ASCII_WORD[usize::from(byte)] != 0) << i;
-            }
+            let is_word = word_bits(chunk);
             let mut changes = is_word ^ (is_word << 1 | previous_is_word);
             if chunk.len() < 64 {
                 changes &= (1 << chunk.len()) - 1;
@@ -108,6 +137,7 @@ impl Folded {
             self.tokens
                 .push((word_start..text.len(), word_start..text.len()));
         }
+        self.buffer.push_str(PADDING);
     }
 
     fn fold_unicode(&mut self, text: &str, accents: Accents) {
@@ -155,6 +185,7 @@ impl Folded {
             offset = end;
         }
         state.flush();
+        self.buffer.push_str(PADDING);
     }
 
     /// Whether every token is known to be ASCII.
@@ -173,6 +204,26 @@ impl Folded {
     /// The folded text of token `i`.
     pub fn word(&self, i: usize) -> &str {
         &self.buffer[self.tokens[i].0.clone()]
+    }
+
+    /// The length in bytes of token `i`.
+    pub fn word_len(&self, i: usize) -> usize {
+        self.tokens[i].0.len()
+    }
+
+    /// The first `len` bytes of token `i`, at most eight, packed into a `u64` (the first byte
+    /// lowest, unused bytes zero). `len` must not exceed the token's length.
+    pub fn head(&self, i: usize, len: usize) -> u64 {
+        let start = self.tokens[i].0.start;
+        let eight = self.buffer.as_bytes()[start..start + 8]
+            .try_into()
+            .expect("the buffer is padded");
+        let head = u64::from_le_bytes(eight);
+        if len >= 8 {
+            head
+        } else {
+            head & ((1 << (8 * len)) - 1)
+        }
     }
 
     /// Where token `i` came from in the original text.
@@ -441,6 +492,42 @@ mod tests {
                 proptest::prop_assert_eq!(spans(&fast), spans(&general));
             }
         }
+    }
+
+    #[test]
+    fn word_bits_classify_every_ascii_byte_in_every_place() {
+        let is_word = |b: u8| ASCII_WORD[usize::from(b)] != 0;
+        for b in 0..128u8 {
+            // Alone among non-word bytes, at every position and in chunks of every length.
+            for len in 1..=64 {
+                for at in 0..len {
+                    let mut chunk = vec![b' '; len];
+                    chunk[at] = b;
+                    assert_eq!(
+                        word_bits(&chunk),
+                        u64::from(is_word(b)) << at,
+                        "{b} at {at}"
+                    );
+                }
+            }
+            // Among bytes of its own kind, where a wrong carry would show.
+            let all = if is_word(b) { u64::MAX } else { 0 };
+            assert_eq!(word_bits(&[b; 64]), all, "{b}");
+        }
+    }
+
+    #[test]
+    fn heads_pack_the_first_bytes_of_a_token() {
+        let mut folded = Folded::default();
+        folded.fold("Semiconductors at NATO", Accents::Ignore);
+        assert_eq!(folded.head(0, 8), u64::from_le_bytes(*b"semicond"));
+        assert_eq!(folded.head(0, 3), u64::from_le_bytes(*b"sem\0\0\0\0\0"));
+        // The last token reads into the padding, not past the buffer.
+        assert_eq!(folded.head(2, 4), u64::from_le_bytes(*b"nato\0\0\0\0"));
+        folded.fold("Кремль", Accents::Ignore);
+        let mut cyrillic = [0; 8];
+        cyrillic.copy_from_slice(&"кремль".as_bytes()[..8]);
+        assert_eq!(folded.head(0, 12), u64::from_le_bytes(cyrillic));
     }
 
     #[test]
