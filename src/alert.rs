@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::matcher::snippet::{Marks, snippet, snippet_ranges};
+use crate::matcher::snippet::{in_view, snippet_ranges, window};
 use crate::matcher::{Highlight, field_text};
 use crate::parse::Article;
 
@@ -136,50 +136,50 @@ impl Alert {
 
 fn make_snippet(article: &Article, highlights: &[Highlight]) -> Option<Snippet> {
     let (field, ranges) = snippet_ranges(highlights)?;
-    // Private-use characters mark the words; any already in the text become U+FFFD, which is as
-    // long in UTF-8, so the byte ranges still fit. Newlines become spaces, also in place.
-    let text = field_text(article, field).replace(['\u{e000}', '\u{e001}'], "\u{fffd}");
-    let text = text.replace(['\n', '\r'], " ");
-    let marked = snippet(
-        &text,
-        &ranges,
-        SNIPPET_CHARS,
-        Marks {
-            open: "\u{e000}",
-            close: "\u{e001}",
-        },
-    );
-    let mut plain = String::with_capacity(marked.len());
-    let mut highlights = Vec::new();
+    let text = field_text(article, field);
+    let shown = window(&text, &ranges, SNIPPET_CHARS);
+    // Only the shown part is copied, newlines made spaces; highlights count its characters.
+    let mut plain = String::with_capacity(shown.len() + 2 * '…'.len_utf8());
     let mut count = 0;
-    let mut open = 0;
-    for c in marked.chars() {
-        match c {
-            '\u{e000}' => open = count,
-            '\u{e001}' => highlights.push((open, count)),
-            c => {
-                plain.push(c);
-                count += 1;
-            }
+    let mut copy = |plain: &mut String, part: &str| {
+        for c in part.chars() {
+            plain.push(if matches!(c, '\n' | '\r') { ' ' } else { c });
+            count += 1;
         }
+        count
+    };
+    if shown.start > 0 {
+        copy(&mut plain, "…");
+    }
+    let mut at = shown.start;
+    let mut marked = Vec::new();
+    for range in in_view(&ranges, &shown) {
+        let open = copy(&mut plain, &text[at..range.start]);
+        let close = copy(&mut plain, &text[range.clone()]);
+        marked.push((open, close));
+        at = range.end;
+    }
+    copy(&mut plain, &text[at..shown.end]);
+    if shown.end < text.len() {
+        copy(&mut plain, "…");
     }
     Some(Snippet {
         field: format!("{field:?}").to_lowercase(),
         text: plain,
-        highlights,
+        highlights: marked,
     })
 }
 
 /// Cuts `text` to at most `max` characters at a word boundary, marking the cut with `…`.
 pub fn truncate(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
+    let Some((cut_at, _)) = text.char_indices().nth(max) else {
         return text.to_string();
-    }
-    let cut: String = text.chars().take(max).collect();
+    };
+    let cut = &text[..cut_at];
     let at_word = cut
         .rfind(char::is_whitespace)
         .filter(|&i| i > max / 2)
-        .map_or(cut.as_str(), |i| &cut[..i]);
+        .map_or(cut, |i| &cut[..i]);
     format!("{}…", at_word.trim_end())
 }
 
@@ -223,19 +223,33 @@ mod tests {
     }
 
     #[test]
-    fn snippet_survives_marker_characters_in_the_text() {
-        let a = article("a \u{e000}NATO\u{e001} b", "");
-        let start = a.title.find("NATO").unwrap();
-        let s = make_snippet(
-            &a,
-            &[Highlight {
-                field: Field::Title,
-                range: start..start + 4,
-            }],
-        )
-        .unwrap();
-        assert_eq!(s.text, "a \u{fffd}NATO\u{fffd} b");
-        assert_eq!(s.parts()[1], ("NATO".to_string(), true));
+    fn snippet_of_a_long_text_counts_its_ellipsis() {
+        let summary = format!("{}NATO and{}", "word ".repeat(50), " more".repeat(50));
+        let a = article("t", &summary);
+        let start = summary.find("NATO").unwrap();
+        let highlights = [Highlight {
+            field: Field::Summary,
+            range: start..start + 4,
+        }];
+        let s = make_snippet(&a, &highlights).unwrap();
+        assert!(
+            s.text.starts_with("…word ") && s.text.ends_with('…'),
+            "{}",
+            s.text
+        );
+        let marked = s.render(|t| t.to_string(), |t| format!("[{t}]"));
+        assert!(marked.contains(" [NATO] and more"), "{marked}");
+        // The same text as the marked snippet that `preview` and `search` show.
+        let stars = crate::matcher::snippet::snippet(
+            &summary,
+            std::slice::from_ref(&(start..start + 4)),
+            SNIPPET_CHARS,
+            crate::matcher::snippet::Marks {
+                open: "[",
+                close: "]",
+            },
+        );
+        assert_eq!(marked, stars);
     }
 
     #[test]

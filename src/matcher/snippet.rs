@@ -17,41 +17,69 @@ pub struct Marks<'a> {
 /// About `width` characters of `text` around the first of `ranges` (byte ranges at character
 /// boundaries, sorted), with every range in view marked and `…` where the text was cut.
 pub fn snippet(text: &str, ranges: &[Range<usize>], width: usize, marks: Marks) -> String {
+    let shown = window(text, ranges, width);
+    let mut out = String::new();
+    if shown.start > 0 {
+        out.push('…');
+    }
+    let mut at = shown.start;
+    for range in in_view(ranges, &shown) {
+        out.push_str(&text[at..range.start]);
+        out.push_str(marks.open);
+        out.push_str(&text[range.clone()]);
+        out.push_str(marks.close);
+        at = range.end;
+    }
+    out.push_str(&text[at..shown.end]);
+    if shown.end < text.len() {
+        out.push('…');
+    }
+    out
+}
+
+/// The byte range of `text` that a snippet of about `width` characters shows: from a little
+/// before the first of `ranges`, at a word boundary when there is one nearby.
+pub fn window(text: &str, ranges: &[Range<usize>], width: usize) -> Range<usize> {
     let first = ranges.first().map_or(0, |r| r.start.min(text.len()));
-    // Start a little before the first match, at a word boundary when there is one nearby.
     let lead = width / 4;
-    let before: Vec<(usize, char)> = text[..first].char_indices().collect();
-    let mut start = before.len().checked_sub(lead).map_or(0, |i| before[i].0);
+    let mut start = match lead {
+        0 => first,
+        _ => text[..first]
+            .char_indices()
+            .rev()
+            .nth(lead - 1)
+            .map_or(0, |(i, _)| i),
+    };
     if start > 0
-        && let Some(space) = text[start..first].find(char::is_whitespace)
+        && let Some((i, space)) = text[start..first]
+            .char_indices()
+            .find(|(_, c)| c.is_whitespace())
     {
-        start += space + 1;
+        start += i + space.len_utf8();
     }
     let end = text[start..]
         .char_indices()
         .nth(width)
         .map_or(text.len(), |(i, _)| start + i);
-    let mut out = String::new();
-    if start > 0 {
-        out.push('…');
-    }
-    let mut at = start;
-    for range in ranges {
+    start..end
+}
+
+/// The parts of `ranges` (sorted) inside `shown`, each starting where the one before ended at
+/// the earliest, so that overlapping ranges are marked once.
+pub fn in_view<'r>(
+    ranges: &'r [Range<usize>],
+    shown: &Range<usize>,
+) -> impl Iterator<Item = Range<usize>> + 'r {
+    let mut at = shown.start;
+    let end = shown.end;
+    ranges.iter().filter_map(move |range| {
         let (from, to) = (range.start.max(at), range.end.min(end));
         if from >= to {
-            continue;
+            return None;
         }
-        out.push_str(&text[at..from]);
-        out.push_str(marks.open);
-        out.push_str(&text[from..to]);
-        out.push_str(marks.close);
         at = to;
-    }
-    out.push_str(&text[at..end]);
-    if end < text.len() {
-        out.push('…');
-    }
-    out
+        Some(from..to)
+    })
 }
 
 /// Which field of an article a snippet shows, and the ranges to mark in it: the first field
@@ -126,6 +154,14 @@ mod tests {
         assert!(shown.starts_with('…') && shown.ends_with('…'), "{shown}");
         assert!(shown.contains("**Zelenský** spoke"), "{shown}");
         assert!(shown.chars().count() <= 40 + 2 + 4, "{shown}");
+    }
+
+    #[test]
+    fn the_word_boundary_may_be_any_whitespace() {
+        let text = format!("{}\u{a0}NATO", "é".repeat(30));
+        let at = text.find("NATO").unwrap();
+        let shown = snippet(&text, std::slice::from_ref(&(at..at + 4)), 40, STARS);
+        assert_eq!(shown, "…**NATO**");
     }
 
     #[test]
