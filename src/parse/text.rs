@@ -10,13 +10,20 @@ pub fn html_to_text(html: &str) -> String {
     if let Cow::Owned(decoded) = decode_entities(&text) {
         text = decoded;
     }
-    if text.contains('<') && text.contains('>') && looks_like_markup(&text) {
+    if has_byte(&text, b'<') && has_byte(&text, b'>') && looks_like_markup(&text) {
         text = decode_entities(&strip_tags(&text)).into_owned();
     } else if let Cow::Owned(decoded) = decode_entities(&text) {
         // Double-escaped entities (`&amp;eacute;`).
         text = decoded;
     }
     collapse_whitespace(text)
+}
+
+/// Whether `text` holds the ASCII character `byte`. Found with the `memchr` crate's vector
+/// search: every article's title and summary are searched this way several times, and the
+/// standard library's search looks at a word, not a vector, at a time.
+fn has_byte(text: &str, byte: u8) -> bool {
+    memchr::memchr(byte, text.as_bytes()).is_some()
 }
 
 /// Tags that separate words; inline ones (b, i, a, span) do not.
@@ -63,7 +70,7 @@ fn strip_tags(html: &str) -> String {
     // tag adds none and text drops its leading spaces, and a space at the end goes. What the
     // usual `<p>…</p> <p>…</p>` leaves is then already collapsed, which is cheap to see.
     let after_space = |out: &String| out.is_empty() || out.ends_with(' ');
-    while let Some(open) = rest.find('<') {
+    while let Some(open) = memchr::memchr(b'<', rest.as_bytes()) {
         let text = &rest[..open];
         out.push_str(if after_space(&out) {
             text.trim_start_matches(' ')
@@ -84,7 +91,7 @@ fn strip_tags(html: &str) -> String {
             rest = comment.find("-->").map_or("", |end| &comment[end + 3..]);
             continue;
         }
-        let Some(close) = after.find('>') else {
+        let Some(close) = memchr::memchr(b'>', after.as_bytes()) else {
             // An unclosed `<` at the end is text, not a tag.
             out.push('<');
             rest = after;
@@ -120,12 +127,12 @@ fn strip_tags(html: &str) -> String {
 
 /// Decodes `&name;`, `&#123;` and `&#x7B;`; anything unknown is left as written.
 pub fn decode_entities(text: &str) -> Cow<'_, str> {
-    if !text.contains('&') {
+    if !has_byte(text, b'&') {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
-    while let Some(at) = rest.find('&') {
+    while let Some(at) = memchr::memchr(b'&', rest.as_bytes()) {
         out.push_str(&rest[..at]);
         let after = &rest[at + 1..];
         let decoded = after.find(';').filter(|&n| n > 0 && n <= 32).and_then(|n| {
