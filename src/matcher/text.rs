@@ -214,6 +214,7 @@ impl Folded {
     /// The first `len` bytes of token `i`, at most eight, packed into a `u64` (the first byte
     /// lowest, unused bytes zero). `len` must not exceed the token's length.
     pub fn head(&self, i: usize, len: usize) -> u64 {
+        debug_assert!(len <= self.word_len(i), "a head within the token");
         let start = self.tokens[i].0.start;
         let eight = self.buffer.as_bytes()[start..start + 8]
             .try_into()
