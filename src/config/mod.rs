@@ -7,6 +7,7 @@
 
 pub mod edit;
 mod notifiers;
+mod problems;
 mod raw;
 #[cfg(test)]
 mod tests;

@@ -6,167 +6,54 @@ use std::time::Duration;
 
 use toml::Spanned;
 
+use super::problems::{Problems, positive_duration};
 use super::raw::RawNotifier;
-use super::validate::{Problems, positive_duration};
 use super::{
-    Desktop, NotifierKind, QuietHours, QuietZone, RateLimit, RetryPolicy, Webhook, WebhookFormat,
+    Desktop, Notifier, NotifierKind, QuietHours, QuietZone, RateLimit, RetryPolicy, Webhook,
+    WebhookFormat,
 };
 
-pub(super) fn notifier_kind(raw: &RawNotifier, problems: &mut Problems) -> Option<NotifierKind> {
-    let name = raw.name.get_ref();
-    let kind = raw.kind.get_ref().as_str();
-    // Keys that only some kinds take: reject them elsewhere so a misplaced key is not ignored.
-    let mut only_for_webhook = |key: &str, span: Option<Range<usize>>| {
-        if let Some(span) = span {
-            problems.add(
-                span,
-                format!(
-                    "`{key}` applies to webhook notifiers, not to `{kind}` (notifier `{name}`)"
-                ),
-            );
-        }
-    };
-    match kind {
-        "stdout" | "desktop" => {
-            only_for_webhook("url", raw.url.as_ref().map(|u| u.span()));
-            only_for_webhook("format", raw.format.as_ref().map(|f| f.span()));
-            only_for_webhook("timeout", raw.timeout.as_ref().map(|t| t.span()));
-            only_for_webhook("secret", raw.secret.as_ref().map(|t| t.span()));
-            only_for_webhook("method", raw.method.as_ref().map(|t| t.span()));
-            only_for_webhook("headers", raw.headers.as_ref().map(|t| t.span()));
-            only_for_webhook("template", raw.template.as_ref().map(|t| t.span()));
-            only_for_webhook("content_type", raw.content_type.as_ref().map(|t| t.span()));
-            only_for_webhook("chat_id", raw.chat_id.as_ref().map(|t| t.span()));
-            if kind == "stdout" {
-                if let Some(open_with) = &raw.open_with {
-                    problems.add(
-                        open_with.span(),
-                        format!("`open_with` applies to desktop notifiers, not to `stdout` (notifier `{name}`)"),
-                    );
-                }
-                return Some(NotifierKind::Stdout);
-            }
-            let open_with = match &raw.open_with {
-                Some(program) if program.get_ref().trim().is_empty() => {
-                    problems.add(program.span(), format!("`open_with` of `{name}` is empty"));
-                    return None;
-                }
-                Some(program) => program.get_ref().trim().to_string(),
-                None => "xdg-open".to_string(),
-            };
-            Some(NotifierKind::Desktop(Desktop { open_with }))
-        }
-        "webhook" => {
-            let Some(url) = &raw.url else {
+/// One `[[notifier]]` under its name (whose uniqueness the caller checks); `None` when its kind
+/// or the kind's own keys leave nothing to deliver through.
+pub(super) fn notifier(
+    name: String,
+    raw: &RawNotifier,
+    problems: &mut Problems,
+) -> Option<Notifier> {
+    let retry = retry_policy(raw, problems);
+    let quiet = quiet_hours(raw, problems);
+    let (digest, rate_limit) = batching(raw, problems);
+    let kind = notifier_kind(raw, problems)?;
+    Some(Notifier {
+        name,
+        kind,
+        retry,
+        quiet,
+        digest,
+        rate_limit,
+    })
+}
+
+fn notifier_kind(raw: &RawNotifier, problems: &mut Problems) -> Option<NotifierKind> {
+    match raw.kind.get_ref().as_str() {
+        "stdout" => {
+            refuse_webhook_keys(raw, problems);
+            if let Some(open_with) = &raw.open_with {
                 problems.add(
-                    raw.kind.span(),
-                    format!("webhook notifier `{name}` needs a `url`"),
-                );
-                return None;
-            };
-            let parsed = match url::Url::parse(url.get_ref()) {
-                Ok(u) if matches!(u.scheme(), "http" | "https") => u,
-                Ok(_) | Err(_) => {
-                    problems.add(
-                        url.span(),
-                        format!("webhook url of `{name}` must be an http(s) URL"),
-                    );
-                    return None;
-                }
-            };
-            let timeout = positive_duration(
-                "timeout",
-                raw.timeout.as_ref(),
-                Duration::from_secs(15),
-                problems,
-            )?;
-            let secret = match &raw.secret {
-                Some(s) if s.get_ref().is_empty() => {
-                    problems.add(
-                        s.span(),
-                        format!("`secret` of `{name}` is empty; remove it or set one"),
-                    );
-                    return None;
-                }
-                Some(s) => Some(s.get_ref().clone()),
-                None => None,
-            };
-            let format = raw
-                .format
-                .as_ref()
-                .map_or(WebhookFormat::Json, |f| *f.get_ref());
-            let method = match &raw.method {
-                None if format == WebhookFormat::Matrix => "PUT".to_string(),
-                None => "POST".to_string(),
-                Some(m) => {
-                    let upper = m.get_ref().to_ascii_uppercase();
-                    if !matches!(upper.as_str(), "POST" | "PUT" | "PATCH") {
-                        problems.add(
-                            m.span(),
-                            format!("method of `{name}` must be POST, PUT or PATCH"),
-                        );
-                    }
-                    upper
-                }
-            };
-            let mut headers = Vec::new();
-            if let Some(h) = &raw.headers {
-                for (key, value) in h.get_ref() {
-                    let token =
-                        |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
-                    if key.is_empty() || !key.chars().all(token) {
-                        problems.add(
-                            h.span(),
-                            format!("header name `{key}` of `{name}` is not valid"),
-                        );
-                    } else if value.chars().any(|c| c.is_control()) {
-                        problems.add(
-                            h.span(),
-                            format!("header `{key}` of `{name}` holds a control character"),
-                        );
-                    } else {
-                        headers.push((key.clone(), value.clone()));
-                    }
-                }
-            }
-            let template = raw.template.as_ref().map(|t| t.get_ref().clone());
-            match (&raw.template, format) {
-                (None, WebhookFormat::Template) => problems.add(
-                    raw.kind.span(),
-                    format!("`{name}` has format = \"template\" but no `template`"),
-                ),
-                (Some(t), WebhookFormat::Template) => {
-                    if let Err(e) = minijinja::Environment::new().template_from_str(t.get_ref()) {
-                        problems.add(t.span(), format!("template of `{name}`: {e}"));
-                    }
-                }
-                (Some(t), _) => problems.add(
-                    t.span(),
-                    format!("`template` of `{name}` needs format = \"template\""),
-                ),
-                (None, _) => {}
-            }
-            if raw.chat_id.is_none() && format == WebhookFormat::Telegram {
-                problems.add(
-                    raw.kind.span(),
-                    format!("Telegram notifier `{name}` needs a `chat_id`"),
+                    open_with.span(),
+                    format!(
+                        "`open_with` applies to desktop notifiers, not to `stdout` (notifier `{}`)",
+                        raw.name.get_ref()
+                    ),
                 );
             }
-            Some(NotifierKind::Webhook(Webhook {
-                url: parsed.to_string(),
-                format,
-                timeout,
-                secret,
-                method,
-                headers,
-                template,
-                content_type: raw
-                    .content_type
-                    .as_ref()
-                    .map_or_else(|| "application/json".to_string(), |c| c.get_ref().clone()),
-                chat_id: raw.chat_id.as_ref().map(|c| c.get_ref().clone()),
-            }))
+            Some(NotifierKind::Stdout)
         }
+        "desktop" => {
+            refuse_webhook_keys(raw, problems);
+            desktop(raw, problems).map(NotifierKind::Desktop)
+        }
+        "webhook" => webhook(raw, problems).map(NotifierKind::Webhook),
         other => {
             problems.add(
                 raw.kind.span(),
@@ -179,7 +66,190 @@ pub(super) fn notifier_kind(raw: &RawNotifier, problems: &mut Problems) -> Optio
     }
 }
 
-pub(super) fn retry_policy(raw: &RawNotifier, problems: &mut Problems) -> RetryPolicy {
+/// Keys that only webhooks take are refused elsewhere, so a misplaced key is not ignored.
+fn refuse_webhook_keys(raw: &RawNotifier, problems: &mut Problems) {
+    let name = raw.name.get_ref();
+    let kind = raw.kind.get_ref();
+    let spans: [(&str, Option<Range<usize>>); 9] = [
+        ("url", raw.url.as_ref().map(|u| u.span())),
+        ("format", raw.format.as_ref().map(|f| f.span())),
+        ("timeout", raw.timeout.as_ref().map(|t| t.span())),
+        ("secret", raw.secret.as_ref().map(|t| t.span())),
+        ("method", raw.method.as_ref().map(|t| t.span())),
+        ("headers", raw.headers.as_ref().map(|t| t.span())),
+        ("template", raw.template.as_ref().map(|t| t.span())),
+        ("content_type", raw.content_type.as_ref().map(|t| t.span())),
+        ("chat_id", raw.chat_id.as_ref().map(|t| t.span())),
+    ];
+    for (key, span) in spans {
+        if let Some(span) = span {
+            problems.add(
+                span,
+                format!(
+                    "`{key}` applies to webhook notifiers, not to `{kind}` (notifier `{name}`)"
+                ),
+            );
+        }
+    }
+}
+
+fn desktop(raw: &RawNotifier, problems: &mut Problems) -> Option<Desktop> {
+    let open_with = match &raw.open_with {
+        Some(program) if program.get_ref().trim().is_empty() => {
+            problems.add(
+                program.span(),
+                format!("`open_with` of `{}` is empty", raw.name.get_ref()),
+            );
+            return None;
+        }
+        Some(program) => program.get_ref().trim().to_string(),
+        None => "xdg-open".to_string(),
+    };
+    Some(Desktop { open_with })
+}
+
+/// A webhook's keys; `None` when its address, timeout or secret is unusable.
+fn webhook(raw: &RawNotifier, problems: &mut Problems) -> Option<Webhook> {
+    let name = raw.name.get_ref();
+    let url = webhook_url(raw, problems)?;
+    let timeout = positive_duration(
+        "timeout",
+        raw.timeout.as_ref(),
+        Duration::from_secs(15),
+        problems,
+    )?;
+    let secret = match &raw.secret {
+        Some(s) if s.get_ref().is_empty() => {
+            problems.add(
+                s.span(),
+                format!("`secret` of `{name}` is empty; remove it or set one"),
+            );
+            return None;
+        }
+        Some(s) => Some(s.get_ref().clone()),
+        None => None,
+    };
+    let format = raw
+        .format
+        .as_ref()
+        .map_or(WebhookFormat::Json, |f| *f.get_ref());
+    let method = webhook_method(raw, format, problems);
+    let headers = webhook_headers(raw, problems);
+    check_template(raw, format, problems);
+    if raw.chat_id.is_none() && format == WebhookFormat::Telegram {
+        problems.add(
+            raw.kind.span(),
+            format!("Telegram notifier `{name}` needs a `chat_id`"),
+        );
+    }
+    Some(Webhook {
+        url,
+        format,
+        timeout,
+        secret,
+        method,
+        headers,
+        template: raw.template.as_ref().map(|t| t.get_ref().clone()),
+        content_type: raw
+            .content_type
+            .as_ref()
+            .map_or_else(|| "application/json".to_string(), |c| c.get_ref().clone()),
+        chat_id: raw.chat_id.as_ref().map(|c| c.get_ref().clone()),
+    })
+}
+
+/// The webhook's address, which must be there and be http(s).
+fn webhook_url(raw: &RawNotifier, problems: &mut Problems) -> Option<String> {
+    let name = raw.name.get_ref();
+    let Some(url) = &raw.url else {
+        problems.add(
+            raw.kind.span(),
+            format!("webhook notifier `{name}` needs a `url`"),
+        );
+        return None;
+    };
+    match url::Url::parse(url.get_ref()) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => Some(u.to_string()),
+        Ok(_) | Err(_) => {
+            problems.add(
+                url.span(),
+                format!("webhook url of `{name}` must be an http(s) URL"),
+            );
+            None
+        }
+    }
+}
+
+/// `POST` unless set; Matrix sends with `PUT`, its transaction id in the URL.
+fn webhook_method(raw: &RawNotifier, format: WebhookFormat, problems: &mut Problems) -> String {
+    match &raw.method {
+        None if format == WebhookFormat::Matrix => "PUT".to_string(),
+        None => "POST".to_string(),
+        Some(m) => {
+            let upper = m.get_ref().to_ascii_uppercase();
+            if !matches!(upper.as_str(), "POST" | "PUT" | "PATCH") {
+                problems.add(
+                    m.span(),
+                    format!(
+                        "method of `{}` must be POST, PUT or PATCH",
+                        raw.name.get_ref()
+                    ),
+                );
+            }
+            upper
+        }
+    }
+}
+
+/// The extra headers that can go on the wire: a header with a bad name or a control character
+/// in its value is reported and left out.
+fn webhook_headers(raw: &RawNotifier, problems: &mut Problems) -> Vec<(String, String)> {
+    let name = raw.name.get_ref();
+    let mut headers = Vec::new();
+    let Some(h) = &raw.headers else {
+        return headers;
+    };
+    let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    for (key, value) in h.get_ref() {
+        if key.is_empty() || !key.chars().all(token) {
+            problems.add(
+                h.span(),
+                format!("header name `{key}` of `{name}` is not valid"),
+            );
+        } else if value.chars().any(|c| c.is_control()) {
+            problems.add(
+                h.span(),
+                format!("header `{key}` of `{name}` holds a control character"),
+            );
+        } else {
+            headers.push((key.clone(), value.clone()));
+        }
+    }
+    headers
+}
+
+/// `template` goes with `format = "template"` and nothing else, and must compile.
+fn check_template(raw: &RawNotifier, format: WebhookFormat, problems: &mut Problems) {
+    let name = raw.name.get_ref();
+    match (&raw.template, format) {
+        (None, WebhookFormat::Template) => problems.add(
+            raw.kind.span(),
+            format!("`{name}` has format = \"template\" but no `template`"),
+        ),
+        (Some(t), WebhookFormat::Template) => {
+            if let Err(e) = minijinja::Environment::new().template_from_str(t.get_ref()) {
+                problems.add(t.span(), format!("template of `{name}`: {e}"));
+            }
+        }
+        (Some(t), _) => problems.add(
+            t.span(),
+            format!("`template` of `{name}` needs format = \"template\""),
+        ),
+        (None, _) => {}
+    }
+}
+
+fn retry_policy(raw: &RawNotifier, problems: &mut Problems) -> RetryPolicy {
     let default = RetryPolicy::default();
     let mut key = |key: &str, value: &Option<Spanned<String>>, default: Duration| {
         positive_duration(key, value.as_ref(), default, problems).unwrap_or(default)
@@ -191,7 +261,7 @@ pub(super) fn retry_policy(raw: &RawNotifier, problems: &mut Problems) -> RetryP
     }
 }
 
-pub(super) fn quiet_hours(raw: &RawNotifier, problems: &mut Problems) -> Option<QuietHours> {
+fn quiet_hours(raw: &RawNotifier, problems: &mut Problems) -> Option<QuietHours> {
     let name = raw.name.get_ref();
     let zone = match &raw.quiet_timezone {
         None => QuietZone::Local,
@@ -235,10 +305,7 @@ pub(super) fn quiet_hours(raw: &RawNotifier, problems: &mut Problems) -> Option<
 
 /// `digest` and `rate_limit`; a notifier takes one of them, since a digest already sends at
 /// most one message per window.
-pub(super) fn batching(
-    raw: &RawNotifier,
-    problems: &mut Problems,
-) -> (Option<Duration>, Option<RateLimit>) {
+fn batching(raw: &RawNotifier, problems: &mut Problems) -> (Option<Duration>, Option<RateLimit>) {
     let name = raw.name.get_ref();
     let digest = raw
         .digest

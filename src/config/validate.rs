@@ -2,275 +2,78 @@
 //! other), with every problem collected and located before giving up.
 
 use std::collections::HashSet;
-use std::fmt;
 use std::ops::Range;
 use std::path::Path;
 use std::time::Duration;
 
 use toml::Spanned;
 
-use super::notifiers::{batching, notifier_kind, quiet_hours, retry_policy};
-use super::raw::RawConfig;
+use super::notifiers::notifier;
+use super::problems::{Problems, positive_duration};
+use super::raw::{RawConfig, RawDefaults, RawFeed, RawRule};
 use super::{
     Config, ConfigError, DEFAULT_FETCH_TIMEOUT, DEFAULT_INTERVAL, DEFAULT_MAX_BODY,
-    DEFAULT_RETENTION, Feed, MIN_INTERVAL, MIN_RETENTION, Notifier, Problem, Rule, base_dir,
-    default_database,
+    DEFAULT_RETENTION, Feed, MIN_INTERVAL, MIN_RETENTION, Rule, base_dir, default_database,
 };
 use crate::matcher::{Accents, Query};
 use crate::scheduler::Schedule;
 
-/// Collects problems with their position in the source text.
-pub(super) struct Problems<'a> {
-    text: &'a str,
-    found: Vec<Problem>,
-}
-
-impl Problems<'_> {
-    pub(super) fn add(&mut self, span: Range<usize>, message: impl fmt::Display) {
-        let (line, column) = line_column(self.text, span.start);
-        self.found.push(Problem {
-            line,
-            column,
-            message: message.to_string(),
-        });
-    }
-}
-
-/// 1-based line and column (in characters) of a byte offset.
-fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    (line, before[line_start..].chars().count() + 1)
-}
-
 pub(super) fn validate(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigError> {
     let base = base_dir(path);
-    let mut problems = Problems {
-        text,
-        found: Vec::new(),
-    };
+    let mut problems = Problems::new(text);
 
     let database = match &raw.database {
         Some(db) => base.join(db.get_ref()),
         None => default_database(path),
     };
+    let retention = retention(raw.retention.as_ref(), &mut problems);
 
-    let retention = match &raw.retention {
-        None => DEFAULT_RETENTION,
-        Some(r) => match humantime::parse_duration(r.get_ref()) {
-            Ok(d) if d >= MIN_RETENTION => d,
-            Ok(_) => {
-                problems.add(r.span(), "retention must be at least \"1d\"");
-                DEFAULT_RETENTION
-            }
-            Err(e) => {
-                problems.add(
-                    r.span(),
-                    format!(
-                        "invalid retention `{}`: {e} (example: \"90d\")",
-                        r.get_ref()
-                    ),
-                );
-                DEFAULT_RETENTION
-            }
-        },
-    };
-
-    let default_schedule = schedule(
-        raw.defaults.interval.as_ref(),
-        raw.defaults.cron.as_ref(),
-        raw.defaults.timezone.as_ref(),
-        None,
-        &mut problems,
-    )
-    .unwrap_or(Schedule::Interval(DEFAULT_INTERVAL));
-    let default_max_body = raw
-        .defaults
-        .max_body
-        .as_ref()
-        .and_then(|s| byte_size(s, &mut problems))
-        .unwrap_or(DEFAULT_MAX_BODY);
-    let default_timeout = raw
-        .defaults
-        .timeout
-        .as_ref()
-        .and_then(|t| fetch_timeout(t, &mut problems))
-        .unwrap_or(DEFAULT_FETCH_TIMEOUT);
-    let default_adaptive = raw.defaults.adaptive.unwrap_or(false);
-
-    let mut feeds = Vec::new();
-    let mut feed_names = HashSet::new();
+    let defaults = FeedDefaults::read(&raw.defaults, &mut problems);
+    let mut feed_names = Names::new("feed");
     let mut feed_urls = HashSet::new();
-    for raw_feed in &raw.feeds {
-        let url = match feed_url(raw_feed.url.get_ref(), &base) {
-            Ok(url) => url,
-            Err(msg) => {
-                problems.add(raw_feed.url.span(), msg);
-                continue;
-            }
-        };
-        let name = raw_feed
-            .name
-            .as_ref()
-            .map(|n| n.get_ref().trim().to_string())
-            .unwrap_or_else(|| raw_feed.url.get_ref().clone());
-        let name_span = raw_feed
-            .name
-            .as_ref()
-            .map_or(raw_feed.url.span(), |n| n.span());
-        if name.is_empty() {
-            problems.add(name_span, "feed name is empty");
-        } else if !feed_names.insert(name.clone()) {
-            problems.add(name_span, format!("duplicate feed name `{name}`"));
-        }
-        if !feed_urls.insert(url.clone()) {
-            problems.add(raw_feed.url.span(), format!("feed `{url}` is listed twice"));
-        }
-        let schedule = schedule(
-            raw_feed.interval.as_ref(),
-            raw_feed.cron.as_ref(),
-            raw_feed.timezone.as_ref(),
-            Some(&default_schedule),
-            &mut problems,
-        )
-        .unwrap_or_else(|| default_schedule.clone());
-        let max_body_bytes = raw_feed
-            .max_body
-            .as_ref()
-            .and_then(|s| byte_size(s, &mut problems))
-            .unwrap_or(default_max_body);
-        let timeout = raw_feed
-            .timeout
-            .as_ref()
-            .and_then(|t| fetch_timeout(t, &mut problems))
-            .unwrap_or(default_timeout);
-        feeds.push(Feed {
-            name,
-            url,
-            schedule,
-            max_body_bytes,
-            timeout,
-            adaptive: raw_feed.adaptive.unwrap_or(default_adaptive),
-            tags: raw_feed.tags.clone(),
-        });
-    }
+    let feeds: Vec<Feed> = raw
+        .feeds
+        .iter()
+        .filter_map(|raw_feed| {
+            feed(
+                raw_feed,
+                &defaults,
+                &base,
+                &mut feed_names,
+                &mut feed_urls,
+                &mut problems,
+            )
+        })
+        .collect();
 
-    let mut notifiers = Vec::new();
-    let mut notifier_names = HashSet::new();
-    for raw_notifier in &raw.notifiers {
-        let name = raw_notifier.name.get_ref().trim().to_string();
-        if name.is_empty() {
-            problems.add(raw_notifier.name.span(), "notifier name is empty");
-        } else if !notifier_names.insert(name.clone()) {
-            problems.add(
-                raw_notifier.name.span(),
-                format!("duplicate notifier name `{name}`"),
-            );
-        }
-        let retry = retry_policy(raw_notifier, &mut problems);
-        let quiet = quiet_hours(raw_notifier, &mut problems);
-        let (digest, rate_limit) = batching(raw_notifier, &mut problems);
-        if let Some(kind) = notifier_kind(raw_notifier, &mut problems) {
-            notifiers.push(Notifier {
-                name,
-                kind,
-                retry,
-                quiet,
-                digest,
-                rate_limit,
-            });
-        }
-    }
+    let mut notifier_names = Names::new("notifier");
+    let notifiers = raw
+        .notifiers
+        .iter()
+        .filter_map(|raw_notifier| {
+            let name = raw_notifier.name.get_ref().trim().to_string();
+            notifier_names.claim(&name, raw_notifier.name.span(), &mut problems);
+            notifier(name, raw_notifier, &mut problems)
+        })
+        .collect();
 
-    let mut rules = Vec::new();
-    let mut rule_names = HashSet::new();
-    for raw_rule in &raw.rules {
-        let name = raw_rule.name.get_ref().trim().to_string();
-        if name.is_empty() {
-            problems.add(raw_rule.name.span(), "rule name is empty");
-        } else if !rule_names.insert(name.clone()) {
-            problems.add(
-                raw_rule.name.span(),
-                format!("duplicate rule name `{name}`"),
-            );
-        }
-        for notifier in &raw_rule.notify {
-            if !notifier_names.contains(notifier.get_ref().as_str()) {
-                problems.add(
-                    notifier.span(),
-                    format!(
-                        "rule `{name}` notifies `{}`, but no [[notifier]] has that name",
-                        notifier.get_ref()
-                    ),
-                );
-            }
-        }
-        // `feeds` names feeds or feed tags; a tag stands for every feed that carries it.
-        let mut limited_to: Vec<String> = Vec::new();
-        for entry in &raw_rule.feeds {
-            let wanted = entry.get_ref().as_str();
-            let tagged: Vec<&Feed> = feeds
-                .iter()
-                .filter(|f: &&Feed| f.tags.iter().any(|t| t == wanted))
-                .collect();
-            if feed_names.contains(wanted) {
-                limited_to.push(wanted.to_string());
-            } else if !tagged.is_empty() {
-                limited_to.extend(tagged.iter().map(|f| f.name.clone()));
-            } else {
-                problems.add(
-                    entry.span(),
-                    format!(
-                        "rule `{name}` is limited to `{wanted}`, but no [[feed]] has that name or tag"
-                    ),
-                );
-            }
-        }
-        limited_to.dedup();
-        let accents = match raw_rule.accents.as_ref().map(|a| (a, a.get_ref().as_str())) {
-            None | Some((_, "ignore")) => Accents::Ignore,
-            Some((_, "exact")) => Accents::Exact,
-            Some((spanned, other)) => {
-                problems.add(
-                    spanned.span(),
-                    format!("rule `{name}`: accents = \"{other}\" is not \"ignore\" or \"exact\""),
-                );
-                Accents::Ignore
-            }
-        };
-        let cooldown = raw_rule
-            .cooldown
-            .as_ref()
-            .and_then(|c| positive_duration("cooldown", Some(c), Duration::ZERO, &mut problems));
-        match Query::parse_with(raw_rule.query.get_ref(), accents) {
-            Ok(query) => rules.push(Rule {
-                name,
-                query,
-                notify: raw_rule
-                    .notify
-                    .iter()
-                    .map(|n| n.get_ref().clone())
-                    .collect(),
-                feeds: limited_to,
-                urgency: raw_rule.urgency,
-                cooldown,
-            }),
-            Err(err) => {
-                // Point at the character inside the quoted string (the span starts at the quote).
-                let start = raw_rule.query.span().start + 1 + err.offset;
-                problems.add(
-                    start..start,
-                    format!("rule `{name}`: {}", err.render(raw_rule.query.get_ref())),
-                );
-            }
-        }
-    }
+    let known = Known {
+        feeds: &feeds,
+        feed_names: &feed_names,
+        notifier_names: &notifier_names,
+    };
+    let mut rule_names = Names::new("rule");
+    let rules = raw
+        .rules
+        .iter()
+        .filter_map(|raw_rule| rule(raw_rule, &known, &mut rule_names, &mut problems))
+        .collect();
 
-    if !problems.found.is_empty() {
+    let problems = problems.into_found();
+    if !problems.is_empty() {
         return Err(ConfigError::Invalid {
             path: path.to_path_buf(),
-            problems: problems.found,
+            problems,
         });
     }
     Ok(Config {
@@ -281,6 +84,239 @@ pub(super) fn validate(raw: RawConfig, text: &str, path: &Path) -> Result<Config
         rules,
         notifiers,
     })
+}
+
+/// The names given so far to one kind of table (`feed`, `notifier`, `rule`): each must be
+/// present and unique among its kind.
+struct Names {
+    kind: &'static str,
+    taken: HashSet<String>,
+}
+
+impl Names {
+    fn new(kind: &'static str) -> Names {
+        Names {
+            kind,
+            taken: HashSet::new(),
+        }
+    }
+
+    /// Takes `name`, or reports at `span` that it is empty or already taken.
+    fn claim(&mut self, name: &str, span: Range<usize>, problems: &mut Problems) {
+        let kind = self.kind;
+        if name.is_empty() {
+            problems.add(span, format!("{kind} name is empty"));
+        } else if !self.taken.insert(name.to_string()) {
+            problems.add(span, format!("duplicate {kind} name `{name}`"));
+        }
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        self.taken.contains(name)
+    }
+}
+
+fn retention(written: Option<&Spanned<String>>, problems: &mut Problems) -> Duration {
+    let Some(r) = written else {
+        return DEFAULT_RETENTION;
+    };
+    match humantime::parse_duration(r.get_ref()) {
+        Ok(d) if d >= MIN_RETENTION => d,
+        Ok(_) => {
+            problems.add(r.span(), "retention must be at least \"1d\"");
+            DEFAULT_RETENTION
+        }
+        Err(e) => {
+            problems.add(
+                r.span(),
+                format!(
+                    "invalid retention `{}`: {e} (example: \"90d\")",
+                    r.get_ref()
+                ),
+            );
+            DEFAULT_RETENTION
+        }
+    }
+}
+
+/// What `[defaults]` gives every feed that does not say otherwise.
+struct FeedDefaults {
+    schedule: Schedule,
+    max_body: u64,
+    timeout: Duration,
+    adaptive: bool,
+}
+
+impl FeedDefaults {
+    fn read(raw: &RawDefaults, problems: &mut Problems) -> FeedDefaults {
+        FeedDefaults {
+            schedule: schedule(
+                raw.interval.as_ref(),
+                raw.cron.as_ref(),
+                raw.timezone.as_ref(),
+                None,
+                problems,
+            )
+            .unwrap_or(Schedule::Interval(DEFAULT_INTERVAL)),
+            max_body: raw
+                .max_body
+                .as_ref()
+                .and_then(|s| byte_size(s, problems))
+                .unwrap_or(DEFAULT_MAX_BODY),
+            timeout: raw
+                .timeout
+                .as_ref()
+                .and_then(|t| fetch_timeout(t, problems))
+                .unwrap_or(DEFAULT_FETCH_TIMEOUT),
+            adaptive: raw.adaptive.unwrap_or(false),
+        }
+    }
+}
+
+/// One `[[feed]]`; `None` when its address is unusable, since nothing else about it can be
+/// known then.
+fn feed(
+    raw: &RawFeed,
+    defaults: &FeedDefaults,
+    base: &Path,
+    names: &mut Names,
+    urls: &mut HashSet<String>,
+    problems: &mut Problems,
+) -> Option<Feed> {
+    let url = match feed_url(raw.url.get_ref(), base) {
+        Ok(url) => url,
+        Err(msg) => {
+            problems.add(raw.url.span(), msg);
+            return None;
+        }
+    };
+    // A feed without a name goes by its address as written.
+    let (name, name_span) = match &raw.name {
+        Some(n) => (n.get_ref().trim().to_string(), n.span()),
+        None => (raw.url.get_ref().clone(), raw.url.span()),
+    };
+    names.claim(&name, name_span, problems);
+    if !urls.insert(url.clone()) {
+        problems.add(raw.url.span(), format!("feed `{url}` is listed twice"));
+    }
+    let schedule = schedule(
+        raw.interval.as_ref(),
+        raw.cron.as_ref(),
+        raw.timezone.as_ref(),
+        Some(&defaults.schedule),
+        problems,
+    )
+    .unwrap_or_else(|| defaults.schedule.clone());
+    let max_body_bytes = raw
+        .max_body
+        .as_ref()
+        .and_then(|s| byte_size(s, problems))
+        .unwrap_or(defaults.max_body);
+    let timeout = raw
+        .timeout
+        .as_ref()
+        .and_then(|t| fetch_timeout(t, problems))
+        .unwrap_or(defaults.timeout);
+    Some(Feed {
+        name,
+        url,
+        schedule,
+        max_body_bytes,
+        timeout,
+        adaptive: raw.adaptive.unwrap_or(defaults.adaptive),
+        tags: raw.tags.clone(),
+    })
+}
+
+/// What a rule may refer to: the feeds and notifiers the file defines.
+struct Known<'a> {
+    feeds: &'a [Feed],
+    feed_names: &'a Names,
+    notifier_names: &'a Names,
+}
+
+/// One `[[rule]]`; `None` when its query does not parse.
+fn rule(raw: &RawRule, known: &Known, names: &mut Names, problems: &mut Problems) -> Option<Rule> {
+    let name = raw.name.get_ref().trim().to_string();
+    names.claim(&name, raw.name.span(), problems);
+    for notifier in &raw.notify {
+        if !known.notifier_names.contains(notifier.get_ref()) {
+            problems.add(
+                notifier.span(),
+                format!(
+                    "rule `{name}` notifies `{}`, but no [[notifier]] has that name",
+                    notifier.get_ref()
+                ),
+            );
+        }
+    }
+    let feeds = limited_to(raw, &name, known, problems);
+    let accents = accents(raw, &name, problems);
+    let cooldown = raw
+        .cooldown
+        .as_ref()
+        .and_then(|c| positive_duration("cooldown", Some(c), Duration::ZERO, problems));
+    match Query::parse_with(raw.query.get_ref(), accents) {
+        Ok(query) => Some(Rule {
+            query,
+            notify: raw.notify.iter().map(|n| n.get_ref().clone()).collect(),
+            feeds,
+            urgency: raw.urgency,
+            cooldown,
+            name,
+        }),
+        Err(err) => {
+            // Point at the character inside the quoted string (the span starts at the quote).
+            let start = raw.query.span().start + 1 + err.offset;
+            problems.add(
+                start..start,
+                format!("rule `{name}`: {}", err.render(raw.query.get_ref())),
+            );
+            None
+        }
+    }
+}
+
+/// The names of the feeds a rule's `feeds` stands for: it names feeds or feed tags, and a tag
+/// stands for every feed that carries it.
+fn limited_to(raw: &RawRule, name: &str, known: &Known, problems: &mut Problems) -> Vec<String> {
+    let mut limited_to: Vec<String> = Vec::new();
+    for entry in &raw.feeds {
+        let wanted = entry.get_ref().as_str();
+        let tagged: Vec<&Feed> = known
+            .feeds
+            .iter()
+            .filter(|f: &&Feed| f.tags.iter().any(|t| t == wanted))
+            .collect();
+        if known.feed_names.contains(wanted) {
+            limited_to.push(wanted.to_string());
+        } else if !tagged.is_empty() {
+            limited_to.extend(tagged.iter().map(|f| f.name.clone()));
+        } else {
+            problems.add(
+                entry.span(),
+                format!(
+                    "rule `{name}` is limited to `{wanted}`, but no [[feed]] has that name or tag"
+                ),
+            );
+        }
+    }
+    limited_to.dedup();
+    limited_to
+}
+
+fn accents(raw: &RawRule, name: &str, problems: &mut Problems) -> Accents {
+    match raw.accents.as_ref().map(|a| (a, a.get_ref().as_str())) {
+        None | Some((_, "ignore")) => Accents::Ignore,
+        Some((_, "exact")) => Accents::Exact,
+        Some((spanned, other)) => {
+            problems.add(
+                spanned.span(),
+                format!("rule `{name}`: accents = \"{other}\" is not \"ignore\" or \"exact\""),
+            );
+            Accents::Ignore
+        }
+    }
 }
 
 /// Turns what the user wrote as a feed address into a URL: http(s) as is, anything without a
@@ -313,6 +349,8 @@ pub fn feed_url(written: &str, base: &Path) -> Result<String, String> {
         .map_err(|()| format!("`{written}` is not a usable file path"))
 }
 
+/// A feed's (or the defaults') schedule; `None` when it gives none of its own or gives a
+/// wrong one, so the default applies.
 fn schedule(
     interval: Option<&Spanned<String>>,
     cron: Option<&Spanned<String>>,
@@ -321,19 +359,7 @@ fn schedule(
     problems: &mut Problems,
 ) -> Option<Schedule> {
     let tz = match timezone {
-        Some(tz) => match tz.get_ref().parse::<chrono_tz::Tz>() {
-            Ok(tz) => Some(tz),
-            Err(_) => {
-                problems.add(
-                    tz.span(),
-                    format!(
-                        "unknown time zone `{}` (use an IANA name such as `Europe/Berlin`)",
-                        tz.get_ref()
-                    ),
-                );
-                return None;
-            }
-        },
+        Some(tz) => Some(time_zone(tz, problems)?),
         None => None,
     };
     match (interval, cron) {
@@ -341,30 +367,7 @@ fn schedule(
             problems.add(i.span(), "give either `interval` or `cron`, not both");
             None
         }
-        (Some(i), None) => match humantime::parse_duration(i.get_ref()) {
-            Ok(d) if d < MIN_INTERVAL => {
-                problems.add(
-                    i.span(),
-                    format!(
-                        "interval `{}` is shorter than the minimum of {}",
-                        i.get_ref(),
-                        humantime::format_duration(MIN_INTERVAL)
-                    ),
-                );
-                None
-            }
-            Ok(d) => Some(Schedule::Interval(d)),
-            Err(e) => {
-                problems.add(
-                    i.span(),
-                    format!(
-                        "invalid interval `{}`: {e} (examples: \"90s\", \"15m\", \"1h 30m\")",
-                        i.get_ref()
-                    ),
-                );
-                None
-            }
-        },
+        (Some(i), None) => interval_schedule(i, problems),
         (None, Some(c)) => {
             let tz = tz
                 .or(match default {
@@ -391,6 +394,49 @@ fn schedule(
                 }
                 _ => None,
             }
+        }
+    }
+}
+
+fn time_zone(written: &Spanned<String>, problems: &mut Problems) -> Option<chrono_tz::Tz> {
+    match written.get_ref().parse::<chrono_tz::Tz>() {
+        Ok(tz) => Some(tz),
+        Err(_) => {
+            problems.add(
+                written.span(),
+                format!(
+                    "unknown time zone `{}` (use an IANA name such as `Europe/Berlin`)",
+                    written.get_ref()
+                ),
+            );
+            None
+        }
+    }
+}
+
+fn interval_schedule(written: &Spanned<String>, problems: &mut Problems) -> Option<Schedule> {
+    match humantime::parse_duration(written.get_ref()) {
+        Ok(d) if d < MIN_INTERVAL => {
+            problems.add(
+                written.span(),
+                format!(
+                    "interval `{}` is shorter than the minimum of {}",
+                    written.get_ref(),
+                    humantime::format_duration(MIN_INTERVAL)
+                ),
+            );
+            None
+        }
+        Ok(d) => Some(Schedule::Interval(d)),
+        Err(e) => {
+            problems.add(
+                written.span(),
+                format!(
+                    "invalid interval `{}`: {e} (examples: \"90s\", \"15m\", \"1h 30m\")",
+                    written.get_ref()
+                ),
+            );
+            None
         }
     }
 }
@@ -446,30 +492,4 @@ pub fn parse_byte_size(text: &str) -> Option<u64> {
         _ => return None,
     };
     number.checked_mul(factor)
-}
-
-/// A duration key such as `timeout = "15s"`: `default` when absent, `None` (and a problem)
-/// when it is not a positive duration.
-pub(super) fn positive_duration(
-    key: &str,
-    value: Option<&Spanned<String>>,
-    default: Duration,
-    problems: &mut Problems,
-) -> Option<Duration> {
-    let Some(value) = value else {
-        return Some(default);
-    };
-    match humantime::parse_duration(value.get_ref()) {
-        Ok(d) if !d.is_zero() => Some(d),
-        _ => {
-            problems.add(
-                value.span(),
-                format!(
-                    "invalid {key} `{}` (expected a duration such as \"30s\" or \"1h\")",
-                    value.get_ref()
-                ),
-            );
-            None
-        }
-    }
 }
