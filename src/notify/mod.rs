@@ -28,7 +28,7 @@ use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
 use crate::alert::{Alert, ArticleRef, FeedRef, Snippet};
-use crate::config::{Config, NotifierKind, RetryPolicy, Urgency};
+use crate::config::{Config, Notifier, NotifierKind, RetryPolicy, Urgency};
 use crate::scheduler::{chrono_duration, jitter_fraction};
 use crate::store::{Db, Delivery, StoreError};
 use digest::Digest;
@@ -169,7 +169,7 @@ pub async fn deliver_due(
     shutdown: &CancellationToken,
     due_by: DateTime<Utc>,
 ) -> Result<DeliveryStats, StoreError> {
-    let mut round = Round::default();
+    let mut round = Round::new(config, db, http);
     // Walk the outbox by id, so a row that failed and stays pending is not retried at once.
     let mut after_id = 0;
     loop {
@@ -188,86 +188,17 @@ pub async fn deliver_due(
                 return Ok(round.stats);
             }
             after_id = delivery.id;
-            let line = (delivery.notifier.clone(), delivery.alert.rule.clone());
-            if round.done.contains(&delivery.id) || round.held.contains(&line) {
-                continue;
-            }
-            let notifier = config.notifier(&delivery.notifier);
-            // In quiet hours the notifier sends nothing; that is no failed attempt.
-            let quiet_end = notifier
-                .and_then(|n| n.quiet.as_ref())
-                .and_then(|q| quiet::quiet_until(q, Utc::now()));
-            if let Some(until) = quiet_end {
-                round.postpone(db, &[delivery.id], until).await?;
-                continue;
-            }
-            if let Some(digest_id) = delivery.in_digest().map(str::to_string) {
-                let members = db.call(move |s| s.digest_members(&digest_id)).await?;
-                round.send_digest(config, db, http, &members).await?;
-                continue;
-            }
-            if let Some(until) = cooldown_end(config, db, delivery).await? {
-                round.postpone(db, &[delivery.id], until).await?;
-                continue;
-            }
-            let batching = notifier
-                .map(|n| batching(n, Utc::now()))
-                .unwrap_or_default();
-            // A row sealed alone (claimed before a send the process did not live to record)
-            // goes out again as it went, ahead of any digest of later rows.
-            if delivery.attempts == 0 && delivery.digest_id.is_none() && batching.is_active() {
-                if !round.singles.contains_key(&delivery.notifier) {
-                    let singles = round
-                        .plan(config, db, http, &delivery.notifier, &batching)
-                        .await?;
-                    round.singles.insert(delivery.notifier.clone(), singles);
-                }
-                if !round.may_send_alone(delivery) {
-                    continue;
-                }
-            }
-            // A notifier that folds alerts could fold this one after a crash between its send
-            // and its mark, under a new id: sealing it alone first keeps it a single.
-            if batching.is_active() && delivery.digest_id.is_none() {
-                let (id, unit) = (delivery.id, delivery.delivery_id.clone());
-                let now = Utc::now();
-                if db.call(move |s| s.seal_digest(&[id], &unit, now)).await? == 0 {
-                    continue;
-                }
-            }
-            // Many desktop alerts of one rule at once become one notification, not a flood.
-            let group: Vec<&Delivery> = match notifier.map(|n| &n.kind) {
-                Some(NotifierKind::Desktop(_)) => batch[index..]
-                    .iter()
-                    .filter(|d| d.notifier == line.0 && d.alert.rule == line.1)
-                    .filter(|d| d.in_digest().is_none() && round.may_send_alone(d))
-                    .collect(),
-                _ => Vec::new(),
-            };
-            let (result, sent) = match notifier.map(|n| &n.kind) {
-                Some(NotifierKind::Desktop(desktop)) if group.len() >= desktop::GROUP_AT => {
-                    let alerts: Vec<&Alert> = group.iter().map(|d| &d.alert).collect();
-                    let urgency = rule_urgency(config, &line.1);
-                    let result = desktop::send_group(&line.1, &alerts, urgency, desktop).await;
-                    (result, group)
-                }
-                _ => {
-                    let result = send(
-                        config,
-                        http,
-                        &delivery.notifier,
-                        &delivery.alert,
-                        &delivery.delivery_id,
-                    )
-                    .await;
-                    (result, vec![delivery])
-                }
-            };
-            round
-                .record(config, db, &sent, &delivery.delivery_id, &result)
-                .await?;
+            round.deliver(delivery, &batch[index..]).await?;
         }
     }
+}
+
+/// The end of the quiet hours `notifier` is in now, if it is in them.
+fn quiet_end(notifier: &Notifier) -> Option<DateTime<Utc>> {
+    notifier
+        .quiet
+        .as_ref()
+        .and_then(|q| quiet::quiet_until(q, Utc::now()))
 }
 
 /// How `notifier` folds its alerts at `now`. A notifier whose template cannot render a digest
@@ -309,8 +240,10 @@ pub fn cannot_send_digests(notifier: &crate::config::Notifier) -> Option<String>
 }
 
 /// What one call of [`deliver_due`] has done so far.
-#[derive(Default)]
-struct Round {
+struct Round<'a> {
+    config: &'a Config,
+    db: &'a Db,
+    http: &'a reqwest::Client,
     stats: DeliveryStats,
     /// Rows handled this round: sent, failed, or set to wait.
     done: HashSet<i64>,
@@ -320,7 +253,133 @@ struct Round {
     singles: HashMap<String, HashSet<i64>>,
 }
 
-impl Round {
+impl<'a> Round<'a> {
+    fn new(config: &'a Config, db: &'a Db, http: &'a reqwest::Client) -> Round<'a> {
+        Round {
+            config,
+            db,
+            http,
+            stats: DeliveryStats::default(),
+            done: HashSet::new(),
+            held: HashSet::new(),
+            singles: HashMap::new(),
+        }
+    }
+
+    /// Gives the due row `delivery` its one attempt this round, unless a policy says it waits
+    /// or goes out with others. `rest` is the due rows from `delivery` on. The policies are
+    /// asked in the order they take precedence.
+    async fn deliver(&mut self, delivery: &Delivery, rest: &[Delivery]) -> Result<(), StoreError> {
+        let config = self.config;
+        if !self.in_turn(delivery) {
+            return Ok(());
+        }
+        let notifier = config.notifier(&delivery.notifier);
+        // In quiet hours the notifier sends nothing; that is no failed attempt.
+        if let Some(until) = notifier.and_then(quiet_end) {
+            return self.postpone(&[delivery.id], until).await;
+        }
+        if let Some(digest_id) = delivery.in_digest() {
+            return self.send_sealed_digest(digest_id).await;
+        }
+        if let Some(until) = cooldown_end(config, self.db, delivery).await? {
+            return self.postpone(&[delivery.id], until).await;
+        }
+        let batching = notifier
+            .map(|n| batching(n, Utc::now()))
+            .unwrap_or_default();
+        // A row sealed alone (claimed before a send the process did not live to record) goes
+        // out again as it went, ahead of any digest of later rows.
+        let folds = batching.is_active() && delivery.digest_id.is_none();
+        if folds
+            && !(self.planned_alone(delivery, &batching).await?
+                && self.seal_alone(delivery).await?)
+        {
+            return Ok(());
+        }
+        self.send_alone(notifier, delivery, rest).await
+    }
+
+    /// Whether `delivery` is still to be handled this round and no earlier alert of its rule
+    /// failed through its notifier this round (alerts of one rule go out in order).
+    fn in_turn(&self, delivery: &Delivery) -> bool {
+        let line = (delivery.notifier.clone(), delivery.alert.rule.clone());
+        !self.done.contains(&delivery.id) && !self.held.contains(&line)
+    }
+
+    /// Sends the whole digest that a row was sealed into (by an earlier round, or by a process
+    /// that did not live to record the send).
+    async fn send_sealed_digest(&mut self, digest_id: &str) -> Result<(), StoreError> {
+        let digest_id = digest_id.to_string();
+        let members = self.db.call(move |s| s.digest_members(&digest_id)).await?;
+        self.send_digest(&members).await
+    }
+
+    /// For a notifier that folds alerts: whether its digest plan, made once a round, lets the
+    /// fresh row `delivery` go out on its own. A row that failed before has no plan to wait
+    /// for: it was a single when first sent.
+    async fn planned_alone(
+        &mut self,
+        delivery: &Delivery,
+        batching: &digest::Batching,
+    ) -> Result<bool, StoreError> {
+        if delivery.attempts > 0 {
+            return Ok(true);
+        }
+        if !self.singles.contains_key(&delivery.notifier) {
+            let singles = self.plan(&delivery.notifier, batching).await?;
+            self.singles.insert(delivery.notifier.clone(), singles);
+        }
+        Ok(self.may_send_alone(delivery))
+    }
+
+    /// A notifier that folds alerts could fold `delivery` after a crash between its send and
+    /// its mark, under a new id: sealing it alone first keeps it a single. `false` when the
+    /// row was sealed by another process meanwhile.
+    async fn seal_alone(&self, delivery: &Delivery) -> Result<bool, StoreError> {
+        let (id, unit) = (delivery.id, delivery.delivery_id.clone());
+        let now = Utc::now();
+        let sealed = self
+            .db
+            .call(move |s| s.seal_digest(&[id], &unit, now))
+            .await?;
+        Ok(sealed > 0)
+    }
+
+    /// Sends `delivery` as a single alert, except that many desktop alerts of one rule due at
+    /// once become one notification, not a flood.
+    async fn send_alone(
+        &mut self,
+        notifier: Option<&Notifier>,
+        delivery: &Delivery,
+        rest: &[Delivery],
+    ) -> Result<(), StoreError> {
+        if let Some(NotifierKind::Desktop(desktop)) = notifier.map(|n| &n.kind) {
+            let rule = &delivery.alert.rule;
+            let group: Vec<&Delivery> = rest
+                .iter()
+                .filter(|d| d.notifier == delivery.notifier && &d.alert.rule == rule)
+                .filter(|d| d.in_digest().is_none() && self.may_send_alone(d))
+                .collect();
+            if group.len() >= desktop::GROUP_AT {
+                let alerts: Vec<&Alert> = group.iter().map(|d| &d.alert).collect();
+                let urgency = rule_urgency(self.config, rule);
+                let result = desktop::send_group(rule, &alerts, urgency, desktop).await;
+                return self.record(&group, &delivery.delivery_id, &result).await;
+            }
+        }
+        let result = send(
+            self.config,
+            self.http,
+            &delivery.notifier,
+            &delivery.alert,
+            &delivery.delivery_id,
+        )
+        .await;
+        self.record(&[delivery], &delivery.delivery_id, &result)
+            .await
+    }
+
     /// Whether `delivery` may be sent on its own now: always, unless its notifier folds alerts
     /// and did not plan it as a single this round.
     fn may_send_alone(&self, delivery: &Delivery) -> bool {
@@ -334,14 +393,9 @@ impl Round {
     }
 
     /// Lets rows `ids` wait until `until`, counting no attempt.
-    async fn postpone(
-        &mut self,
-        db: &Db,
-        ids: &[i64],
-        until: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    async fn postpone(&mut self, ids: &[i64], until: DateTime<Utc>) -> Result<(), StoreError> {
         let rows = ids.to_vec();
-        db.call(move |s| s.postpone(&rows, until)).await?;
+        self.db.call(move |s| s.postpone(&rows, until)).await?;
         self.done.extend(ids);
         self.stats.held += ids.len();
         Ok(())
@@ -351,12 +405,10 @@ impl Round {
     /// the ones to fold are tied into a digest and sent. Returns the rows to send on their own.
     async fn plan(
         &mut self,
-        config: &Config,
-        db: &Db,
-        http: &reqwest::Client,
         notifier: &str,
         batching: &digest::Batching,
     ) -> Result<HashSet<i64>, StoreError> {
+        let (config, db) = (self.config, self.db);
         let name = notifier.to_string();
         let fresh = db.call(move |s| s.fresh_deliveries(&name)).await?;
         let mut candidates = Vec::new();
@@ -366,7 +418,7 @@ impl Round {
             }
             // A rule cooling down keeps its alerts out of the digest, too.
             match cooldown_end(config, db, &delivery).await? {
-                Some(until) => self.postpone(db, &[delivery.id], until).await?,
+                Some(until) => self.postpone(&[delivery.id], until).await?,
                 None => candidates.push(delivery),
             }
         }
@@ -389,7 +441,7 @@ impl Round {
             .collect();
         let plan = digest::plan(batching, &fresh, singles_sent, now);
         if let Some(until) = plan.hold_until {
-            self.postpone(db, &plan.held, until).await?;
+            self.postpone(&plan.held, until).await?;
         }
         if !plan.digest.is_empty() {
             let members: Vec<Delivery> = candidates
@@ -409,19 +461,13 @@ impl Round {
                     s.digest_members(&id)
                 })
                 .await?;
-            self.send_digest(config, db, http, &members).await?;
+            self.send_digest(&members).await?;
         }
         Ok(plan.singles.into_iter().collect())
     }
 
     /// Sends the sealed digest made of `members` and records the outcome for all of them.
-    async fn send_digest(
-        &mut self,
-        config: &Config,
-        db: &Db,
-        http: &reqwest::Client,
-        members: &[Delivery],
-    ) -> Result<(), StoreError> {
+    async fn send_digest(&mut self, members: &[Delivery]) -> Result<(), StoreError> {
         let Some(first) = members.first() else {
             return Ok(());
         };
@@ -437,18 +483,15 @@ impl Round {
                 .max()
                 .unwrap_or(first.created_at),
         };
-        let result = send_digest(config, http, &first.notifier, &digest).await;
+        let result = send_digest(self.config, self.http, &first.notifier, &digest).await;
         let members: Vec<&Delivery> = members.iter().collect();
-        self.record(config, db, &members, &digest.delivery_id, &result)
-            .await
+        self.record(&members, &digest.delivery_id, &result).await
     }
 
     /// Writes the outcome of one attempt that carried `sent` (one alert, a desktop group or a
     /// digest, sent as `unit_id`) to the outbox, and logs a failure.
     async fn record(
         &mut self,
-        config: &Config,
-        db: &Db,
         sent: &[&Delivery],
         unit_id: &str,
         result: &Result<(), DeliveryError>,
@@ -462,7 +505,7 @@ impl Round {
         let err = match result {
             Ok(()) => {
                 self.stats.delivered += ids.len();
-                return db.call(move |s| s.mark_all_delivered(&ids, now)).await;
+                return self.db.call(move |s| s.mark_all_delivered(&ids, now)).await;
             }
             Err(err) => err,
         };
@@ -471,7 +514,8 @@ impl Round {
                 self.held.insert((d.notifier.clone(), d.alert.rule.clone()));
             }
         }
-        let policy = config
+        let policy = self
+            .config
             .notifier(&first.notifier)
             .map(|n| n.retry)
             .unwrap_or_default();
@@ -507,7 +551,8 @@ impl Round {
             }
         }
         let message = err.to_string();
-        db.call(move |s| s.mark_all_failed(&ids, &message, retry_at))
+        self.db
+            .call(move |s| s.mark_all_failed(&ids, &message, retry_at))
             .await
     }
 }
