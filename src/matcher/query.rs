@@ -11,12 +11,19 @@
 //! ```
 //!
 //! Operators are upper case; `and`, `or`, `not` in lower case are ordinary words.
+//!
+//! Groups and `NOT` nest at most [`MAX_NESTING`] deep: the parser and everything that walks a
+//! query recurse, and a query comes from a config file or a command line nobody vetted.
 
 use std::fmt;
 
 use regex::Regex;
 
 use super::text::{Accents, tokens};
+
+/// How deep `(` and `NOT` may nest in one query. Real rules stay within a handful of levels;
+/// the limit keeps a generated or hostile query from exhausting the stack of whatever walks it.
+pub const MAX_NESTING: usize = 100;
 
 /// Which part of an article a term looks at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -100,17 +107,39 @@ pub struct QueryError {
 }
 
 impl QueryError {
-    /// The message with the query and a caret under the position, for `check`.
+    /// The message with the query and a caret under the position, for `check`. A long query is
+    /// shown as the stretch around the position.
     pub fn render(&self, query: &str) -> String {
-        let column = query[..self.offset.min(query.len())].chars().count();
+        const SHOWN: usize = 72;
+        let offset = floor_char_boundary(query, self.offset);
+        let column = query[..offset].chars().count();
+        let skipped = column.saturating_sub(SHOWN / 2);
+        let mut shown: String = query.chars().skip(skipped).take(SHOWN).collect();
+        let mut caret = column - skipped;
+        if skipped > 0 {
+            shown.insert(0, '…');
+            caret += 1;
+        }
+        if query.chars().count() > skipped + SHOWN {
+            shown.push('…');
+        }
         format!(
             "{} at column {}\n    {}\n    {}^",
             self.message,
             column + 1,
-            query,
-            " ".repeat(column)
+            shown,
+            " ".repeat(caret)
         )
     }
+}
+
+/// The largest char boundary at or before `offset`, within `text`.
+fn floor_char_boundary(text: &str, offset: usize) -> usize {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    offset
 }
 
 impl fmt::Display for QueryError {
@@ -133,6 +162,7 @@ impl Query {
             position: 0,
             end: text.len(),
             accents,
+            depth: 0,
         };
         if parser.tokens.is_empty() {
             return Err(QueryError {
@@ -306,9 +336,25 @@ struct Parser {
     position: usize,
     end: usize,
     accents: Accents,
+    /// How many `(` and `NOT` enclose the token being read.
+    depth: usize,
 }
 
 impl Parser {
+    /// Steps one level deeper for the `(` or `NOT` at `offset`, or refuses past the limit.
+    fn descend(&mut self, offset: usize) -> Result<(), QueryError> {
+        if self.depth == MAX_NESTING {
+            return Err(QueryError {
+                offset,
+                message: format!(
+                    "the query nests `(` and `NOT` more than {MAX_NESTING} levels deep"
+                ),
+            });
+        }
+        self.depth += 1;
+        Ok(())
+    }
+
     fn peek(&self) -> Option<&Token> {
         self.tokens.get(self.position)
     }
@@ -352,9 +398,13 @@ impl Parser {
     }
 
     fn unary(&mut self) -> Result<Query, QueryError> {
-        if matches!(self.peek(), Some(t) if t.kind == TokenKind::Not) {
+        if let Some(not) = self.peek().filter(|t| t.kind == TokenKind::Not) {
+            let offset = not.offset;
             self.next();
-            return Ok(Query::Not(Box::new(self.unary()?)));
+            self.descend(offset)?;
+            let inner = self.unary()?;
+            self.depth -= 1;
+            return Ok(Query::Not(Box::new(inner)));
         }
         self.primary()
     }
@@ -368,7 +418,9 @@ impl Parser {
         };
         match token.kind {
             TokenKind::LParen => {
+                self.descend(token.offset)?;
                 let inner = self.or()?;
+                self.depth -= 1;
                 match self.next() {
                     Some(Token {
                         kind: TokenKind::RParen,
@@ -564,6 +616,47 @@ mod tests {
             assert_eq!(err.offset, offset, "{query}: {err:?}");
             assert!(err.message.contains(message), "{query}: {err:?}");
         }
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_at_the_level_past_the_limit() {
+        let levels = 100_000;
+        let parens = format!("{}NATO{}", "(".repeat(levels), ")".repeat(levels));
+        let err = Query::parse(&parens).unwrap_err();
+        assert_eq!(err.offset, MAX_NESTING, "{err:?}");
+        assert!(err.message.contains("more than 100 levels"), "{err:?}");
+
+        let nots = format!("{}NATO", "NOT ".repeat(levels));
+        let err = Query::parse(&nots).unwrap_err();
+        assert_eq!(err.offset, 4 * MAX_NESTING, "{err:?}");
+
+        let mixed = format!("{}x{}", "NOT (".repeat(levels), ")".repeat(levels));
+        assert_eq!(Query::parse(&mixed).unwrap_err().offset, 5 * 50);
+    }
+
+    #[test]
+    fn nesting_up_to_the_limit_is_a_query() {
+        let at_limit = format!("{}NATO{}", "(".repeat(MAX_NESTING), ")".repeat(MAX_NESTING));
+        assert_eq!(Query::parse(&at_limit).unwrap().terms().len(), 1);
+        let nots = format!("{}NATO", "NOT ".repeat(MAX_NESTING));
+        assert!(matches!(Query::parse(&nots).unwrap(), Query::Not(_)));
+        // Nesting is counted per path: many groups side by side are not deep.
+        let wide = vec!["(a OR (b))"; 1000].join(" AND ");
+        assert_eq!(Query::parse(&wide).unwrap().terms().len(), 2000);
+    }
+
+    #[test]
+    fn render_of_a_long_query_shows_the_stretch_around_the_error() {
+        let query = format!("{}NATO{}", "(".repeat(5000), ")".repeat(5000));
+        let err = Query::parse(&query).unwrap_err();
+        let shown = err.render(&query);
+        assert!(shown.starts_with("the query nests"), "{shown}");
+        assert!(shown.contains("at column 101\n"), "{shown}");
+        let lines: Vec<&str> = shown.lines().collect();
+        assert!(lines[1].chars().count() < 100, "{shown}");
+        let caret = lines[2].chars().count() - 1;
+        assert_eq!(lines[1].chars().nth(caret), Some('('), "{shown}");
+        assert_eq!(lines[1].chars().nth(4), Some('…'), "{shown}");
     }
 
     #[test]

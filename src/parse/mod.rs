@@ -441,6 +441,62 @@ mod tests {
         );
     }
 
+    /// The daemon parses on tokio's blocking threads, whose stacks are 2 MiB.
+    fn on_a_daemon_sized_stack<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+        std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(work)
+            .unwrap()
+            .join()
+            .expect("no stack overflow, no panic")
+    }
+
+    #[test]
+    fn deeply_nested_markup_is_read_or_refused_on_a_small_stack() {
+        let levels = 60_000;
+        let elements = format!(
+            "<rss version=\"2.0\"><channel><title>T</title><item><title>x</title></item>{}{}</channel></rss>",
+            "<x>".repeat(levels),
+            "</x>".repeat(levels)
+        );
+        let feed = on_a_daemon_sized_stack(move || parse(elements.as_bytes(), None, None));
+        assert_eq!(feed.unwrap().articles.len(), 1);
+
+        let unclosed = format!(
+            "<rss version=\"2.0\"><channel><title>T &</title><item><title>x</title>{}",
+            "<x>".repeat(levels)
+        );
+        // Repaired into a feed of its one item, or refused: either way an answer.
+        if let Ok(feed) = on_a_daemon_sized_stack(move || parse(unclosed.as_bytes(), None, None)) {
+            assert_eq!(feed.articles[0].title, "x");
+        }
+
+        let escaped = format!(
+            "<rss version=\"2.0\"><channel><item><title>x</title><description>{}deep{}</description></item></channel></rss>",
+            "&lt;b&gt;".repeat(levels),
+            "&lt;/b&gt;".repeat(levels)
+        );
+        let feed = on_a_daemon_sized_stack(move || parse(escaped.as_bytes(), None, None)).unwrap();
+        assert_eq!(feed.articles[0].summary, "deep");
+
+        let xhtml = format!(
+            "<feed xmlns=\"http://www.w3.org/2005/Atom\"><entry><id>1</id><title type=\"xhtml\">\
+             <div xmlns=\"http://www.w3.org/1999/xhtml\">{}x{}</div></title></entry></feed>",
+            "<b>".repeat(levels / 2),
+            "</b>".repeat(levels / 2)
+        );
+        let feed = on_a_daemon_sized_stack(move || parse(xhtml.as_bytes(), None, None)).unwrap();
+        assert_eq!(feed.articles[0].title, "x");
+
+        let json = format!(
+            "{{\"version\":\"https://jsonfeed.org/version/1.1\",\"items\":[{{\"id\":\"1\",\"title\":\"x\",\"_x\":{}{}}}]}}",
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        // serde_json stops at 128 levels: the feed is refused or read, never a crash.
+        let _ = on_a_daemon_sized_stack(move || parse(json.as_bytes(), None, None));
+    }
+
     #[test]
     fn utf16_big_endian_after_a_comment_is_decoded() {
         let xml = "<!-- c --><rss version=\"2.0\"><channel><title>Grüße</title></channel></rss>";

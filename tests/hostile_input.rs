@@ -1,0 +1,218 @@
+//! Input built to hurt, through the real binary: a query, config or feed nested far deeper than
+//! any real one gives a clear error naming the position and the limit, and never a crash; a
+//! running daemon keeps its previous config when such an edit arrives.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Daemon, TestServer, Workspace, rss, wait_until};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// A process killed by a signal (stack overflow aborts with SIGABRT) has no exit code.
+fn assert_clean_exit(out: &common::Output) {
+    assert!(
+        matches!(out.code, Some(0..=2)),
+        "feedwatch ended with {:?}:\n{}",
+        out.code,
+        out.stderr
+    );
+    assert!(!out.stderr.contains("overflow"), "{}", out.stderr);
+}
+
+fn nested(levels: usize, inner: &str) -> String {
+    format!("{}{inner}{}", "(".repeat(levels), ")".repeat(levels))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_refuses_a_query_nested_100000_deep_with_position_and_limit() {
+    let ws = Workspace::new(&format!(
+        "[[rule]]\nname = \"deep\"\nquery = \"{}\"\n",
+        nested(100_000, "NATO")
+    ));
+    let out = ws.run(&["check"]).await;
+    assert_clean_exit(&out);
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    out.assert_stderr_has(
+        "rule `deep`: the query nests `(` and `NOT` more than 100 levels deep at column 101",
+    );
+    assert!(
+        out.stderr.len() < 2000,
+        "the error shows the stretch around the position, not the whole query: {} bytes",
+        out.stderr.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_refuses_a_long_chain_of_not() {
+    let ws = Workspace::new(&format!(
+        "[[rule]]\nname = \"nots\"\nquery = \"{}NATO\"\n",
+        "NOT ".repeat(100_000)
+    ));
+    let out = ws.run(&["check"]).await;
+    assert_clean_exit(&out);
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    out.assert_stderr_has("more than 100 levels deep at column 401");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn preview_refuses_a_deep_query_given_on_the_command_line() {
+    let ws = Workspace::new("");
+    let feed = ws.path("feed.xml");
+    std::fs::write(&feed, rss("F", &[("a1", "NATO summit", "")])).unwrap();
+    // One argument may hold 128 KiB: 60,000 levels is as deep as a command line can carry.
+    let query = nested(60_000, "NATO");
+    let out = ws
+        .run(&["preview", feed.to_str().unwrap(), "--query", &query])
+        .await;
+    assert_clean_exit(&out);
+    assert_ne!(out.code, Some(0));
+    out.assert_stderr_has(
+        "--query: the query nests `(` and `NOT` more than 100 levels deep at column 101",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reload_with_a_deep_query_keeps_the_daemon_on_its_previous_config() {
+    let server = TestServer::start().await;
+    server.feed(
+        "a.xml",
+        "application/rss+xml",
+        rss("A", &[("a1", "NATO one", "")]),
+    );
+    let config = |query: &str| {
+        format!(
+            "[defaults]\ncron = \"*/2 * * * * *\"\n\n[[feed]]\nurl = \"{}\"\n\n\
+             [[rule]]\nname = \"nato\"\nquery = \"{query}\"\nnotify = [\"hook\"]\n\n\
+             [[notifier]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"{}\"\n",
+            server.url("/feeds/a.xml"),
+            server.url("/hook")
+        )
+    };
+    let ws = Workspace::new(&config("NATO"));
+    let mut daemon = Daemon::start(&ws.config(), &[]);
+    wait_until(WAIT, "the first alert", || server.received().len() == 1).await;
+
+    std::fs::write(ws.config(), config(&nested(100_000, "NATO"))).unwrap();
+    daemon.wait_for_log("config not reloaded", 1).await;
+    assert!(
+        daemon.log().contains("more than 100 levels deep"),
+        "the reason is logged: {}",
+        daemon.log().chars().take(3000).collect::<String>()
+    );
+    // The config is read on a small-stacked worker thread: deep TOML is refused there too.
+    let deep_toml = format!(
+        "{}\nx = {}{}\n",
+        config("NATO"),
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    std::fs::write(ws.config(), deep_toml).unwrap();
+    daemon.wait_for_log("config not reloaded", 2).await;
+    assert!(
+        daemon.log().contains("max recursion depth"),
+        "{}",
+        daemon.log().chars().take(3000).collect::<String>()
+    );
+
+    // Still running, on the previous rule: a new item is polled and alerted.
+    server.feed(
+        "a.xml",
+        "application/rss+xml",
+        rss("A", &[("a2", "NATO two", ""), ("a1", "NATO one", "")]),
+    );
+    wait_until(WAIT, "the second alert", || server.received().len() == 2).await;
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(WAIT).await, Some(0), "{}", daemon.log());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_refuses_deeply_nested_toml_with_its_position() {
+    for (what, value) in [
+        (
+            "arrays",
+            format!("{}{}", "[".repeat(100_000), "]".repeat(100_000)),
+        ),
+        (
+            "inline tables",
+            format!("{}1{}", "{a=".repeat(100_000), "}".repeat(100_000)),
+        ),
+    ] {
+        let ws = Workspace::new(&format!(
+            "[[feed]]\nurl = \"https://x.example/\"\nx = {value}\n"
+        ));
+        let out = ws.run(&["check"]).await;
+        assert_clean_exit(&out);
+        assert_eq!(out.code, Some(2), "{what}: {}", out.stderr);
+        out.assert_stderr_has("line 3, column");
+        out.assert_stderr_has("max recursion depth");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn preview_of_deeply_nested_feeds_ends_in_a_feed_or_a_clear_error() {
+    let ws = Workspace::new("");
+    let levels = 100_000;
+    let cases = [
+        (
+            "elements.xml",
+            format!(
+                "<rss version=\"2.0\"><channel><title>T</title><item><title>x</title></item>{}{}</channel></rss>",
+                "<x>".repeat(levels),
+                "</x>".repeat(levels)
+            ),
+        ),
+        (
+            "xhtml.xml",
+            format!(
+                "<feed xmlns=\"http://www.w3.org/2005/Atom\"><title>T</title><entry><id>1</id>\
+                 <title>x</title><content type=\"xhtml\"><div xmlns=\"http://www.w3.org/1999/xhtml\">{}x{}</div></content></entry></feed>",
+                "<b>".repeat(levels / 2),
+                "</b>".repeat(levels / 2)
+            ),
+        ),
+        (
+            "escaped.xml",
+            format!(
+                "<rss version=\"2.0\"><channel><title>T</title><item><title>x</title><description>{}deep{}</description></item></channel></rss>",
+                "&lt;b&gt;".repeat(levels),
+                "&lt;/b&gt;".repeat(levels)
+            ),
+        ),
+        (
+            "arrays.json",
+            format!(
+                "{{\"version\":\"https://jsonfeed.org/version/1.1\",\"title\":\"T\",\"items\":[{{\"id\":\"1\",\"title\":\"x\",\"_x\":{}{}}}]}}",
+                "[".repeat(levels),
+                "]".repeat(levels)
+            ),
+        ),
+    ];
+    for (name, body) in cases {
+        let path = ws.path(name);
+        std::fs::write(&path, body).unwrap();
+        let out = ws.run(&["preview", path.to_str().unwrap(), "--json"]).await;
+        assert_clean_exit(&out);
+        if out.code != Some(0) {
+            out.assert_stderr_has(name);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_query_at_the_nesting_limit_still_matches() {
+    let ws = Workspace::new("");
+    let feed = ws.path("feed.xml");
+    std::fs::write(&feed, rss("F", &[("a1", "NATO summit", "")])).unwrap();
+    let deep_group = nested(100, "NATO");
+    // 50 NOT and 50 groups: 100 levels that cancel out to "NATO".
+    let not_chain = format!("{}NATO{}", "NOT (".repeat(50), ")".repeat(50));
+    for query in [&deep_group, &not_chain] {
+        let out = ws
+            .run(&["preview", feed.to_str().unwrap(), "--query", query])
+            .await;
+        out.assert_ok();
+        out.assert_stdout_has("✓ query: NATO");
+    }
+}
