@@ -175,6 +175,9 @@ enum Command {
         /// Add feeds that could not be fetched as well
         #[arg(long)]
         keep_unreachable: bool,
+        /// Also take outlines that are not http(s): local files and paths
+        #[arg(long)]
+        allow_local: bool,
         /// Print the summary as JSON
         #[arg(long)]
         json: bool,
@@ -222,6 +225,9 @@ enum FeedAction {
         /// A tag for the feed (repeat for several)
         #[arg(long = "tag")]
         tags: Vec<String>,
+        /// Follow a page's feed link even when it is not http(s) (a local file)
+        #[arg(long)]
+        allow_local: bool,
     },
     /// Remove a feed by name or URL; its stored articles are kept
     ///
@@ -367,12 +373,14 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
                 name,
                 interval,
                 tags,
+                allow_local,
             } => {
                 let args = commands::feed::AddArgs {
                     url,
                     name,
                     interval,
                     tags,
+                    allow_local,
                 };
                 commands::feed::add(&path, args).await
             }
@@ -382,8 +390,16 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::ImportOpml {
             file,
             keep_unreachable,
+            allow_local,
             json,
-        } => commands::opml::import(&path, &file, keep_unreachable, json).await,
+        } => {
+            let args = commands::opml::ImportArgs {
+                keep_unreachable,
+                allow_local,
+                as_json: json,
+            };
+            commands::opml::import(&path, &file, args).await
+        }
         Command::ExportOpml { file } => commands::opml::export(&path, file.as_deref()),
         Command::Completions { shell } => commands::completions::completions(Cli::command(), shell),
         Command::Man => commands::completions::man(Cli::command()),

@@ -17,6 +17,25 @@ pub struct OpmlFeed {
     pub tags: Vec<String>,
 }
 
+/// A subscription as listed in a file: the feed, and where its `<outline>` is, so that a
+/// message about it can point the user at it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outline {
+    pub feed: OpmlFeed,
+    /// 1-based line of the `<outline>` element.
+    pub line: usize,
+}
+
+impl std::fmt::Display for Outline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.feed.title.is_empty() {
+            write!(f, "the outline on line {}", self.line)
+        } else {
+            write!(f, "outline `{}` on line {}", self.feed.title, self.line)
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum OpmlError {
     #[error("{source_name}: not valid XML at byte {offset}: {message}")]
@@ -31,13 +50,16 @@ pub enum OpmlError {
 
 /// The feeds listed in an OPML document, in document order. `source_name` names the file in
 /// errors.
-pub fn read(text: &str, source_name: &str) -> Result<Vec<OpmlFeed>, OpmlError> {
+pub fn read(text: &str, source_name: &str) -> Result<Vec<Outline>, OpmlError> {
     let mut reader = quick_xml::Reader::from_str(text);
     let mut feeds = Vec::new();
+    // Where the last event ended, and the line that is on: counted as the reader moves on.
+    let (mut counted_to, mut line) = (0, 1);
     // The folders the reader is inside: Some(name) for a folder, None for any other element.
     let mut open: Vec<Option<String>> = Vec::new();
     let mut seen_root = false;
     loop {
+        let starts_at = usize::try_from(reader.buffer_position()).unwrap_or(text.len());
         let event = reader.read_event().map_err(|e| OpmlError::Xml {
             source_name: source_name.to_string(),
             offset: reader.error_position(),
@@ -76,7 +98,13 @@ pub fn read(text: &str, source_name: &str) -> Result<Vec<OpmlFeed>, OpmlError> {
                             tags.push(tag.to_string());
                         }
                     }
-                    feeds.push(OpmlFeed {
+                    let starts_at = starts_at.min(text.len());
+                    line += text.as_bytes()[counted_to..starts_at]
+                        .iter()
+                        .filter(|&&b| b == b'\n')
+                        .count();
+                    counted_to = starts_at;
+                    let feed = OpmlFeed {
                         url: url.trim().to_string(),
                         title: attr("title")
                             .or_else(|| attr("text"))
@@ -84,7 +112,8 @@ pub fn read(text: &str, source_name: &str) -> Result<Vec<OpmlFeed>, OpmlError> {
                             .trim()
                             .to_string(),
                         tags,
-                    });
+                    };
+                    feeds.push(Outline { feed, line });
                 }
                 None => {
                     folder = attr("text")
@@ -180,6 +209,20 @@ mod tests {
         }
     }
 
+    fn feeds_of(outlines: Vec<Outline>) -> Vec<OpmlFeed> {
+        outlines.into_iter().map(|o| o.feed).collect()
+    }
+
+    #[test]
+    fn each_feed_knows_the_line_of_its_outline() {
+        let text = "<opml version=\"2.0\">\n<body>\n<outline text=\"A\" xmlUrl=\"https://a.example/\"/>\n\n\
+                    <outline text=\"Folder\">\n  <outline xmlUrl=\"file:///etc/passwd\"/></outline>\n</body></opml>";
+        let outlines = read(text, "a.opml").unwrap();
+        assert_eq!(outlines.iter().map(|o| o.line).collect::<Vec<_>>(), [3, 6]);
+        assert_eq!(outlines[0].to_string(), "outline `A` on line 3");
+        assert_eq!(outlines[1].to_string(), "the outline on line 6");
+    }
+
     #[test]
     fn opml_1_folders_become_tags() {
         let text = r#"<?xml version="1.0"?>
@@ -191,7 +234,7 @@ mod tests {
   <outline text="Loose" xmlUrl="https://loose.example/atom"/>
 </body></opml>"#;
         assert_eq!(
-            read(text, "mine.opml").unwrap(),
+            feeds_of(read(text, "mine.opml").unwrap()),
             [
                 feed("https://world.example/rss", "World", &["News"]),
                 feed("https://eu.example/feed", "EU & Co", &["News", "Europe"]),
@@ -206,7 +249,7 @@ mod tests {
 <outline text="A" xmlUrl="https://a.example/" category="/Tech/Rust,/Daily"/>
 </body></opml>"#;
         assert_eq!(
-            read(text, "a.opml").unwrap(),
+            feeds_of(read(text, "a.opml").unwrap()),
             [feed("https://a.example/", "A", &["Rust", "Daily"])]
         );
     }
@@ -220,7 +263,7 @@ mod tests {
             feed("https://d.example/", "D", &["world"]),
         ];
         let text = write("feedwatch", &feeds);
-        let mut back = read(&text, "out.opml").unwrap();
+        let mut back = feeds_of(read(&text, "out.opml").unwrap());
         back.sort_by(|a, b| a.url.cmp(&b.url));
         assert_eq!(back, feeds);
     }

@@ -1,6 +1,7 @@
 //! Input built to hurt, through the real binary: a query, config or feed nested far deeper than
 //! any real one gives a clear error naming the position and the limit, and never a crash; a
-//! running daemon keeps its previous config when such an edit arrives.
+//! running daemon keeps its previous config when such an edit arrives. A subscription list or a
+//! web page cannot point feedwatch at local files unless the user says `--allow-local`.
 
 mod common;
 
@@ -215,4 +216,134 @@ async fn a_query_at_the_nesting_limit_still_matches() {
         out.assert_ok();
         out.assert_stdout_has("✓ query: NATO");
     }
+}
+
+/// A file outside any feed server, which a subscription list or a page must not make feedwatch
+/// read: it parses as a feed, so nothing but the refusal keeps it out.
+fn local_secret(ws: &Workspace) -> std::path::PathBuf {
+    let secret = ws.path("secret.xml");
+    std::fs::write(&secret, rss("Secret", &[("s1", "private text", "")])).unwrap();
+    secret
+}
+
+fn file_url(path: &std::path::Path) -> String {
+    format!("file://{}", path.display())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn import_opml_takes_only_http_outlines_and_names_each_refused_one() {
+    let server = TestServer::start().await;
+    server.feed(
+        "world.xml",
+        "application/rss+xml",
+        rss("World", &[("w1", "NATO", "")]),
+    );
+    let ws = Workspace::new("");
+    let secret = local_secret(&ws);
+    let opml = ws.path("subs.opml");
+    std::fs::write(
+        &opml,
+        format!(
+            "<opml version=\"2.0\"><body>\n\
+             <outline text=\"World\" xmlUrl=\"{}\"/>\n\
+             <outline text=\"Leak\" xmlUrl=\"{}\"/>\n\
+             <outline text=\"Relative\" xmlUrl=\"secret.xml\"/>\n\
+             <outline xmlUrl=\"/etc/passwd\"/>\n\
+             </body></opml>",
+            server.url("/feeds/world.xml"),
+            file_url(&secret)
+        ),
+    )
+    .unwrap();
+
+    // --keep-unreachable adds what could not be read; refused outlines are not "unreachable".
+    let out = ws
+        .run(&[
+            "import-opml",
+            opml.to_str().unwrap(),
+            "--keep-unreachable",
+            "--json",
+        ])
+        .await;
+    out.assert_ok();
+    let summary: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(summary["added"].as_array().unwrap().len(), 1, "{summary}");
+    assert_eq!(summary["added"][0]["url"], server.url("/feeds/world.xml"));
+    let reasons: Vec<&str> = summary["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            "outline `Leak` on line 3 is not an http(s) address; local files and paths are read only with --allow-local",
+            "outline `Relative` on line 4 is not an http(s) address; local files and paths are read only with --allow-local",
+            "the outline on line 5 is not an http(s) address; local files and paths are read only with --allow-local",
+        ]
+    );
+    let config = std::fs::read_to_string(ws.config()).unwrap();
+    assert!(
+        !config.contains("secret") && !config.contains("passwd"),
+        "{config}"
+    );
+
+    // Said explicitly, local files are taken; a path is relative to the list's own folder.
+    let out = ws
+        .run(&[
+            "import-opml",
+            opml.to_str().unwrap(),
+            "--allow-local",
+            "--json",
+        ])
+        .await;
+    out.assert_ok();
+    let summary: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let added: Vec<&str> = summary["added"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["url"].as_str().unwrap())
+        .collect();
+    assert_eq!(added, [file_url(&secret)], "{summary}");
+    assert!(
+        summary["skipped"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("already in the config"),
+        "the relative path is the same file: {summary}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn feed_add_does_not_follow_a_page_to_a_local_file() {
+    let server = TestServer::start().await;
+    let ws = Workspace::new("");
+    let secret = local_secret(&ws);
+    server.feed(
+        "site.html",
+        "text/html",
+        format!(
+            "<html><head><link rel=\"alternate\" type=\"application/rss+xml\" href=\"{}\"></head></html>",
+            file_url(&secret)
+        ),
+    );
+    let page = server.url("/feeds/site.html");
+    let out = ws.run(&["feed", "add", &page]).await;
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    out.assert_stderr_has(format!(
+        "{page} is a web page whose feed link {} is not an http(s) address",
+        file_url(&secret)
+    ));
+    out.assert_stderr_has("--allow-local");
+    assert_eq!(std::fs::read_to_string(ws.config()).unwrap(), "");
+
+    let out = ws.run(&["feed", "add", &page, "--allow-local"]).await;
+    out.assert_ok();
+    assert!(
+        std::fs::read_to_string(ws.config())
+            .unwrap()
+            .contains("secret.xml")
+    );
 }

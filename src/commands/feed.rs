@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use serde_json::json;
 
 use super::output::{UsageError, fit, print_json, width};
-use super::probe::{Probe, existing, probe, typed_url, unique_name};
+use super::probe::{Probe, existing, is_remote, probe, typed_url, unique_name};
 use feedwatch::config::Config;
 use feedwatch::config::edit::{ConfigDoc, NewFeed};
 use feedwatch::fetch::Fetcher;
@@ -17,6 +17,8 @@ pub struct AddArgs {
     pub name: Option<String>,
     pub interval: Option<String>,
     pub tags: Vec<String>,
+    /// Whether a page's feed link may be a local file.
+    pub allow_local: bool,
 }
 
 pub async fn add(path: &Path, args: AddArgs) -> Result<ExitCode> {
@@ -32,6 +34,14 @@ pub async fn add(path: &Path, args: AddArgs) -> Result<ExitCode> {
     let mut found = probe(&fetcher, &url).await?;
     if let Probe::Page(links) = &found {
         if let [only] = links.as_slice() {
+            if !args.allow_local && !is_remote(&only.url) {
+                return Err(UsageError(format!(
+                    "{url} is a web page whose feed link {} is not an http(s) address; \
+                     a page's link is followed to a local file only with --allow-local",
+                    only.url
+                ))
+                .into());
+            }
             println!("{url} is a web page; it links to the feed {}", only.url);
             url = only.url.clone();
             refuse_duplicate(&config, &url)?;

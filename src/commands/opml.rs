@@ -12,21 +12,29 @@ use tokio::task::JoinSet;
 
 use super::feed::{load_doc, save};
 use super::output::{UsageError, print_json};
-use super::probe::{Probe, existing, probe, typed_url, unique_name};
-use feedwatch::config::Config;
+use super::probe::{Probe, existing, is_remote, probe, unique_name};
 use feedwatch::config::edit::NewFeed;
+use feedwatch::config::{Config, feed_url};
 use feedwatch::fetch::Fetcher;
 use feedwatch::opml::{self, OpmlFeed};
 
 /// Feeds checked at once: enough to hide latency, few enough to be polite to one host.
 const CONCURRENT_CHECKS: usize = 8;
 
-pub async fn import(
-    path: &Path,
-    file: &Path,
-    keep_unreachable: bool,
-    as_json: bool,
-) -> Result<ExitCode> {
+pub struct ImportArgs {
+    /// Add feeds that could not be fetched as well.
+    pub keep_unreachable: bool,
+    /// Take outlines that are not http(s): local files and paths.
+    pub allow_local: bool,
+    pub as_json: bool,
+}
+
+pub async fn import(path: &Path, file: &Path, args: ImportArgs) -> Result<ExitCode> {
+    let ImportArgs {
+        keep_unreachable,
+        allow_local,
+        as_json,
+    } = args;
     let config = Config::load(path)?;
     let text = std::fs::read_to_string(file)
         .map_err(|e| UsageError(format!("cannot read OPML file {}: {e}", file.display())))?;
@@ -35,8 +43,21 @@ pub async fn import(
 
     let mut skipped = Vec::new();
     let mut to_check: Vec<(String, OpmlFeed)> = Vec::new();
-    for feed in listed {
-        let url = match typed_url(&feed.url) {
+    for outline in listed {
+        // A subscription list comes from the internet: it may not point feedwatch at local files.
+        if !allow_local && !is_remote(&outline.feed.url) {
+            skipped.push((
+                outline.feed.url.clone(),
+                format!(
+                    "{outline} is not an http(s) address; local files and paths are read only \
+                     with --allow-local"
+                ),
+            ));
+            continue;
+        }
+        let feed = outline.feed;
+        // A path in the list is relative to the list's own folder.
+        let url = match feed_url(&feed.url, file.parent().unwrap_or(Path::new(""))) {
             Ok(url) => url,
             Err(e) => {
                 skipped.push((feed.url.clone(), format!("not a usable address: {e}")));

@@ -59,6 +59,13 @@ pub fn typed_url(written: &str) -> Result<String> {
     config::feed_url(written, &cwd).map_err(|e| anyhow!(e))
 }
 
+/// Whether an address found in a document (an OPML outline, a page's feed link) may be read
+/// without the user saying so: only http(s). Such documents come from the internet, and must not
+/// make feedwatch read local files and pass their text on to notifiers.
+pub fn is_remote(url: &str) -> bool {
+    url::Url::parse(url.trim()).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+}
+
 /// The config feed already polling `url`, if any.
 pub fn existing<'a>(config: &'a Config, url: &str) -> Option<&'a config::Feed> {
     config.feeds.iter().find(|f| f.url == url)
@@ -86,6 +93,23 @@ pub fn unique_name(title: &str, url: &str, taken: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_http_and_https_addresses_are_remote() {
+        assert!(is_remote("https://x.org/feed"));
+        assert!(is_remote(" HTTP://x.org/ "));
+        for local in [
+            "file:///etc/passwd",
+            "/etc/passwd",
+            "feeds/world.xml",
+            "../secret.xml",
+            "ftp://x.org/feed",
+            "javascript:alert(1)",
+            "",
+        ] {
+            assert!(!is_remote(local), "{local}");
+        }
+    }
 
     #[test]
     fn unique_name_falls_back_to_the_host_and_avoids_taken_names() {
