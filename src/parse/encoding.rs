@@ -1,6 +1,7 @@
 //! Bytes in any charset -> UTF-8 text whose XML declaration (if any) says UTF-8.
 //!
-//! The order follows what browsers and feedparser do: BOM, then valid UTF-8 as is, then the XML
+//! The order follows what browsers and feedparser do: BOM, or the byte pattern of UTF-16 and
+//! UCS-4 markup without one (XML 1.0 appendix F), then valid UTF-8 as is, then the XML
 //! declaration, then the HTTP charset, then a detector for undeclared bodies.
 
 use std::borrow::Cow;
@@ -10,53 +11,96 @@ use encoding_rs::Encoding;
 /// Decodes `bytes` to UTF-8 and makes any XML declaration say so, since feed-rs would
 /// otherwise decode a second time by the declared label.
 pub fn decode<'a>(bytes: &'a [u8], content_type: Option<&str>) -> Cow<'a, str> {
-    let encoding = if let Some((encoding, _)) = Encoding::for_bom(bytes) {
-        encoding
-    } else if let Ok(text) = std::str::from_utf8(bytes) {
-        return match rewrite_declaration(text) {
-            Some(fixed) => Cow::Owned(fixed),
-            None => Cow::Borrowed(text),
-        };
-    } else if let Some(utf16) = sniff_utf16(bytes) {
-        utf16
-    } else {
-        declared_encoding(bytes)
-            .filter(not_utf16)
-            .or_else(|| content_type.and_then(charset_of).filter(not_utf16))
-            .unwrap_or_else(|| {
-                let mut detector =
-                    chardetng::EncodingDetector::new(chardetng::Iso2022JpDetection::Allow);
-                detector.feed(bytes, true);
-                detector.guess(None, chardetng::Utf8Detection::Allow)
-            })
+    let encoding = match announced(bytes) {
+        Some(Layout::Ucs4 { order, bom }) => {
+            let text = decode_ucs4(&bytes[bom..], order);
+            return Cow::Owned(rewrite_declaration(&text).unwrap_or(text));
+        }
+        Some(Layout::Known(encoding)) => encoding,
+        None => {
+            if let Ok(text) = std::str::from_utf8(bytes) {
+                return match rewrite_declaration(text) {
+                    Some(fixed) => Cow::Owned(fixed),
+                    None => Cow::Borrowed(text),
+                };
+            }
+            declared_encoding(bytes)
+                .filter(not_utf16)
+                .or_else(|| content_type.and_then(charset_of).filter(not_utf16))
+                .unwrap_or_else(|| {
+                    let mut detector =
+                        chardetng::EncodingDetector::new(chardetng::Iso2022JpDetection::Allow);
+                    detector.feed(bytes, true);
+                    detector.guess(None, chardetng::Utf8Detection::Allow)
+                })
+        }
     };
+    // encoding_rs takes a BOM of its own encoding off, and keeps any other one as text.
     let (text, _, _) = encoding.decode(bytes);
     let text = text.into_owned();
     Cow::Owned(rewrite_declaration(&text).unwrap_or(text))
 }
 
-/// UTF-16 without a BOM: ASCII markup leaves a zero in every other byte, odd positions for
-/// little-endian and even ones for big-endian.
-fn sniff_utf16(bytes: &[u8]) -> Option<&'static Encoding> {
-    let head = &bytes[..bytes.len().min(64) & !1];
-    if head.len() < 4 {
-        return None;
+/// How the first bytes say the document is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// An encoding encoding_rs decodes (a BOM, if any, is removed by it).
+    Known(&'static Encoding),
+    /// UCS-4 / UTF-32, which encoding_rs does not read: `order` gives where in each four bytes
+    /// the most to least significant byte is, and `bom` how many bytes the mark takes.
+    Ucs4 { order: [usize; 4], bom: usize },
+}
+
+const UCS4_1234: [usize; 4] = [0, 1, 2, 3];
+const UCS4_4321: [usize; 4] = [3, 2, 1, 0];
+const UCS4_2143: [usize; 4] = [1, 0, 3, 2];
+const UCS4_3412: [usize; 4] = [2, 3, 0, 1];
+
+/// The encoding the first four bytes announce, before anything reads them as UTF-8: a byte
+/// order mark, or without one the zeros that ASCII markup (`<`, `<?xml`, whitespace, `{`) leaves
+/// in UTF-16 and UCS-4, as XML 1.0 appendix F describes. ASCII-only UTF-16 is valid UTF-8 (its
+/// zeros are NUL characters), so this has to come first.
+fn announced(bytes: &[u8]) -> Option<Layout> {
+    let ucs4 = |order, bom| Some(Layout::Ucs4 { order, bom });
+    let known = |encoding| Some(Layout::Known(encoding));
+    // A byte that can be an ASCII character other than NUL.
+    let ascii = |b: u8| b != 0 && b < 0x80;
+    match *bytes {
+        // UCS-4 marks first: FF FE 00 00 would otherwise read as UTF-16LE's mark and a NUL.
+        [0, 0, 0xFE, 0xFF, ..] => ucs4(UCS4_1234, 4),
+        [0xFF, 0xFE, 0, 0, ..] => ucs4(UCS4_4321, 4),
+        [0, 0, 0xFF, 0xFE, ..] => ucs4(UCS4_2143, 4),
+        [0xFE, 0xFF, 0, 0, ..] => ucs4(UCS4_3412, 4),
+        [0xEF, 0xBB, 0xBF, ..] => known(encoding_rs::UTF_8),
+        [0xFE, 0xFF, ..] => known(encoding_rs::UTF_16BE),
+        [0xFF, 0xFE, ..] => known(encoding_rs::UTF_16LE),
+        [0, 0, 0, c, ..] if ascii(c) => ucs4(UCS4_1234, 0),
+        [c, 0, 0, 0, ..] if ascii(c) => ucs4(UCS4_4321, 0),
+        [0, 0, c, 0, ..] if ascii(c) => ucs4(UCS4_2143, 0),
+        [0, c, 0, 0, ..] if ascii(c) => ucs4(UCS4_3412, 0),
+        [0, c, 0, d, ..] if ascii(c) && ascii(d) => known(encoding_rs::UTF_16BE),
+        [c, 0, d, 0, ..] if ascii(c) && ascii(d) => known(encoding_rs::UTF_16LE),
+        _ => None,
     }
-    let pairs = head.len() / 2;
-    let zeros_at = |parity: usize| {
-        head.iter()
-            .enumerate()
-            .filter(|(i, b)| i % 2 == parity && **b == 0)
-            .count()
-    };
-    let (even, odd) = (zeros_at(0), zeros_at(1));
-    if odd * 4 >= pairs * 3 && even == 0 {
-        Some(encoding_rs::UTF_16LE)
-    } else if even * 4 >= pairs * 3 && odd == 0 {
-        Some(encoding_rs::UTF_16BE)
-    } else {
-        None
+}
+
+/// UCS-4 in the given byte order to text; a value that is no character, and a cut-off last
+/// unit, become U+FFFD as a decoder would make them.
+fn decode_ucs4(bytes: &[u8], order: [usize; 4]) -> String {
+    let units = bytes.chunks_exact(4);
+    let cut_off = !units.remainder().is_empty();
+    let mut text: String = units
+        .map(|unit| {
+            let value = order
+                .iter()
+                .fold(0u32, |value, &at| value << 8 | u32::from(unit[at]));
+            char::from_u32(value).unwrap_or(char::REPLACEMENT_CHARACTER)
+        })
+        .collect();
+    if cut_off {
+        text.push(char::REPLACEMENT_CHARACTER);
     }
+    text
 }
 
 /// A UTF-16 label on a body that is not UTF-16 (BOM and sniffing found none) is a lie.
@@ -122,4 +166,117 @@ fn rewrite_declaration(text: &str) -> Option<String> {
     fixed.push_str("UTF-8");
     fixed.push_str(&body[label_at + label.len()..]);
     Some(fixed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DOC: &str = "<?xml version=\"1.0\" encoding=\"ENC\"?><rss version=\"2.0\"><channel>\
+                       <title>Grüße – 日本 😀</title></channel></rss>";
+    const ASCII_DOC: &str = "<?xml version=\"1.0\" encoding=\"ENC\"?><rss version=\"2.0\"><channel><title>Plain</title></channel></rss>";
+
+    fn utf16(text: &str, big_endian: bool) -> Vec<u8> {
+        text.encode_utf16()
+            .flat_map(|u| {
+                if big_endian {
+                    u.to_be_bytes()
+                } else {
+                    u.to_le_bytes()
+                }
+            })
+            .collect()
+    }
+
+    /// UCS-4 laid out in `order` (where each byte, most significant first, goes).
+    fn ucs4(text: &str, order: [usize; 4]) -> Vec<u8> {
+        text.chars()
+            .flat_map(|c| {
+                let big = u32::from(c).to_be_bytes();
+                let mut unit = [0u8; 4];
+                for (significance, &at) in order.iter().enumerate() {
+                    unit[at] = big[significance];
+                }
+                unit
+            })
+            .collect()
+    }
+
+    /// The decoded text, which must be the document with its declaration saying UTF-8.
+    fn assert_decodes(bytes: &[u8], template: &str, what: &str) {
+        assert_eq!(
+            decode(bytes, None),
+            template.replace("ENC", "UTF-8"),
+            "{what}"
+        );
+    }
+
+    #[test]
+    fn utf16_is_recognised_with_and_without_a_byte_order_mark() {
+        for template in [DOC, ASCII_DOC] {
+            let doc = template.replace("ENC", "UTF-16");
+            for big_endian in [true, false] {
+                let bare = utf16(&doc, big_endian);
+                assert_decodes(&bare, template, &format!("UTF-16 big endian {big_endian}"));
+                let mut marked = utf16("\u{feff}", big_endian);
+                marked.extend(&bare);
+                assert_decodes(
+                    &marked,
+                    template,
+                    &format!("marked UTF-16 big endian {big_endian}"),
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn ucs4_is_recognised_in_every_byte_order_with_and_without_a_mark() {
+        for template in [DOC, ASCII_DOC] {
+            let doc = template.replace("ENC", "ISO-10646-UCS-4");
+            for order in [UCS4_1234, UCS4_4321, UCS4_2143, UCS4_3412] {
+                let bare = ucs4(&doc, order);
+                assert_eq!(announced(&bare), Some(Layout::Ucs4 { order, bom: 0 }));
+                assert_decodes(&bare, template, &format!("UCS-4 {order:?}"));
+                let marked = ucs4(&format!("\u{feff}{doc}"), order);
+                assert_eq!(announced(&marked), Some(Layout::Ucs4 { order, bom: 4 }));
+                assert_decodes(&marked, template, &format!("marked UCS-4 {order:?}"));
+            }
+        }
+    }
+
+    #[test]
+    fn markup_without_a_declaration_is_recognised_too() {
+        let doc = "\n  <rss version=\"2.0\"><channel><title>T</title></channel></rss>";
+        assert_eq!(decode(&utf16(doc, true), None), doc);
+        assert_eq!(decode(&utf16(doc, false), None), doc);
+        assert_eq!(decode(&ucs4(doc, UCS4_4321), None), doc);
+        let json = "{\"version\":\"https://jsonfeed.org/version/1.1\",\"items\":[]}";
+        assert_eq!(decode(&utf16(json, true), None), json);
+    }
+
+    #[test]
+    fn eight_bit_and_utf8_bodies_are_not_taken_for_wide_ones() {
+        for bytes in [
+            &b"<?xml version=\"1.0\"?><rss/>"[..],
+            b"\xef\xbb\xbf<rss/>",
+            b"<rss><title>\xe9t\xe9</title></rss>",
+            b"",
+            b"<",
+            b"\0",
+        ] {
+            assert!(
+                !matches!(announced(bytes), Some(Layout::Ucs4 { .. })),
+                "{bytes:?}"
+            );
+        }
+        assert_eq!(announced(b"<rss/>"), None);
+    }
+
+    #[test]
+    fn a_cut_off_or_impossible_ucs4_unit_is_a_replacement_character() {
+        let mut bytes = ucs4("<a>", UCS4_1234);
+        bytes.extend([0x00, 0x11, 0x00, 0x00]); // beyond U+10FFFF
+        bytes.extend([0x00, 0x00]);
+        assert_eq!(decode(&bytes, None), "<a>\u{fffd}\u{fffd}");
+    }
 }

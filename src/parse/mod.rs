@@ -498,6 +498,33 @@ mod tests {
     }
 
     #[test]
+    fn ascii_only_utf16_big_endian_without_a_mark_is_read_not_a_panic() {
+        let xml = "<?xml version=\"1.0\" encoding=\"utf-16\"?><rss version=\"2.0\"><channel>\
+                   <title>Plain</title><item><title>One</title><guid>1</guid></item></channel></rss>";
+        let bytes: Vec<u8> = xml.encode_utf16().flat_map(|u| u.to_be_bytes()).collect();
+        let feed = parse(&bytes, None, None).unwrap();
+        assert_eq!(feed.title, "Plain");
+        assert_eq!(feed.articles[0].title, "One");
+    }
+
+    #[test]
+    fn utf32_with_or_without_a_mark_is_read() {
+        let xml = "<?xml version=\"1.0\" encoding=\"UTF-32\"?><rss version=\"2.0\"><channel>\
+                   <title>Grüße</title></channel></rss>";
+        let big: Vec<u8> = xml
+            .chars()
+            .flat_map(|c| u32::from(c).to_be_bytes())
+            .collect();
+        let little: Vec<u8> = ["\u{feff}", xml]
+            .concat()
+            .chars()
+            .flat_map(|c| u32::from(c).to_le_bytes())
+            .collect();
+        assert_eq!(parse(&big, None, None).unwrap().title, "Grüße");
+        assert_eq!(parse(&little, None, None).unwrap().title, "Grüße");
+    }
+
+    #[test]
     fn utf16_big_endian_after_a_comment_is_decoded() {
         let xml = "<!-- c --><rss version=\"2.0\"><channel><title>Grüße</title></channel></rss>";
         let bytes: Vec<u8> = xml.encode_utf16().flat_map(|u| u.to_be_bytes()).collect();
