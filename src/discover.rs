@@ -4,6 +4,8 @@
 
 use url::Url;
 
+use crate::html::{attr, start_tags, tag_name};
+
 /// A feed advertised by a web page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FeedLink {
@@ -21,7 +23,7 @@ pub fn feed_links(html: &str, page_url: &str) -> Vec<FeedLink> {
     let base = Url::parse(page_url).ok();
     let mut base = base;
     let mut found: Vec<FeedLink> = Vec::new();
-    for tag in tags(html) {
+    for tag in start_tags(html) {
         let name = tag_name(tag);
         if name == "base" {
             if let Some(href) = attr(tag, "href") {
@@ -59,60 +61,6 @@ pub fn feed_links(html: &str, page_url: &str) -> Vec<FeedLink> {
         });
     }
     found
-}
-
-/// The inside of every start tag (`<` and `>` excluded), skipping comments.
-fn tags(html: &str) -> impl Iterator<Item = &str> {
-    let mut rest = html;
-    std::iter::from_fn(move || {
-        loop {
-            let open = rest.find('<')?;
-            rest = &rest[open + 1..];
-            if let Some(comment) = rest.strip_prefix("!--") {
-                rest = comment.find("-->").map_or("", |end| &comment[end + 3..]);
-                continue;
-            }
-            let close = rest.find('>')?;
-            let tag = &rest[..close];
-            rest = &rest[close + 1..];
-            if tag.starts_with(|c: char| c.is_ascii_alphabetic()) {
-                return Some(tag);
-            }
-        }
-    })
-}
-
-fn tag_name(tag: &str) -> String {
-    tag.chars()
-        .take_while(|c| c.is_ascii_alphanumeric())
-        .collect::<String>()
-        .to_ascii_lowercase()
-}
-
-/// An attribute's value, quoted or not, with entities `&amp;` decoded.
-fn attr(tag: &str, name: &str) -> Option<String> {
-    let lower = tag.to_ascii_lowercase();
-    let mut from = 0;
-    while let Some(at) = lower[from..].find(name) {
-        let start = from + at;
-        from = start + name.len();
-        let before_ok = lower[..start].ends_with(|c: char| c.is_ascii_whitespace());
-        let after = lower[from..].trim_start();
-        if !before_ok || !after.starts_with('=') {
-            continue;
-        }
-        let value_start = tag.len() - after.len() + 1;
-        let value = tag[value_start..].trim_start();
-        let raw = match value.chars().next()? {
-            q @ ('"' | '\'') => value[1..].split(q).next().unwrap_or(""),
-            _ => value
-                .split(|c: char| c.is_ascii_whitespace() || c == '/')
-                .next()
-                .unwrap_or(""),
-        };
-        return Some(crate::parse::decode_entities(raw.trim()).into_owned());
-    }
-    None
 }
 
 fn resolve(base: Option<&Url>, href: &str) -> Option<String> {

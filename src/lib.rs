@@ -8,6 +8,7 @@
 //! - [`fetch`]: HTTP and `file://` -> bytes, with conditional GET and a body cap.
 //! - [`parse`]: bytes -> plain [`parse::Article`]s (encodings, repairs, markup to text).
 //! - [`dedup`]: an article's stable identity, so it is new exactly once.
+//! - [`html`]: HTML read as text: start tags, attributes, character entities.
 //! - [`discover`]: the feeds an HTML page links to, for "this is a web page" errors.
 //! - [`matcher`]: the watch-rule query language and the engine that runs every rule at once.
 //! - [`alert`]: the plain [`alert::Alert`] a match becomes.
@@ -29,6 +30,7 @@ pub mod daemon;
 pub mod dedup;
 pub mod discover;
 pub mod fetch;
+pub mod html;
 pub mod indexer;
 pub mod matcher;
 pub mod notify;

@@ -18,7 +18,7 @@ use regex::Regex;
 pub use dates::parse_date;
 use encoding::attribute;
 pub use encoding::decode;
-pub use text::{decode_entities, html_to_text};
+pub use text::html_to_text;
 
 /// One entry of a feed, as plain text.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -6,7 +6,7 @@ use std::sync::LazyLock;
 use regex::{Regex, RegexSet};
 
 use super::attribute;
-use super::text::named_entity;
+use crate::html::named_entity;
 
 /// Fixes the small faults that make feed-rs reject a whole feed. Returns the text unchanged when
 /// none applies.
