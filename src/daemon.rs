@@ -1,10 +1,10 @@
 //! The run loop: polls feeds when they are due, delivers the outbox, stops cleanly.
 //!
-//! Each feed's poll is [`poll_feed`] (see `poll`): one bad feed is a logged, stored error and
-//! never stops the others. [`run_once`] polls every feed now and delivers what is pending; [`run`]
-//! keeps going: one loop sleeps until the earliest `next_poll_at` (at most a minute, because
-//! tokio's clock stops while a laptop sleeps), a delivery task drains the outbox, and the
-//! search indexer (see `indexer`) adds new articles to the search index on a thread of its own.
+//! Each feed's poll is [`poll_feed`]: one bad feed is a logged, stored error and never stops
+//! the others. [`run_once`] polls every feed now and delivers what is pending; [`run`] keeps
+//! going: one loop sleeps until the earliest `next_poll_at` (at most a minute, because tokio's
+//! clock stops while a laptop sleeps), a delivery task drains the outbox, and the search
+//! indexer (see `indexer`) adds new articles to the search index on a thread of its own.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,18 +12,17 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::{Notify, watch};
-use tokio::task::JoinSet;
+use tokio::task::{JoinError, JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, DEFAULT_FETCH_TIMEOUT, Feed};
-use crate::fetch::Fetcher;
+use crate::config::{Config, Feed};
 use crate::indexer::{Indexer, Removals};
-use crate::matcher::{Engine, RuleSpec};
 use crate::notify::{self, DeliveryStats};
-pub use crate::poll::{Admission, FeedReport, PollSummary, poll_feed};
+use crate::pipeline::Pipeline;
+use crate::poll::{Admission, FeedReport, PollRequest, poll_feed};
 use crate::scheduler::{chrono_duration, jitter_fraction};
 use crate::service::{self, systemd};
-use crate::store::{Db, FeedId, FeedState, Store, StoreError};
+use crate::store::{FeedId, FeedState, StoreError};
 
 /// The longest the loop sleeps: tokio's monotonic clock stops during suspend, wall-clock
 /// `next_poll_at` does not, so compare at least this often.
@@ -41,99 +40,11 @@ pub enum DaemonError {
     Store(#[from] StoreError),
 }
 
-/// What the pipeline needs, built once from a config.
-pub struct Pipeline {
-    pub config: Arc<Config>,
-    pub(crate) engine: Engine,
-    pub(crate) db: Db,
-    pub(crate) fetcher: Arc<Fetcher>,
-    http: reqwest::Client,
-}
-
 /// What `run --once` did.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct CycleReport {
     pub feeds: Vec<FeedReport>,
     pub deliveries: DeliveryStats,
-}
-
-/// Builds the matching engine for a config's rules.
-pub fn engine_for(config: &Config) -> Engine {
-    Engine::new(config.rules.iter().map(|r| RuleSpec {
-        name: &r.name,
-        query: &r.query,
-        feeds: &r.feeds,
-    }))
-}
-
-/// A scoped thread's result; its panic goes on in the caller.
-fn joined<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
-    handle
-        .join()
-        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-}
-
-impl Pipeline {
-    pub fn open(config: Config) -> Result<Pipeline, DaemonError> {
-        // Each HTTP client reads the system's certificate store, some milliseconds of CPU
-        // apiece at every start: they are built on threads of their own while the database
-        // opens and the rules compile.
-        let (store, engine, fetcher, http) = std::thread::scope(|scope| {
-            let fetcher = scope.spawn(|| Fetcher::new(DEFAULT_FETCH_TIMEOUT));
-            let http = scope.spawn(|| {
-                reqwest::Client::builder()
-                    .user_agent(concat!("feedwatch/", env!("CARGO_PKG_VERSION")))
-                    .connect_timeout(Duration::from_secs(10))
-                    .build()
-                    .unwrap_or_default()
-            });
-            let store = Store::open(&config.database);
-            let engine = engine_for(&config);
-            (store, engine, joined(fetcher), joined(http))
-        });
-        Ok(Pipeline {
-            engine,
-            config: Arc::new(config),
-            db: Db::new(store?),
-            fetcher: Arc::new(fetcher),
-            http,
-        })
-    }
-
-    pub fn db(&self) -> &Db {
-        &self.db
-    }
-
-    /// The same database and connection pools under a new config.
-    fn reconfigured(&self, config: Config) -> Pipeline {
-        Pipeline {
-            engine: engine_for(&config),
-            config: Arc::new(config),
-            db: self.db.clone(),
-            fetcher: Arc::clone(&self.fetcher),
-            http: self.http.clone(),
-        }
-    }
-
-    /// Registers the config's feeds in the store; returns them with their ids.
-    async fn sync_feeds(&self) -> Result<Vec<(Feed, FeedId)>, StoreError> {
-        let feeds: Vec<(String, String)> = self
-            .config
-            .feeds
-            .iter()
-            .map(|f| (f.url.clone(), f.name.clone()))
-            .collect();
-        let ids = self
-            .db
-            .call(move |s| s.sync_feeds(feeds.iter().map(|(u, n)| (u.as_str(), n.as_str()))))
-            .await?;
-        Ok(self
-            .config
-            .feeds
-            .iter()
-            .filter_map(|f| ids.get(&f.url).map(|&id| (f.clone(), id)))
-            .collect())
-    }
 }
 
 /// Polls every feed once, now, then delivers every pending alert once.
@@ -152,7 +63,8 @@ pub async fn run_once(
         let state = states
             .remove(&id)
             .unwrap_or_else(|| new_feed_state(&feed, id));
-        polls.spawn(async move { (index, poll_feed(&pipeline, &feed, state, &admission).await) });
+        let request = PollRequest { feed, state };
+        polls.spawn(async move { (index, poll_feed(&pipeline, &admission, request).await) });
     }
     let mut reports = Vec::new();
     while let Some(joined) = polls.join_next().await {
@@ -192,41 +104,109 @@ pub async fn run(
     shutdown: CancellationToken,
     reload: Arc<Notify>,
 ) -> Result<(), DaemonError> {
-    let mut pipeline = pipeline;
-    let mut feeds = pipeline.sync_feeds().await?;
-    let _watcher = service::watch_config(&pipeline.config.path, Arc::clone(&reload));
-    let (current, current_rx) = watch::channel(Arc::clone(&pipeline));
-    let wake_delivery = Arc::new(Notify::new());
-    let delivery = tokio::spawn(delivery_loop(
-        current_rx,
-        Arc::clone(&wake_delivery),
-        shutdown.clone(),
-    ));
-    let indexer = Indexer::start(&pipeline.config.database);
-    tracing::info!(
-        feeds = feeds.len(),
-        rules = pipeline.config.rules.len(),
-        config = %pipeline.config.path.display(),
-        "feedwatch started"
-    );
-    systemd::ready(&format!("watching {} feeds", feeds.len()));
-    let watchdog = systemd::watchdog_interval();
-
-    let admission = Arc::new(Admission::default());
-    let started = Utc::now();
-    let mut next_prune = started;
-    let mut in_flight: HashMap<tokio::task::Id, FeedId> = HashMap::new();
-    let mut polls: JoinSet<Result<FeedReport, StoreError>> = JoinSet::new();
+    let mut daemon = Daemon::start(pipeline, &shutdown, &reload).await?;
     loop {
-        let now = Utc::now();
-        if now >= next_prune {
-            next_prune = now + chrono::Duration::days(1);
-            tokio::spawn(prune(Arc::clone(&pipeline), Some(indexer.removals())));
+        daemon.prune_when_due();
+        let next_wake = daemon.start_due_polls().await?;
+        if daemon.watchdog.is_some() {
+            systemd::watchdog();
         }
-        let mut states = pipeline.db.read(|s| s.poll_states()).await?;
-        let mut next_wake = now + chrono_duration(watchdog.unwrap_or(MAX_SLEEP).min(MAX_SLEEP));
-        for (feed, id) in &feeds {
-            if in_flight.values().any(|f| f == id) {
+        let sleep = (next_wake - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tokio::time::sleep(sleep) => {}
+            _ = reload.notified() => daemon.reload().await,
+            Some(joined) = daemon.polls.join_next_with_id(), if !daemon.polls.is_empty() => {
+                daemon.poll_ended(joined);
+            }
+        }
+    }
+    daemon.stop().await;
+    Ok(())
+}
+
+/// The running daemon: the config it runs on, the polls under way, and the tasks beside the
+/// loop (delivery, search indexing).
+struct Daemon {
+    pipeline: Arc<Pipeline>,
+    feeds: Vec<(Feed, FeedId)>,
+    /// Where the delivery task reads the pipeline from, so that it follows reloads.
+    current: watch::Sender<Arc<Pipeline>>,
+    wake_delivery: Arc<Notify>,
+    delivery: JoinHandle<()>,
+    indexer: Indexer,
+    admission: Arc<Admission>,
+    started: DateTime<Utc>,
+    next_prune: DateTime<Utc>,
+    polls: JoinSet<Result<FeedReport, StoreError>>,
+    in_flight: HashMap<tokio::task::Id, FeedId>,
+    watchdog: Option<Duration>,
+    /// Notifies `reload` when the config file changes, for as long as it is kept.
+    _watcher: Option<::notify::RecommendedWatcher>,
+}
+
+impl Daemon {
+    /// Registers the config's feeds, starts delivery and the search indexer, and tells
+    /// systemd the daemon is ready.
+    async fn start(
+        pipeline: Arc<Pipeline>,
+        shutdown: &CancellationToken,
+        reload: &Arc<Notify>,
+    ) -> Result<Daemon, DaemonError> {
+        let feeds = pipeline.sync_feeds().await?;
+        let watcher = service::watch_config(&pipeline.config.path, Arc::clone(reload));
+        let (current, current_rx) = watch::channel(Arc::clone(&pipeline));
+        let wake_delivery = Arc::new(Notify::new());
+        let delivery = tokio::spawn(delivery_loop(
+            current_rx,
+            Arc::clone(&wake_delivery),
+            shutdown.clone(),
+        ));
+        let indexer = Indexer::start(&pipeline.config.database);
+        tracing::info!(
+            feeds = feeds.len(),
+            rules = pipeline.config.rules.len(),
+            config = %pipeline.config.path.display(),
+            "feedwatch started"
+        );
+        systemd::ready(&format!("watching {} feeds", feeds.len()));
+        let started = Utc::now();
+        Ok(Daemon {
+            pipeline,
+            feeds,
+            current,
+            wake_delivery,
+            delivery,
+            indexer,
+            admission: Arc::new(Admission::default()),
+            started,
+            next_prune: started,
+            polls: JoinSet::new(),
+            in_flight: HashMap::new(),
+            watchdog: systemd::watchdog_interval(),
+            _watcher: watcher,
+        })
+    }
+
+    /// Prunes old articles once a day, in the background.
+    fn prune_when_due(&mut self) {
+        let now = Utc::now();
+        if now >= self.next_prune {
+            self.next_prune = now + chrono::Duration::days(1);
+            let removals = Some(self.indexer.removals());
+            tokio::spawn(prune(Arc::clone(&self.pipeline), removals));
+        }
+    }
+
+    /// Starts a poll of every feed that is due and not being polled already; returns when the
+    /// loop should look again.
+    async fn start_due_polls(&mut self) -> Result<DateTime<Utc>, StoreError> {
+        let now = Utc::now();
+        let mut states = self.pipeline.db.read(|s| s.poll_states()).await?;
+        let nap = self.watchdog.unwrap_or(MAX_SLEEP).min(MAX_SLEEP);
+        let mut next_wake = now + chrono_duration(nap);
+        for (feed, id) in &self.feeds {
+            if self.in_flight.values().any(|f| f == id) {
                 continue; // never poll one feed twice at the same time
             }
             // A feed never polled starts within the first minute, spread so that a config
@@ -236,88 +216,100 @@ pub async fn run(
                 .unwrap_or_else(|| new_feed_state(feed, *id));
             let due_at = state
                 .next_poll_at
-                .unwrap_or_else(|| started + first_poll_offset(feed, feeds.len()));
-            match due_at {
-                at if at > now => next_wake = next_wake.min(at),
-                _ => {
-                    let (pipeline, admission, feed) =
-                        (Arc::clone(&pipeline), Arc::clone(&admission), feed.clone());
-                    let task = polls
-                        .spawn(async move { poll_feed(&pipeline, &feed, state, &admission).await });
-                    in_flight.insert(task.id(), *id);
+                .unwrap_or_else(|| self.started + first_poll_offset(feed, self.feeds.len()));
+            if due_at > now {
+                next_wake = next_wake.min(due_at);
+                continue;
+            }
+            let (pipeline, admission) = (Arc::clone(&self.pipeline), Arc::clone(&self.admission));
+            let request = PollRequest {
+                feed: feed.clone(),
+                state,
+            };
+            let task = self
+                .polls
+                .spawn(async move { poll_feed(&pipeline, &admission, request).await });
+            self.in_flight.insert(task.id(), *id);
+        }
+        Ok(next_wake)
+    }
+
+    /// Hands what a finished poll stored to delivery and the search indexer.
+    fn poll_ended(
+        &mut self,
+        joined: Result<(tokio::task::Id, Result<FeedReport, StoreError>), JoinError>,
+    ) {
+        match joined {
+            Ok((task, Ok(report))) => {
+                self.in_flight.remove(&task);
+                if report.result.as_ref().is_ok_and(|s| s.new_alerts > 0) {
+                    self.wake_delivery.notify_one();
+                }
+                if report.result.as_ref().is_ok_and(|s| s.new_articles > 0) {
+                    self.indexer.stored();
                 }
             }
-        }
-        if watchdog.is_some() {
-            systemd::watchdog();
-        }
-        let sleep = (next_wake - Utc::now()).to_std().unwrap_or(Duration::ZERO);
-        tokio::select! {
-            _ = shutdown.cancelled() => break,
-            _ = tokio::time::sleep(sleep) => {}
-            _ = reload.notified() => {
-                // Editors write in steps; let them finish, then read once.
-                tokio::time::sleep(service::RELOAD_DEBOUNCE).await;
-                systemd::reloading();
-                match reconfigure(&pipeline).await {
-                    Ok((new_pipeline, new_feeds)) => {
-                        pipeline = new_pipeline;
-                        feeds = new_feeds;
-                        current.send_replace(Arc::clone(&pipeline));
-                        tracing::info!(
-                            feeds = feeds.len(),
-                            rules = pipeline.config.rules.len(),
-                            "config reloaded"
-                        );
-                    }
-                    Err(e) => tracing::error!(
-                        "config not reloaded, still running on the previous one: {e}"
-                    ),
-                }
-                systemd::ready(&format!("watching {} feeds", feeds.len()));
+            Ok((task, Err(e))) => {
+                self.in_flight.remove(&task);
+                tracing::error!("database error while polling: {e}");
             }
-            Some(joined) = polls.join_next_with_id(), if !polls.is_empty() => {
-                match joined {
-                    Ok((task, Ok(report))) => {
-                        in_flight.remove(&task);
-                        if report.result.as_ref().is_ok_and(|s| s.new_alerts > 0) {
-                            wake_delivery.notify_one();
-                        }
-                        if report.result.as_ref().is_ok_and(|s| s.new_articles > 0) {
-                            indexer.stored();
-                        }
-                    }
-                    Ok((task, Err(e))) => {
-                        in_flight.remove(&task);
-                        tracing::error!("database error while polling: {e}");
-                    }
-                    Err(e) => {
-                        in_flight.remove(&e.id());
-                        tracing::error!("a poll task failed: {e}");
-                    }
-                }
+            Err(e) => {
+                self.in_flight.remove(&e.id());
+                tracing::error!("a poll task failed: {e}");
             }
         }
     }
 
-    systemd::stopping();
-    tracing::info!("stopping: letting in-flight deliveries finish");
-    // A poll can be dropped at any await: its database writes run to completion on the
-    // blocking pool either way, and whatever it had not stored is fetched again next time.
-    polls.abort_all();
-    let drain = async {
-        while polls.join_next().await.is_some() {}
-        let _ = delivery.await;
-        indexer.stop().await;
-    };
-    if tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_err() {
-        tracing::warn!(
-            "work still running after {} s was abandoned; the outbox keeps what was not sent",
-            SHUTDOWN_GRACE.as_secs()
-        );
+    /// Reads the config again and runs on it from now on; a config that does not load leaves
+    /// the running one in place.
+    async fn reload(&mut self) {
+        // Editors write in steps; let them finish, then read once.
+        tokio::time::sleep(service::RELOAD_DEBOUNCE).await;
+        systemd::reloading();
+        match reconfigure(&self.pipeline).await {
+            Ok((pipeline, feeds)) => {
+                self.pipeline = pipeline;
+                self.feeds = feeds;
+                self.current.send_replace(Arc::clone(&self.pipeline));
+                tracing::info!(
+                    feeds = self.feeds.len(),
+                    rules = self.pipeline.config.rules.len(),
+                    "config reloaded"
+                );
+            }
+            Err(e) => {
+                tracing::error!("config not reloaded, still running on the previous one: {e}")
+            }
+        }
+        systemd::ready(&format!("watching {} feeds", self.feeds.len()));
     }
-    tracing::info!("feedwatch stopped");
-    Ok(())
+
+    /// Stops polling and lets deliveries and indexing finish, for a few seconds at most.
+    async fn stop(self) {
+        let Daemon {
+            mut polls,
+            delivery,
+            indexer,
+            ..
+        } = self;
+        systemd::stopping();
+        tracing::info!("stopping: letting in-flight deliveries finish");
+        // A poll can be dropped at any await: its database writes run to completion on the
+        // blocking pool either way, and whatever it had not stored is fetched again next time.
+        polls.abort_all();
+        let drain = async {
+            while polls.join_next().await.is_some() {}
+            let _ = delivery.await;
+            indexer.stop().await;
+        };
+        if tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_err() {
+            tracing::warn!(
+                "work still running after {} s was abandoned; the outbox keeps what was not sent",
+                SHUTDOWN_GRACE.as_secs()
+            );
+        }
+        tracing::info!("feedwatch stopped");
+    }
 }
 
 /// The state of a feed the store has no row for yet: never polled.

@@ -16,7 +16,10 @@
 //!   it, the full-text search index, a file of its own.
 //! - [`notify`]: the outbox worker, the channels (stdout, desktop, webhooks) and their formats.
 //! - [`opml`]: OPML subscription lists in and out, folders and categories as feed tags.
-//! - [`poll`]: one feed through fetch, parse, dedup, match and one write to the store.
+//! - [`pipeline`]: what polls and deliveries work with: the config, compiled rules, database
+//!   and HTTP clients.
+//! - [`poll`]: one feed through fetch, interpret (parse, dedup, match), plan the next poll, and
+//!   one write to the store.
 //! - [`indexer`]: the thread that keeps the search index up with the store.
 //! - [`daemon`]: the run loop that polls feeds when due and delivers the outbox.
 //! - [`service`]: one instance per database, systemd notifications, config file watching.
@@ -36,6 +39,7 @@ pub mod matcher;
 pub mod notify;
 pub mod opml;
 pub mod parse;
+pub mod pipeline;
 pub mod poll;
 pub mod scheduler;
 pub mod service;

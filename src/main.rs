@@ -14,7 +14,8 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use feedwatch::config::{self, Config, ConfigError};
-use feedwatch::daemon::{self, Pipeline};
+use feedwatch::daemon;
+use feedwatch::pipeline::Pipeline;
 use feedwatch::service::InstanceLock;
 use feedwatch::store::MatchFilter;
 

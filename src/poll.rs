@@ -1,6 +1,7 @@
-//! One feed through the whole pipeline: fetch, parse, identify, match, and one write to the
-//! store. The outcome is recorded on the feed (its state, its next poll), so a broken feed is
-//! a logged, stored error; only a database failure is an `Err`.
+//! One feed through the whole pipeline, in four steps: fetch; interpret what came back (parse,
+//! identify, match); plan the next poll; commit it all in one write to the store. The outcome
+//! is recorded on the feed (its state, its next poll), so a broken feed is a logged, stored
+//! error; only a database failure is an `Err`.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -10,12 +11,12 @@ use tokio::sync::Semaphore;
 
 use crate::alert::{Alert, FeedRef};
 use crate::config::Feed;
-use crate::daemon::Pipeline;
 use crate::dedup::{Identity, identify};
-use crate::fetch::{Body, Fetched, Hints, Limits, MAX_SERVER_PAUSE};
-use crate::parse::{self, ParsedFeed};
+use crate::fetch::{Body, FetchError, Fetched, Hints, Limits, MAX_SERVER_PAUSE};
+use crate::parse::{self, ParseError, ParsedFeed};
+use crate::pipeline::Pipeline;
 use crate::scheduler::{backoff, chrono_duration, jitter_fraction};
-use crate::store::{FeedId, FeedState, NewEntry, PollOutcome, PollWrite, StoreError};
+use crate::store::{FeedState, NewEntry, PollOutcome, PollWrite, RaisedAlert, StoreError};
 
 /// The shortest interval `adaptive = true` goes down to.
 const MIN_ADAPTIVE_INTERVAL: Duration = Duration::from_secs(60);
@@ -49,11 +50,19 @@ impl Default for Admission {
     }
 }
 
-/// What one poll of one feed did.
+/// One poll of one feed: the feed as configured, and its state as read at the start of the
+/// cycle (a feed is never polled twice at once, so nothing else changes it meanwhile).
 #[derive(Debug, Clone)]
+pub struct PollRequest {
+    pub feed: Feed,
+    pub state: FeedState,
+}
+
+/// What one poll of one feed did.
+#[derive(Debug)]
 pub struct FeedReport {
     pub feed: String,
-    pub result: Result<PollSummary, String>,
+    pub result: Result<PollSummary, PollError>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -66,174 +75,125 @@ pub struct PollSummary {
     pub all_new: bool,
 }
 
-/// One feed through the pipeline, from its `state` as read at the start of the cycle (a feed
-/// is never polled twice at once, so nothing else changes it meanwhile). Feed errors are
-/// recorded and reported, not returned: only a database failure is an `Err`.
+/// Why a poll of a feed failed. The message is what the feed's state records as its last
+/// error; the feed is named apart, as the logs name it.
+#[derive(Debug, thiserror::Error)]
+pub enum PollError {
+    #[error(
+        "{url}: the server said 410 Gone on {}; feedwatch no longer polls this feed (remove it \
+         from the config, or give it a new url)",
+        .at.format("%Y-%m-%d %H:%M UTC")
+    )]
+    Gone {
+        feed: String,
+        url: String,
+        at: DateTime<Utc>,
+    },
+    #[error("{error}")]
+    Fetch { feed: String, error: FetchError },
+    #[error("{error}")]
+    Parse { feed: String, error: ParseError },
+    #[error("the parser crashed on this feed: {message}")]
+    ParserCrashed { feed: String, message: String },
+}
+
+impl PollError {
+    /// The name of the feed the poll was of.
+    pub fn feed(&self) -> &str {
+        match self {
+            PollError::Gone { feed, .. }
+            | PollError::Fetch { feed, .. }
+            | PollError::Parse { feed, .. }
+            | PollError::ParserCrashed { feed, .. } => feed,
+        }
+    }
+}
+
+/// Polls one feed. Feed errors are recorded and reported, not returned: only a database
+/// failure is an `Err`.
 pub async fn poll_feed(
     pipeline: &Pipeline,
-    feed: &Feed,
-    state: FeedState,
     admission: &Admission,
+    request: PollRequest,
 ) -> Result<FeedReport, StoreError> {
     // The semaphores are never closed, so acquiring cannot fail.
     let _open = admission.open.acquire().await.ok();
     let fetching = admission.fetching.acquire().await.ok();
-    let id = state.id;
-    let now = Utc::now();
-    if let Some(gone_at) = state.gone_at {
-        let error = format!(
-            "{}: the server said 410 Gone on {}; feedwatch no longer polls this feed \
-             (remove it from the config, or give it a new url)",
-            state.poll_url(),
-            gone_at.format("%Y-%m-%d %H:%M UTC")
-        );
+    let PollRequest { feed, state } = request;
+    if let Some(at) = state.gone_at {
+        let error = PollError::Gone {
+            feed: feed.name.clone(),
+            url: state.poll_url().to_owned(),
+            at,
+        };
         tracing::warn!(feed = %feed.name, "{error}");
         return Ok(FeedReport {
-            feed: feed.name.clone(),
+            feed: feed.name,
             result: Err(error),
         });
     }
-    let period = poll_period(feed, &state, now);
-    let limits = Limits {
-        max_body: feed.max_body_bytes,
-        timeout: feed.timeout,
+    let now = Utc::now();
+    let poll = Poll {
+        pipeline,
+        admission,
+        period: poll_period(&feed, &state, now),
+        feed: &feed,
+        state: &state,
+        now,
     };
-    let fetched = pipeline
-        .fetcher
-        .fetch_limited(state.poll_url(), &state.validators, &limits)
-        .await;
-
-    // The earliest the server wants to hear from us again (Cache-Control or Retry-After).
-    let not_before;
-    let mut ingest = Found::default();
-    let (outcome, result) = match fetched {
-        Ok(fetched) => {
-            let hints = fetched.hints().clone();
-            let max_age = hints.max_age.map(|age| now + chrono_duration(age));
-            if let Some(to) = &hints.moved_to {
-                tracing::warn!(
-                    feed = %feed.name,
-                    "moved permanently from {} to {to}; polling the new address from now on \
-                     (update `url` in the config)",
-                    state.poll_url()
-                );
-            }
-            match fetched {
-                Fetched::NotModified { validators, .. } => {
-                    // The feed's `<ttl>` from its last body still holds.
-                    not_before = max_age.max(ttl_floor(state.ttl, now));
-                    (
-                        PollOutcome::Success {
-                            status: 304,
-                            validators,
-                            title: None,
-                            moved_to: hints.moved_to,
-                            missed_items: None,
-                            ttl: None,
-                        },
-                        Ok(PollSummary {
-                            not_modified: true,
-                            ..PollSummary::default()
-                        }),
-                    )
-                }
-                Fetched::Body(body) => {
-                    let (outcome, result, found) =
-                        parse_and_match(pipeline, admission, feed, id, body, hints, period, now)
-                            .await?;
-                    ingest = found;
-                    let ttl = match &outcome {
-                        PollOutcome::Success { ttl, .. } => *ttl,
-                        PollOutcome::Failure { .. } => None,
-                    };
-                    if let Some(ttl) = ttl.filter(|&t| t > period && Some(t) != state.ttl) {
-                        tracing::info!(
-                            feed = %feed.name,
-                            "the feed asks not to be polled more often than every {} (RSS \
-                             ttl); polling it at that rate",
-                            humantime::format_duration(ttl)
-                        );
-                    }
-                    not_before = max_age.max(ttl_floor(ttl, now));
-                    (outcome, result)
-                }
-            }
-        }
-        Err(e) => {
-            let pause = e.is_pause();
-            not_before = e.retry_after();
-            let (mut outcome, result) = failure(e.status(), e.to_string(), !pause);
-            if e.is_gone() {
-                tracing::error!(
-                    feed = %feed.name,
-                    "{e}: the feed is gone for good; it will not be polled again \
-                     (remove it from the config)"
-                );
-                if let PollOutcome::Failure { gone, .. } = &mut outcome {
-                    *gone = true;
-                }
-            }
-            (outcome, result)
-        }
-    };
-
-    let failures = match &outcome {
-        PollOutcome::Failure {
-            counts_as_failure: true,
-            ..
-        } => state.consecutive_failures + 1,
-        _ => 0,
-    };
-    // With `adaptive`, a missed-items warning shortens the interval from this poll on.
-    let period = match &outcome {
-        PollOutcome::Success {
-            missed_items: Some(shorter),
-            ..
-        } if feed.adaptive => period.min(*shorter),
-        _ => period,
-    };
-    let next_poll_at = next_poll_at(feed, &outcome, failures, period, now, not_before);
+    let fetched = poll.fetch().await;
+    let answer = poll.interpret(fetched).await?;
+    let plan = poll.plan_next_poll(&answer);
     drop(fetching);
-    // Articles, matches, outbox rows and the feed's new state: one transaction, durable
-    // before this returns.
-    let stats = pipeline
-        .db
-        .commit_poll(PollWrite {
-            feed: id,
-            feed_url: feed.url.clone(),
-            present: ingest.present,
-            new: ingest.new,
-            outcome,
-            now,
-            next_poll_at,
-        })
-        .await?;
-    let result = result.map(|summary| PollSummary {
-        new_articles: stats.new_articles,
-        new_alerts: stats.new_alerts,
-        ..summary
-    });
+    poll.commit(answer, plan).await
+}
 
-    match &result {
-        Ok(s) if s.not_modified => tracing::debug!(feed = %feed.name, "not modified"),
-        Ok(s) => tracing::info!(
-            feed = %feed.name,
-            entries = s.entries,
-            new = s.new_articles,
-            alerts = s.new_alerts,
-            "polled"
-        ),
-        Err(e) => tracing::warn!(
-            feed = %feed.name,
-            failures,
-            next_poll = %next_poll_at.format("%Y-%m-%d %H:%M:%S UTC"),
-            "poll failed: {e}"
-        ),
+/// A poll under way: what each of its steps reads.
+struct Poll<'a> {
+    pipeline: &'a Pipeline,
+    admission: &'a Admission,
+    feed: &'a Feed,
+    state: &'a FeedState,
+    now: DateTime<Utc>,
+    /// The feed's period, shortened by an earlier missed-items warning with `adaptive`.
+    period: Duration,
+}
+
+/// What a fetch amounted to: the outcome to record on the feed, what the caller hears, what
+/// the store needs, and the earliest the server wants to hear from us again (Cache-Control,
+/// Retry-After or the feed's `<ttl>`).
+struct Answer {
+    outcome: PollOutcome,
+    result: Result<PollSummary, PollError>,
+    found: Found,
+    not_before: Option<DateTime<Utc>>,
+}
+
+impl Answer {
+    fn failed(
+        error: PollError,
+        status: Option<u16>,
+        counts_as_failure: bool,
+        not_before: Option<DateTime<Utc>>,
+    ) -> Answer {
+        Answer {
+            outcome: PollOutcome::Failure {
+                status,
+                error: error.to_string(),
+                counts_as_failure,
+                gone: false,
+            },
+            result: Err(error),
+            found: Found::default(),
+            not_before,
+        }
     }
-    Ok(FeedReport {
-        feed: feed.name.clone(),
-        result,
-    })
+}
+
+/// When the feed is polled next, and its count of failures in a row until then.
+struct NextPoll {
+    at: DateTime<Utc>,
+    failures: u32,
 }
 
 /// What a fetched body holds that the store needs: the identities in the feed that are stored
@@ -244,65 +204,313 @@ struct Found {
     new: Vec<NewEntry>,
 }
 
-/// Parses a fetched body, finds its new articles and matches them; a parse failure is the
-/// feed's error.
-#[allow(clippy::too_many_arguments)]
-async fn parse_and_match(
-    pipeline: &Pipeline,
-    admission: &Admission,
-    feed: &Feed,
-    id: FeedId,
-    body: Body,
-    hints: Hints,
-    period: Duration,
-    now: DateTime<Utc>,
-) -> Result<(PollOutcome, Result<PollSummary, String>, Found), StoreError> {
-    let base = body.final_url.clone();
-    let content_type = body.content_type.clone();
-    let bytes = body.bytes;
-    // A panic inside the parser ends this task only; it becomes the feed's error.
-    let parsing = admission.parsing.acquire().await.ok();
-    let parsed = tokio::task::spawn_blocking(move || {
-        parse::parse(&bytes, content_type.as_deref(), Some(&base))
-    })
-    .await;
-    drop(parsing);
-    let parsed = match parsed {
-        Ok(Ok(parsed)) => parsed,
-        Ok(Err(e)) => {
-            let (outcome, result) = failure(Some(body.status), e.to_string(), true);
-            return Ok((outcome, result, Found::default()));
-        }
-        Err(panic) => {
-            let (outcome, result) = failure(
-                Some(body.status),
-                format!("the parser crashed on this feed: {panic}"),
-                true,
+impl Poll<'_> {
+    /// Fetches the feed where it is now, conditionally on the validators of the last body.
+    async fn fetch(&self) -> Result<Fetched, FetchError> {
+        let limits = Limits {
+            max_body: self.feed.max_body_bytes,
+            timeout: self.feed.timeout,
+        };
+        self.pipeline
+            .fetcher
+            .fetch_limited(self.state.poll_url(), &self.state.validators, &limits)
+            .await
+    }
+
+    /// Decides what the fetch means for the feed: unchanged, new articles and their alerts,
+    /// a failure that counts against it, or a pause the server asked for.
+    async fn interpret(&self, fetched: Result<Fetched, FetchError>) -> Result<Answer, StoreError> {
+        let fetched = match fetched {
+            Ok(fetched) => fetched,
+            Err(error) => return Ok(self.interpret_failure(error)),
+        };
+        let hints = fetched.hints().clone();
+        let max_age = hints.max_age.map(|age| self.now + chrono_duration(age));
+        if let Some(to) = &hints.moved_to {
+            tracing::warn!(
+                feed = %self.feed.name,
+                "moved permanently from {} to {to}; polling the new address from now on \
+                 (update `url` in the config)",
+                self.state.poll_url()
             );
-            return Ok((outcome, result, Found::default()));
         }
-    };
-    let title = Some(parsed.title.clone()).filter(|t| !t.is_empty());
-    let ttl = parsed.ttl;
-    let (summary, found, had_articles) = find_new(pipeline, feed, id, parsed, now).await?;
-    // Only a feed that had been read before can have rolled past items we never saw.
-    let missed_items = (summary.all_new && had_articles).then(|| {
-        let suggested = shorter_interval(period);
-        warn_missed_items(feed, summary.new_articles, period, suggested);
-        suggested
-    });
-    Ok((
-        PollOutcome::Success {
-            status: body.status,
-            validators: body.validators,
-            title,
-            moved_to: hints.moved_to,
-            missed_items,
-            ttl,
-        },
-        Ok(summary),
-        found,
-    ))
+        Ok(match fetched {
+            Fetched::NotModified { validators, .. } => Answer {
+                outcome: PollOutcome::Success {
+                    status: 304,
+                    validators,
+                    title: None,
+                    moved_to: hints.moved_to,
+                    missed_items: None,
+                    ttl: None,
+                },
+                result: Ok(PollSummary {
+                    not_modified: true,
+                    ..PollSummary::default()
+                }),
+                found: Found::default(),
+                // The feed's `<ttl>` from its last body still holds.
+                not_before: max_age.max(ttl_floor(self.state.ttl, self.now)),
+            },
+            Fetched::Body(body) => {
+                let mut answer = self.interpret_body(body, hints).await?;
+                answer.not_before = answer.not_before.max(max_age);
+                answer
+            }
+        })
+    }
+
+    fn interpret_failure(&self, error: FetchError) -> Answer {
+        let pause = error.is_pause();
+        let (status, gone) = (error.status(), error.is_gone());
+        let not_before = error.retry_after();
+        if gone {
+            tracing::error!(
+                feed = %self.feed.name,
+                "{error}: the feed is gone for good; it will not be polled again \
+                 (remove it from the config)"
+            );
+        }
+        let error = PollError::Fetch {
+            feed: self.feed.name.clone(),
+            error,
+        };
+        let mut answer = Answer::failed(error, status, !pause, not_before);
+        if let PollOutcome::Failure { gone: is_gone, .. } = &mut answer.outcome {
+            *is_gone = gone;
+        }
+        answer
+    }
+
+    /// Parses a fetched body, finds its new articles and matches them; a parse failure is the
+    /// feed's error.
+    async fn interpret_body(&self, body: Body, hints: Hints) -> Result<Answer, StoreError> {
+        let base = body.final_url.clone();
+        let content_type = body.content_type.clone();
+        let bytes = body.bytes;
+        // A panic inside the parser ends this task only; it becomes the feed's error.
+        let parsing = self.admission.parsing.acquire().await.ok();
+        let parsed = tokio::task::spawn_blocking(move || {
+            parse::parse(&bytes, content_type.as_deref(), Some(&base))
+        })
+        .await;
+        drop(parsing);
+        let feed = self.feed.name.clone();
+        let parsed = match parsed {
+            Ok(Ok(parsed)) => parsed,
+            Ok(Err(error)) => {
+                let error = PollError::Parse { feed, error };
+                return Ok(Answer::failed(error, Some(body.status), true, None));
+            }
+            Err(panic) => {
+                let message = panic.to_string();
+                let error = PollError::ParserCrashed { feed, message };
+                return Ok(Answer::failed(error, Some(body.status), true, None));
+            }
+        };
+        let title = Some(parsed.title.clone()).filter(|t| !t.is_empty());
+        let ttl = parsed.ttl;
+        let (summary, found, had_articles) = self.find_new(parsed).await?;
+        // Only a feed that had been read before can have rolled past items we never saw.
+        let missed_items = (summary.all_new && had_articles).then(|| {
+            let suggested = shorter_interval(self.period);
+            warn_missed_items(self.feed, summary.new_articles, self.period, suggested);
+            suggested
+        });
+        if let Some(ttl) = ttl.filter(|&t| t > self.period && Some(t) != self.state.ttl) {
+            tracing::info!(
+                feed = %self.feed.name,
+                "the feed asks not to be polled more often than every {} (RSS ttl); polling \
+                 it at that rate",
+                humantime::format_duration(ttl)
+            );
+        }
+        Ok(Answer {
+            outcome: PollOutcome::Success {
+                status: body.status,
+                validators: body.validators,
+                title,
+                moved_to: hints.moved_to,
+                missed_items,
+                ttl,
+            },
+            result: Ok(summary),
+            found,
+            not_before: ttl_floor(ttl, self.now),
+        })
+    }
+
+    /// Decides when to poll again: backoff after failures that count, the shorter period of
+    /// an adaptive feed that missed items, and never sooner than the server asked.
+    fn plan_next_poll(&self, answer: &Answer) -> NextPoll {
+        let failures = match &answer.outcome {
+            PollOutcome::Failure {
+                counts_as_failure: true,
+                ..
+            } => self.state.consecutive_failures + 1,
+            _ => 0,
+        };
+        // With `adaptive`, a missed-items warning shortens the interval from this poll on.
+        let period = match &answer.outcome {
+            PollOutcome::Success {
+                missed_items: Some(shorter),
+                ..
+            } if self.feed.adaptive => self.period.min(*shorter),
+            _ => self.period,
+        };
+        let at = next_poll_at(
+            self.feed,
+            &answer.outcome,
+            failures,
+            period,
+            self.now,
+            answer.not_before,
+        );
+        NextPoll { at, failures }
+    }
+
+    /// Articles, matches, outbox rows and the feed's new state: one transaction, durable
+    /// before this returns.
+    async fn commit(self, answer: Answer, next: NextPoll) -> Result<FeedReport, StoreError> {
+        let Answer {
+            outcome,
+            result,
+            found,
+            ..
+        } = answer;
+        let stats = self
+            .pipeline
+            .db
+            .commit_poll(PollWrite {
+                feed: self.state.id,
+                feed_url: self.feed.url.clone(),
+                present: found.present,
+                new: found.new,
+                outcome,
+                now: self.now,
+                next_poll_at: next.at,
+            })
+            .await?;
+        let result = result.map(|summary| PollSummary {
+            new_articles: stats.new_articles,
+            new_alerts: stats.new_alerts,
+            ..summary
+        });
+        let feed = &self.feed.name;
+        match &result {
+            Ok(s) if s.not_modified => tracing::debug!(feed = %feed, "not modified"),
+            Ok(s) => tracing::info!(
+                feed = %feed,
+                entries = s.entries,
+                new = s.new_articles,
+                alerts = s.new_alerts,
+                "polled"
+            ),
+            Err(e) => tracing::warn!(
+                feed = %feed,
+                failures = next.failures,
+                next_poll = %next.at.format("%Y-%m-%d %H:%M:%S UTC"),
+                "poll failed: {e}"
+            ),
+        }
+        Ok(FeedReport {
+            feed: feed.clone(),
+            result,
+        })
+    }
+
+    /// Identifies the parsed entries and matches the ones this feed has not stored yet. The
+    /// summary counts candidates; the store's counts replace them once written. Also says
+    /// whether the feed had any article stored before.
+    async fn find_new(&self, parsed: ParsedFeed) -> Result<(PollSummary, Found, bool), StoreError> {
+        let entries = parsed.articles.len();
+        // One feed may repeat an entry; keep the first of each identity.
+        let mut seen_here = HashSet::new();
+        let mut articles = Vec::new();
+        let mut identities: Vec<Identity> = Vec::new();
+        for article in parsed.articles {
+            let identity = identify(&article);
+            if seen_here.insert(identity.id.clone()) {
+                articles.push(article);
+                identities.push(identity);
+            }
+        }
+        let unique = identities.len();
+        let id = self.state.id;
+        let (identities, unseen, had_articles) = self
+            .pipeline
+            .db
+            .read(move |s| {
+                // A feed with nothing stored yet (its first poll) has seen none of them.
+                if !s.has_articles(id)? {
+                    let unseen = vec![true; identities.len()];
+                    return Ok((identities, unseen, false));
+                }
+                let unseen = s.not_stored(id, &identities)?;
+                Ok((identities, unseen, true))
+            })
+            .await?;
+
+        let feed_ref = FeedRef {
+            name: self.feed.name.clone(),
+            url: self.feed.url.clone(),
+            title: parsed.title.clone(),
+        };
+        let mut new = Vec::new();
+        // New articles get their last-seen mark when they are stored; only the others need one.
+        let mut present = Vec::new();
+        for ((article, identity), is_new) in articles.into_iter().zip(identities).zip(unseen) {
+            if !is_new {
+                present.push(identity);
+                continue;
+            }
+            let alerts = self.raised_alerts(&article, &identity, &feed_ref);
+            new.push(NewEntry {
+                article,
+                identity,
+                alerts,
+            });
+        }
+        let summary = PollSummary {
+            not_modified: false,
+            all_new: !new.is_empty() && new.len() == unique,
+            entries,
+            new_articles: new.len(),
+            new_alerts: new.iter().map(|entry| entry.alerts.len()).sum(),
+        };
+        Ok((summary, Found { present, new }, had_articles))
+    }
+
+    /// The alerts a new article raises, one per matching rule, with that rule's notifiers.
+    fn raised_alerts(
+        &self,
+        article: &parse::Article,
+        identity: &Identity,
+        feed_ref: &FeedRef,
+    ) -> Vec<RaisedAlert> {
+        self.pipeline
+            .engine
+            .explain(article, &self.feed.name)
+            .into_iter()
+            .map(|e| {
+                let (m, highlights) = (e.matched, e.highlights);
+                let rule = &self.pipeline.config.rules[m.rule];
+                let alert = Alert::new(
+                    &m.name,
+                    feed_ref.clone(),
+                    article,
+                    &identity.id,
+                    m.terms,
+                    self.now,
+                )
+                .with_snippet(article, &highlights);
+                RaisedAlert {
+                    alert,
+                    notifiers: rule.notify.clone(),
+                }
+            })
+            .collect()
+    }
 }
 
 fn warn_missed_items(feed: &Feed, items: usize, period: Duration, suggested: Duration) {
@@ -340,22 +548,6 @@ fn poll_period(feed: &Feed, state: &FeedState, now: DateTime<Utc>) -> Duration {
     }
 }
 
-fn failure(
-    status: Option<u16>,
-    error: String,
-    counts_as_failure: bool,
-) -> (PollOutcome, Result<PollSummary, String>) {
-    (
-        PollOutcome::Failure {
-            status,
-            error: error.clone(),
-            counts_as_failure,
-            gone: false,
-        },
-        Err(error),
-    )
-}
-
 /// The earliest next poll a feed's RSS `<ttl>` allows.
 fn ttl_floor(ttl: Option<Duration>, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     ttl.map(|ttl| now + chrono_duration(ttl))
@@ -388,86 +580,6 @@ fn next_poll_at(
     };
     let server_floor = not_before.map(|t| t.min(now + chrono_duration(MAX_SERVER_PAUSE)));
     planned.max(server_floor.unwrap_or(planned))
-}
-
-/// Identifies the parsed entries and matches the ones this feed has not stored yet. The
-/// summary counts candidates; the store's counts replace them once written. Also says whether
-/// the feed had any article stored before.
-async fn find_new(
-    pipeline: &Pipeline,
-    feed: &Feed,
-    id: FeedId,
-    parsed: ParsedFeed,
-    now: DateTime<Utc>,
-) -> Result<(PollSummary, Found, bool), StoreError> {
-    let entries = parsed.articles.len();
-    // One feed may repeat an entry; keep the first of each identity.
-    let mut seen_here = HashSet::new();
-    let mut articles = Vec::new();
-    let mut identities: Vec<Identity> = Vec::new();
-    for article in parsed.articles {
-        let identity = identify(&article);
-        if seen_here.insert(identity.id.clone()) {
-            articles.push(article);
-            identities.push(identity);
-        }
-    }
-    let unique = identities.len();
-    let (identities, unseen, had_articles) = pipeline
-        .db
-        .read(move |s| {
-            // A feed with nothing stored yet (its first poll) has seen none of them.
-            if !s.has_articles(id)? {
-                let unseen = vec![true; identities.len()];
-                return Ok((identities, unseen, false));
-            }
-            let unseen = s.not_stored(id, &identities)?;
-            Ok((identities, unseen, true))
-        })
-        .await?;
-
-    let feed_ref = FeedRef {
-        name: feed.name.clone(),
-        url: feed.url.clone(),
-        title: parsed.title.clone(),
-    };
-    let mut new = Vec::new();
-    // New articles get their last-seen mark when they are stored; only the others need one.
-    let mut present = Vec::new();
-    for ((article, identity), is_new) in articles.into_iter().zip(identities).zip(unseen) {
-        if !is_new {
-            present.push(identity);
-            continue;
-        }
-        let alerts: Vec<(Alert, Vec<String>)> = pipeline
-            .engine
-            .explain(&article, &feed.name)
-            .into_iter()
-            .map(|e| {
-                let (m, highlights) = (e.matched, e.highlights);
-                let rule = &pipeline.config.rules[m.rule];
-                let alert = Alert::new(
-                    &m.name,
-                    feed_ref.clone(),
-                    &article,
-                    &identity.id,
-                    m.terms,
-                    now,
-                )
-                .with_snippet(&article, &highlights);
-                (alert, rule.notify.clone())
-            })
-            .collect();
-        new.push((article, identity, alerts));
-    }
-    let summary = PollSummary {
-        not_modified: false,
-        all_new: !new.is_empty() && new.len() == unique,
-        entries,
-        new_articles: new.len(),
-        new_alerts: new.iter().map(|(_, _, alerts)| alerts.len()).sum(),
-    };
-    Ok((summary, Found { present, new }, had_articles))
 }
 
 #[cfg(test)]

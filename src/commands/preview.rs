@@ -7,11 +7,11 @@ use anyhow::{Context, Result};
 use serde_json::json;
 
 use feedwatch::config::{self, Config};
-use feedwatch::daemon;
 use feedwatch::dedup::identify;
 use feedwatch::fetch::{Fetched, Fetcher, Validators};
 use feedwatch::matcher::snippet::article_snippet;
 use feedwatch::matcher::{Engine, Query, RuleSpec};
+use feedwatch::pipeline;
 
 pub async fn preview(
     path: &Path,
@@ -36,7 +36,7 @@ pub async fn preview(
             query: q,
             feeds: &[],
         }]),
-        None => daemon::engine_for(&config),
+        None => pipeline::engine_for(&config),
     };
     let fetched = Fetcher::new(std::time::Duration::from_secs(30))
         .fetch(&url, &Validators::default(), config::DEFAULT_MAX_BODY)

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use anyhow::Result;
 
-use feedwatch::daemon::{self, Pipeline};
+use feedwatch::daemon;
+use feedwatch::pipeline::Pipeline;
 
 pub async fn run_once(pipeline: Arc<Pipeline>) -> Result<ExitCode> {
     let bar = super::output::progress_bar(

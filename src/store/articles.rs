@@ -8,12 +8,19 @@ use crate::alert::Alert;
 use crate::dedup::Identity;
 use crate::parse::Article;
 
-/// One new article and what it matched: rule name, terms, the notifiers to alert.
+/// An article not stored yet, its identity, and the alerts it raises.
 #[derive(Debug, Clone)]
-pub struct NewArticle<'a> {
-    pub article: &'a Article,
-    pub identity: &'a Identity,
-    pub alerts: &'a [(Alert, Vec<String>)],
+pub struct NewEntry {
+    pub article: Article,
+    pub identity: Identity,
+    pub alerts: Vec<RaisedAlert>,
+}
+
+/// An alert one rule raised, with the notifiers that rule sends to.
+#[derive(Debug, Clone)]
+pub struct RaisedAlert {
+    pub alert: Alert,
+    pub notifiers: Vec<String>,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -191,7 +198,7 @@ pub(super) fn ingest(
     tx: &Connection,
     feed: FeedId,
     feed_url: &str,
-    items: &[NewArticle],
+    items: &[NewEntry],
     now: DateTime<Utc>,
 ) -> Result<IngestStats, StoreError> {
     let mut stats = IngestStats::default();
@@ -217,8 +224,8 @@ pub(super) fn ingest(
              ON CONFLICT (delivery_id) DO NOTHING",
         )?;
         for item in items {
-            let a = item.article;
-            let identity = item.identity;
+            let a = &item.article;
+            let identity = &item.identity;
             // `RETURNING` would collect each row's id in a temporary table; the id of the row
             // just inserted is at hand anyway. No change means the article was stored already.
             let inserted = insert_article.execute(params![
@@ -242,7 +249,7 @@ pub(super) fn ingest(
                 continue;
             }
             let alert_key = identity.alert_key(feed_url);
-            for (alert, notifiers) in item.alerts {
+            for RaisedAlert { alert, notifiers } in &item.alerts {
                 if claim.execute(params![alert.rule, alert_key, now.timestamp()])? == 0 {
                     continue;
                 }

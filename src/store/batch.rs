@@ -21,15 +21,10 @@ use chrono::{DateTime, Utc};
 use rusqlite::TransactionBehavior;
 use tokio::sync::oneshot;
 
-use super::articles::{self, IngestStats, NewArticle};
+use super::articles::{self, IngestStats, NewEntry};
 use super::feeds::{self, FeedId, PollOutcome};
 use super::{Db, Store, StoreError};
-use crate::alert::Alert;
 use crate::dedup::Identity;
-use crate::parse::Article;
-
-/// An article not stored yet, its identity, and its alerts with the notifiers of each.
-pub type NewEntry = (Article, Identity, Vec<(Alert, Vec<String>)>);
 
 /// Everything one poll of one feed writes.
 #[derive(Debug, Clone)]
@@ -276,16 +271,7 @@ impl Store {
 
 fn write_poll(conn: &rusqlite::Connection, write: &PollWrite) -> Result<IngestStats, StoreError> {
     articles::touch(conn, write.feed, &write.present, write.now)?;
-    let items: Vec<NewArticle> = write
-        .new
-        .iter()
-        .map(|(article, identity, alerts)| NewArticle {
-            article,
-            identity,
-            alerts,
-        })
-        .collect();
-    let stats = articles::ingest(conn, write.feed, &write.feed_url, &items, write.now)?;
+    let stats = articles::ingest(conn, write.feed, &write.feed_url, &write.new, write.now)?;
     feeds::record_poll(
         conn,
         write.feed,
@@ -361,6 +347,7 @@ mod tests {
     use super::*;
     use crate::dedup::identify;
     use crate::fetch::Validators;
+    use crate::parse::Article;
 
     fn poll_of(feed: FeedId, url: &str, guids: &[&str], now: DateTime<Utc>) -> PollWrite {
         let articles: Vec<Article> = guids
@@ -378,9 +365,10 @@ mod tests {
             present: articles.iter().map(identify).collect(),
             new: articles
                 .into_iter()
-                .map(|a| {
-                    let identity = identify(&a);
-                    (a, identity, Vec::new())
+                .map(|article| NewEntry {
+                    identity: identify(&article),
+                    article,
+                    alerts: Vec::new(),
                 })
                 .collect(),
             outcome: PollOutcome::Success {

@@ -19,8 +19,8 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::{Connection, TransactionBehavior};
 
-pub use articles::{ArchivedArticle, IngestStats, MatchFilter, NewArticle, StoredMatch};
-pub use batch::{NewEntry, PollWrite};
+pub use articles::{ArchivedArticle, IngestStats, MatchFilter, NewEntry, RaisedAlert, StoredMatch};
+pub use batch::PollWrite;
 pub use feeds::{FeedId, FeedState, PollOutcome};
 pub use outbox::{Delivery, OutboxEntry};
 use schema::MIGRATIONS;
@@ -339,7 +339,14 @@ mod tests {
             present: present.iter().map(|a| identify(a)).collect(),
             new: new
                 .into_iter()
-                .map(|(a, alerts)| (a.clone(), identify(a), alerts))
+                .map(|(a, alerts)| NewEntry {
+                    article: a.clone(),
+                    identity: identify(a),
+                    alerts: alerts
+                        .into_iter()
+                        .map(|(alert, notifiers)| RaisedAlert { alert, notifiers })
+                        .collect(),
+                })
                 .collect(),
             outcome: PollOutcome::Success {
                 status: 200,
