@@ -407,41 +407,51 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-/// SIGHUP re-reads the config, as daemons traditionally do.
-async fn reload_on_sighup(reload: Arc<Notify>) {
+/// SIGHUP re-reads the config, as daemons traditionally do. The handler is in place once this
+/// returns, before the daemon says it is ready: until then SIGHUP would end the process.
+fn reload_on_sighup(reload: Arc<Notify>) -> impl Future<Output = ()> {
     #[cfg(unix)]
-    {
+    let hangup = {
         use tokio::signal::unix::{SignalKind, signal};
-        let Ok(mut hangup) = signal(SignalKind::hangup()) else {
-            return;
-        };
-        while hangup.recv().await.is_some() {
-            tracing::info!("SIGHUP: reloading the config");
-            reload.notify_one();
+        signal(SignalKind::hangup()).ok()
+    };
+    async move {
+        #[cfg(unix)]
+        if let Some(mut hangup) = hangup {
+            while hangup.recv().await.is_some() {
+                tracing::info!("SIGHUP: reloading the config");
+                reload.notify_one();
+            }
         }
+        #[cfg(not(unix))]
+        let _ = reload;
     }
-    #[cfg(not(unix))]
-    let _ = reload;
 }
 
-async fn stop_on_signal(shutdown: CancellationToken) {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// SIGTERM or Ctrl-C stops the daemon. SIGTERM's handler is in place once this returns, so that
+/// a stop asked for right after start still goes through the orderly shutdown.
+fn stop_on_signal(shutdown: CancellationToken) -> impl Future<Output = ()> {
     #[cfg(unix)]
-    {
+    let term = {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
+        signal(SignalKind::terminate()).ok()
+    };
+    async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        match term {
+            Some(mut term) => {
                 tokio::select! {
                     _ = ctrl_c => {}
                     _ = term.recv() => {}
                 }
             }
-            Err(_) => {
+            None => {
                 let _ = ctrl_c.await;
             }
         }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        shutdown.cancel();
     }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
-    shutdown.cancel();
 }
