@@ -140,7 +140,7 @@ impl TokenIndex {
             let key: Box<str> = self.key(&stem).into();
             by_key.entry(key).or_default().stems.push((stem, ids));
         }
-        self.by_key = KeyTable::new(by_key);
+        self.by_key = key_table(by_key);
     }
 
     /// A word's first `shortest_stem` characters, or all of it if it is shorter. A token has
@@ -160,7 +160,7 @@ impl TokenIndex {
         } else {
             self.key(folded.word(i)).len()
         };
-        let group = self.by_key.get(folded.head(i, key_len))?;
+        let group = self.by_key.get(&folded.head(i, key_len))?;
         let key = &folded.word(i)[..key_len];
         group
             .iter()
@@ -169,68 +169,21 @@ impl TokenIndex {
     }
 }
 
-/// Keys found by their first eight bytes packed into a `u64` (see [`Folded::head`]): a token
-/// that is no key, which is nearly every token, costs one multiplication and one or two loads,
-/// where a string hash map would hash the whole key first.
-#[derive(Debug, Default)]
-struct KeyTable {
-    /// Open addressing with linear probing, at most half full: the packed head of a key and
-    /// its index in `groups`. A head of 0 marks an empty slot; no key packs to 0, since keys
-    /// are not empty and hold no zero byte.
-    slots: Vec<(u64, u32)>,
-    /// 64 minus the log2 of `slots.len()`, so the hash's top bits pick the slot.
-    shift: u32,
-    /// Keys that share a head (only keys longer than eight bytes can), with their candidates.
-    groups: Vec<Vec<(Box<str>, Candidates)>>,
-}
+/// Keys by their first eight bytes packed into a `u64` (see [`Folded::head`]): a token that
+/// is no key, which is nearly every token, costs a hash of one integer, where a string-keyed
+/// map would hash the whole key first. Only keys longer than eight bytes can share a head.
+type KeyTable = FxHashMap<u64, Vec<(Box<str>, Candidates)>>;
 
-impl KeyTable {
-    fn new(keys: HashMap<Box<str>, Candidates>) -> KeyTable {
-        let mut by_head: HashMap<u64, Vec<(Box<str>, Candidates)>> = HashMap::new();
-        for (key, candidates) in keys {
-            by_head
-                .entry(pack(&key))
-                .or_default()
-                .push((key, candidates));
-        }
-        let size = (by_head.len() * 2).next_power_of_two().max(8);
-        let mut table = KeyTable {
-            slots: vec![(0, 0); size],
-            shift: 64 - size.trailing_zeros(),
-            groups: Vec::with_capacity(by_head.len()),
-        };
-        for (head, group) in by_head {
-            let mut slot = table.slot(head);
-            while table.slots[slot].0 != 0 {
-                slot = (slot + 1) & (size - 1);
-            }
-            let index = u32::try_from(table.groups.len()).expect("fewer than 2^32 keys");
-            table.slots[slot] = (head, index);
-            table.groups.push(group);
-        }
+/// The table of `keys`, each under its packed head.
+fn key_table(keys: HashMap<Box<str>, Candidates>) -> KeyTable {
+    let mut table = KeyTable::default();
+    for (key, candidates) in keys {
         table
+            .entry(pack(&key))
+            .or_default()
+            .push((key, candidates));
     }
-
-    /// Where the probe for `head` starts (Fibonacci hashing).
-    fn slot(&self, head: u64) -> usize {
-        (head.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> self.shift) as usize
-    }
-
-    #[inline]
-    fn get(&self, head: u64) -> Option<&[(Box<str>, Candidates)]> {
-        if self.slots.is_empty() {
-            return None;
-        }
-        let mask = self.slots.len() - 1;
-        let mut slot = self.slot(head);
-        loop {
-            match self.slots[slot] {
-                (0, _) => return None,
-                (h, index) if h == head => return Some(&self.groups[index as usize]),
-                _ => slot = (slot + 1) & mask,
-            }
-        }
-    }
+    table
 }
 
 /// The first eight bytes of `key` (fewer if it is shorter) as [`Folded::head`] packs them.
