@@ -178,10 +178,7 @@ type KeyTable = FxHashMap<u64, Vec<(Box<str>, Candidates)>>;
 fn key_table(keys: HashMap<Box<str>, Candidates>) -> KeyTable {
     let mut table = KeyTable::default();
     for (key, candidates) in keys {
-        table
-            .entry(pack(&key))
-            .or_default()
-            .push((key, candidates));
+        table.entry(pack(&key)).or_default().push((key, candidates));
     }
     table
 }
