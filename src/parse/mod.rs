@@ -9,6 +9,7 @@ mod dates;
 mod encoding;
 mod repair;
 mod text;
+mod whitespace;
 
 use std::sync::LazyLock;
 
