@@ -33,7 +33,7 @@ pub(crate) fn tag_name(tag: &str) -> String {
         .to_ascii_lowercase()
 }
 
-/// An attribute's value, quoted or not, with entities `&amp;` decoded.
+/// An attribute's value, quoted or not, with its entities decoded.
 pub(crate) fn attr(tag: &str, name: &str) -> Option<String> {
     let lower = tag.to_ascii_lowercase();
     let mut from = 0;
@@ -54,147 +54,28 @@ pub(crate) fn attr(tag: &str, name: &str) -> Option<String> {
                 .next()
                 .unwrap_or(""),
         };
-        return Some(decode_entities(raw.trim()).into_owned());
+        // In an attribute `&copy=1` in a URL stays as written, as browsers leave it.
+        return Some(htmlize::unescape_attribute(raw.trim()).into_owned());
     }
     None
 }
 
-/// Decodes `&name;`, `&#123;` and `&#x7B;`; anything unknown is left as written.
+/// Decodes character references as a browser does in text (the WHATWG rules, through
+/// `htmlize`): all of HTML's named entities, with or without the `;` where HTML allows that, and
+/// numeric ones, where `&#146;` is the Windows-1252 character `’`.
 pub fn decode_entities(text: &str) -> Cow<'_, str> {
     if memchr::memchr(b'&', text.as_bytes()).is_none() {
         return Cow::Borrowed(text);
     }
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = memchr::memchr(b'&', rest.as_bytes()) {
-        out.push_str(&rest[..at]);
-        let after = &rest[at + 1..];
-        let decoded = after.find(';').filter(|&n| n > 0 && n <= 32).and_then(|n| {
-            let name = &after[..n];
-            let c = if let Some(num) = name.strip_prefix('#') {
-                let code = match num.strip_prefix(['x', 'X']) {
-                    Some(hex) => u32::from_str_radix(hex, 16).ok(),
-                    None => num.parse().ok(),
-                };
-                code.and_then(char::from_u32)
-            } else {
-                named_entity(name)
-            };
-            c.map(|c| (c, n))
-        });
-        match decoded {
-            Some((c, n)) => {
-                out.push(c);
-                rest = &after[n + 1..];
-            }
-            None => {
-                out.push('&');
-                rest = after;
-            }
-        }
-    }
-    out.push_str(rest);
-    Cow::Owned(out)
+    htmlize::unescape(text)
 }
 
-/// The named entities news feeds actually use (XML's five, Latin-1, and common punctuation).
-pub(crate) fn named_entity(name: &str) -> Option<char> {
-    Some(match name {
-        "amp" => '&',
-        "lt" => '<',
-        "gt" => '>',
-        "quot" => '"',
-        "apos" => '\'',
-        "nbsp" => '\u{a0}',
-        "ndash" => '–',
-        "mdash" => '—',
-        "lsquo" => '‘',
-        "rsquo" => '’',
-        "sbquo" => '‚',
-        "ldquo" => '“',
-        "rdquo" => '”',
-        "bdquo" => '„',
-        "laquo" => '«',
-        "raquo" => '»',
-        "lsaquo" => '‹',
-        "rsaquo" => '›',
-        "hellip" => '…',
-        "bull" => '•',
-        "middot" => '·',
-        "copy" => '©',
-        "reg" => '®',
-        "trade" => '™',
-        "deg" => '°',
-        "euro" => '€',
-        "pound" => '£',
-        "yen" => '¥',
-        "cent" => '¢',
-        "sect" => '§',
-        "para" => '¶',
-        "times" => '×',
-        "divide" => '÷',
-        "plusmn" => '±',
-        "iexcl" => '¡',
-        "iquest" => '¿',
-        "shy" => '\u{ad}',
-        "zwnj" => '\u{200c}',
-        "zwj" => '\u{200d}',
-        "thinsp" => '\u{2009}',
-        "ensp" => '\u{2002}',
-        "emsp" => '\u{2003}',
-        "dagger" => '†',
-        "prime" => '′',
-        "Prime" => '″',
-        "frac12" => '½',
-        "frac14" => '¼',
-        "frac34" => '¾',
-        "sup2" => '²',
-        "sup3" => '³',
-        "micro" => 'µ',
-        "ordf" => 'ª',
-        "ordm" => 'º',
-        "szlig" => 'ß',
-        _ => return latin1_letter(name),
-    })
-}
-
-/// `&eacute;`, `&Uuml;`, `&ccedil;` …: a base letter plus an accent name.
-fn latin1_letter(name: &str) -> Option<char> {
-    const ACCENTS: &[(&str, [char; 2], &str)] = &[
-        ("grave", ['\u{300}', '\u{300}'], "aeiouAEIOU"),
-        ("acute", ['\u{301}', '\u{301}'], "aeiouyAEIOUY"),
-        ("circ", ['\u{302}', '\u{302}'], "aeiouAEIOU"),
-        ("tilde", ['\u{303}', '\u{303}'], "anoANO"),
-        ("uml", ['\u{308}', '\u{308}'], "aeiouyAEIOUY"),
-        ("ring", ['\u{30a}', '\u{30a}'], "aA"),
-        ("cedil", ['\u{327}', '\u{327}'], "cC"),
-    ];
-    let mut chars = name.chars();
-    let base = chars.next()?;
-    let accent = chars.as_str();
-    let special = match name {
-        "aelig" => Some('æ'),
-        "AElig" => Some('Æ'),
-        "oslash" => Some('ø'),
-        "Oslash" => Some('Ø'),
-        "eth" => Some('ð'),
-        "ETH" => Some('Ð'),
-        "thorn" => Some('þ'),
-        "THORN" => Some('Þ'),
-        _ => None,
-    };
-    if special.is_some() {
-        return special;
-    }
-    let (_, marks, bases) = ACCENTS.iter().find(|(a, _, _)| *a == accent)?;
-    if !bases.contains(base) {
-        return None;
-    }
-    use unicode_normalization::UnicodeNormalization;
-    let composed: String = [base, marks[0]].iter().collect::<String>().nfc().collect();
-    let mut composed = composed.chars();
-    let c = composed.next()?;
-    composed.next().is_none().then_some(c)
+/// The text an HTML named entity (`eacute`, `scaron`, `NotEqualTilde`) stands for: one or two
+/// characters, or `None` for a name HTML does not define.
+pub(crate) fn named_entity(name: &str) -> Option<&'static str> {
+    htmlize::ENTITIES
+        .get(format!("&{name};").as_bytes())
+        .and_then(|text| std::str::from_utf8(text).ok())
 }
 
 #[cfg(test)]
@@ -205,5 +86,38 @@ mod tests {
     fn text_without_entities_is_not_copied() {
         assert!(matches!(decode_entities("plain"), Cow::Borrowed("plain")));
         assert_eq!(decode_entities("a &amp; b"), "a & b");
+    }
+
+    #[test]
+    fn entities_decode_as_in_a_browser() {
+        assert_eq!(
+            decode_entities("&scaron;&oelig;&lrm;&NotEqualTilde;&hellip;"),
+            "šœ\u{200e}≂\u{338}…"
+        );
+        // Windows-1252 where Unicode has C1 controls, as browsers read them.
+        assert_eq!(
+            decode_entities("It&#146;s &#x93;quoted&#148; &#128;5"),
+            "It’s “quoted” €5"
+        );
+        // Legacy names without `;`, but no guessing inside words.
+        assert_eq!(
+            decode_entities("&copy 2024 AT&T &notit;"),
+            "© 2024 AT&T ¬it;"
+        );
+        assert_eq!(
+            decode_entities("&#0; &#xD800; &#x110000;"),
+            "\u{fffd} \u{fffd} \u{fffd}"
+        );
+    }
+
+    #[test]
+    fn attribute_values_keep_what_only_looks_like_an_entity() {
+        assert_eq!(
+            attr(r#"link href="/f?a=1&copy=2&amp;b=&eacute;""#, "href").as_deref(),
+            Some("/f?a=1&copy=2&b=é")
+        );
+        assert_eq!(named_entity("scaron"), Some("š"));
+        assert_eq!(named_entity("NotEqualTilde"), Some("≂\u{338}"));
+        assert_eq!(named_entity("bogus"), None);
     }
 }

@@ -14,12 +14,13 @@ mod whitespace;
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
+use feed_rs::model::FeedType;
 use regex::Regex;
 
 pub use dates::parse_date;
 use encoding::attribute;
 pub use encoding::decode;
-pub use text::html_to_text;
+pub use text::{html_to_text, plain_text};
 
 /// One entry of a feed, as plain text.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -174,23 +175,41 @@ fn explain(text: &str, error: String, base_url: Option<&str>) -> ParseError {
 
 // ---- feed-rs model -> Article ----
 
+/// The text a reader sees in a text construct. Atom says whether one is text or markup, and a
+/// JSON Feed title is text by definition; RSS says nothing, and its titles and descriptions
+/// carry markup often enough that they are read as HTML, as feedparser and browsers do.
+fn shown(text: &feed_rs::model::Text, format: &FeedType) -> String {
+    let plain = matches!(format, FeedType::Atom | FeedType::JSON)
+        && text.content_type.as_str().split(';').next() == Some("text/plain");
+    if plain {
+        plain_text(&text.content)
+    } else {
+        html_to_text(&text.content)
+    }
+}
+
 fn convert(feed: feed_rs::model::Feed) -> ParsedFeed {
     let link = pick_link(&feed.links);
+    let format = feed.feed_type;
     ParsedFeed {
         title: feed
             .title
             .as_ref()
-            .map(|t| html_to_text(&t.content))
+            .map(|t| shown(t, &format))
             .unwrap_or_default(),
         link,
         ttl: feed
             .ttl
             .map(|minutes| std::time::Duration::from_secs(u64::from(minutes) * 60)),
-        articles: feed.entries.into_iter().map(convert_entry).collect(),
+        articles: feed
+            .entries
+            .into_iter()
+            .map(|entry| convert_entry(entry, &format))
+            .collect(),
     }
 }
 
-fn convert_entry(entry: feed_rs::model::Entry) -> Article {
+fn convert_entry(entry: feed_rs::model::Entry, format: &FeedType) -> Article {
     let guid = Some(entry.id.trim().to_string()).filter(|id| !id.is_empty());
     let link = pick_link(&entry.links).or_else(|| {
         // A permalink guid is the article's address when <link> is missing.
@@ -201,7 +220,7 @@ fn convert_entry(entry: feed_rs::model::Entry) -> Article {
     let summary = entry
         .summary
         .as_ref()
-        .map(|s| html_to_text(&s.content))
+        .map(|s| shown(s, format))
         .filter(|s| !s.is_empty())
         .or_else(|| {
             entry
@@ -219,7 +238,7 @@ fn convert_entry(entry: feed_rs::model::Entry) -> Article {
     let title = entry
         .title
         .as_ref()
-        .map(|t| html_to_text(&t.content))
+        .map(|t| shown(t, format))
         .filter(|t| !t.is_empty())
         .or_else(|| {
             entry
@@ -351,12 +370,7 @@ mod tests {
             "Jens Stoltenberg said \"hi\" été"
         );
         assert_eq!(html_to_text("<a href=\"/nato\">link</a>"), "link");
-        assert_eq!(
-            html_to_text("a &lt;b&gt;bold&lt;/b&gt; move"),
-            "a bold move"
-        );
         assert_eq!(html_to_text("AT&T 3 < 4"), "AT&T 3 < 4");
-        assert_eq!(html_to_text("caf&amp;eacute;"), "café");
     }
 
     #[test]
@@ -408,6 +422,48 @@ mod tests {
         let feed = parse(xml.as_bytes(), None, None).unwrap();
         assert_eq!(feed.articles[0].title, "T");
         assert!(parse(b"<rss version=\"2.0\"><chan", None, None).is_err());
+    }
+
+    #[test]
+    fn markup_written_straight_into_a_title_is_read_as_markup() {
+        let atom = r#"<feed xmlns="http://www.w3.org/2005/Atom"><title><p>Feed <b>Title</b></p></title>
+<entry><id>1</id><title type="html" xml:base="http://x.org/">Example <a href="t.html">test</a></title>
+<content type="html"><div>&lt;p&gt;Body&lt;/p&gt;</div></content></entry></feed>"#;
+        let feed = parse(atom.as_bytes(), None, None).unwrap();
+        assert_eq!(feed.title, "Feed Title");
+        assert_eq!(feed.articles[0].title, "Example test");
+        assert_eq!(feed.articles[0].content, "<p>Body</p>");
+
+        let rss = "<rss version=\"2.0\"><channel><title><p>Feed Title</p></title>\
+                   <item><title><b>Item</b> Title</title><description><p>One ]]> two</p></description></item></channel></rss>";
+        let feed = parse(rss.as_bytes(), None, None).unwrap();
+        assert_eq!(feed.title, "Feed Title");
+        assert_eq!(feed.articles[0].title, "Item Title");
+        assert_eq!(feed.articles[0].summary, "One ]]> two");
+    }
+
+    #[test]
+    fn atom_text_is_shown_as_written_and_html_as_a_browser_shows_it() {
+        let atom = r#"<feed xmlns="http://www.w3.org/2005/Atom"><title>&lt;p&gt; is a tag &amp;amp; more</title>
+<entry><id>1</id><title type="html">&lt;b&gt;Bold&lt;/b&gt; &amp;amp;&amp;scaron;</title></entry>
+<entry><id>2</id><title type="application/octet-stream">PHA+RW50cnkgVGl0bGU8L3A+</title></entry>
+<entry><id>3</id><title type="text/html" mode="base64">PHA+RW50cnkgVGl0bGU8L3A+</title></entry></feed>"#;
+        let feed = parse(atom.as_bytes(), None, None).unwrap();
+        assert_eq!(feed.title, "<p> is a tag &amp; more");
+        assert_eq!(feed.articles[0].title, "Bold &š");
+        assert_eq!(
+            feed.articles[1].title, "<p>Entry Title</p>",
+            "base64 text stays text"
+        );
+        assert_eq!(
+            feed.articles[2].title, "Entry Title",
+            "base64 HTML is markup"
+        );
+        let json = r#"{"version":"https://jsonfeed.org/version/1.1","title":"Blog &#8211; <News>","items":[]}"#;
+        assert_eq!(
+            parse(json.as_bytes(), None, None).unwrap().title,
+            "Blog &#8211; <News>"
+        );
     }
 
     #[test]

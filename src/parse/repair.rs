@@ -86,8 +86,10 @@ fn escape_stray_ampersands(text: &str) -> String {
                     out.push('&');
                     out.push_str(name);
                     out.push(';');
-                } else if let Some(c) = named_entity(name) {
-                    out.push_str(&format!("&#{};", c as u32));
+                } else if let Some(text) = named_entity(name) {
+                    for c in text.chars() {
+                        out.push_str(&format!("&#{};", u32::from(c)));
+                    }
                 } else {
                     out.push_str("&amp;");
                     out.push_str(name);
@@ -147,14 +149,15 @@ type Rewrite = fn(&str) -> Option<String>;
 /// Old dialects feed-rs accepts but misreads into an empty feed: Atom 0.3 becomes Atom 1.0, RSS
 /// 2.0 under the UserLand default namespace loses that namespace, and Atom text constructs with
 /// a MIME type or a base64 body become plain `text`/`html`/`xhtml`, RSS 1.0 items without a
-/// link are kept, `dc:description` serves as an RSS 2.0 description, and well-known prefixes
-/// used without a declaration are declared.
+/// link are kept, `dc:description` serves as an RSS 2.0 description, well-known prefixes
+/// used without a declaration are declared, and markup written straight into a title or summary
+/// is kept as markup.
 pub(super) fn normalise(text: &str) -> Option<String> {
     // Each step: whether the text can need it (the markers it holds, found in one pass), and
     // the rewrite.
     let found = MARKERS.matches(text);
     let has = |marker: Marker| found.matched(marker as usize);
-    let steps: [(bool, Rewrite); 6] = [
+    let steps: [(bool, Rewrite); 7] = [
         (has(Marker::Atom03), |t| Some(upgrade_atom03(t))),
         (has(Marker::UserLand), |t| {
             Some(USERLAND_NS.replace_all(t, "").into_owned())
@@ -166,6 +169,7 @@ pub(super) fn normalise(text: &str) -> Option<String> {
         (has(Marker::Rdf), mark_rdf_items_without_link),
         (has(Marker::DcDescription), adopt_dc_description),
         (has(Marker::WellKnownPrefix), declare_known_prefixes),
+        (has(Marker::NakedMarkup), keep_naked_markup),
     ];
     let mut changed: Option<String> = None;
     for (applies, step) in steps {
@@ -250,6 +254,8 @@ enum Marker {
     DcDescription,
     /// An element with one of the [`WELL_KNOWN_PREFIXES`].
     WellKnownPrefix,
+    /// A title, summary or content with an element in it.
+    NakedMarkup,
 }
 
 /// The markers as one set of patterns: one pass over a document says which it holds, where a
@@ -264,6 +270,7 @@ static MARKERS: LazyLock<RegexSet> = LazyLock::new(|| {
         "rdf:RDF".into(),
         "<dc:description".into(),
         format!("<(?:{}):", prefixes.join("|")),
+        format!("{NAKED_MARKUP_HOLDERS}[^<]*<[A-Za-z]"),
     ])
     .expect("static patterns")
 });
@@ -287,6 +294,69 @@ fn declare_known_prefixes(text: &str) -> Option<String> {
         &text[..name_end],
         &text[name_end..]
     ))
+}
+
+/// The start tag of an element that holds text or markup, in Atom or RSS, and its name.
+const NAKED_MARKUP_HOLDERS: &str =
+    r"<((?:atom:)?(?:title|subtitle|summary|rights|content|description))(\s[^>]*)?>";
+
+static NAKED_MARKUP_HOLDER: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(NAKED_MARKUP_HOLDERS).expect("static pattern"));
+
+static ELEMENT_START: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"<[A-Za-z]").expect("static pattern"));
+
+/// Markup written straight into a title or summary (`<title><p>Title</p></title>`,
+/// `<title type="html">Example <a href="x">test</a></title>`) is markup to a reader, but feed-rs
+/// keeps only the text before the first element, or nothing. In Atom such a construct becomes
+/// `type="xhtml"`, whose children feed-rs serialises; in RSS its body becomes CDATA.
+fn keep_naked_markup(text: &str) -> Option<String> {
+    let root = ROOT_START.find(text)?.start();
+    let root_name = &text[root + 1..];
+    let root_name =
+        &root_name[..root_name.find(|c: char| c.is_whitespace() || c == '>' || c == '/')?];
+    let atom = root_name == "feed" || root_name.ends_with(":feed");
+    let mut out = String::with_capacity(text.len() + 64);
+    let mut last = 0;
+    for c in NAKED_MARKUP_HOLDER.captures_iter(text) {
+        let (Some(whole), Some(name)) = (c.get(0), c.get(1)) else {
+            continue;
+        };
+        let attrs = c.get(2).map_or("", |a| a.as_str());
+        if whole.start() < last || attrs.ends_with('/') {
+            continue;
+        }
+        let name = name.as_str();
+        let local = name.trim_start_matches("atom:");
+        let close = format!("</{name}>");
+        let Some(body_len) = text[whole.end()..].find(&close) else {
+            continue;
+        };
+        let body = &text[whole.end()..whole.end() + body_len];
+        if body.contains("<![CDATA[") || !ELEMENT_START.is_match(body) {
+            continue;
+        }
+        let rewritten = if atom && local != "description" {
+            if attribute(attrs, "type") == Some("xhtml") {
+                continue;
+            }
+            let kept = ATTR_TYPE_MODE.replace_all(attrs, "");
+            format!("<{name}{kept} type=\"xhtml\">{body}")
+        } else if !atom && (name == "title" || name == "description") {
+            let body = body.replace("]]>", "]]]]><![CDATA[>");
+            format!("<{name}{attrs}><![CDATA[{body}]]>")
+        } else {
+            continue;
+        };
+        out.push_str(&text[last..whole.start()]);
+        out.push_str(&rewritten);
+        last = whole.end() + body_len;
+    }
+    if last == 0 {
+        return None;
+    }
+    out.push_str(&text[last..]);
+    Some(out)
 }
 
 /// The root element's start tag: the first `<` followed by a letter (not `<?` or `<!`).
@@ -350,7 +420,9 @@ fn fix_text_constructs(text: &str) -> Option<String> {
         let is_content = name.as_str().ends_with("content");
         let base64 = mode == "base64" || kind == "application/octet-stream";
         let new_kind = match kind {
-            _ if base64 => "html",
+            // Decoded, the body is what its type says: markup only when that is HTML or XHTML.
+            "text/html" | "html" | "application/xhtml+xml" | "xhtml" if base64 => "html",
+            _ if base64 => "text",
             "text" | "html" | "xhtml" if mode.is_empty() => continue,
             "text/html" | "html" => "html",
             "application/xhtml+xml" | "xhtml" if mode != "escaped" => "xhtml",
@@ -510,13 +582,17 @@ mod tests {
             (Marker::Rdf, "<rdf:RDF>"),
             (Marker::DcDescription, "<dc:description>"),
             (Marker::WellKnownPrefix, "<media:content/>"),
+            (
+                Marker::NakedMarkup,
+                "<title type=\"html\">A <b>bold</b> move</title>",
+            ),
         ];
         for (marker, sample) in samples {
             let found: Vec<usize> = MARKERS.matches(sample).into_iter().collect();
             assert!(found.contains(&(marker as usize)), "{sample}: {found:?}");
         }
         let none: Vec<usize> = MARKERS
-            .matches("<rss><channel/></rss>")
+            .matches("<rss><channel><title>A &lt;b&gt; &amp; B</title></channel></rss>")
             .into_iter()
             .collect();
         assert!(none.is_empty(), "{none:?}");

@@ -6,19 +6,22 @@ use super::whitespace::collapse_whitespace;
 use crate::html::decode_entities;
 
 /// Plain text from HTML: tags dropped (attribute values are not text), `script` and `style`
-/// dropped with their content, entities decoded, whitespace collapsed. Markup that was escaped
-/// once more (`&lt;b&gt;` in an RSS title) is treated the same way.
+/// dropped with their content, entities decoded as a browser decodes them, whitespace collapsed.
 pub fn html_to_text(html: &str) -> String {
-    let mut text = strip_tags(html);
-    if let Cow::Owned(decoded) = decode_entities(&text) {
-        text = decoded;
-    }
-    if has_byte(&text, b'<') && has_byte(&text, b'>') && looks_like_markup(&text) {
-        text = decode_entities(&strip_tags(&text)).into_owned();
-    } else if let Cow::Owned(decoded) = decode_entities(&text) {
-        // Double-escaped entities (`&amp;eacute;`).
-        text = decoded;
-    }
+    let text = strip_tags(html);
+    let text = match decode_entities(&text) {
+        Cow::Owned(decoded) => decoded,
+        Cow::Borrowed(_) => text,
+    };
+    let text = windows_1252_for_c1(&text).unwrap_or(text);
+    collapse_whitespace(text)
+}
+
+/// A field that is text, not markup (an Atom `type="text"` title, a JSON Feed title): shown as
+/// written, `<p>` and `&amp;` included, with whitespace collapsed. C1 control characters
+/// become the Windows-1252 characters a browser would show for them.
+pub fn plain_text(text: &str) -> String {
+    let text = windows_1252_for_c1(text).unwrap_or_else(|| text.to_string());
     collapse_whitespace(text)
 }
 
@@ -58,13 +61,6 @@ const BLOCK_TAGS: &[&str] = &[
     "footer",
     "pre",
 ];
-
-fn looks_like_markup(text: &str) -> bool {
-    let bytes = text.as_bytes();
-    bytes
-        .windows(2)
-        .any(|w| w[0] == b'<' && (w[1].is_ascii_alphabetic() || w[1] == b'/' || w[1] == b'!'))
-}
 
 fn strip_tags(html: &str) -> String {
     let mut out = String::with_capacity(html.len());
@@ -128,6 +124,29 @@ fn strip_tags(html: &str) -> String {
     out
 }
 
+/// `text` with each C1 control character (U+0080 to U+009F) replaced by the Windows-1252
+/// character of that byte, as browsers read `&#128;` to `&#159;`; `None` when it has none. The
+/// XML layer turns such references into C1 controls, which no feed means.
+/// Their UTF-8 form starts with 0xC2, which the check looks for first.
+fn windows_1252_for_c1(text: &str) -> Option<String> {
+    let is_c1 = |c: char| ('\u{80}'..='\u{9f}').contains(&c);
+    if !has_byte(text, 0xC2) || !text.contains(is_c1) {
+        return None;
+    }
+    Some(
+        text.chars()
+            .map(|c| match u8::try_from(u32::from(c)) {
+                Ok(byte) if is_c1(c) => {
+                    let byte = [byte];
+                    let (mapped, _) = encoding_rs::WINDOWS_1252.decode_without_bom_handling(&byte);
+                    mapped.chars().next().unwrap_or(c)
+                }
+                _ => c,
+            })
+            .collect(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,5 +170,29 @@ mod tests {
             "one two three four"
         );
         assert_eq!(html_to_text("a<ScRiPt>x()</SCRIPT>b"), "ab");
+    }
+
+    #[test]
+    fn c1_controls_from_xml_references_show_as_windows_1252() {
+        // `&#146;` in XML reaches this stage as U+0092.
+        assert_eq!(
+            html_to_text("It\u{92}s \u{93}quoted\u{94}"),
+            "It’s “quoted”"
+        );
+        assert_eq!(plain_text("\u{80}5"), "€5");
+    }
+
+    #[test]
+    fn markup_is_read_once_as_a_browser_would() {
+        // Escaped once more, markup is text that shows its tags.
+        assert_eq!(
+            html_to_text("a &lt;b&gt;bold&lt;/b&gt; move"),
+            "a <b>bold</b> move"
+        );
+        assert_eq!(html_to_text("caf&amp;eacute;"), "caf&eacute;");
+        assert_eq!(
+            plain_text(" <p>Title</p>  &amp; more\u{92}"),
+            "<p>Title</p> &amp; more’"
+        );
     }
 }
