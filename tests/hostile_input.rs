@@ -96,12 +96,9 @@ async fn a_reload_with_a_deep_query_keeps_the_daemon_on_its_previous_config() {
     wait_until(WAIT, "the first alert", || server.received().len() == 1).await;
 
     std::fs::write(ws.config(), config(&nested(100_000, "NATO"))).unwrap();
-    daemon.wait_for_log("config not reloaded", 1).await;
-    assert!(
-        daemon.log().contains("more than 100 levels deep"),
-        "the reason is logged: {}",
-        daemon.log().chars().take(3000).collect::<String>()
-    );
+    // An edit can be seen more than once; wait for the reason itself.
+    daemon.wait_for_log("more than 100 levels deep", 1).await;
+    assert!(daemon.log().contains("config not reloaded"));
     // The config is read on a small-stacked worker thread: deep TOML is refused there too.
     let deep_toml = format!(
         "{}\nx = {}{}\n",
@@ -110,12 +107,7 @@ async fn a_reload_with_a_deep_query_keeps_the_daemon_on_its_previous_config() {
         "]".repeat(100_000)
     );
     std::fs::write(ws.config(), deep_toml).unwrap();
-    daemon.wait_for_log("config not reloaded", 2).await;
-    assert!(
-        daemon.log().contains("max recursion depth"),
-        "{}",
-        daemon.log().chars().take(3000).collect::<String>()
-    );
+    daemon.wait_for_log("max recursion depth", 1).await;
 
     // Still running, on the previous rule: a new item is polled and alerted.
     server.feed(
