@@ -189,7 +189,7 @@ fn shown(text: &feed_rs::model::Text, format: &FeedType) -> String {
 }
 
 fn convert(feed: feed_rs::model::Feed) -> ParsedFeed {
-    let link = pick_link(&feed.links);
+    let link = pick_link(&feed.links, &feed.id);
     let format = feed.feed_type;
     ParsedFeed {
         title: feed
@@ -211,12 +211,7 @@ fn convert(feed: feed_rs::model::Feed) -> ParsedFeed {
 
 fn convert_entry(entry: feed_rs::model::Entry, format: &FeedType) -> Article {
     let guid = Some(entry.id.trim().to_string()).filter(|id| !id.is_empty());
-    let link = pick_link(&entry.links).or_else(|| {
-        // A permalink guid is the article's address when <link> is missing.
-        guid.as_ref()
-            .filter(|g| g.starts_with("http://") || g.starts_with("https://"))
-            .cloned()
-    });
+    let link = pick_link(&entry.links, guid.as_deref().unwrap_or(""));
     let summary = entry
         .summary
         .as_ref()
@@ -263,14 +258,21 @@ fn convert_entry(entry: feed_rs::model::Entry, format: &FeedType) -> Article {
     }
 }
 
-/// The article's own page: an `alternate` (or unlabelled) link, else the first one.
-fn pick_link(links: &[feed_rs::model::Link]) -> Option<String> {
-    let real = || links.iter().filter(|l| l.href != repair::NO_LINK);
-    real()
+/// The page a feed or entry stands for: an `alternate` (or unlabelled) link, as feedparser and
+/// browsers take it. A `self`, `enclosure` or comments link is not the article's page; without
+/// a page link, an id that is a web address (a permalink guid, an Atom id) is the page.
+fn pick_link(links: &[feed_rs::model::Link], id: &str) -> Option<String> {
+    links
+        .iter()
+        .filter(|l| l.href != repair::NO_LINK && l.target.is_none())
         .find(|l| matches!(l.rel.as_deref(), None | Some("alternate")))
-        .or_else(|| real().next())
-        .map(|l| l.href.trim().to_string())
+        .map(|l| l.href.trim())
         .filter(|h| !h.is_empty())
+        .or_else(|| {
+            let id = id.trim();
+            (id.starts_with("http://") || id.starts_with("https://")).then_some(id)
+        })
+        .map(str::to_string)
 }
 
 #[cfg(test)]
@@ -464,6 +466,49 @@ mod tests {
             parse(json.as_bytes(), None, None).unwrap().title,
             "Blog &#8211; <News>"
         );
+    }
+
+    #[test]
+    fn items_nested_by_mistake_are_each_an_entry() {
+        let xml = "<rss version=\"2.0\"><channel><title>T</title>\
+            <item><title>One</title><link>http://x.org/1</link>\
+              <item><title>Two</title><link>http://x.org/2</link></item>\
+              <item><title>Three</title></item>\
+            </item><item><title>Four</title></item></channel></rss>";
+        let feed = parse(xml.as_bytes(), None, None).unwrap();
+        let titles: Vec<&str> = feed.articles.iter().map(|a| a.title.as_str()).collect();
+        assert_eq!(titles, ["One", "Two", "Three", "Four"]);
+        assert_eq!(feed.articles[1].link.as_deref(), Some("http://x.org/2"));
+        // Unclosed items are closed where the next one opens.
+        let unclosed = "<rss version=\"2.0\"><channel><item><title>A</title><item><title>B</title></item></channel></rss>";
+        let titles: Vec<String> = parse(unclosed.as_bytes(), None, None)
+            .unwrap()
+            .articles
+            .into_iter()
+            .map(|a| a.title)
+            .collect();
+        assert_eq!(titles, ["A", "B"]);
+    }
+
+    #[test]
+    fn other_vocabularies_stand_in_for_missing_rss_elements() {
+        let xml = r#"<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:atom="http://www.w3.org/2005/Atom" xmlns:media="http://search.yahoo.com/mrss/" xmlns:itunes="http://www.itunes.com/DTDs/PodCast-1.0.dtd">
+<channel><dc:title>DC Title</dc:title>
+<item><dc:title>DC Item</dc:title><atom:published>2019-01-02T15:04:05Z</atom:published><atom:content type="html">&lt;p&gt;Body&lt;/p&gt;</atom:content></item>
+<item><enclosure url="http://x.org/a.jpg" type="image/jpeg"><media:title><![CDATA[ <p>Enclosed</p> ]]></media:title></enclosure><itunes:summary>Cast</itunes:summary></item>
+<item><title>Own</title><dc:title>Not this</dc:title></item></channel></rss>"#;
+        let feed = parse(xml.as_bytes(), None, None).unwrap();
+        assert_eq!(feed.title, "DC Title");
+        let a = &feed.articles;
+        assert_eq!(a[0].title, "DC Item");
+        assert_eq!(a[0].summary, "Body");
+        assert_eq!(
+            a[0].published.unwrap().to_rfc3339(),
+            "2019-01-02T15:04:05+00:00"
+        );
+        assert_eq!(a[1].title, "Enclosed");
+        assert_eq!(a[1].summary, "Cast", "the iTunes namespace in another case");
+        assert_eq!(a[2].title, "Own");
     }
 
     #[test]

@@ -149,15 +149,17 @@ type Rewrite = fn(&str) -> Option<String>;
 /// Old dialects feed-rs accepts but misreads into an empty feed: Atom 0.3 becomes Atom 1.0, RSS
 /// 2.0 under the UserLand default namespace loses that namespace, and Atom text constructs with
 /// a MIME type or a base64 body become plain `text`/`html`/`xhtml`, RSS 1.0 items without a
-/// link are kept, `dc:description` serves as an RSS 2.0 description, well-known prefixes
-/// used without a declaration are declared, and markup written straight into a title or summary
+/// link are kept, elements of other vocabularies stand in for missing RSS ones (`dc:title`,
+/// `atom:published`, …), well-known prefixes used without a declaration (or declared in another
+/// letter case) are declared, and markup written straight into a title or summary
 /// is kept as markup.
 pub(super) fn normalise(text: &str) -> Option<String> {
     // Each step: whether the text can need it (the markers it holds, found in one pass), and
     // the rewrite.
     let found = MARKERS.matches(text);
     let has = |marker: Marker| found.matched(marker as usize);
-    let steps: [(bool, Rewrite); 7] = [
+    let steps: [(bool, Rewrite); 8] = [
+        (has(Marker::Item), flatten_nested_items),
         (has(Marker::Atom03), |t| Some(upgrade_atom03(t))),
         (has(Marker::UserLand), |t| {
             Some(USERLAND_NS.replace_all(t, "").into_owned())
@@ -167,7 +169,7 @@ pub(super) fn normalise(text: &str) -> Option<String> {
             fix_text_constructs,
         ),
         (has(Marker::Rdf), mark_rdf_items_without_link),
-        (has(Marker::DcDescription), adopt_dc_description),
+        (has(Marker::StandIn), adopt_stand_ins),
         (has(Marker::WellKnownPrefix), declare_known_prefixes),
         (has(Marker::NakedMarkup), keep_naked_markup),
     ];
@@ -195,15 +197,122 @@ fn mark_rdf_items_without_link(text: &str) -> Option<String> {
     })
 }
 
-/// An RSS 2.0 item whose only description is `dc:description`, which feed-rs ignores there.
-fn adopt_dc_description(text: &str) -> Option<String> {
-    rewrite_items(text, |body| {
-        (body.contains("<dc:description") && !body.contains("<description")).then(|| {
-            body.replace("<dc:description", "<description")
-                .replace("</dc:description>", "</description>")
-        })
+/// Elements of other vocabularies that feedparser reads as an RSS element when the RSS one is
+/// missing, and that feed-rs ignores there: `(stand-in, RSS element)`.
+const STAND_INS: [(&str, &str); 7] = [
+    ("dc:title", "title"),
+    ("media:title", "title"),
+    ("dc:description", "description"),
+    ("atom:summary", "description"),
+    ("atom:content", "description"),
+    ("atom:published", "pubDate"),
+    ("atom:updated", "pubDate"),
+];
+
+/// An RSS item (or channel) without a title, description or date, but with a stand-in for it
+/// from [`STAND_INS`], gets the RSS element with the stand-in's content; the stand-in may sit
+/// deeper (a `media:title` inside an `enclosure`).
+fn adopt_stand_ins(text: &str) -> Option<String> {
+    let adopt = |body: &str| {
+        let mut added = String::new();
+        for (stand_in, element) in STAND_INS {
+            if has_element(body, element) || added.contains(&format!("<{element}")) {
+                continue;
+            }
+            if let Some((attrs, inner)) = element_body(body, stand_in) {
+                added.push_str(&format!("<{element}{attrs}>{inner}</{element}>"));
+            }
+        }
+        (!added.is_empty()).then(|| format!("{added}{body}"))
+    };
+    let with_items = rewrite_items(text, adopt);
+    let text = with_items.as_deref().unwrap_or(text);
+    // The channel's own elements come before its first item.
+    let channel = text
+        .find("<channel")
+        .and_then(|at| Some(at + text[at..].find('>')? + 1));
+    let with_channel = channel.and_then(|start| {
+        let end = text[start..]
+            .find("<item")
+            .or_else(|| text[start..].find("</channel>"))
+            .map_or(text.len(), |n| start + n);
+        let head = adopt(&text[start..end])?;
+        Some(format!("{}{head}{}", &text[..start], &text[end..]))
+    });
+    with_channel.or(with_items)
+}
+
+/// Whether `body` holds an element named `name` (and not just a longer name starting so).
+fn has_element(body: &str, name: &str) -> bool {
+    body.match_indices(&format!("<{name}")).any(|(at, m)| {
+        body[at + m.len()..].starts_with(|c: char| c.is_whitespace() || c == '>' || c == '/')
     })
 }
+
+/// The attributes and content of the first `<name …>…</name>` in `body`.
+fn element_body<'a>(body: &'a str, name: &str) -> Option<(&'a str, &'a str)> {
+    let open = format!("<{name}");
+    let (at, _) = body.match_indices(&open).find(|(at, m)| {
+        body[at + m.len()..].starts_with(|c: char| c.is_whitespace() || c == '>')
+    })?;
+    let after_name = at + open.len();
+    let tag_end = after_name + body[after_name..].find('>')?;
+    let attrs = &body[after_name..tag_end];
+    if attrs.ends_with('/') {
+        return None;
+    }
+    let close = format!("</{name}>");
+    let inner_end = tag_end + 1 + body[tag_end + 1..].find(&close)?;
+    Some((attrs, &body[tag_end + 1..inner_end]))
+}
+
+/// An RSS item opened inside another (`<item>…<item>…</item></item>`) is a feed's mistake, not
+/// a part of that item: each item is closed where the next one opens, and the end tags left
+/// over are dropped, as feedparser reads such feeds. `None` when no item is nested.
+fn flatten_nested_items(text: &str) -> Option<String> {
+    let tags: Vec<(usize, usize, bool)> = ITEM_TAG
+        .find_iter(text)
+        .map(|m| (m.start(), m.end(), m.as_str().starts_with("</")))
+        .filter(|(start, end, _)| !text[*start..*end].ends_with("/>"))
+        .collect();
+    let mut depth = 0usize;
+    let nested = tags.iter().any(|&(_, _, closing)| {
+        if closing {
+            depth = depth.saturating_sub(1);
+        } else {
+            depth += 1;
+        }
+        depth > 1
+    });
+    if !nested {
+        return None;
+    }
+    let mut out = String::with_capacity(text.len() + 64);
+    let mut last = 0;
+    let mut open = false;
+    for (start, end, closing) in tags {
+        out.push_str(&text[last..start]);
+        if closing {
+            if open {
+                out.push_str(&text[start..end]);
+            }
+            open = false;
+        } else {
+            if open {
+                out.push_str("</item>");
+            }
+            out.push_str(&text[start..end]);
+            open = true;
+        }
+        last = end;
+    }
+    out.push_str(&text[last..]);
+    Some(out)
+}
+
+/// An unprefixed RSS item's start or end tag.
+static ITEM_TAG: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"</?item(?:\s[^>]*)?>").expect("static pattern"));
 
 /// Applies `rewrite` to the body of every `<item>`; `None` when it changed none.
 fn rewrite_items(text: &str, rewrite: impl Fn(&str) -> Option<String>) -> Option<String> {
@@ -251,11 +360,14 @@ enum Marker {
     TypeAttribute,
     ModeAttribute,
     Rdf,
-    DcDescription,
+    /// An element of another vocabulary that can stand in for a missing RSS one.
+    StandIn,
     /// An element with one of the [`WELL_KNOWN_PREFIXES`].
     WellKnownPrefix,
     /// A title, summary or content with an element in it.
     NakedMarkup,
+    /// An RSS item.
+    Item,
 }
 
 /// The markers as one set of patterns: one pass over a document says which it holds, where a
@@ -268,31 +380,55 @@ static MARKERS: LazyLock<RegexSet> = LazyLock::new(|| {
         "type=".into(),
         "mode=".into(),
         "rdf:RDF".into(),
-        "<dc:description".into(),
+        r"<(?:dc:(?:title|description)|media:title|atom:(?:summary|content|published|updated))\b"
+            .into(),
         format!("<(?:{}):", prefixes.join("|")),
         format!("{NAKED_MARKUP_HOLDERS}[^<]*<[A-Za-z]"),
+        r"<item[\s>]".into(),
     ])
     .expect("static patterns")
 });
 
-/// Declares on the root element the well-known prefixes the document uses but never declares.
+/// Declares on the root element the well-known prefixes the document uses but never declares,
+/// and writes a well-known namespace declared in another letter case
+/// (`http://www.itunes.com/DTDs/PodCast-1.0.dtd`) as feed-rs knows it.
 fn declare_known_prefixes(text: &str) -> Option<String> {
+    let mut fixed: Option<String> = None;
+    for (prefix, uri) in WELL_KNOWN_PREFIXES {
+        let current = fixed.as_deref().unwrap_or(text);
+        let declared = format!("xmlns:{prefix}=");
+        let Some(at) = current.find(&declared) else {
+            continue;
+        };
+        let value_start = at + declared.len() + 1;
+        let Some(value) = current.get(value_start..value_start + uri.len()) else {
+            continue;
+        };
+        if value != uri && value.eq_ignore_ascii_case(uri) {
+            let mut with_case = current.to_string();
+            with_case.replace_range(value_start..value_start + uri.len(), uri);
+            fixed = Some(with_case);
+        }
+    }
+    let current = fixed.as_deref().unwrap_or(text);
     let missing: String = WELL_KNOWN_PREFIXES
         .iter()
         .filter(|(prefix, _)| {
-            text.contains(&format!("<{prefix}:")) && !text.contains(&format!("xmlns:{prefix}="))
+            current.contains(&format!("<{prefix}:"))
+                && !current.contains(&format!("xmlns:{prefix}="))
         })
         .map(|(prefix, uri)| format!(" xmlns:{prefix}=\"{uri}\""))
         .collect();
     if missing.is_empty() {
-        return None;
+        return fixed;
     }
-    let root = ROOT_START.find(text)?.start();
-    let name_end = root + text[root..].find(|c: char| c.is_whitespace() || c == '>' || c == '/')?;
+    let root = ROOT_START.find(current)?.start();
+    let name_end =
+        root + current[root..].find(|c: char| c.is_whitespace() || c == '>' || c == '/')?;
     Some(format!(
         "{}{missing}{}",
-        &text[..name_end],
-        &text[name_end..]
+        &current[..name_end],
+        &current[name_end..]
     ))
 }
 
@@ -580,7 +716,9 @@ mod tests {
             (Marker::TypeAttribute, r#"<title type="text/plain">"#),
             (Marker::ModeAttribute, r#"<content mode="base64">"#),
             (Marker::Rdf, "<rdf:RDF>"),
-            (Marker::DcDescription, "<dc:description>"),
+            (Marker::StandIn, "<dc:description>"),
+            (Marker::StandIn, "<atom:published>"),
+            (Marker::Item, "<item>"),
             (Marker::WellKnownPrefix, "<media:content/>"),
             (
                 Marker::NakedMarkup,
@@ -592,7 +730,7 @@ mod tests {
             assert!(found.contains(&(marker as usize)), "{sample}: {found:?}");
         }
         let none: Vec<usize> = MARKERS
-            .matches("<rss><channel><title>A &lt;b&gt; &amp; B</title></channel></rss>")
+            .matches("<rss><channel><title>A &lt;b&gt; &amp; B</title><items/></channel></rss>")
             .into_iter()
             .collect();
         assert!(none.is_empty(), "{none:?}");
