@@ -13,16 +13,12 @@ use encoding_rs::Encoding;
 pub fn decode<'a>(bytes: &'a [u8], content_type: Option<&str>) -> Cow<'a, str> {
     let encoding = match announced(bytes) {
         Some(Layout::Ucs4 { order, bom }) => {
-            let text = decode_ucs4(&bytes[bom..], order);
-            return Cow::Owned(rewrite_declaration(&text).unwrap_or(text));
+            return settle(Cow::Owned(decode_ucs4(&bytes[bom..], order)));
         }
         Some(Layout::Known(encoding)) => encoding,
         None => {
             if let Ok(text) = std::str::from_utf8(bytes) {
-                return match rewrite_declaration(text) {
-                    Some(fixed) => Cow::Owned(fixed),
-                    None => Cow::Borrowed(text),
-                };
+                return settle(Cow::Borrowed(text));
             }
             declared_encoding(bytes)
                 .filter(not_utf16)
@@ -37,8 +33,44 @@ pub fn decode<'a>(bytes: &'a [u8], content_type: Option<&str>) -> Cow<'a, str> {
     };
     // encoding_rs takes a BOM of its own encoding off, and keeps any other one as text.
     let (text, _, _) = encoding.decode(bytes);
-    let text = text.into_owned();
-    Cow::Owned(rewrite_declaration(&text).unwrap_or(text))
+    settle(Cow::Owned(text.into_owned()))
+}
+
+/// The decoded text as the XML layer may see it: its leading declaration says UTF-8, and an XML
+/// declaration anywhere else (not well-formed, but seen where feeds are pasted together) is
+/// dropped, since the XML layer would otherwise switch encodings, or panic, in mid-document.
+fn settle(text: Cow<'_, str>) -> Cow<'_, str> {
+    let text = match rewrite_declaration(&text) {
+        Some(fixed) => Cow::Owned(fixed),
+        None => text,
+    };
+    match drop_later_declarations(&text) {
+        Some(fixed) => Cow::Owned(fixed),
+        None => text,
+    }
+}
+
+/// `text` without the XML declarations that do not open it; `None` when it has none.
+fn drop_later_declarations(text: &str) -> Option<String> {
+    let opening = text.trim_start_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
+    let leading = text.len() - opening.len();
+    let is_declaration = |at: usize| {
+        at != leading && text[at + 5..].starts_with(|c: char| c.is_ascii_whitespace() || c == '?')
+    };
+    let mut later =
+        memchr::memmem::find_iter(text.as_bytes(), b"<?xml").filter(|&at| is_declaration(at));
+    let first = later.next()?;
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    for at in std::iter::once(first).chain(later) {
+        if at < copied {
+            continue;
+        }
+        out.push_str(&text[copied..at]);
+        copied = text[at..].find("?>").map_or(text.len(), |end| at + end + 2);
+    }
+    out.push_str(&text[copied..]);
+    Some(out)
 }
 
 /// How the first bytes say the document is encoded.
@@ -270,6 +302,21 @@ mod tests {
             );
         }
         assert_eq!(announced(b"<rss/>"), None);
+    }
+
+    #[test]
+    fn a_declaration_that_does_not_open_the_document_is_dropped() {
+        let doc = "<?xml version=\"1.0\" encoding=\"utf-16\"?><rss><!-- x --><?xml version=\"1.0\" encoding=\"utf-16\"?><channel/><?xml-stylesheet href=\"a\"?></rss>";
+        let bytes: Vec<u8> = doc.encode_utf16().flat_map(|u| u.to_be_bytes()).collect();
+        assert_eq!(
+            decode(&bytes, None),
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><rss><!-- x --><channel/><?xml-stylesheet href=\"a\"?></rss>"
+        );
+        assert_eq!(decode(b"<a/><?xml version=\"1.0\"", None), "<a/>");
+        assert_eq!(
+            decode(b"  <?xml version=\"1.0\"?><a/>", None),
+            "  <?xml version=\"1.0\"?><a/>"
+        );
     }
 
     #[test]
