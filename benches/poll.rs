@@ -22,6 +22,10 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+mod common;
+
+use common::{Measured, wait4};
+
 /// Feeds are spread over this many loopback hosts (127.0.0.1, 127.0.0.2, …), as real feeds
 /// are spread over many sites; feedwatch limits requests per host.
 const HOSTS: usize = 25;
@@ -234,17 +238,6 @@ async fn start_site(n: usize) -> (Vec<String>, usize, usize) {
     (urls, items, bytes)
 }
 
-#[derive(Clone, Copy)]
-struct Measured {
-    wall: Duration,
-    cpu: Duration,
-    peak_rss_kib: i64,
-}
-
-fn timeval(t: libc::timeval) -> Duration {
-    Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
-}
-
 /// The first argument that makes this binary measure one command instead of benchmarking.
 const MEASURE: &str = "--measure-child";
 
@@ -273,6 +266,7 @@ fn run_feedwatch(config: &std::path::Path) -> Measured {
         .map(|n| n.parse().expect("a number from the measuring process"))
         .collect();
     Measured {
+        code: 0,
         wall: Duration::from_micros(numbers[0]),
         cpu: Duration::from_micros(numbers[1]),
         peak_rss_kib: numbers[2] as i64,
@@ -282,33 +276,22 @@ fn run_feedwatch(config: &std::path::Path) -> Measured {
 /// `--measure-child PROGRAM ARGS...`: runs the program, then prints its wall time and CPU time
 /// in microseconds and its peak RSS in KiB.
 fn measure_child(command: &[String]) -> ! {
-    let started = Instant::now();
-    let child = std::process::Command::new(&command[0])
-        .args(&command[1..])
-        .env_remove("http_proxy")
-        .env_remove("HTTP_PROXY")
-        .env_remove("ALL_PROXY")
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("start feedwatch");
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: waiting on our own child with a zeroed, valid out-parameter.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    let wall = started.elapsed();
-    assert_eq!(waited, pid, "wait4");
-    // Reaped by wait4 above, which also gave the child's own resource usage.
-    drop(child);
-    if libc::WEXITSTATUS(status) != 0 {
+    let measured = wait4(
+        std::process::Command::new(&command[0])
+            .args(&command[1..])
+            .env_remove("http_proxy")
+            .env_remove("HTTP_PROXY")
+            .env_remove("ALL_PROXY")
+            .stdout(std::process::Stdio::null()),
+    );
+    if measured.code != 0 {
         std::process::exit(1);
     }
-    let cpu = timeval(usage.ru_utime) + timeval(usage.ru_stime);
     println!(
         "{} {} {}",
-        wall.as_micros(),
-        cpu.as_micros(),
-        usage.ru_maxrss
+        measured.wall.as_micros(),
+        measured.cpu.as_micros(),
+        measured.peak_rss_kib
     );
     std::process::exit(0);
 }

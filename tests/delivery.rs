@@ -5,17 +5,17 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Daemon, TestServer, Workspace, rss, wait_until};
+use common::{ConfigBuilder, Daemon, TestServer, Workspace, rss, sleep_past, wait_until};
 
 /// One feed, one rule matching "Ukraine", one webhook notifier with `extra` keys.
 fn config(server: &TestServer, extra: &str) -> String {
-    format!(
-        "[[feed]]\nname = \"World\"\nurl = \"{}\"\ninterval = \"1h\"\n\n\
-         [[rule]]\nname = \"ukraine\"\nquery = 'Ukraine'\nnotify = [\"hook\"]\n\n\
-         [[notifier]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"{}\"\n{extra}\n",
-        server.url("/feeds/world.xml"),
-        server.url("/hook"),
-    )
+    ConfigBuilder::new()
+        .named_feed("World", &server.url("/feeds/world.xml"))
+        .with("interval = \"1h\"")
+        .rule("ukraine", "Ukraine", &["hook"])
+        .webhook("hook", &server.url("/hook"))
+        .with(extra)
+        .build()
 }
 
 fn serve_items(server: &TestServer, count: usize) {
@@ -396,9 +396,7 @@ async fn rule_cooldown_holds_newer_alerts_after_one_went_out() {
 
     // When it has ended, the waiting alerts go out together: sending the first does not start
     // a new cooldown for the second.
-    while chrono::Utc::now().timestamp() <= last + 3 {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    sleep_past(last + 3).await;
     ws.run(&["run", "--once"]).await.assert_ok();
     assert_eq!(server.received().len(), 4);
 }
@@ -413,13 +411,6 @@ fn outbox_digest_ids(ws: &Workspace) -> Vec<Option<String>> {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap()
-}
-
-/// Waits until the wall clock passes the Unix time `at`.
-async fn sleep_past(at: i64) {
-    while chrono::Utc::now().timestamp() <= at {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// Checks one received digest: its header and body ids agree, and it lists `members` (the

@@ -9,7 +9,10 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Workspace, rss};
+use common::{Workspace, rss, sleep_past, wait_until};
+
+/// How long the desktop helpers get to start or show a notification.
+const WAIT: Duration = Duration::from_secs(10);
 
 /// One private desktop at a time: each test reads back the whole notification history of its
 /// own dunst, and a second X server plus daemon at once only slows this small machine.
@@ -40,7 +43,7 @@ impl Drop for Session {
 }
 
 impl Session {
-    fn start() -> Option<Session> {
+    async fn start() -> Option<Session> {
         for tool in ["dbus-daemon", "Xvfb", "dunst", "dunstctl"] {
             if which(tool).is_none() {
                 let message =
@@ -118,7 +121,10 @@ impl Session {
             .spawn()
             .expect("start dunst");
         session.children.push(dunst);
-        wait_for(|| session.dunstctl(&["is-paused"]).is_some());
+        wait_until(WAIT, "dunst to answer", || {
+            session.dunstctl(&["is-paused"]).is_some()
+        })
+        .await;
         Some(session)
     }
 
@@ -193,21 +199,10 @@ fn which(tool: &str) -> Option<std::path::PathBuf> {
     })
 }
 
-fn wait_for(mut ready: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !ready() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "helper did not start in 10 s"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn desktop_alert_reaches_the_notification_daemon() {
     let _desktop = ONE_DESKTOP.lock().await;
-    let Some(session) = Session::start() else {
+    let Some(session) = Session::start().await else {
         return;
     };
     let ws = Workspace::new(
@@ -233,10 +228,11 @@ async fn desktop_alert_reaches_the_notification_daemon() {
     // History holds closed notifications only.
     session.dunstctl(&["close-all"]);
     let mut history = Vec::new();
-    wait_for(|| {
+    wait_until(WAIT, "the notification in history", || {
         history = session.history();
         !history.is_empty()
-    });
+    })
+    .await;
     assert_eq!(history.len(), 1, "{history:?}");
     let (summary, body) = &history[0];
     assert_eq!(summary, "feedwatch: nato");
@@ -270,7 +266,7 @@ async fn missing_session_bus_keeps_the_alert_pending() {
 #[tokio::test(flavor = "multi_thread")]
 async fn many_matches_of_one_rule_become_one_notification_with_the_rule_urgency() {
     let _desktop = ONE_DESKTOP.lock().await;
-    let Some(session) = Session::start() else {
+    let Some(session) = Session::start().await else {
         return;
     };
     let ws = Workspace::new(
@@ -299,12 +295,13 @@ async fn many_matches_of_one_rule_become_one_notification_with_the_rule_urgency(
         out.stderr
     );
     let mut history = Vec::new();
-    wait_for(|| {
+    wait_until(WAIT, "both notifications in history", || {
         // Closing shown notifications lets dunst show the ones it queued; close those too.
         session.dunstctl(&["close-all"]);
         history = session.history_with_urgency();
         history.len() >= 2
-    });
+    })
+    .await;
     assert_eq!(history.len(), 2, "{history:?}");
     let grouped = history
         .iter()
@@ -327,7 +324,7 @@ async fn many_matches_of_one_rule_become_one_notification_with_the_rule_urgency(
 #[tokio::test(flavor = "multi_thread")]
 async fn clicking_a_desktop_alert_opens_its_link() {
     let _desktop = ONE_DESKTOP.lock().await;
-    let Some(session) = Session::start() else {
+    let Some(session) = Session::start().await else {
         return;
     };
     let ws = Workspace::new("");
@@ -367,7 +364,7 @@ async fn clicking_a_desktop_alert_opens_its_link() {
             ("DISPLAY", session.display.as_str()),
         ],
     );
-    common::wait_until(Duration::from_secs(30), "the alert on screen", || {
+    wait_until(Duration::from_secs(30), "the alert on screen", || {
         session
             .dunstctl(&["count", "displayed"])
             .is_some_and(|n| n.trim() == "1")
@@ -375,7 +372,7 @@ async fn clicking_a_desktop_alert_opens_its_link() {
     .await;
     // The click: dunst invokes the notification's default action.
     assert!(session.dunstctl(&["action", "0"]).is_some());
-    common::wait_until(Duration::from_secs(30), "the link opened", || {
+    wait_until(Duration::from_secs(30), "the link opened", || {
         std::fs::read_to_string(&opened).is_ok_and(|t| !t.is_empty())
     })
     .await;
@@ -391,7 +388,7 @@ async fn clicking_a_desktop_alert_opens_its_link() {
 #[tokio::test(flavor = "multi_thread")]
 async fn desktop_digest_is_one_notification_listing_the_alerts() {
     let _desktop = ONE_DESKTOP.lock().await;
-    let Some(session) = Session::start() else {
+    let Some(session) = Session::start().await else {
         return;
     };
     let ws = Workspace::new(
@@ -410,9 +407,7 @@ async fn desktop_digest_is_one_notification_listing_the_alerts() {
     .unwrap();
     session.run_once(&ws).await;
     let window_end = ws.query_i64("SELECT MAX(next_attempt_at) FROM outbox");
-    while chrono::Utc::now().timestamp() <= window_end {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    sleep_past(window_end).await;
     let out = session.run_once(&ws).await;
     assert_eq!(
         ws.query_i64("SELECT COUNT(*) FROM outbox WHERE status = 'delivered'"),
@@ -421,11 +416,12 @@ async fn desktop_digest_is_one_notification_listing_the_alerts() {
         out.stderr
     );
     let mut history = Vec::new();
-    wait_for(|| {
+    wait_until(WAIT, "the notification in history", || {
         session.dunstctl(&["close-all"]);
         history = session.history_with_urgency();
         !history.is_empty()
-    });
+    })
+    .await;
     assert_eq!(history.len(), 1, "{history:?}");
     let (summary, body, urgency) = &history[0];
     assert_eq!(summary, "feedwatch: 2 new matches");

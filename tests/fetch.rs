@@ -4,171 +4,25 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::header;
 use chrono::Utc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use common::{Workspace, rss};
-
-/// What one path of the [`Site`] answers.
-#[derive(Clone)]
-enum Route {
-    /// 200 with these headers and body; 304 when `If-None-Match` equals the `etag` header.
-    Page {
-        headers: Vec<(&'static str, String)>,
-        body: Vec<u8>,
-    },
-    Redirect {
-        status: u16,
-        to: String,
-    },
-    Status {
-        status: u16,
-        headers: Vec<(&'static str, String)>,
-    },
-    /// Like `Page`, but holds each request this long, to see how many are in flight at once.
-    Slow {
-        delay: Duration,
-        body: Vec<u8>,
-    },
-}
-
-#[derive(Default)]
-struct SiteState {
-    routes: Mutex<HashMap<String, Route>>,
-    requests: Mutex<HashMap<String, Vec<HeaderMap>>>,
-    in_flight: AtomicUsize,
-    most_in_flight: AtomicUsize,
-}
-
-/// A local web site whose paths each play one case.
-struct Site {
-    addr: SocketAddr,
-    state: Arc<SiteState>,
-}
-
-impl Site {
-    async fn start() -> Site {
-        let state = Arc::new(SiteState::default());
-        let app = Router::new()
-            .fallback(answer)
-            .with_state(Arc::clone(&state));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await.ok() });
-        Site { addr, state }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    fn route(&self, path: &str, route: Route) {
-        self.state
-            .routes
-            .lock()
-            .unwrap()
-            .insert(path.to_string(), route);
-    }
-
-    fn page(&self, path: &str, content_type: &str, body: impl Into<Vec<u8>>) {
-        self.route(
-            path,
-            Route::Page {
-                headers: vec![("content-type", content_type.to_string())],
-                body: body.into(),
-            },
-        );
-    }
-
-    /// The request headers each hit on `path` carried, in order.
-    fn requests(&self, path: &str) -> Vec<HeaderMap> {
-        self.state
-            .requests
-            .lock()
-            .unwrap()
-            .get(path)
-            .cloned()
-            .unwrap_or_default()
-    }
-}
-
-async fn answer(State(state): State<Arc<SiteState>>, request: Request) -> Response {
-    let path = request.uri().path().to_string();
-    let headers = request.headers().clone();
-    state
-        .requests
-        .lock()
-        .unwrap()
-        .entry(path.clone())
-        .or_default()
-        .push(headers.clone());
-    let Some(route) = state.routes.lock().unwrap().get(&path).cloned() else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
-    match route {
-        Route::Page { headers: h, body } => {
-            let etag = h.iter().find(|(k, _)| *k == "etag").map(|(_, v)| v.clone());
-            if etag.is_some_and(|e| {
-                headers
-                    .get(header::IF_NONE_MATCH)
-                    .is_some_and(|v| v.as_bytes() == e.as_bytes())
-            }) {
-                // Deliberately without validators: the client must keep the ones it has.
-                return StatusCode::NOT_MODIFIED.into_response();
-            }
-            with_headers(StatusCode::OK, &h, body)
-        }
-        Route::Redirect { status, to } => with_headers(
-            StatusCode::from_u16(status).unwrap(),
-            &[("location", to)],
-            Vec::new(),
-        ),
-        Route::Status { status, headers: h } => {
-            with_headers(StatusCode::from_u16(status).unwrap(), &h, Vec::new())
-        }
-        Route::Slow { delay, body } => {
-            let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-            state.most_in_flight.fetch_max(now, Ordering::SeqCst);
-            tokio::time::sleep(delay).await;
-            state.in_flight.fetch_sub(1, Ordering::SeqCst);
-            with_headers(
-                StatusCode::OK,
-                &[("content-type", "application/rss+xml".into())],
-                body,
-            )
-        }
-    }
-}
-
-fn with_headers(status: StatusCode, headers: &[(&str, String)], body: Vec<u8>) -> Response {
-    let mut response = (status, body).into_response();
-    for (name, value) in headers {
-        response.headers_mut().insert(
-            HeaderName::from_bytes(name.as_bytes()).unwrap(),
-            HeaderValue::from_str(value).unwrap(),
-        );
-    }
-    response
-}
+use common::{ConfigBuilder, Route, TestServer, Workspace, rss, wait4};
 
 /// A config polling `feeds` as `(name, url)`, with extra `[defaults]` lines.
 fn config(defaults: &str, feeds: &[(&str, String)]) -> String {
-    let mut text = format!("[defaults]\n{defaults}\n\n");
-    for (name, url) in feeds {
-        text.push_str(&format!("[[feed]]\nname = \"{name}\"\nurl = \"{url}\"\n\n"));
-    }
-    text
+    feeds
+        .iter()
+        .fold(
+            ConfigBuilder::new().defaults(defaults),
+            |config, (name, url)| config.named_feed(name, url),
+        )
+        .build()
 }
 
 /// One column of the feed named `name`.
@@ -218,7 +72,7 @@ fn three_items() -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn second_poll_echoes_validators_and_a_304_keeps_them() {
-    let site = Site::start().await;
+    let site = TestServer::start().await;
     let etag = r#"W/"v1-ä-odd, spacing""#.replace('ä', "a");
     let modified = "Wed, 25 Nov 2026 09:00:00 GMT";
     site.route(
@@ -266,7 +120,7 @@ async fn second_poll_echoes_validators_and_a_304_keeps_them() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn user_agent_names_feedwatch_and_its_version() {
-    let site = Site::start().await;
+    let site = TestServer::start().await;
     site.page("/ua.xml", "application/rss+xml", three_items());
     let ws = Workspace::new(&config("", &[("News", site.url("/ua.xml"))]));
     ws.run(&["run", "--once"]).await.assert_ok();
@@ -282,7 +136,7 @@ async fn user_agent_names_feedwatch_and_its_version() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn cache_control_max_age_delays_the_next_poll() {
-    let site = Site::start().await;
+    let site = TestServer::start().await;
     site.route(
         "/cached.xml",
         Route::Page {
@@ -326,25 +180,19 @@ async fn run_measuring_memory(ws: &Workspace, args: &[&str]) -> (i32, i64, Strin
     let stderr = ws.path("stderr.log");
     cmd.stderr(std::fs::File::create(&stderr).unwrap())
         .stdout(std::process::Stdio::null());
-    let child = cmd.spawn().unwrap();
-    let pid = child.id() as libc::pid_t;
-    let (status, max_rss) = tokio::task::spawn_blocking(move || {
-        let mut status = 0;
-        // SAFETY: plain syscall on our own child; `usage` is a valid, zeroed out-parameter.
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-        assert_eq!(waited, pid, "wait4 on feedwatch");
-        (libc::WEXITSTATUS(status), usage.ru_maxrss)
-    })
-    .await
-    .unwrap();
-    drop(child);
-    (status, max_rss, std::fs::read_to_string(stderr).unwrap())
+    let measured = tokio::task::spawn_blocking(move || wait4(&mut cmd))
+        .await
+        .unwrap();
+    (
+        measured.code,
+        measured.peak_rss_kib,
+        std::fs::read_to_string(stderr).unwrap(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn gzip_bomb_is_cut_off_with_bounded_memory() {
-    let site = Site::start().await;
+    let site = TestServer::start().await;
     // 200 MB of zeros in about 200 KB on the wire.
     let bomb = tokio::task::spawn_blocking(|| gzip_of_zeros(200))
         .await
@@ -380,7 +228,7 @@ async fn gzip_bomb_is_cut_off_with_bounded_memory() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn gzip_and_deflate_bodies_are_decoded_and_brotli_is_offered() {
-    let site = Site::start().await;
+    let site = TestServer::start().await;
     let xml = three_items();
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(xml.as_bytes()).unwrap();
@@ -448,7 +296,7 @@ async fn trickle_server() -> SocketAddr {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn slow_body_is_cut_off_by_the_total_timeout_without_delaying_others() {
-    let site = Site::start().await;
+    let site = TestServer::start().await;
     site.page("/good.xml", "application/rss+xml", three_items());
     let trickle = trickle_server().await;
     let ws = Workspace::new(&config(
@@ -469,7 +317,7 @@ async fn slow_body_is_cut_off_by_the_total_timeout_without_delaying_others() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn redirect_loop_is_an_error_not_a_hang() {
-    let site = Site::start().await;
+    let site = TestServer::start().await;
     site.route(
         "/a.xml",
         Route::Redirect {
@@ -494,7 +342,7 @@ async fn redirect_loop_is_an_error_not_a_hang() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn too_many_redirects_are_an_error() {
-    let site = Site::start().await;
+    let site = TestServer::start().await;
     for hop in 0..10 {
         site.route(
             &format!("/hop{hop}"),
@@ -512,7 +360,7 @@ async fn too_many_redirects_are_an_error() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn permanent_redirect_moves_the_feed_and_a_temporary_one_does_not() {
-    let site = Site::start().await;
+    let site = TestServer::start().await;
     site.page("/new.xml", "application/rss+xml", three_items());
     site.route(
         "/old.xml",
@@ -574,7 +422,7 @@ async fn permanent_redirect_moves_the_feed_and_a_temporary_one_does_not() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn rate_limits_honour_retry_after_and_are_not_failures() {
-    let site = Site::start().await;
+    let site = TestServer::start().await;
     site.route(
         "/busy.xml",
         Route::Status {
@@ -619,7 +467,7 @@ async fn rate_limits_honour_retry_after_and_are_not_failures() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn failing_feed_backs_off_and_is_flagged_but_never_dropped() {
-    let site = Site::start().await;
+    let site = TestServer::start().await;
     site.route(
         "/broken.xml",
         Route::Status {
@@ -671,7 +519,7 @@ async fn failing_feed_backs_off_and_is_flagged_but_never_dropped() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn gone_feed_stops_being_polled_and_says_so() {
-    let site = Site::start().await;
+    let site = TestServer::start().await;
     site.route(
         "/gone.xml",
         Route::Status {
@@ -697,7 +545,7 @@ async fn gone_feed_stops_being_polled_and_says_so() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn html_page_names_the_feed_it_links() {
-    let site = Site::start().await;
+    let site = TestServer::start().await;
     site.page(
         "/blog/",
         "text/html; charset=utf-8",
@@ -714,7 +562,7 @@ async fn html_page_names_the_feed_it_links() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn all_new_items_warn_of_missed_items_and_adaptive_shortens_the_interval() {
-    let site = Site::start().await;
+    let site = TestServer::start().await;
     let batch = |n: usize| {
         let items: Vec<(String, String)> = (n..n + 3)
             .map(|i| (format!("g{i}"), format!("Story {i}")))
@@ -769,7 +617,7 @@ async fn all_new_items_warn_of_missed_items_and_adaptive_shortens_the_interval()
 
 #[tokio::test(flavor = "multi_thread")]
 async fn many_feeds_on_one_host_are_not_fetched_all_at_once() {
-    let site = Site::start().await;
+    let site = TestServer::start().await;
     let mut feeds = Vec::new();
     for i in 0..12 {
         let path = format!("/slow{i}.xml");
@@ -786,7 +634,7 @@ async fn many_feeds_on_one_host_are_not_fetched_all_at_once() {
     let ws = Workspace::new(&config("", &feeds));
     ws.run(&["run", "--once"]).await.assert_ok();
     assert_eq!(titles(&ws).len(), 12);
-    let most = site.state.most_in_flight.load(Ordering::SeqCst);
+    let most = site.most_in_flight();
     assert!(
         (2..=feedwatch::fetch::PER_HOST).contains(&most),
         "{most} in flight"
@@ -817,7 +665,7 @@ fn feed_xml(declaration: Option<&str>, title: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn legacy_encodings_come_out_as_correct_text() {
-    let site = Site::start().await;
+    let site = TestServer::start().await;
     let win1251 = encoding_rs::WINDOWS_1251;
     let koi8 = encoding_rs::KOI8_R;
     let latin1 = encoding_rs::WINDOWS_1252; // what ISO-8859-1 means on the web

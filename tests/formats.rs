@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{TestServer, Workspace};
+use common::{ConfigBuilder, TestServer, Workspace, sleep_past};
 
 /// Quotes, angle brackets, Markdown, a fake link and mass mentions. (Tags such as `<script>`
 /// are removed by the parser before any notifier sees them; the formats' unit tests cover them.)
@@ -57,30 +57,24 @@ fn config_with(server: &TestServer, items: usize, extra: &str) -> String {
         "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>W</title>{items}</channel></rss>"
     );
     server.feed("hostile.xml", "application/rss+xml", feed);
-    let names: Vec<String> = FORMATS.iter().map(|f| format!("\"{f}\"")).collect();
-    let mut text = format!(
-        "[[feed]]\nname = \"W\"\nurl = \"{}\"\n\n\
-         [[rule]]\nname = \"ukraine\"\nquery = 'Ukraine'\nnotify = [{}]\n\n",
-        server.url("/feeds/hostile.xml"),
-        names.join(", ")
-    );
+    let mut config = ConfigBuilder::new()
+        .named_feed("W", &server.url("/feeds/hostile.xml"))
+        .rule("ukraine", "Ukraine", FORMATS);
     for format in FORMATS {
         let url = match *format {
             "matrix" => server.url("/hook/_matrix/client/v3/rooms/!r:x/send/m.room.message"),
             _ => server.url("/hook"),
         };
-        text.push_str(&format!(
-            "[[notifier]]\nname = \"{format}\"\nkind = \"webhook\"\nurl = \"{url}\"\n\
-             format = \"{format}\"\nheaders = {{ X-Format = \"{format}\" }}\n{extra}\n"
+        config = config.webhook(format, &url).with(&format!(
+            "format = \"{format}\"\nheaders = {{ X-Format = \"{format}\" }}\n{extra}"
         ));
         match *format {
-            "telegram" => text.push_str("chat_id = \"-100123\"\n"),
-            "template" => text.push_str(&format!("template = {TEMPLATE}\n")),
+            "telegram" => config = config.with("chat_id = \"-100123\""),
+            "template" => config = config.with(&format!("template = {TEMPLATE}")),
             _ => {}
         }
-        text.push('\n');
     }
-    text
+    config.build()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -238,9 +232,7 @@ async fn digests_are_one_valid_harmless_message_in_every_format() {
     ws.run(&["run", "--once"]).await.assert_ok();
     assert!(server.received().is_empty());
     let window_end = ws.query_i64("SELECT MAX(next_attempt_at) FROM outbox");
-    while chrono::Utc::now().timestamp() <= window_end {
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    sleep_past(window_end).await;
     ws.run(&["run", "--once"]).await.assert_ok();
     let received = server.received();
     assert_eq!(received.len(), FORMATS.len(), "one message per notifier");

@@ -3,16 +3,15 @@
 
 mod common;
 
-use common::{TestServer, Workspace, rss};
+use common::{ConfigBuilder, TestServer, Workspace, rss};
 
 /// A config polling one local feed, with a rule that matches `NATO`.
 fn one_feed_config(server: &TestServer, path: &str) -> String {
-    format!(
-        "[[feed]]\nname = \"World\"\nurl = \"{}\"\n\n\
-         [[rule]]\nname = \"nato\"\nquery = 'NATO'\n\n\
-         [[rule]]\nname = \"grain\"\nquery = 'grain'\n",
-        server.url(path)
-    )
+    ConfigBuilder::new()
+        .named_feed("World", &server.url(path))
+        .rule("nato", "NATO", &[])
+        .rule("grain", "grain", &[])
+        .build()
 }
 
 /// Serves a generated archive: filler stories plus a few that mention the searched words.

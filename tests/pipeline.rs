@@ -3,22 +3,17 @@
 
 mod common;
 
-use common::{Served, TestServer, Workspace, rss};
+use common::{ConfigBuilder, Route, TestServer, Workspace, rss};
 
 fn config(server: &TestServer, feeds: &[(&str, &str)], query: &str) -> String {
-    let mut text = String::new();
-    for (name, path) in feeds {
-        text.push_str(&format!(
-            "[[feed]]\nname = \"{name}\"\nurl = \"{}\"\n\n",
-            server.url(path)
-        ));
-    }
-    text.push_str(&format!(
-        "[[rule]]\nname = \"watch\"\nquery = '{query}'\nnotify = [\"hook\"]\n\n\
-         [[notifier]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"{}\"\n",
-        server.url("/hook")
-    ));
-    text
+    feeds
+        .iter()
+        .fold(ConfigBuilder::new(), |config, (name, path)| {
+            config.named_feed(name, &server.url(path))
+        })
+        .rule("watch", query, &["hook"])
+        .webhook("hook", &server.url("/hook"))
+        .build()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -152,13 +147,11 @@ async fn broken_feeds_are_reported_and_do_not_stop_the_others() {
         "application/rss+xml",
         rss("Good", &[("g1", "NATO", "")]),
     );
-    server.serve(
-        "error.xml",
-        Served {
+    server.route(
+        "/feeds/error.xml",
+        Route::Status {
             status: 500,
-            content_type: "text/plain".into(),
-            body: b"oops".to_vec(),
-            etag: None,
+            headers: vec![("content-type", "text/plain".into())],
         },
     );
     server.feed(
@@ -197,13 +190,14 @@ async fn broken_feeds_are_reported_and_do_not_stop_the_others() {
 #[tokio::test(flavor = "multi_thread")]
 async fn unchanged_feed_is_not_downloaded_again() {
     let server = TestServer::start().await;
-    server.serve(
-        "etag.xml",
-        Served {
-            status: 200,
-            content_type: "application/rss+xml".into(),
+    server.route(
+        "/feeds/etag.xml",
+        Route::Page {
+            headers: vec![
+                ("content-type", "application/rss+xml".into()),
+                ("etag", "\"v1\"".into()),
+            ],
             body: rss("E", &[("e1", "NATO", "")]).into_bytes(),
-            etag: Some("\"v1\"".into()),
         },
     );
     let ws = Workspace::new(&config(&server, &[("E", "/feeds/etag.xml")], "NATO"));

@@ -5,27 +5,24 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Daemon, TestServer, Workspace, rss, wait_until};
+use common::{ConfigBuilder, Daemon, Route, TestServer, Workspace, rss, wait_until};
 
 /// How long a daemon test waits for something before it fails.
 const WAIT: Duration = Duration::from_secs(20);
 
 /// A config whose feeds are polled every 2 s and whose rule posts to the test webhook.
 fn config(server: &TestServer, feeds: &[&str], rules: &[(&str, &str)]) -> String {
-    let mut text = String::from("[defaults]\ncron = \"*/2 * * * * *\"\n\n");
-    for path in feeds {
-        text.push_str(&format!("[[feed]]\nurl = \"{}\"\n\n", server.url(path)));
-    }
-    for (name, query) in rules {
-        text.push_str(&format!(
-            "[[rule]]\nname = \"{name}\"\nquery = '{query}'\nnotify = [\"hook\"]\n\n"
-        ));
-    }
-    text.push_str(&format!(
-        "[[notifier]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"{}\"\n",
-        server.url("/hook")
-    ));
-    text
+    let config = ConfigBuilder::new().defaults("cron = \"*/2 * * * * *\"");
+    let config = feeds
+        .iter()
+        .fold(config, |config, path| config.feed(&server.url(path)));
+    rules
+        .iter()
+        .fold(config, |config, (name, query)| {
+            config.rule(name, query, &["hook"])
+        })
+        .webhook("hook", &server.url("/hook"))
+        .build()
 }
 
 fn titles(server: &TestServer) -> Vec<String> {
@@ -51,14 +48,16 @@ async fn sigterm_during_a_poll_exits_promptly_with_the_database_intact() {
         "application/rss+xml",
         rss("Fast", &[("f1", "NATO", "")]),
     );
-    server.feed(
-        "slow.xml",
-        "application/rss+xml",
-        rss("Slow", &[("s1", "NATO too", "")]),
+    server.route(
+        "/slow.xml",
+        Route::Slow {
+            delay: Duration::from_secs(30),
+            body: rss("Slow", &[("s1", "NATO too", "")]).into_bytes(),
+        },
     );
     let ws = Workspace::new(&config(
         &server,
-        &["/feeds/fast.xml", "/slow/30/slow.xml"],
+        &["/feeds/fast.xml", "/slow.xml"],
         &[("nato", "NATO")],
     ));
     let mut daemon = Daemon::start(&ws.config(), &[]);
@@ -67,7 +66,7 @@ async fn sigterm_during_a_poll_exits_promptly_with_the_database_intact() {
     })
     .await;
     wait_until(WAIT, "the slow poll to be in flight", || {
-        server.hits("slow/slow.xml") > 0
+        !server.requests("/slow.xml").is_empty()
     })
     .await;
 

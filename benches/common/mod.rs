@@ -1,6 +1,12 @@
-//! What the benchmarks share: a small seeded generator, so every run builds the same corpus.
+//! What the benchmarks share: a small seeded generator, so every run builds the same corpus,
+//! and measuring a child process alone (the same code the tests use).
 
-#![allow(dead_code)] // each bench uses a different part
+#![allow(dead_code, unused_imports)] // each bench uses a different part
+
+#[path = "../../tests/common/child.rs"]
+mod child;
+
+pub use child::{Measured, wait4};
 
 /// xorshift64*: deterministic and fast; benchmarks need repeatability, not cryptography.
 pub struct Seeded(pub u64);

@@ -1,219 +1,22 @@
-//! Test fixtures: a local feed server and webhook receiver on 127.0.0.1, a temporary config
-//! and database, and a way to run the real `feedwatch` binary against them.
+//! Test fixtures: a local HTTP server (feeds, pages, a webhook receiver) on 127.0.0.1, a config
+//! builder, a temporary config and database, a way to run the real `feedwatch` binary against
+//! them, and bounded waits.
 
-#![allow(dead_code)] // each test binary uses a different part of this module
+#![allow(dead_code, unused_imports)] // each test binary uses a different part of this module
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
+mod child;
+mod config;
+mod server;
+mod wait;
+
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU16, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{Path as UrlPath, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post};
-
-/// One feed as the server serves it.
-#[derive(Clone)]
-pub struct Served {
-    pub status: u16,
-    pub content_type: String,
-    pub body: Vec<u8>,
-    pub etag: Option<String>,
-}
-
-/// A request the webhook receiver accepted.
-#[derive(Clone, Debug)]
-pub struct Received {
-    pub method: String,
-    /// Path and query of the request.
-    pub uri: String,
-    pub headers: HeaderMap,
-    pub body: String,
-}
-
-impl Received {
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body).expect("webhook body is JSON")
-    }
-}
-
-#[derive(Default)]
-struct ServerState {
-    feeds: Mutex<HashMap<String, Served>>,
-    hits: Mutex<HashMap<String, usize>>,
-    received: Mutex<Vec<Received>>,
-    /// The receiver answers 503 to this many requests before accepting.
-    fail_next: AtomicUsize,
-    /// When not 0, the receiver answers every request with this status (503: "down").
-    forced_status: AtomicU16,
-    /// The receiver waits this long before answering (a slow receiver).
-    delay_ms: AtomicU64,
-    /// Every request the receiver got, accepted or not.
-    attempts: AtomicUsize,
-}
-
-pub struct TestServer {
-    pub addr: SocketAddr,
-    state: Arc<ServerState>,
-}
-
-impl TestServer {
-    pub async fn start() -> TestServer {
-        let state = Arc::new(ServerState::default());
-        let app = Router::new()
-            .route("/feeds/{*path}", get(serve_feed))
-            .route("/slow/{seconds}/{*path}", get(serve_slowly))
-            .route("/hook", post(receive_webhook))
-            .route("/hook/{*rest}", any(receive_webhook))
-            .with_state(Arc::clone(&state));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind 127.0.0.1");
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            axum::serve(listener, app).await.ok();
-        });
-        TestServer { addr, state }
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}/{}", self.addr, path.trim_start_matches('/'))
-    }
-
-    /// Serves `body` at `/feeds/{name}` with status 200.
-    pub fn feed(&self, name: &str, content_type: &str, body: impl Into<Vec<u8>>) {
-        self.serve(
-            name,
-            Served {
-                status: 200,
-                content_type: content_type.into(),
-                body: body.into(),
-                etag: None,
-            },
-        );
-    }
-
-    pub fn serve(&self, name: &str, served: Served) {
-        self.state
-            .feeds
-            .lock()
-            .unwrap()
-            .insert(name.to_string(), served);
-    }
-
-    pub fn hits(&self, name: &str) -> usize {
-        *self.state.hits.lock().unwrap().get(name).unwrap_or(&0)
-    }
-
-    pub fn received(&self) -> Vec<Received> {
-        self.state.received.lock().unwrap().clone()
-    }
-
-    pub fn fail_next_webhooks(&self, n: usize) {
-        self.state.fail_next.store(n, Ordering::SeqCst);
-    }
-
-    /// Answers every webhook with `status` until called again with 0.
-    pub fn force_webhook_status(&self, status: u16) {
-        self.state.forced_status.store(status, Ordering::SeqCst);
-    }
-
-    /// Waits `delay` before answering each webhook.
-    pub fn slow_webhooks(&self, delay: std::time::Duration) {
-        self.state
-            .delay_ms
-            .store(delay.as_millis() as u64, Ordering::SeqCst);
-    }
-
-    /// Webhook requests seen, including refused ones.
-    pub fn webhook_attempts(&self) -> usize {
-        self.state.attempts.load(Ordering::SeqCst)
-    }
-}
-
-async fn serve_feed(
-    State(state): State<Arc<ServerState>>,
-    UrlPath(path): UrlPath<String>,
-    headers: HeaderMap,
-) -> Response {
-    *state.hits.lock().unwrap().entry(path.clone()).or_default() += 1;
-    let Some(served) = state.feeds.lock().unwrap().get(&path).cloned() else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
-    if let Some(etag) = &served.etag
-        && headers
-            .get(header::IF_NONE_MATCH)
-            .is_some_and(|v| v.as_bytes() == etag.as_bytes())
-    {
-        return StatusCode::NOT_MODIFIED.into_response();
-    }
-    let mut response = (
-        StatusCode::from_u16(served.status).unwrap(),
-        [(header::CONTENT_TYPE, served.content_type.clone())],
-        served.body,
-    )
-        .into_response();
-    if let Some(etag) = served.etag {
-        response
-            .headers_mut()
-            .insert(header::ETAG, etag.parse().unwrap());
-    }
-    response
-}
-
-/// Like `/feeds/…`, but only after `seconds`: a poll that is still running.
-async fn serve_slowly(
-    State(state): State<Arc<ServerState>>,
-    UrlPath((seconds, path)): UrlPath<(u64, String)>,
-    headers: HeaderMap,
-) -> Response {
-    *state
-        .hits
-        .lock()
-        .unwrap()
-        .entry(format!("slow/{path}"))
-        .or_default() += 1;
-    tokio::time::sleep(std::time::Duration::from_secs(seconds)).await;
-    serve_feed(State(state), UrlPath(path), headers).await
-}
-
-async fn receive_webhook(
-    State(state): State<Arc<ServerState>>,
-    method: axum::http::Method,
-    uri: axum::http::Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> StatusCode {
-    state.attempts.fetch_add(1, Ordering::SeqCst);
-    let forced = state.forced_status.load(Ordering::SeqCst);
-    if forced != 0 {
-        return StatusCode::from_u16(forced).unwrap();
-    }
-    let fail = state
-        .fail_next
-        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-        .is_ok();
-    if fail {
-        return StatusCode::SERVICE_UNAVAILABLE;
-    }
-    // A slow receiver has already taken the alert when it is slow to answer: a sender that
-    // gives up (or dies) before the answer will send it again.
-    state.received.lock().unwrap().push(Received {
-        method: method.to_string(),
-        uri: uri.to_string(),
-        headers,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    });
-    let delay = state.delay_ms.load(Ordering::SeqCst);
-    if delay > 0 {
-        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
-    }
-    StatusCode::OK
-}
+pub use child::{Measured, wait4};
+pub use config::ConfigBuilder;
+pub use server::{Received, Route, TestServer};
+pub use wait::{sleep_past, wait_until, wait_until_with};
 
 /// A temporary folder holding `config.toml` and the database.
 pub struct Workspace {
@@ -254,15 +57,6 @@ impl Workspace {
         let index = feedwatch::store::index_path(&self.db());
         let conn = rusqlite::Connection::open(index).unwrap();
         conn.query_row(sql, [], |r| r.get(0)).unwrap()
-    }
-}
-
-/// Waits up to `limit` for `done` to hold, checking every 50 ms.
-pub async fn wait_until(limit: std::time::Duration, what: &str, mut done: impl FnMut() -> bool) {
-    let start = std::time::Instant::now();
-    while !done() {
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
 
@@ -328,7 +122,7 @@ pub async fn feedwatch(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Ou
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let out = tokio::time::timeout(std::time::Duration::from_secs(60), cmd.output())
+    let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
         .await
         .expect("feedwatch finished within 60 s")
         .expect("feedwatch ran");
@@ -409,15 +203,13 @@ impl Daemon {
 
     /// Waits until the daemon's output contains `text` `times` times.
     pub async fn wait_for_log(&self, text: &str, times: usize) {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        while self.log().matches(text).count() < times {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "waited 20 s for {times}× {text:?}; log:\n{}",
-                self.log()
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
+        wait_until_with(
+            Duration::from_secs(20),
+            &format!("{times}× {text:?}"),
+            || self.log().matches(text).count() >= times,
+            || format!("; log:\n{}", self.log()),
+        )
+        .await;
     }
 
     /// Sends a signal by name (`TERM`, `HUP`, `KILL`).
@@ -433,23 +225,28 @@ impl Daemon {
     /// SIGKILL: no shutdown code runs, as after a crash or power cut.
     pub async fn kill(mut self) {
         self.signal("KILL");
-        self.wait_exit(std::time::Duration::from_secs(10)).await;
+        self.wait_exit(Duration::from_secs(10)).await;
     }
 
     /// Waits for the process to end and returns its exit code.
-    pub async fn wait_exit(&mut self, within: std::time::Duration) -> Option<i32> {
-        let deadline = std::time::Instant::now() + within;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait for feedwatch") {
-                return status.code();
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "feedwatch did not exit within {within:?}; log:\n{}",
-                self.log()
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
+    pub async fn wait_exit(&mut self, within: Duration) -> Option<i32> {
+        let log = Arc::clone(&self.log);
+        let child = &mut self.child;
+        let mut code = None;
+        wait_until_with(
+            within,
+            "feedwatch to exit",
+            || match child.try_wait().expect("wait for feedwatch") {
+                Some(status) => {
+                    code = status.code();
+                    true
+                }
+                None => false,
+            },
+            || format!("; log:\n{}", log.lock().unwrap()),
+        )
+        .await;
+        code
     }
 }
 
