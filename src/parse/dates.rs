@@ -130,29 +130,77 @@ fn weekday(word: &str) -> bool {
         })
 }
 
-/// Seconds east of UTC for `Z`, `GMT`, `EST`, `+0100`, `+01:00`, `+00:0`, `-5`.
+/// Named zones that feeds write, in minutes east of UTC. Where a name is used for more than one
+/// zone, the reading news feeds mean most often is taken: `CST` is US Central, `IST` India.
+const ZONES: &[(&str, i32)] = &[
+    ("z", 0),
+    ("ut", 0),
+    ("utc", 0),
+    ("gmt", 0),
+    ("wet", 0),
+    ("west", 60),
+    ("bst", 60),
+    ("ist", 330),
+    ("cet", 60),
+    ("met", 60),
+    ("mez", 60),
+    ("cest", 120),
+    ("mest", 120),
+    ("mesz", 120),
+    ("eet", 120),
+    ("eest", 180),
+    ("msk", 180),
+    ("msd", 240),
+    ("wat", 60),
+    ("cat", 120),
+    ("sast", 120),
+    ("eat", 180),
+    ("gst", 240),
+    ("pkt", 300),
+    ("npt", 345),
+    ("ict", 420),
+    ("wib", 420),
+    ("hkt", 480),
+    ("sgt", 480),
+    ("awst", 480),
+    ("pht", 480),
+    ("jst", 540),
+    ("kst", 540),
+    ("acst", 570),
+    ("acdt", 630),
+    ("aest", 600),
+    ("aedt", 660),
+    ("nzst", 720),
+    ("nzdt", 780),
+    ("hst", -600),
+    ("akst", -540),
+    ("akdt", -480),
+    ("pst", -480),
+    ("pdt", -420),
+    ("pt", -480),
+    ("mst", -420),
+    ("mdt", -360),
+    ("mt", -420),
+    ("cst", -360),
+    ("cdt", -300),
+    ("ct", -360),
+    ("est", -300),
+    ("edt", -240),
+    ("et", -300),
+    ("ast", -240),
+    ("adt", -180),
+    ("at", -240),
+    ("nst", -210),
+    ("ndt", -150),
+    ("brt", -180),
+    ("art", -180),
+];
+
+/// Seconds east of UTC for `Z`, `GMT`, `EST`, `AKST`, `+0100`, `+01:00`, `+00:0`, `-5`.
 fn zone_offset(zone: &str) -> Option<i32> {
     let lower = zone.to_ascii_lowercase();
-    let hours = match lower.as_str() {
-        "z" | "ut" | "utc" | "gmt" => Some(0),
-        "est" => Some(-5),
-        "edt" => Some(-4),
-        "cst" => Some(-6),
-        "cdt" => Some(-5),
-        "mst" => Some(-7),
-        "mdt" => Some(-6),
-        "pst" => Some(-8),
-        "pdt" => Some(-7),
-        "bst" => Some(1),
-        "cet" => Some(1),
-        "cest" => Some(2),
-        "eet" => Some(2),
-        "eest" => Some(3),
-        "jst" => Some(9),
-        _ => None,
-    };
-    if let Some(h) = hours {
-        return Some(h * 3600);
+    if let Some((_, minutes)) = ZONES.iter().find(|(name, _)| *name == lower) {
+        return Some(minutes * 60);
     }
     let (sign, digits) = match lower.as_bytes().first()? {
         b'+' => (1, &lower[1..]),
@@ -198,6 +246,23 @@ mod tests {
         assert_eq!(utc("Mon, 10 Jun 2003 04:00:00 EST"), "2003-06-10T09:00:00Z");
         assert_eq!(utc("June 10, 2003 4:00 pm EDT"), "2003-06-10T20:00:00Z");
         assert_eq!(utc("2003-12"), "2003-12-01T00:00:00Z");
+    }
+
+    #[test]
+    fn named_zones_beyond_the_us_and_europe_are_read() {
+        assert_eq!(
+            utc("Tue, 10 Jun 2003 04:00:00 AKST"),
+            "2003-06-10T13:00:00Z"
+        );
+        assert_eq!(
+            utc("Tue, 10 Jun 2003 04:00:00 AEST"),
+            "2003-06-09T18:00:00Z"
+        );
+        assert_eq!(utc("Tue, 10 Jun 2003 04:00:00 IST"), "2003-06-09T22:30:00Z");
+        assert_eq!(utc("Tue, 10 Jun 2003 04:00:00 NST"), "2003-06-10T07:30:00Z");
+        assert_eq!(utc("Tue, 10 Jun 2003 04:00:00 MSK"), "2003-06-10T01:00:00Z");
+        assert_eq!(utc("2003-06-10 04:00 NZDT"), "2003-06-09T15:00:00Z");
+        assert_eq!(utc("Tue, 10 Jun 2003 04:00:00 XYZ"), "none");
     }
 
     #[test]

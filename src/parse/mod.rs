@@ -60,12 +60,18 @@ pub enum ParseError {
 }
 
 /// Parses a feed body. `content_type` is the HTTP header (for its charset); `base_url` is where
-/// the body came from after redirects, used to resolve relative links.
+/// the body came from after redirects, used to resolve relative links when it is http(s).
 pub fn parse(
     bytes: &[u8],
     content_type: Option<&str>,
     base_url: Option<&str>,
 ) -> Result<ParsedFeed, ParseError> {
+    // A web address is a base for relative links; a local file's path is not: `/blog/1` in a
+    // saved copy of a feed means the publisher's site, not `file:///blog/1`.
+    let base_url = base_url.filter(|url| {
+        let scheme = url.split(':').next().unwrap_or("");
+        scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https")
+    });
     // The XML and JSON layers are third-party code fed untrusted bytes: should one of them panic,
     // that is this feed's error, not the end of the daemon.
     std::panic::catch_unwind(|| parse_guarded(bytes, content_type, base_url)).unwrap_or_else(
@@ -509,6 +515,71 @@ mod tests {
         assert_eq!(a[1].title, "Enclosed");
         assert_eq!(a[1].summary, "Cast", "the iTunes namespace in another case");
         assert_eq!(a[2].title, "Own");
+    }
+
+    /// `(feed, feed link, entry links)` as feedparser resolves them for a feed fetched from
+    /// `http://news.example/feeds/world/feed.xml`.
+    const XML_BASE_CASES: &[(&str, &str, &[&str])] = &[
+        (
+            r#"<feed xmlns="http://www.w3.org/2005/Atom" xml:base="http://other.example/a/"><entry xml:base=""><id>1</id><link href="x.html"/></entry></feed>"#,
+            "",
+            &["http://other.example/a/x.html"],
+        ),
+        (
+            r##"<feed xmlns="http://www.w3.org/2005/Atom"><entry xml:base="#top"><id>1</id><link href="x.html"/></entry></feed>"##,
+            "",
+            &["http://news.example/feeds/world/x.html"],
+        ),
+        (
+            r#"<feed xmlns="http://www.w3.org/2005/Atom" xml:base="../archive/"><link href="index.html"/><entry xml:base="2024/"><id>1</id><link href="x.html"/></entry></feed>"#,
+            "http://news.example/feeds/archive/index.html",
+            &["http://news.example/feeds/archive/2024/x.html"],
+        ),
+        (
+            r#"<rss version="2.0"><channel><link>/</link><item xml:base="http://item.example/dir/"><title>t</title><link>x.html</link></item><item><title>u</title><link>y.html</link></item></channel></rss>"#,
+            "http://news.example/",
+            &[
+                "http://item.example/dir/x.html",
+                "http://news.example/feeds/world/y.html",
+            ],
+        ),
+        (
+            r#"<rss version="2.0" xml:base="http://chan.example/c/"><channel><link>home.html</link><item><title>t</title><link>x.html</link></item></channel></rss>"#,
+            "http://chan.example/c/home.html",
+            &["http://chan.example/c/x.html"],
+        ),
+        (
+            r#"<rss version="2.0"><channel><link>/</link><item><title>t</title><link>../x.html</link><guid>http://g.example/1</guid></item></channel></rss>"#,
+            "http://news.example/",
+            &["http://news.example/feeds/x.html"],
+        ),
+    ];
+
+    #[test]
+    fn xml_base_and_the_feed_address_resolve_every_link() {
+        for (xml, feed_link, entry_links) in XML_BASE_CASES {
+            let feed = parse(
+                xml.as_bytes(),
+                None,
+                Some("http://news.example/feeds/world/feed.xml"),
+            )
+            .unwrap();
+            assert_eq!(feed.link.as_deref().unwrap_or(""), *feed_link, "{xml}");
+            let links: Vec<&str> = feed
+                .articles
+                .iter()
+                .map(|a| a.link.as_deref().unwrap_or(""))
+                .collect();
+            assert_eq!(links, *entry_links, "{xml}");
+        }
+    }
+
+    #[test]
+    fn a_local_file_s_path_is_no_base_for_its_links() {
+        let xml = r#"<feed xmlns="http://www.w3.org/2005/Atom"><link href="/blog/"/><entry><id>1</id><link href="/blog/1"/></entry></feed>"#;
+        let feed = parse(xml.as_bytes(), None, Some("file:///home/me/feeds/blog.xml")).unwrap();
+        assert_eq!(feed.link.as_deref(), Some("/blog/"));
+        assert_eq!(feed.articles[0].link.as_deref(), Some("/blog/1"));
     }
 
     #[test]

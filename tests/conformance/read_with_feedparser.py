@@ -16,7 +16,9 @@ The reference reader for tests/conformance.rs. Prints one JSON document:
 - "published" is minutes since the epoch (published, else updated, else created), or null;
 - "summary" says whether the entry has a non-empty summary or content.
 
-feedparser is given the bytes, not the path, so nothing is resolved against the file's location.
+feedparser is given the bytes, not the path, so nothing is resolved against the file's location;
+with `--base URL`, each file is read as if fetched from URL followed by its name (feedparser's
+Content-Location), and relative links resolve against that address as a fetched feed's do.
 A file feedparser cannot make a feed of (malformed with no entries, or no known format and no
 entries) has "scored": false and a reason. feedparser 6.0 does not read JSON Feed; a file whose
 first byte is '{' is read by the JSON Feed 1.0/1.1 spec directly (any "version" value, as long as
@@ -102,9 +104,10 @@ def text_id(value):
     return value.strip() if isinstance(value, str) else ""
 
 
-def read_xml(data, out):
+def read_xml(data, out, address):
+    headers = {"content-location": address, "content-type": "application/xml"} if address else {}
     try:
-        parsed = feedparser.parse(data)
+        parsed = feedparser.parse(data, response_headers=headers)
     except Exception as e:  # feedparser gave up on the file: not scored
         out["scored"], out["reason"] = False, f"feedparser raised {type(e).__name__}: {e}"
         return
@@ -180,7 +183,7 @@ def read_json(data, out):
         })
 
 
-def read(path):
+def read(path, address):
     out = {"file": path, "scored": True, "reason": "",
            "feed": {"title": "", "link": "", "link_optional": False, "id": ""}, "entries": []}
     with open(path, "rb") as f:
@@ -188,12 +191,16 @@ def read(path):
     if data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"{":
         read_json(data, out)
     else:
-        read_xml(data, out)
+        read_xml(data, out, address)
     return out
 
 
 def main():
-    files = [read(path) for path in sys.argv[1:]]
+    args = sys.argv[1:]
+    base = None
+    if args[:1] == ["--base"]:
+        base, args = args[1], args[2:]
+    files = [read(path, base + path.rsplit("/corpus/", 1)[-1] if base else None) for path in args]
     json.dump({"feedparser": feedparser.__version__, "files": files}, sys.stdout)
 
 
