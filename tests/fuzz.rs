@@ -300,6 +300,27 @@ fn check_feed(bytes: &[u8]) {
     }
 }
 
+/// Inputs fuzzing found that once broke the parser (both made quick-xml panic).
+#[test]
+fn inputs_fuzzing_found_stay_fixed() {
+    let found = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/fuzz-found");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(found)
+        .expect("fuzz-found folder")
+        .flatten()
+    {
+        let bytes = std::fs::read(entry.path()).expect("a found input");
+        std::thread::Builder::new()
+            .stack_size(STACK)
+            .spawn(move || check_feed(&bytes))
+            .expect("spawn")
+            .join()
+            .unwrap_or_else(|_| panic!("{} breaks the parser again", entry.path().display()));
+        checked += 1;
+    }
+    assert!(checked >= 2);
+}
+
 #[test]
 fn the_feed_parser_survives_mutated_corpus_files() {
     let corpus = corpus();

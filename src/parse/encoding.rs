@@ -36,10 +36,18 @@ pub fn decode<'a>(bytes: &'a [u8], content_type: Option<&str>) -> Cow<'a, str> {
     settle(Cow::Owned(text.into_owned()))
 }
 
-/// The decoded text as the XML layer may see it: its leading declaration says UTF-8, and an XML
+/// The decoded text as the XML layer may see it: no NUL characters, its leading declaration
+/// says UTF-8, and an XML
 /// declaration anywhere else (not well-formed, but seen where feeds are pasted together) is
 /// dropped, since the XML layer would otherwise switch encodings, or panic, in mid-document.
 fn settle(text: Cow<'_, str>) -> Cow<'_, str> {
+    // XML allows no NUL character, and the XML layer reads `<\0?\0` at the start as the UTF-16
+    // it would be in bytes, then panics at the declaration: they go first.
+    let text = if memchr::memchr(0, text.as_bytes()).is_some() {
+        Cow::Owned(text.replace('\0', ""))
+    } else {
+        text
+    };
     let text = match rewrite_declaration(&text) {
         Some(fixed) => Cow::Owned(fixed),
         None => text,
@@ -317,6 +325,15 @@ mod tests {
             decode(b"  <?xml version=\"1.0\"?><a/>", None),
             "  <?xml version=\"1.0\"?><a/>"
         );
+    }
+
+    #[test]
+    fn nul_characters_are_dropped() {
+        // A UTF-16 mark before text that is itself wide: decoded, it is `<\0?\0x\0…`.
+        let mut bytes = vec![0xFE, 0xFF];
+        bytes.extend(utf16("<\0?\0x\0m\0l\0 version=\"1.0\"?><a/>", true));
+        assert_eq!(decode(&bytes, None), "<?xml version=\"1.0\"?><a/>");
+        assert_eq!(decode(b"<a>\0b</a>", None), "<a>b</a>");
     }
 
     #[test]

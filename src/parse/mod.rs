@@ -681,6 +681,21 @@ mod tests {
     }
 
     #[test]
+    fn text_that_only_looks_wide_once_decoded_is_no_panic() {
+        // Found by fuzzing: UTF-16 whose characters are the bytes of UTF-16 text.
+        let inner: Vec<u8> = "<?xml version=\"1.0\" encoding=\"utf-16\"?><rss version=\"2.0\"><channel><title>T</title></channel></rss>"
+            .encode_utf16()
+            .flat_map(|u| u.to_be_bytes())
+            .collect();
+        let mut bytes = vec![0xFE, 0xFF];
+        bytes.extend(inner.iter().flat_map(|&b| [0, b]));
+        assert!(!matches!(
+            parse(&bytes, None, None),
+            Err(ParseError::Panicked(_))
+        ));
+    }
+
+    #[test]
     fn utf32_with_or_without_a_mark_is_read() {
         let xml = "<?xml version=\"1.0\" encoding=\"UTF-32\"?><rss version=\"2.0\"><channel>\
                    <title>Grüße</title></channel></rss>";
