@@ -219,8 +219,9 @@ pub(super) fn ingest(
             "INSERT INTO matches (rule, article_id, alert, created_at) VALUES (?1, ?2, ?3, ?4)",
         )?;
         let mut insert_outbox = tx.prepare_cached(
-            "INSERT INTO outbox (delivery_id, match_id, notifier, next_attempt_at, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?4)
+            "INSERT INTO outbox (delivery_id, match_id, notifier, rule, next_attempt_at,
+                                 created_at)
+             VALUES (?1, ?2, ?3, ?5, ?4, ?4)
              ON CONFLICT (delivery_id) DO NOTHING",
         )?;
         for item in items {
@@ -267,7 +268,8 @@ pub(super) fn ingest(
                         delivery_id,
                         match_id,
                         notifier,
-                        now.timestamp()
+                        now.timestamp(),
+                        alert.rule
                     ])?;
                 }
             }

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 
 use super::{Store, StoreError, timestamp};
 use crate::alert::Alert;
@@ -12,15 +12,57 @@ use crate::alert::Alert;
 /// an older row for the same (notifier, rule) has failed and waits for its retry. Dead rows do
 /// not block; fresh rows go out together, oldest first. Members of one digest travel as one
 /// message, so they never block each other.
-const FIRST_IN_LINE: &str = "NOT EXISTS (
-    SELECT 1 FROM outbox older JOIN matches om ON om.id = older.match_id
-    WHERE older.status = 'pending' AND older.attempts > 0 AND older.notifier = o.notifier
-      AND om.rule = m.rule AND older.id < o.id
-      AND (o.digest_id IS NULL OR older.digest_id IS NOT o.digest_id))";
+///
+/// Two lookups in `outbox_waited_on`, whatever the backlog: the line's oldest failed row and
+/// the failed row nearest before this one (`''` stands for a row in no digest). A row in no
+/// digest waits behind any; a digest's member waits unless both are of its digest. A failed
+/// row of another unit lying between two failed members of one digest in one line, which
+/// only the two lookups could miss, does not arise: a digest is sealed from the line's oldest
+/// rows not yet tried, and the line is held while it waits. Were one to, the digest would
+/// still go out only once its oldest member is first in line.
+const FIRST_IN_LINE: &str = "
+    IFNULL((SELECT IFNULL(older.digest_id, '') FROM outbox older
+            WHERE older.status = 'pending' AND older.attempts > 0
+              AND older.notifier = o.notifier AND older.rule = o.rule AND older.id < o.id
+            ORDER BY older.id LIMIT 1), o.digest_id) IS o.digest_id
+    AND (o.digest_id IS NULL
+         OR IFNULL((SELECT IFNULL(older.digest_id, '') FROM outbox older
+                    WHERE older.status = 'pending' AND older.attempts > 0
+                      AND older.notifier = o.notifier AND older.rule = o.rule
+                      AND older.id < o.id
+                    ORDER BY older.id DESC LIMIT 1), o.digest_id) IS o.digest_id)";
 
 /// The columns [`Store::read_deliveries`] reads, from `outbox o JOIN matches m`.
 const DELIVERY_COLUMNS: &str =
     "o.id, o.delivery_id, o.notifier, o.attempts, m.alert, o.created_at, o.digest_id";
+
+fn delivery_query(outbox: &str, condition: &str) -> String {
+    format!(
+        "SELECT {DELIVERY_COLUMNS} FROM {outbox} JOIN matches m ON m.id = o.match_id
+         WHERE {condition}"
+    )
+}
+
+/// The condition of [`Store::due_deliveries`].
+fn due_condition() -> String {
+    format!(
+        "o.status = 'pending' AND o.next_attempt_at <= ?1 AND o.id > ?2
+         AND {FIRST_IN_LINE} ORDER BY o.id LIMIT ?3"
+    )
+}
+
+/// When the soonest row first in line is due: pending rows soonest first, up to the first
+/// that is first in line.
+fn next_due_query() -> String {
+    format!(
+        "SELECT o.next_attempt_at FROM outbox o
+         WHERE o.status = 'pending' AND {FIRST_IN_LINE}
+         ORDER BY o.next_attempt_at LIMIT 1"
+    )
+}
+
+/// Walked by id through pending rows only: the outbox also keeps every delivered row.
+const PENDING: &str = "outbox o INDEXED BY outbox_pending";
 
 /// An outbox row due for delivery.
 #[derive(Debug, Clone)]
@@ -73,10 +115,8 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
         self.read_deliveries(
-            &format!(
-                "o.status = 'pending' AND o.next_attempt_at <= ?1 AND o.id > ?2
-                 AND {FIRST_IN_LINE} ORDER BY o.id LIMIT ?3"
-            ),
+            PENDING,
+            &due_condition(),
             params![due_by.timestamp(), after_id, limit as i64],
         )
     }
@@ -86,6 +126,7 @@ impl Store {
     /// for a window's end are included: an alert that arrives later in the window joins them.
     pub fn fresh_deliveries(&self, notifier: &str) -> Result<Vec<Delivery>, StoreError> {
         self.read_deliveries(
+            PENDING,
             &format!(
                 "o.status = 'pending' AND o.notifier = ?1
                  AND o.attempts = 0 AND o.digest_id IS NULL AND {FIRST_IN_LINE} ORDER BY o.id"
@@ -97,20 +138,22 @@ impl Store {
     /// The pending rows of one digest, oldest first.
     pub fn digest_members(&self, digest_id: &str) -> Result<Vec<Delivery>, StoreError> {
         self.read_deliveries(
+            "outbox o",
             "o.status = 'pending' AND o.digest_id = ?1 ORDER BY o.id",
             params![digest_id],
         )
     }
 
+    /// The deliveries of `outbox` (aliased `o`) that meet `condition`.
     fn read_deliveries(
         &self,
+        outbox: &str,
         condition: &str,
         values: impl rusqlite::Params,
     ) -> Result<Vec<Delivery>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {DELIVERY_COLUMNS} FROM outbox o JOIN matches m ON m.id = o.match_id
-             WHERE {condition}"
-        ))?;
+        let mut stmt = self
+            .conn
+            .prepare_cached(&delivery_query(outbox, condition))?;
         let rows = stmt.query_map(values, |r| {
             Ok((
                 r.get::<_, i64>(0)?,
@@ -175,15 +218,10 @@ impl Store {
 
     /// When the next pending delivery is due, if any.
     pub fn next_delivery_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let at: Option<i64> = self.conn.query_row(
-            &format!(
-                "SELECT MIN(o.next_attempt_at)
-                 FROM outbox o JOIN matches m ON m.id = o.match_id
-                 WHERE o.status = 'pending' AND {FIRST_IN_LINE}"
-            ),
-            [],
-            |r| r.get(0),
-        )?;
+        let at: Option<i64> = self
+            .conn
+            .query_row(&next_due_query(), [], |r| r.get(0))
+            .optional()?;
         Ok(at.map(timestamp))
     }
 
@@ -209,8 +247,8 @@ impl Store {
         rule: &str,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
         let at: Option<i64> = self.conn.query_row(
-            "SELECT MAX(o.delivered_at) FROM outbox o JOIN matches m ON m.id = o.match_id
-             WHERE o.notifier = ?1 AND o.status = 'delivered' AND m.rule = ?2",
+            "SELECT MAX(delivered_at) FROM outbox
+             WHERE notifier = ?1 AND rule = ?2 AND status = 'delivered'",
             params![notifier, rule],
             |r| r.get(0),
         )?;
@@ -323,5 +361,330 @@ impl Store {
             .prepare("SELECT status, COUNT(*) FROM outbox GROUP BY status")?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::schema::MIGRATIONS;
+
+    /// A row of a generated outbox: its line, state and digest.
+    struct Row<'a> {
+        notifier: &'a str,
+        rule: &'a str,
+        status: &'a str,
+        attempts: u32,
+        digest: Option<&'a str>,
+    }
+
+    fn row<'a>(notifier: &'a str, rule: &'a str, status: &'a str, attempts: u32) -> Row<'a> {
+        Row {
+            notifier,
+            rule,
+            status,
+            attempts,
+            digest: None,
+        }
+    }
+
+    /// Writes `rows` in order with their matches, all due at 0; returns their ids. Without
+    /// `with_rule`, into an outbox that does not name the rule yet.
+    fn write(conn: &rusqlite::Connection, rows: &[Row], with_rule: bool) -> Vec<i64> {
+        let mut ids = Vec::new();
+        for (index, r) in rows.iter().enumerate() {
+            let mut alert = crate::notify::test_alert(timestamp(0));
+            alert.rule = r.rule.to_string();
+            conn.execute(
+                "INSERT INTO matches (rule, alert, created_at) VALUES (?1, ?2, 0)",
+                params![r.rule, serde_json::to_string(&alert).unwrap()],
+            )
+            .unwrap();
+            let values = params![
+                format!("delivery-{index}"),
+                conn.last_insert_rowid(),
+                r.notifier,
+                r.status,
+                r.attempts,
+                r.digest,
+                r.rule
+            ];
+            let sql = if with_rule {
+                "INSERT INTO outbox (delivery_id, match_id, notifier, status, attempts, digest_id,
+                                     rule, next_attempt_at, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, 0)"
+            } else {
+                "INSERT INTO outbox (delivery_id, match_id, notifier, status, attempts, digest_id,
+                                     next_attempt_at, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, 0)"
+            };
+            conn.execute(sql, &values[..if with_rule { 7 } else { 6 }])
+                .unwrap();
+            ids.push(conn.last_insert_rowid());
+        }
+        ids
+    }
+
+    fn due_ids(store: &Store) -> Vec<i64> {
+        store
+            .due_deliveries(timestamp(1), 0, 10_000)
+            .unwrap()
+            .iter()
+            .map(|d| d.id)
+            .collect()
+    }
+
+    /// The rows first in line by the promise itself: no older failed row of the line outside
+    /// the row's own digest. Every row is looked at for each one.
+    fn first_in_line_by_definition(store: &Store) -> Vec<i64> {
+        let mut stmt = store
+            .conn
+            .prepare(
+                "SELECT o.id FROM outbox o WHERE o.status = 'pending' AND NOT EXISTS (
+                     SELECT 1 FROM outbox older NOT INDEXED
+                     WHERE older.status = 'pending' AND older.attempts > 0
+                       AND older.notifier = o.notifier AND older.rule = o.rule
+                       AND older.id < o.id
+                       AND (o.digest_id IS NULL OR older.digest_id IS NOT o.digest_id))
+                 ORDER BY o.id",
+            )
+            .unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("fw.db")).unwrap();
+        (dir, store)
+    }
+
+    #[test]
+    fn a_failed_row_holds_back_its_line_only_and_a_digest_never_waits_for_itself() {
+        let (_dir, store) = store();
+        let with = |mut r: Row<'static>, digest| {
+            r.digest = Some(digest);
+            r
+        };
+        let rows = [
+            // 0-2: a failed row holds back the later rows of its line.
+            row("hook", "a", "pending", 1),
+            row("hook", "a", "pending", 0),
+            row("hook", "a", "pending", 0),
+            // 3-4: another rule, and 5 another notifier, are not held.
+            row("hook", "b", "pending", 0),
+            row("hook", "b", "pending", 0),
+            row("console", "a", "pending", 0),
+            // 6-8: members of a failed digest go out together; a later single waits.
+            with(row("hook", "d", "pending", 2), "D"),
+            with(row("hook", "d", "pending", 2), "D"),
+            row("hook", "d", "pending", 0),
+            // 9-10: a dead row holds nothing back, and a delivered one is gone.
+            row("hook", "e", "dead", 3),
+            row("hook", "e", "pending", 0),
+            // 11-12: a digest member waits behind a failed single.
+            row("hook", "f", "pending", 1),
+            with(row("hook", "f", "pending", 1), "F"),
+            // 13-15: and behind a failed row of another digest, nearest or oldest.
+            with(row("hook", "g", "pending", 1), "G1"),
+            with(row("hook", "g", "pending", 1), "G2"),
+            with(row("hook", "g", "pending", 0), "G1"),
+            // 16: delivered rows are not due.
+            row("hook", "h", "delivered", 1),
+        ];
+        let ids = write(&store.conn, &rows, true);
+        let expected: Vec<i64> = [0, 3, 4, 5, 6, 7, 10, 11, 13]
+            .iter()
+            .map(|&i| ids[i])
+            .collect();
+        assert_eq!(due_ids(&store), expected);
+        assert_eq!(first_in_line_by_definition(&store), expected);
+        let fresh: Vec<i64> = store
+            .fresh_deliveries("hook")
+            .unwrap()
+            .iter()
+            .map(|d| d.id)
+            .collect();
+        assert_eq!(fresh, [ids[3], ids[4], ids[10]]);
+    }
+
+    #[test]
+    fn first_in_line_keeps_the_promise_on_generated_outboxes() {
+        // Lines of singles and digest runs (a digest is sealed from consecutive rows of a
+        // line), in every state, interleaved at random.
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        const NOTIFIERS: [&str; 2] = ["hook", "console"];
+        const RULES: [&str; 3] = ["a", "b", "c"];
+        const DIGESTS: [&str; 4] = ["D0", "D1", "D2", "D3"];
+        const STATUSES: [&str; 3] = ["pending", "pending", "dead"];
+        for _ in 0..40 {
+            let (_dir, store) = store();
+            let mut rows = Vec::new();
+            let mut digests_used = 0;
+            for _ in 0..(5 + next(20)) {
+                let (notifier, rule) = (NOTIFIERS[next(2) as usize], RULES[next(3) as usize]);
+                let (status, attempts) = match next(4) {
+                    0 => ("delivered", 1),
+                    _ => (STATUSES[next(3) as usize], next(3) as u32),
+                };
+                let run = if next(3) == 0 && digests_used < DIGESTS.len() {
+                    digests_used += 1;
+                    Some(DIGESTS[digests_used - 1])
+                } else {
+                    None
+                };
+                for _ in 0..if run.is_some() { 1 + next(3) } else { 1 } {
+                    rows.push(Row {
+                        digest: run,
+                        ..row(notifier, rule, status, attempts)
+                    });
+                }
+            }
+            write(&store.conn, &rows, true);
+            assert_eq!(due_ids(&store), first_in_line_by_definition(&store));
+        }
+    }
+
+    #[test]
+    fn finding_what_is_due_looks_up_lines_through_indexes_only() {
+        let (_dir, store) = store();
+        // With the planner's statistics of a history of delivered rows and a few pending ones,
+        // as `PRAGMA optimize` gathers them, as well as without.
+        let mut history: Vec<Row> = (0..300).map(|_| row("hook", "a", "delivered", 1)).collect();
+        history.extend((0..20).map(|_| row("hook", "b", "pending", 1)));
+        write(&store.conn, &history, true);
+        for analyze in [false, true] {
+            if analyze {
+                store.conn.execute_batch("ANALYZE").unwrap();
+            }
+            assert_plans_use_indexes(&store);
+        }
+    }
+
+    fn assert_plans_use_indexes(store: &Store) {
+        for (query, values) in [
+            (
+                delivery_query(PENDING, &due_condition()),
+                params![0, 0, 100],
+            ),
+            (next_due_query(), params![]),
+        ] {
+            let mut stmt = store
+                .conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {query}"))
+                .unwrap();
+            let plan: Vec<String> = stmt
+                .query_map(values, |r| r.get(3))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            let lookups = plan
+                .iter()
+                .filter(|step| {
+                    step.contains("USING INDEX outbox_waited_on (notifier=? AND rule=? AND id<?)")
+                })
+                .count();
+            assert_eq!(lookups, 2, "{plan:#?}");
+            assert!(
+                plan.iter()
+                    .all(|step| !step.starts_with("SCAN") && !step.contains("TEMP B-TREE")),
+                "{plan:#?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_backlog_written_before_rows_named_their_rule_keeps_its_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let before = MIGRATIONS.len() - 1;
+        let rows = [
+            row("hook", "a", "delivered", 1),
+            row("hook", "a", "pending", 2),
+            row("hook", "a", "pending", 0),
+            row("hook", "b", "pending", 0),
+            row("console", "a", "dead", 5),
+            row("console", "a", "pending", 0),
+            Row {
+                digest: Some("D"),
+                ..row("hook", "c", "pending", 1)
+            },
+            Row {
+                digest: Some("D"),
+                ..row("hook", "c", "pending", 1)
+            },
+            row("hook", "c", "pending", 0),
+        ];
+        {
+            let conn = rusqlite::Connection::open(&path).unwrap();
+            for step in &MIGRATIONS[..before] {
+                conn.execute_batch(step).unwrap();
+            }
+            conn.pragma_update(None, "user_version", before as i64)
+                .unwrap();
+            write(&conn, &rows, false);
+        }
+        let store = Store::open(&path).unwrap();
+        let kept: Vec<(i64, String, String, String, i64, Option<String>)> = store
+            .conn
+            .prepare(
+                "SELECT id, notifier, rule, status, attempts, digest_id FROM outbox ORDER BY id",
+            )
+            .unwrap()
+            .query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let expected: Vec<_> = rows
+            .iter()
+            .enumerate()
+            .map(|(index, r)| {
+                (
+                    index as i64 + 1,
+                    r.notifier.to_string(),
+                    r.rule.to_string(),
+                    r.status.to_string(),
+                    i64::from(r.attempts),
+                    r.digest.map(str::to_string),
+                )
+            })
+            .collect();
+        assert_eq!(kept, expected);
+        assert_eq!(due_ids(&store), [2, 4, 6, 7, 8]);
+        assert_eq!(first_in_line_by_definition(&store), [2, 4, 6, 7, 8]);
+        let violations: i64 = store
+            .conn
+            .query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(violations, 0);
+        assert_eq!(store.last_delivered("hook", "a").unwrap(), None);
+        store
+            .conn
+            .execute("UPDATE outbox SET delivered_at = 5 WHERE id = 1", [])
+            .unwrap();
+        assert_eq!(
+            store.last_delivered("hook", "a").unwrap(),
+            Some(timestamp(5))
+        );
+        assert_eq!(store.last_delivered("hook", "b").unwrap(), None);
     }
 }

@@ -194,4 +194,44 @@ WHERE canonical_link IS NOT NULL
 DROP INDEX articles_by_link;
 CREATE UNIQUE INDEX articles_by_link ON articles (feed_id, canonical_link);
 "#,
+    // Each outbox row names its rule, so that what a (notifier, rule) line waits behind (its
+    // rows that failed and wait for a retry) is found through an index: choosing the next due
+    // rows looked at every pending row for each candidate, and a backlog took the square of its
+    // size to drain. The table is rebuilt for the rule to be NOT NULL; a row whose match is
+    // missing stops the migration rather than being dropped.
+    r#"
+CREATE TABLE outbox_lined (
+    id              INTEGER PRIMARY KEY,
+    delivery_id     TEXT NOT NULL UNIQUE,
+    match_id        INTEGER NOT NULL REFERENCES matches(id),
+    notifier        TEXT NOT NULL,
+    rule            TEXT NOT NULL,
+    status          TEXT NOT NULL DEFAULT 'pending'
+                    CHECK (status IN ('pending', 'delivered', 'dead')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    last_error      TEXT,
+    created_at      INTEGER NOT NULL,
+    delivered_at    INTEGER,
+    digest_id       TEXT
+) STRICT;
+INSERT INTO outbox_lined (id, delivery_id, match_id, notifier, rule, status, attempts,
+                          next_attempt_at, last_error, created_at, delivered_at, digest_id)
+SELECT id, delivery_id, match_id, notifier, (SELECT rule FROM matches WHERE id = match_id),
+       status, attempts, next_attempt_at, last_error, created_at, delivered_at, digest_id
+FROM outbox;
+DROP TABLE outbox;
+ALTER TABLE outbox_lined RENAME TO outbox;
+CREATE INDEX outbox_due ON outbox (status, next_attempt_at);
+CREATE INDEX outbox_delivered ON outbox (notifier, delivered_at) WHERE status = 'delivered';
+CREATE INDEX outbox_by_digest ON outbox (digest_id) WHERE digest_id IS NOT NULL;
+-- The walk through what is due, by id, visits pending rows only.
+CREATE INDEX outbox_pending ON outbox (id) WHERE status = 'pending';
+-- What a line waits behind: its pending rows after a failed attempt.
+CREATE INDEX outbox_waited_on ON outbox (notifier, rule, id)
+WHERE status = 'pending' AND attempts > 0;
+-- When a line last delivered, for cooldowns.
+CREATE INDEX outbox_line_delivered ON outbox (notifier, rule, delivered_at)
+WHERE status = 'delivered';
+"#,
 ];
