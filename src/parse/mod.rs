@@ -583,6 +583,25 @@ mod tests {
     }
 
     #[test]
+    fn google_docs_atom_with_content_held_elsewhere_is_read() {
+        let xml = "<?xml version='1.0' encoding='UTF-8'?><feed xmlns='http://www.w3.org/2005/Atom' \
+            xmlns:gd='http://schemas.google.com/g/2005' gd:etag='W/\"abc\"'><title type='text'>Documents</title>\
+            <link rel='alternate' type='text/html' href='https://docs.google.com'/>\
+            <entry gd:etag='\"E0\"'><id>https://docs.google.com/feeds/id/document%3A1</id>\
+            <published>2009-07-22T19:02:57.616Z</published><title>Notes &amp; Plans</title>\
+            <content type='text/html' src='https://docs.google.com/Export?docID=1'/>\
+            <link rel='alternate' type='text/html' href='https://docs.google.com/Doc?docid=1&amp;hl=en'/></entry></feed>";
+        let feed = parse(xml.as_bytes(), None, None).unwrap();
+        assert_eq!(feed.link.as_deref(), Some("https://docs.google.com/"));
+        let a = &feed.articles[0];
+        assert_eq!(a.title, "Notes & Plans");
+        assert_eq!(
+            a.link.as_deref(),
+            Some("https://docs.google.com/Doc?docid=1&hl=en")
+        );
+    }
+
+    #[test]
     fn undeclared_itunes_summary_is_the_summary() {
         let xml = "<rss version=\"2.0\"><channel><item><title>P</title>\
 <itunes:summary><![CDATA[ Line 1 ]]></itunes:summary></item></channel></rss>";

@@ -554,6 +554,11 @@ fn fix_text_constructs(text: &str) -> Option<String> {
         let kind = attribute(attrs, "type").unwrap_or("text");
         let mode = attribute(attrs, "mode").unwrap_or("");
         let is_content = name.as_str().ends_with("content");
+        if is_content && attribute(attrs, "src").is_some() {
+            // Content held elsewhere (Google Docs' `type='text/html' src=…`): its type is the
+            // MIME type of what is there, which feed-rs reads as such.
+            continue;
+        }
         let base64 = mode == "base64" || kind == "application/octet-stream";
         let new_kind = match kind {
             // Decoded, the body is what its type says: markup only when that is HTML or XHTML.
