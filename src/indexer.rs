@@ -9,7 +9,7 @@
 //! parsing, matching and storing (what alerts wait for) come first.
 
 use std::path::Path;
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, Once, PoisonError};
 use std::thread::JoinHandle;
 
 use crate::store::{INDEX_BATCH, SearchIndex};
@@ -170,11 +170,66 @@ fn run(mut index: SearchIndex, shared: &Shared) {
     }
 }
 
-/// Indexing can always wait: let the polls' threads have the CPU first.
+/// Indexing can always wait: let the polls' threads have the CPU first. Where the system
+/// refuses (the shipped service's syscall filter answers `EPERM`), indexing goes on at the
+/// daemon's own priority; that is said once, at debug level, since nothing else changes.
 fn lower_priority() {
-    #[cfg(target_os = "linux")]
-    // SAFETY: setpriority only reads its arguments; a thread id names this thread alone.
-    unsafe {
-        libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10);
+    static REFUSAL_LOGGED: Once = Once::new();
+    if let Err(e) = set_low_priority() {
+        REFUSAL_LOGGED.call_once(|| {
+            tracing::debug!(
+                "search indexing keeps the daemon's CPU priority: setpriority failed: {e}"
+            );
+        });
+    }
+}
+
+/// Gives this thread (not the whole process) nice value 10.
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn set_low_priority() -> std::io::Result<()> {
+    // SAFETY: gettid takes nothing and setpriority only reads its arguments; a thread id
+    // names this thread alone.
+    let result = unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10) };
+    if result == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn set_low_priority() -> std::io::Result<()> {
+    Ok(())
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    /// This thread's nice value, as the kernel reports it (field 19 of its `stat`).
+    fn nice() -> i64 {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+        // The command name in parentheses may hold spaces; fields are counted after it.
+        let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+        after_name.split(' ').nth(16).unwrap().parse().unwrap()
+    }
+
+    #[test]
+    fn the_indexing_thread_alone_gets_a_low_priority() {
+        let before = nice();
+        let lowered = std::thread::spawn(|| set_low_priority().map(|()| nice()))
+            .join()
+            .unwrap();
+        match lowered {
+            Ok(nice) => assert_eq!(nice, 10),
+            // Lowering one's own priority needs no privilege; only a thread niced above 10
+            // already may not come back to 10 without it.
+            Err(e) => assert!(
+                before > 10 && e.kind() == std::io::ErrorKind::PermissionDenied,
+                "{e}"
+            ),
+        }
+        assert_eq!(nice(), before, "the calling thread keeps its priority");
     }
 }

@@ -27,6 +27,8 @@
 //! Only `fetch`, `store`, `notify`, `poll`, `indexer` and `daemon` touch the world; the stages between are plain
 //! functions over plain types.
 
+#![deny(unsafe_code)]
+
 pub mod alert;
 pub mod config;
 pub mod daemon;

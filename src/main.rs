@@ -1,6 +1,8 @@
 //! The `feedwatch` command: parses arguments, loads the config and calls into the library.
 //! Each subcommand's printing lives in `commands/`.
 
+#![deny(unsafe_code)]
+
 mod commands;
 
 use std::path::PathBuf;
