@@ -14,7 +14,6 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -29,7 +28,7 @@ use feedwatch::parse::Article;
 use feedwatch::store::{NewEntry, PollOutcome, PollWrite, RaisedAlert, Store};
 
 mod common;
-use common::{Measured, wait4};
+use common::{measure_child_if_asked, run_feedwatch};
 
 /// Alerts written per poll while the backlog is filled.
 const FILL_CHUNK: usize = 5000;
@@ -166,63 +165,6 @@ fn config(addr: std::net::SocketAddr, rules: usize, notifier: &str) -> String {
     text
 }
 
-/// The first argument that makes this binary measure one command instead of benchmarking.
-const MEASURE: &str = "--measure-child";
-
-/// Runs `feedwatch --config CONFIG run --once` with its standard output in `stdout`, and
-/// measures the child alone: started from a fresh copy of this binary, whose memory does not
-/// count towards the child's peak RSS as this process's would.
-fn run_feedwatch(config: &Path, stdout: &Path) -> Measured {
-    let binary =
-        std::env::var_os("FEEDWATCH_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_feedwatch").into());
-    let output = std::process::Command::new(std::env::current_exe().expect("own path"))
-        .arg(MEASURE)
-        .arg(stdout)
-        .arg(binary)
-        .arg("--config")
-        .arg(config)
-        .args(["--log-level", "error", "run", "--once"])
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .expect("start the measuring process");
-    assert!(output.status.success(), "feedwatch failed");
-    let text = String::from_utf8_lossy(&output.stdout);
-    let numbers: Vec<u64> = text
-        .split_whitespace()
-        .map(|n| n.parse().expect("a number from the measuring process"))
-        .collect();
-    Measured {
-        code: 0,
-        wall: Duration::from_micros(numbers[0]),
-        cpu: Duration::from_micros(numbers[1]),
-        peak_rss_kib: numbers[2] as i64,
-    }
-}
-
-/// `--measure-child STDOUT PROGRAM ARGS...`: runs the program with its output in the file
-/// STDOUT, then prints its wall time and CPU time in microseconds and its peak RSS in KiB.
-fn measure_child(args: &[String]) -> ! {
-    let stdout = std::fs::File::create(&args[0]).expect("create the output file");
-    let measured = wait4(
-        std::process::Command::new(&args[1])
-            .args(&args[2..])
-            .env_remove("http_proxy")
-            .env_remove("HTTP_PROXY")
-            .env_remove("ALL_PROXY")
-            .stdout(stdout),
-    );
-    if measured.code != 0 {
-        std::process::exit(1);
-    }
-    println!(
-        "{} {} {}",
-        measured.wall.as_micros(),
-        measured.cpu.as_micros(),
-        measured.peak_rss_kib
-    );
-    std::process::exit(0);
-}
-
 /// The rule and the outbox id of every delivery id, and how many rows are delivered.
 fn outbox_rows(db: &Path) -> (HashMap<String, (String, i64)>, usize) {
     let conn = rusqlite::Connection::open(db).unwrap();
@@ -276,10 +218,8 @@ fn parse_line(line: &str) -> Option<(String, i64)> {
 }
 
 fn main() {
+    measure_child_if_asked();
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some(MEASURE) {
-        measure_child(&args[1..]);
-    }
     let rules: usize = args
         .iter()
         .find_map(|a| a.strip_prefix("--rules="))
@@ -315,7 +255,11 @@ fn main() {
             receiver.delivery_ids.lock().unwrap().clear();
 
             let output = dir.path().join("stdout.txt");
-            let measured = run_feedwatch(&config_path, &output);
+            let measured = run_feedwatch(
+                &config_path,
+                &["--log-level", "error", "run", "--once"],
+                Some(&output),
+            );
 
             let (rows, delivered) = outbox_rows(&db);
             assert_eq!(delivered, n, "{sink}: every row marked delivered");

@@ -24,7 +24,10 @@ use axum::response::{IntoResponse, Response};
 
 mod common;
 
-use common::{Measured, wait4};
+use common::{measure_child_if_asked, run_feedwatch};
+
+/// How each run calls feedwatch.
+const POLL_ARGS: &[&str] = &["--log-level", "warn", "run", "--once"];
 
 /// Feeds are spread over this many loopback hosts (127.0.0.1, 127.0.0.2, …), as real feeds
 /// are spread over many sites; feedwatch limits requests per host.
@@ -238,64 +241,6 @@ async fn start_site(n: usize) -> (Vec<String>, usize, usize) {
     (urls, items, bytes)
 }
 
-/// The first argument that makes this binary measure one command instead of benchmarking.
-const MEASURE: &str = "--measure-child";
-
-/// Runs `feedwatch --config CONFIG run --once` and measures the child alone.
-///
-/// Linux starts a child's peak RSS at its parent's when it execs (the old address space's high
-/// water mark is kept), and this process holds every feed body in memory; so the child is
-/// started from a small copy of this binary (`--measure-child`), which runs it and reports.
-fn run_feedwatch(config: &std::path::Path) -> Measured {
-    // FEEDWATCH_BIN compares another build (say, an older one) on the same feeds.
-    let binary =
-        std::env::var_os("FEEDWATCH_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_feedwatch").into());
-    let output = std::process::Command::new(std::env::current_exe().expect("own path"))
-        .arg(MEASURE)
-        .arg(binary)
-        .arg("--config")
-        .arg(config)
-        .args(["--log-level", "warn", "run", "--once"])
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .expect("start the measuring process");
-    assert!(output.status.success(), "feedwatch failed");
-    let text = String::from_utf8_lossy(&output.stdout);
-    let numbers: Vec<u64> = text
-        .split_whitespace()
-        .map(|n| n.parse().expect("a number from the measuring process"))
-        .collect();
-    Measured {
-        code: 0,
-        wall: Duration::from_micros(numbers[0]),
-        cpu: Duration::from_micros(numbers[1]),
-        peak_rss_kib: numbers[2] as i64,
-    }
-}
-
-/// `--measure-child PROGRAM ARGS...`: runs the program, then prints its wall time and CPU time
-/// in microseconds and its peak RSS in KiB.
-fn measure_child(command: &[String]) -> ! {
-    let measured = wait4(
-        std::process::Command::new(&command[0])
-            .args(&command[1..])
-            .env_remove("http_proxy")
-            .env_remove("HTTP_PROXY")
-            .env_remove("ALL_PROXY")
-            .stdout(std::process::Stdio::null()),
-    );
-    if measured.code != 0 {
-        std::process::exit(1);
-    }
-    println!(
-        "{} {} {}",
-        measured.wall.as_micros(),
-        measured.cpu.as_micros(),
-        measured.peak_rss_kib
-    );
-    std::process::exit(0);
-}
-
 /// The middle value (the upper middle of an even count).
 fn median<T: Copy + PartialOrd>(values: &[T]) -> T {
     let mut sorted = values.to_vec();
@@ -333,10 +278,8 @@ async fn bare_loop(urls: &[String]) -> Duration {
 }
 
 fn main() {
+    measure_child_if_asked();
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some(MEASURE) {
-        measure_child(&args[1..]);
-    }
     // `--runs=N` repeats each size N times (fresh database each time) and reports medians.
     let runs: usize = args
         .iter()
@@ -374,8 +317,8 @@ fn main() {
             let config_path = dir.path().join("config.toml");
             std::fs::write(&config_path, &config).unwrap();
             bare.push(runtime.block_on(bare_loop(&urls)));
-            cold.push(run_feedwatch(&config_path));
-            warm.push(run_feedwatch(&config_path));
+            cold.push(run_feedwatch(&config_path, POLL_ARGS, None));
+            warm.push(run_feedwatch(&config_path, POLL_ARGS, None));
 
             let conn = rusqlite::Connection::open(dir.path().join("feedwatch.db")).unwrap();
             stored = conn

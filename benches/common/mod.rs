@@ -1,12 +1,14 @@
 //! What the benchmarks share: a small seeded generator, so every run builds the same corpus,
-//! and measuring a child process alone (the same code the tests use).
+//! and measuring feedwatch alone in a child process (with the `wait4` the tests use).
 
 #![allow(dead_code, unused_imports)] // each bench uses a different part
 
 #[path = "../../tests/common/child.rs"]
 mod child;
+mod measure;
 
 pub use child::{Measured, wait4};
+pub use measure::{measure_child_if_asked, run_feedwatch};
 
 /// xorshift64*: deterministic and fast; benchmarks need repeatability, not cryptography.
 pub struct Seeded(pub u64);
