@@ -300,7 +300,8 @@ fn check_feed(bytes: &[u8]) {
     }
 }
 
-/// Inputs fuzzing found that once broke the parser (both made quick-xml panic).
+/// Inputs fuzzing found that once broke the parser (two made quick-xml panic, one the date
+/// reader).
 #[test]
 fn inputs_fuzzing_found_stay_fixed() {
     let found = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/fuzz-found");

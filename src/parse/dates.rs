@@ -207,6 +207,10 @@ fn zone_offset(zone: &str) -> Option<i32> {
         b'-' => (-1, &lower[1..]),
         _ => return None,
     };
+    // Only ASCII digits can be split by byte position below.
+    if !digits.bytes().all(|b| b.is_ascii_digit() || b == b':') {
+        return None;
+    }
     let (h, m) = match digits.split_once(':') {
         Some((h, m)) => (h, m),
         None if digits.len() > 2 => digits.split_at(digits.len() - 2),
@@ -263,6 +267,13 @@ mod tests {
         assert_eq!(utc("Tue, 10 Jun 2003 04:00:00 MSK"), "2003-06-10T01:00:00Z");
         assert_eq!(utc("2003-06-10 04:00 NZDT"), "2003-06-09T15:00:00Z");
         assert_eq!(utc("Tue, 10 Jun 2003 04:00:00 XYZ"), "none");
+    }
+
+    #[test]
+    fn an_offset_with_other_characters_is_no_zone_and_no_panic() {
+        // Found by fuzzing: the offset was cut inside a multi-byte letter.
+        assert_eq!(utc("Tue, 10 Jun 2003 04:00:00 +0000\u{100a}"), "none");
+        assert_eq!(utc("Tue, 10 Jun 2003 04:00:00 +٠١٠٠"), "none");
     }
 
     #[test]
