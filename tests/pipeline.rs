@@ -291,6 +291,67 @@ async fn preview_json_lists_entries_with_matched_rules_and_writes_nothing() {
     out.assert_stdout_has("✓ query: Other");
 }
 
+#[test]
+fn preview_holds_one_entry_at_a_time_when_every_entry_matches_hundreds_of_rules() {
+    // 300 rules on 63 everyday words, in each shape; 1,500 entries that each use most of the
+    // words, so each matches 275-290 rules: 425,000 matches in all. Held together they took
+    // hundreds of megabytes (gigabytes for a feed at the 10 MB body limit).
+    const WORDS: &str = "the of and to in a is that for on was with he it as at by from his \
+        said has have are be were an which after government minister president officials year \
+        new people two would will its been who more than but their also over they this had not \
+        up week talks security military forces country state economy market prices police";
+    let words: Vec<&str> = WORDS.split_whitespace().collect();
+    let mut config = String::new();
+    for (index, word) in words.iter().cycle().take(300).enumerate() {
+        let next = words[(index * 7 + 1) % words.len()];
+        let query = match index % 5 {
+            0 => word.to_string(),
+            1 => format!("{word}*"),
+            2 => format!("title:{word} OR {next}"),
+            3 => format!("{word} AND NOT zzyzx"),
+            _ => format!("{word} {next}"),
+        };
+        config.push_str(&format!(
+            "[[rule]]\nname = \"r{index}\"\nquery = '{query}'\n\n"
+        ));
+    }
+    let ws = Workspace::new(&config);
+    let texts: Vec<(String, String, String)> = (0..1500)
+        .map(|i| {
+            let pick = |n: usize, k: usize| -> String {
+                (0..n)
+                    .map(|j| words[(i * 31 + j * k) % words.len()])
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            (format!("e{i}"), pick(10, 7), pick(60, 13))
+        })
+        .collect();
+    let items: Vec<(&str, &str, &str)> = texts
+        .iter()
+        .map(|(a, b, c)| (a.as_str(), b.as_str(), c.as_str()))
+        .collect();
+    let feed = ws.path("busy.xml");
+    std::fs::write(&feed, rss("Busy", &items)).unwrap();
+    for json in [false, true] {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_feedwatch"));
+        command
+            .arg("--config")
+            .arg(ws.config())
+            .arg("preview")
+            .arg(&feed)
+            .args(if json { &["--json"][..] } else { &[] })
+            .stdout(std::process::Stdio::null());
+        let measured = common::wait4(&mut command);
+        assert_eq!(measured.code, 0);
+        assert!(
+            measured.peak_rss_kib < 64 * 1024,
+            "json {json}: peak RSS {} KiB",
+            measured.peak_rss_kib
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn matches_lists_stored_matches_newest_first() {
     let server = TestServer::start().await;

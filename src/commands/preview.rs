@@ -1,9 +1,12 @@
 //! `feedwatch preview`: one feed's entries and the rules they match, writing nothing.
 
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
+use serde::Serialize;
+use serde::ser::{SerializeSeq, Serializer};
 use serde_json::json;
 
 use feedwatch::config::{self, Config};
@@ -11,6 +14,7 @@ use feedwatch::dedup::identify;
 use feedwatch::fetch::{Fetched, Fetcher, Validators};
 use feedwatch::matcher::snippet::article_snippet;
 use feedwatch::matcher::{Engine, Query, RuleSpec};
+use feedwatch::parse::{Article, ParsedFeed};
 use feedwatch::pipeline;
 
 pub async fn preview(
@@ -56,62 +60,115 @@ pub async fn preview(
         .iter()
         .find(|f| f.url == url)
         .map_or("", |f| f.name.as_str());
-    let entries: Vec<_> = parsed
-        .articles
-        .iter()
-        .map(|a| (a, identify(a), engine.explain(a, feed_name)))
-        .collect();
-    if as_json {
-        let out = json!({
-            "feed": {"title": parsed.title, "link": parsed.link},
-            "entries": entries.iter().map(|(a, identity, matched)| json!({
-                "id": a.guid.clone().unwrap_or_else(|| identity.id.clone()),
-                "title": a.title,
-                "link": a.link,
-                "published": a.published.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
-                "summary": if a.summary.is_empty() { &a.content } else { &a.summary },
-                "matched_rules": matched.iter().map(|m| json!({"rule": m.matched.name, "terms": m.matched.terms})).collect::<Vec<_>>(),
-            })).collect::<Vec<_>>(),
-        });
-        println!("{}", serde_json::to_string_pretty(&out)?);
-        return Ok(ExitCode::SUCCESS);
+    // Each entry is matched as it is written: with rules that match nearly everything, the
+    // matches of a whole feed held at once took gigabytes.
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let written = if as_json {
+        write_json(&mut out, &parsed, &engine, feed_name)
+    } else {
+        write_text(&mut out, &url, &parsed, &engine, feed_name)
+    };
+    match written.and_then(|()| out.flush()) {
+        // A reader that stopped reading (`| head`) wanted no more.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+        Err(e) => Err(e).context("cannot write to standard output"),
+        Ok(()) => Ok(ExitCode::SUCCESS),
     }
-    println!(
+}
+
+/// The whole preview as one JSON document, written an entry at a time.
+fn write_json(
+    out: &mut impl Write,
+    parsed: &ParsedFeed,
+    engine: &Engine,
+    feed_name: &str,
+) -> std::io::Result<()> {
+    // Fields in the order `json!` sorts its keys, as the document was first written.
+    #[derive(Serialize)]
+    struct Document<'a> {
+        entries: Entries<'a>,
+        feed: serde_json::Value,
+    }
+    struct Entries<'a> {
+        articles: &'a [Article],
+        engine: &'a Engine,
+        feed_name: &'a str,
+    }
+    impl Serialize for Entries<'_> {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            let mut seq = serializer.serialize_seq(Some(self.articles.len()))?;
+            for a in self.articles {
+                let matched = self.engine.explain(a, self.feed_name);
+                seq.serialize_element(&json!({
+                    "id": a.guid.clone().unwrap_or_else(|| identify(a).id),
+                    "title": a.title,
+                    "link": a.link,
+                    "published": a.published.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+                    "summary": if a.summary.is_empty() { &a.content } else { &a.summary },
+                    "matched_rules": matched.iter().map(|m| json!({"rule": m.matched.name, "terms": m.matched.terms})).collect::<Vec<_>>(),
+                }))?;
+            }
+            seq.end()
+        }
+    }
+    let document = Document {
+        entries: Entries {
+            articles: &parsed.articles,
+            engine,
+            feed_name,
+        },
+        feed: json!({"title": parsed.title, "link": parsed.link}),
+    };
+    serde_json::to_writer_pretty(&mut *out, &document)?;
+    writeln!(out)
+}
+
+fn write_text(
+    out: &mut impl Write,
+    url: &str,
+    parsed: &ParsedFeed,
+    engine: &Engine,
+    feed_name: &str,
+) -> std::io::Result<()> {
+    writeln!(
+        out,
         "{} — {} entries",
         if parsed.title.is_empty() {
-            &url
+            url
         } else {
             &parsed.title
         },
-        entries.len()
-    );
+        parsed.articles.len()
+    )?;
     let marks = super::marks();
-    for (a, _, matched) in &entries {
+    for a in &parsed.articles {
         let date = a
             .published
             .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
             .unwrap_or_else(|| "                ".into());
-        println!(
+        writeln!(
+            out,
             "\n{date}  {}",
             if a.title.is_empty() {
                 "(untitled)"
             } else {
                 &a.title
             }
-        );
+        )?;
         if let Some(link) = &a.link {
-            println!("                  {link}");
+            writeln!(out, "                  {link}")?;
         }
-        for m in matched {
-            println!(
+        for m in engine.explain(a, feed_name) {
+            writeln!(
+                out,
                 "                  ✓ {}: {}",
                 m.matched.name,
                 m.matched.terms.join(", ")
-            );
+            )?;
             if let Some(snippet) = article_snippet(a, &m.highlights, super::SNIPPET_CHARS, marks) {
-                println!("                    {snippet}");
+                writeln!(out, "                    {snippet}")?;
             }
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
