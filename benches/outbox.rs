@@ -137,6 +137,7 @@ fn fill(db: &Path, feed_url: &str, n: usize, rules: usize, notifier: &str) {
             },
             now,
             next_poll_at: now,
+            server_wait: None,
         };
         store
             .commit_polls(&[write])

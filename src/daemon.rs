@@ -22,7 +22,7 @@ use crate::pipeline::Pipeline;
 use crate::poll::{Admission, FeedReport, PollRequest, poll_feed};
 use crate::scheduler::{chrono_duration, jitter_fraction};
 use crate::service::{self, systemd};
-use crate::store::{FeedId, FeedState, StoreError};
+use crate::store::{FeedId, FeedState, ServerWait, StoreError};
 
 /// The longest the loop sleeps: tokio's monotonic clock stops during suspend, wall-clock
 /// `next_poll_at` does not, so compare at least this often.
@@ -44,11 +44,21 @@ pub enum DaemonError {
 #[derive(Debug, Default)]
 pub struct CycleReport {
     pub feeds: Vec<FeedReport>,
+    /// Feeds not polled because their server asked for a pause that has not ended.
+    pub waiting: Vec<WaitingFeed>,
     pub deliveries: DeliveryStats,
 }
 
-/// Polls every feed once, now, then delivers every pending alert once.
-/// `on_feed_done` hears of each feed as its poll ends (for a progress bar).
+/// A feed `run --once` left alone because its server asked not to be polled yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaitingFeed {
+    pub feed: String,
+    pub wait: ServerWait,
+}
+
+/// Polls every feed once, now, except those whose server asked for a pause that has not
+/// ended (as the daemon would), then delivers every pending alert once. `on_feed_done` hears
+/// of each feed as its poll ends (for a progress bar).
 pub async fn run_once(
     pipeline: Arc<Pipeline>,
     mut on_feed_done: impl FnMut(&FeedReport),
@@ -57,12 +67,21 @@ pub async fn run_once(
     let mut states = pipeline.db.read(|s| s.poll_states()).await?;
     let admission = Arc::new(Admission::default());
     let mut polls = JoinSet::new();
+    let mut waiting = Vec::new();
+    let now = Utc::now();
     for (index, (feed, id)) in feeds.into_iter().enumerate() {
         let pipeline = Arc::clone(&pipeline);
         let admission = Arc::clone(&admission);
         let state = states
             .remove(&id)
             .unwrap_or_else(|| new_feed_state(&feed, id));
+        if let Some(wait) = state.waiting_at(now) {
+            waiting.push(WaitingFeed {
+                feed: feed.name.clone(),
+                wait: wait.clone(),
+            });
+            continue;
+        }
         let request = PollRequest { feed, state };
         polls.spawn(async move { (index, poll_feed(&pipeline, &admission, request).await) });
     }
@@ -93,6 +112,7 @@ pub async fn run_once(
     }
     Ok(CycleReport {
         feeds: reports.into_iter().map(|(_, r)| r).collect(),
+        waiting,
         deliveries,
     })
 }

@@ -16,7 +16,9 @@ use crate::fetch::{Body, FetchError, Fetched, Hints, Limits, MAX_SERVER_PAUSE};
 use crate::parse::{self, ParseError, ParsedFeed};
 use crate::pipeline::Pipeline;
 use crate::scheduler::{backoff, chrono_duration, jitter_fraction};
-use crate::store::{FeedState, NewEntry, PollOutcome, PollWrite, RaisedAlert, StoreError};
+use crate::store::{
+    FeedState, NewEntry, PollOutcome, PollWrite, RaisedAlert, ServerWait, StoreError,
+};
 
 /// The shortest interval `adaptive = true` goes down to.
 const MIN_ADAPTIVE_INTERVAL: Duration = Duration::from_secs(60);
@@ -166,7 +168,7 @@ struct Answer {
     outcome: PollOutcome,
     result: Result<PollSummary, PollError>,
     found: Found,
-    not_before: Option<DateTime<Utc>>,
+    not_before: Option<ServerWait>,
 }
 
 impl Answer {
@@ -174,7 +176,7 @@ impl Answer {
         error: PollError,
         status: Option<u16>,
         counts_as_failure: bool,
-        not_before: Option<DateTime<Utc>>,
+        not_before: Option<ServerWait>,
     ) -> Answer {
         Answer {
             outcome: PollOutcome::Failure {
@@ -190,10 +192,12 @@ impl Answer {
     }
 }
 
-/// When the feed is polled next, and its count of failures in a row until then.
+/// When the feed is polled next, its count of failures in a row until then, and the pause
+/// the server asked for (capped at [`MAX_SERVER_PAUSE`]).
 struct NextPoll {
     at: DateTime<Utc>,
     failures: u32,
+    server_wait: Option<ServerWait>,
 }
 
 /// What a fetched body holds that the store needs: the identities in the feed that are stored
@@ -225,7 +229,10 @@ impl Poll<'_> {
             Err(error) => return Ok(self.interpret_failure(error)),
         };
         let hints = fetched.hints().clone();
-        let max_age = hints.max_age.map(|age| self.now + chrono_duration(age));
+        let max_age = hints.max_age.map(|age| ServerWait {
+            until: self.now + chrono_duration(age),
+            reason: "Cache-Control: max-age".into(),
+        });
         if let Some(to) = &hints.moved_to {
             tracing::warn!(
                 feed = %self.feed.name,
@@ -250,11 +257,11 @@ impl Poll<'_> {
                 }),
                 found: Found::default(),
                 // The feed's `<ttl>` from its last body still holds.
-                not_before: max_age.max(ttl_floor(self.state.ttl, self.now)),
+                not_before: later(max_age, ttl_wait(self.state.ttl, self.now)),
             },
             Fetched::Body(body) => {
                 let mut answer = self.interpret_body(body, hints).await?;
-                answer.not_before = answer.not_before.max(max_age);
+                answer.not_before = later(answer.not_before.take(), max_age);
                 answer
             }
         })
@@ -263,7 +270,10 @@ impl Poll<'_> {
     fn interpret_failure(&self, error: FetchError) -> Answer {
         let pause = error.is_pause();
         let (status, gone) = (error.status(), error.is_gone());
-        let not_before = error.retry_after();
+        let not_before = error.retry_after().map(|until| ServerWait {
+            until,
+            reason: format!("HTTP {} with Retry-After", status.unwrap_or_default()),
+        });
         if gone {
             tracing::error!(
                 feed = %self.feed.name,
@@ -336,7 +346,7 @@ impl Poll<'_> {
             },
             result: Ok(summary),
             found,
-            not_before: ttl_floor(ttl, self.now),
+            not_before: ttl_wait(ttl, self.now),
         })
     }
 
@@ -358,15 +368,23 @@ impl Poll<'_> {
             } if self.feed.adaptive => self.period.min(*shorter),
             _ => self.period,
         };
+        let server_wait = answer.not_before.clone().map(|wait| ServerWait {
+            until: wait.until.min(self.now + chrono_duration(MAX_SERVER_PAUSE)),
+            ..wait
+        });
         let at = next_poll_at(
             self.feed,
             &answer.outcome,
             failures,
             period,
             self.now,
-            answer.not_before,
+            server_wait.as_ref().map(|wait| wait.until),
         );
-        NextPoll { at, failures }
+        NextPoll {
+            at,
+            failures,
+            server_wait,
+        }
     }
 
     /// Articles, matches, outbox rows and the feed's new state: one transaction, durable
@@ -389,6 +407,7 @@ impl Poll<'_> {
                 outcome,
                 now: self.now,
                 next_poll_at: next.at,
+                server_wait: next.server_wait,
             })
             .await?;
         let result = result.map(|summary| PollSummary {
@@ -551,6 +570,22 @@ fn poll_period(feed: &Feed, state: &FeedState, now: DateTime<Utc>) -> Duration {
 /// The earliest next poll a feed's RSS `<ttl>` allows.
 fn ttl_floor(ttl: Option<Duration>, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     ttl.map(|ttl| now + chrono_duration(ttl))
+}
+
+/// The pause a feed's RSS `<ttl>` asks for.
+fn ttl_wait(ttl: Option<Duration>, now: DateTime<Utc>) -> Option<ServerWait> {
+    ttl_floor(ttl, now).map(|until| ServerWait {
+        until,
+        reason: "the feed's RSS ttl".into(),
+    })
+}
+
+/// The longer of two pauses.
+fn later(a: Option<ServerWait>, b: Option<ServerWait>) -> Option<ServerWait> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if b.until > a.until { b } else { a }),
+        (a, b) => a.or(b),
+    }
 }
 
 /// When to poll again: the schedule (or the adaptive period), pushed back by backoff after

@@ -12,7 +12,7 @@ use axum::http::header;
 use chrono::Utc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use common::{ConfigBuilder, Route, TestServer, Workspace, rss, wait4};
+use common::{ConfigBuilder, Route, TestServer, Workspace, rss, sleep_past, wait4};
 
 /// A config polling `feeds` as `(name, url)`, with extra `[defaults]` lines.
 fn config(defaults: &str, feeds: &[(&str, String)]) -> String {
@@ -463,6 +463,96 @@ async fn rate_limits_honour_retry_after_and_are_not_failures() {
     assert!(busy_next >= before + 3600, "{}", busy_next - before);
     let down_next = feed_int(&ws, "Down", "next_poll_at").unwrap();
     assert!(down_next >= in_two_hours.timestamp() - 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn run_once_skips_a_feed_until_the_pause_its_server_asked_for_ends_and_says_so() {
+    let site = TestServer::start().await;
+    site.route(
+        "/busy.xml",
+        Route::Status {
+            status: 429,
+            headers: vec![("retry-after", "3600".into())],
+        },
+    );
+    site.route(
+        "/brief.xml",
+        Route::Status {
+            status: 503,
+            headers: vec![("retry-after", "1".into())],
+        },
+    );
+    site.page("/fine.xml", "application/rss+xml", three_items());
+    let ws = Workspace::new(&config(
+        "interval = \"10m\"",
+        &[
+            ("Busy", site.url("/busy.xml")),
+            ("Brief", site.url("/brief.xml")),
+            ("Fine", site.url("/fine.xml")),
+        ],
+    ));
+    ws.run(&["run", "--once"]).await.assert_ok();
+    let until = chrono::DateTime::from_timestamp(feed_int(&ws, "Busy", "wait_until").unwrap(), 0)
+        .unwrap()
+        .format("%Y-%m-%d %H:%M:%S UTC")
+        .to_string();
+    assert!(
+        feed_int(&ws, "Busy", "wait_until").unwrap() >= Utc::now().timestamp() + 3590,
+        "the wait is the hour the server asked for"
+    );
+    // The short pause ends; the long one does not.
+    sleep_past(feed_int(&ws, "Brief", "wait_until").unwrap()).await;
+
+    let second = ws.run(&["run", "--once"]).await;
+    second
+        .assert_ok()
+        .assert_stderr_has(format!("pause until {until} (HTTP 429 with Retry-After)"))
+        .assert_stderr_has("1 waiting for their server");
+    assert!(
+        second
+            .stderr
+            .lines()
+            .any(|l| l.contains("Busy") && l.contains("not polled")),
+        "the skipped feed is named:\n{}",
+        second.stderr
+    );
+    assert!(
+        !second
+            .stderr
+            .lines()
+            .any(|l| l.contains("Brief") && l.contains("not polled")),
+        "{}",
+        second.stderr
+    );
+    assert_eq!(
+        site.requests("/busy.xml").len(),
+        1,
+        "not polled while it waits"
+    );
+    assert_eq!(
+        site.requests("/brief.xml").len(),
+        2,
+        "polled once its pause ended"
+    );
+    assert_eq!(
+        site.requests("/fine.xml").len(),
+        2,
+        "other feeds are polled"
+    );
+
+    let listing = ws.run(&["feeds"]).await;
+    listing
+        .assert_ok()
+        .assert_stdout_has(format!(
+            "Busy  [WAITING until {until}: HTTP 429 with Retry-After]"
+        ))
+        .assert_stdout_has("Fine  [ok]");
+    let json = feeds_json(ws.run(&["feeds", "--json"]).await.assert_ok());
+    let busy = json.iter().find(|f| f["name"] == "Busy").unwrap();
+    assert_eq!(busy["wait_reason"], "HTTP 429 with Retry-After");
+    assert!(busy["waiting_until"].is_string(), "{busy}");
+    let fine = json.iter().find(|f| f["name"] == "Fine").unwrap();
+    assert!(fine["waiting_until"].is_null(), "{fine}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -19,13 +19,14 @@ pub fn feeds(path: &Path, as_json: bool) -> Result<ExitCode> {
         .into_iter()
         .filter(|s| config.feeds.iter().any(|f| f.url == s.url))
         .collect();
+    let now = Utc::now();
     let unpolled: Vec<_> = config
         .feeds
         .iter()
         .filter(|f| !states.iter().any(|s| s.url == f.url))
         .collect();
     if as_json {
-        let mut out: Vec<_> = states.iter().map(feed_json).collect();
+        let mut out: Vec<_> = states.iter().map(|s| feed_json(s, now)).collect();
         out.extend(unpolled.iter().map(
             |f| json!({"name": f.name, "url": f.url, "polled": false, "flags": ["never polled"]}),
         ));
@@ -33,7 +34,7 @@ pub fn feeds(path: &Path, as_json: bool) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     for state in &states {
-        print_feed(state);
+        print_feed(state, now);
     }
     for feed in unpolled {
         println!("{}  [never polled]\n  url: {}\n", feed.name, feed.url);
@@ -45,10 +46,22 @@ pub fn feeds(path: &Path, as_json: bool) -> Result<ExitCode> {
 }
 
 /// Short words for what needs the user's attention.
-fn flags(state: &FeedState) -> Vec<String> {
+fn flags(state: &FeedState, now: DateTime<Utc>) -> Vec<String> {
     let mut flags = Vec::new();
     if state.gone_at.is_some() {
         flags.push("GONE (410): no longer polled".to_string());
+    }
+    // A pause after a refused poll (429, 503) is news; one after a good poll (max-age, ttl)
+    // is the feed working as it should, shown on its own line.
+    if let Some(wait) = state
+        .waiting_at(now)
+        .filter(|_| !last_poll_succeeded(state))
+    {
+        flags.push(format!(
+            "WAITING until {}: {}",
+            time(Some(wait.until)),
+            wait.reason
+        ));
     }
     if state.consecutive_failures > 0 {
         flags.push(format!("FAILING ({} in a row)", state.consecutive_failures));
@@ -60,6 +73,11 @@ fn flags(state: &FeedState) -> Vec<String> {
         flags.push("missed items".to_string());
     }
     flags
+}
+
+/// Whether the last attempt was a success (a 304 is one).
+fn last_poll_succeeded(state: &FeedState) -> bool {
+    state.last_attempt_at.is_some() && state.last_success_at == state.last_attempt_at
 }
 
 fn time(t: Option<DateTime<Utc>>) -> String {
@@ -75,8 +93,8 @@ fn rfc3339(t: Option<DateTime<Utc>>) -> serde_json::Value {
     })
 }
 
-fn print_feed(s: &FeedState) {
-    let flags = flags(s);
+fn print_feed(s: &FeedState, now: DateTime<Utc>) {
+    let flags = flags(s, now);
     let marker = if flags.is_empty() {
         "ok".to_string()
     } else {
@@ -100,6 +118,13 @@ fn print_feed(s: &FeedState) {
         time(s.next_poll_at)
     };
     println!("  next poll:      {next}");
+    if let Some(wait) = s.waiting_at(now) {
+        println!(
+            "  server wait:    until {} ({}); `run --once` skips the feed until then",
+            time(Some(wait.until)),
+            wait.reason
+        );
+    }
     if let Some(ttl) = s.ttl {
         println!(
             "  feed's ttl:     {}  (RSS <ttl>: not polled more often)",
@@ -132,7 +157,8 @@ fn yes_no(present: bool) -> &'static str {
     if present { "yes" } else { "no" }
 }
 
-fn feed_json(s: &FeedState) -> serde_json::Value {
+fn feed_json(s: &FeedState, now: DateTime<Utc>) -> serde_json::Value {
+    let wait = s.waiting_at(now);
     json!({
         "name": s.name,
         "url": s.url,
@@ -153,6 +179,8 @@ fn feed_json(s: &FeedState) -> serde_json::Value {
         "suggested_interval_secs": s.suggested_interval.map(|d| d.as_secs()),
         "ttl_secs": s.ttl.map(|d| d.as_secs()),
         "last_error": s.last_error,
-        "flags": flags(s),
+        "waiting_until": rfc3339(wait.map(|w| w.until)),
+        "wait_reason": wait.map(|w| w.reason.as_str()),
+        "flags": flags(s, now),
     })
 }

@@ -19,6 +19,14 @@ pub async fn run_once(pipeline: Arc<Pipeline>) -> Result<ExitCode> {
     })
     .await?;
     bar.finish_and_clear();
+    for skipped in &report.waiting {
+        tracing::info!(
+            feed = %skipped.feed,
+            "not polled: the server asked for a pause until {} ({})",
+            skipped.wait.until.format("%Y-%m-%d %H:%M:%S UTC"),
+            skipped.wait.reason
+        );
+    }
     let failed = report.feeds.iter().filter(|f| f.result.is_err()).count();
     let (new, alerts) = report
         .feeds
@@ -27,9 +35,10 @@ pub async fn run_once(pipeline: Arc<Pipeline>) -> Result<ExitCode> {
         .fold((0, 0), |(n, a), s| (n + s.new_articles, a + s.new_alerts));
     let d = report.deliveries;
     tracing::info!(
-        "cycle done: {} feeds ({failed} failed), {new} new articles, {alerts} new alerts; \
-         delivered {}, held {}, retrying {}, dead {}",
-        report.feeds.len(),
+        "cycle done: {} feeds ({failed} failed, {} waiting for their server), {new} new \
+         articles, {alerts} new alerts; delivered {}, held {}, retrying {}, dead {}",
+        report.feeds.len() + report.waiting.len(),
+        report.waiting.len(),
         d.delivered,
         d.held,
         d.retrying,

@@ -22,7 +22,7 @@ use rusqlite::TransactionBehavior;
 use tokio::sync::oneshot;
 
 use super::articles::{self, IngestStats, NewEntry};
-use super::feeds::{self, FeedId, PollOutcome};
+use super::feeds::{self, FeedId, PollOutcome, ServerWait};
 use super::{Db, Store, StoreError};
 use crate::dedup::Identity;
 
@@ -38,6 +38,8 @@ pub struct PollWrite {
     pub outcome: PollOutcome,
     pub now: DateTime<Utc>,
     pub next_poll_at: DateTime<Utc>,
+    /// The pause the server asked for in this poll's answer.
+    pub server_wait: Option<ServerWait>,
 }
 
 /// A poll's write and where its result goes. The write goes back with the result, so that the
@@ -278,6 +280,7 @@ fn write_poll(conn: &rusqlite::Connection, write: &PollWrite) -> Result<IngestSt
         &write.outcome,
         write.now,
         write.next_poll_at,
+        write.server_wait.as_ref(),
     )?;
     Ok(stats)
 }
@@ -384,6 +387,7 @@ mod tests {
             },
             now,
             next_poll_at: now + chrono::Duration::minutes(15),
+            server_wait: None,
         }
     }
 

@@ -36,12 +36,28 @@ pub struct FeedState {
     pub suggested_interval: Option<Duration>,
     /// The feed's RSS `<ttl>`: it is not polled more often than this.
     pub ttl: Option<Duration>,
+    /// The pause the server imposed at the last poll, if any; it may have ended already.
+    pub server_wait: Option<ServerWait>,
+}
+
+/// A server's request not to be polled before `until` (`Retry-After`, `Cache-Control: max-age`,
+/// the feed's RSS `<ttl>`), honoured by the daemon and by `run --once` alike.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerWait {
+    pub until: DateTime<Utc>,
+    /// What asked for it, for people: "HTTP 429 with Retry-After", "Cache-Control: max-age".
+    pub reason: String,
 }
 
 impl FeedState {
     /// The address to poll: where the feed moved to, else the configured one.
     pub fn poll_url(&self) -> &str {
         self.moved_to.as_deref().unwrap_or(&self.url)
+    }
+
+    /// The server's pause, if it still holds at `now`.
+    pub fn waiting_at(&self, now: DateTime<Utc>) -> Option<&ServerWait> {
+        self.server_wait.as_ref().filter(|wait| wait.until > now)
     }
 }
 
@@ -140,7 +156,10 @@ pub(super) fn record_poll(
     outcome: &PollOutcome,
     now: DateTime<Utc>,
     next_poll_at: DateTime<Utc>,
+    server_wait: Option<&ServerWait>,
 ) -> Result<(), StoreError> {
+    let wait_until = server_wait.map(|w| w.until.timestamp());
+    let wait_reason = server_wait.map(|w| w.reason.as_str());
     match outcome {
         PollOutcome::Success {
             status,
@@ -159,7 +178,8 @@ pub(super) fn record_poll(
                     moved_to = COALESCE(?8, moved_to),
                     missed_items_at = CASE WHEN ?9 IS NULL THEN missed_items_at ELSE ?5 END,
                     suggested_interval = COALESCE(?9, suggested_interval),
-                    ttl = CASE WHEN ?6 = 304 THEN ttl ELSE ?10 END
+                    ttl = CASE WHEN ?6 = 304 THEN ttl ELSE ?10 END,
+                    wait_until = ?11, wait_reason = ?12
                  WHERE id = ?1",
             )?
             .execute(params![
@@ -172,7 +192,9 @@ pub(super) fn record_poll(
                 next_poll_at.timestamp(),
                 moved_to,
                 missed,
-                ttl
+                ttl,
+                wait_until,
+                wait_reason
             ])?;
         }
         PollOutcome::Failure {
@@ -184,7 +206,8 @@ pub(super) fn record_poll(
             conn.prepare_cached(
                 "UPDATE feeds SET last_attempt_at = ?2, last_status = ?3, last_error = ?4,
                     consecutive_failures = consecutive_failures + ?5, next_poll_at = ?6,
-                    gone_at = CASE WHEN ?7 THEN ?2 ELSE gone_at END
+                    gone_at = CASE WHEN ?7 THEN ?2 ELSE gone_at END,
+                    wait_until = ?8, wait_reason = ?9
                  WHERE id = ?1",
             )?
             .execute(params![
@@ -194,7 +217,9 @@ pub(super) fn record_poll(
                 error,
                 i64::from(*counts_as_failure),
                 next_poll_at.timestamp(),
-                gone
+                gone,
+                wait_until,
+                wait_reason
             ])?;
         }
     }
@@ -205,7 +230,8 @@ const FEED_STATE_SQL: &str = "
     SELECT f.id, f.url, f.name, f.title, f.etag, f.last_modified, f.next_poll_at,
            f.last_attempt_at, f.last_success_at, f.last_status, f.consecutive_failures,
            f.last_error, (SELECT COUNT(*) FROM articles a WHERE a.feed_id = f.id),
-           f.moved_to, f.gone_at, f.missed_items_at, f.suggested_interval, f.ttl
+           f.moved_to, f.gone_at, f.missed_items_at, f.suggested_interval, f.ttl,
+           f.wait_until, f.wait_reason
     FROM feeds f WHERE f.id = ?1";
 
 fn feed_state_row(r: &rusqlite::Row) -> rusqlite::Result<FeedState> {
@@ -239,5 +265,12 @@ fn feed_state_row(r: &rusqlite::Row) -> rusqlite::Result<FeedState> {
         ttl: r
             .get::<_, Option<i64>>(17)?
             .map(|s| Duration::from_secs(s.max(0) as u64)),
+        server_wait: match (time(18)?, r.get::<_, Option<String>>(19)?) {
+            (Some(until), reason) => Some(ServerWait {
+                until,
+                reason: reason.unwrap_or_default(),
+            }),
+            (None, _) => None,
+        },
     })
 }

@@ -21,7 +21,7 @@ use rusqlite::{Connection, TransactionBehavior};
 
 pub use articles::{ArchivedArticle, IngestStats, MatchFilter, NewEntry, RaisedAlert, StoredMatch};
 pub use batch::PollWrite;
-pub use feeds::{FeedId, FeedState, PollOutcome};
+pub use feeds::{FeedId, FeedState, PollOutcome, ServerWait};
 pub use outbox::{Delivery, OutboxEntry};
 use schema::MIGRATIONS;
 pub use search::{
@@ -358,6 +358,7 @@ mod tests {
             },
             now,
             next_poll_at: now,
+            server_wait: None,
         };
         store.commit_polls(&[write]).unwrap().remove(0).unwrap()
     }

@@ -234,4 +234,10 @@ WHERE status = 'pending' AND attempts > 0;
 CREATE INDEX outbox_line_delivered ON outbox (notifier, rule, delivered_at)
 WHERE status = 'delivered';
 "#,
+    // The pause a server imposed on a feed (`Retry-After`, `Cache-Control: max-age`, RSS `<ttl>`)
+    // and why, apart from `next_poll_at`: `run --once` polls every feed, but not before this.
+    r#"
+ALTER TABLE feeds ADD COLUMN wait_until INTEGER;
+ALTER TABLE feeds ADD COLUMN wait_reason TEXT;
+"#,
 ];
