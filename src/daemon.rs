@@ -16,6 +16,7 @@ use tokio::task::{JoinError, JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, Feed};
+use crate::http::{self, Liveness};
 use crate::indexer::{Indexer, Removals};
 use crate::notify::{self, DeliveryStats};
 use crate::pipeline::Pipeline;
@@ -38,6 +39,8 @@ const FIRST_POLL_SPACING: Duration = Duration::from_millis(50);
 pub enum DaemonError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Http(#[from] http::HttpError),
 }
 
 /// What `run --once` did.
@@ -126,6 +129,7 @@ pub async fn run(
 ) -> Result<(), DaemonError> {
     let mut daemon = Daemon::start(pipeline, &shutdown, &reload).await?;
     loop {
+        daemon.liveness.beat();
         daemon.prune_when_due();
         let next_wake = daemon.start_due_polls().await?;
         if daemon.watchdog.is_some() {
@@ -155,6 +159,9 @@ struct Daemon {
     wake_delivery: Arc<Notify>,
     delivery: JoinHandle<()>,
     indexer: Indexer,
+    /// The HTTP listener, when `[http]` asks for one, and what the loop tells its health checks.
+    http: Option<JoinHandle<()>>,
+    liveness: Arc<Liveness>,
     admission: Arc<Admission>,
     started: DateTime<Utc>,
     next_prune: DateTime<Utc>,
@@ -173,6 +180,11 @@ impl Daemon {
         shutdown: &CancellationToken,
         reload: &Arc<Notify>,
     ) -> Result<Daemon, DaemonError> {
+        // A port in use stops the daemon here, before anything else has started.
+        let listener = match &pipeline.config.http {
+            Some(config) => Some(http::bind(config.listen).await?),
+            None => None,
+        };
         let feeds = pipeline.sync_feeds().await?;
         let watcher = service::watch_config(&pipeline.config.path, Arc::clone(reload));
         let (current, current_rx) = watch::channel(Arc::clone(&pipeline));
@@ -183,6 +195,15 @@ impl Daemon {
             shutdown.clone(),
         ));
         let indexer = Indexer::start(&pipeline.config.database);
+        let liveness = Arc::new(Liveness::default());
+        let http = listener.map(|listener| {
+            http::serve(
+                listener,
+                current.subscribe(),
+                Arc::clone(&liveness),
+                shutdown.clone(),
+            )
+        });
         tracing::info!(
             feeds = feeds.len(),
             rules = pipeline.config.rules.len(),
@@ -198,6 +219,8 @@ impl Daemon {
             wake_delivery,
             delivery,
             indexer,
+            http,
+            liveness,
             admission: Arc::new(Admission::default()),
             started,
             next_prune: started,
@@ -262,6 +285,7 @@ impl Daemon {
         match joined {
             Ok((task, Ok(report))) => {
                 self.in_flight.remove(&task);
+                self.liveness.stored(None);
                 if report.result.as_ref().is_ok_and(|s| s.new_alerts > 0) {
                     self.wake_delivery.notify_one();
                 }
@@ -272,6 +296,7 @@ impl Daemon {
             Ok((task, Err(e))) => {
                 self.in_flight.remove(&task);
                 tracing::error!("database error while polling: {e}");
+                self.liveness.stored(Some(e.to_string()));
             }
             Err(e) => {
                 self.in_flight.remove(&e.id());
@@ -288,6 +313,13 @@ impl Daemon {
         systemd::reloading();
         match reconfigure(&self.pipeline).await {
             Ok((pipeline, feeds)) => {
+                let (before, after) = (&self.pipeline.config.http, &pipeline.config.http);
+                if before.as_ref().map(|h| h.listen) != after.as_ref().map(|h| h.listen) {
+                    tracing::warn!(
+                        "[http] listen changed; the listener stays as it started until feedwatch \
+                         is restarted"
+                    );
+                }
                 self.pipeline = pipeline;
                 self.feeds = feeds;
                 self.current.send_replace(Arc::clone(&self.pipeline));
@@ -310,8 +342,11 @@ impl Daemon {
             mut polls,
             delivery,
             indexer,
+            http,
+            liveness,
             ..
         } = self;
+        liveness.stopping();
         systemd::stopping();
         tracing::info!("stopping: letting in-flight deliveries finish");
         // A poll can be dropped at any await: its database writes run to completion on the
@@ -321,6 +356,9 @@ impl Daemon {
             while polls.join_next().await.is_some() {}
             let _ = delivery.await;
             indexer.stop().await;
+            if let Some(http) = http {
+                let _ = http.await;
+            }
         };
         if tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_err() {
             tracing::warn!(

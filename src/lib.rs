@@ -23,8 +23,12 @@
 //! - [`indexer`]: the thread that keeps the search index up with the store.
 //! - [`daemon`]: the run loop that polls feeds when due and delivers the outbox.
 //! - [`service`]: one instance per database, systemd notifications, config file watching.
+//! - [`metrics`]: counts kept at the stages' edges (polls, fetch time, stored matches,
+//!   deliveries), for `/metrics`.
+//! - [`http`]: the optional listener: metrics, health checks, Atom feeds of the matches and a
+//!   status page.
 //!
-//! Only `fetch`, `store`, `notify`, `poll`, `indexer` and `daemon` touch the world; the stages between are plain
+//! Only `fetch`, `store`, `notify`, `poll`, `indexer`, `daemon` and `http` touch the world; the stages between are plain
 //! functions over plain types.
 
 #![deny(unsafe_code)]
@@ -36,8 +40,10 @@ pub mod dedup;
 pub mod discover;
 pub mod fetch;
 pub mod html;
+pub mod http;
 pub mod indexer;
 pub mod matcher;
+pub mod metrics;
 pub mod notify;
 pub mod opml;
 pub mod parse;

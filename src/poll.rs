@@ -13,6 +13,7 @@ use crate::alert::{Alert, FeedRef};
 use crate::config::Feed;
 use crate::dedup::{Identity, identify};
 use crate::fetch::{Body, FetchError, Fetched, Hints, Limits, MAX_SERVER_PAUSE};
+use crate::metrics::metrics;
 use crate::parse::{self, ParseError, ParsedFeed};
 use crate::pipeline::Pipeline;
 use crate::scheduler::{backoff, chrono_duration, jitter_fraction};
@@ -129,9 +130,11 @@ pub async fn poll_feed(
             at,
         };
         tracing::warn!(feed = %feed.name, "{error}");
+        let result = Err(error);
+        metrics().polled(&result, &[]);
         return Ok(FeedReport {
             feed: feed.name,
-            result: Err(error),
+            result,
         });
     }
     let now = Utc::now();
@@ -215,10 +218,14 @@ impl Poll<'_> {
             max_body: self.feed.max_body_bytes,
             timeout: self.feed.timeout,
         };
-        self.pipeline
+        let started = std::time::Instant::now();
+        let fetched = self
+            .pipeline
             .fetcher
             .fetch_limited(self.state.poll_url(), &self.state.validators, &limits)
-            .await
+            .await;
+        metrics().fetched(started.elapsed());
+        fetched
     }
 
     /// Decides what the fetch means for the feed: unchanged, new articles and their alerts,
@@ -415,6 +422,7 @@ impl Poll<'_> {
             new_alerts: stats.new_alerts,
             ..summary
         });
+        metrics().polled(&result, &stats.matched_rules);
         let feed = &self.feed.name;
         match &result {
             Ok(s) if s.not_modified => tracing::debug!(feed = %feed, "not modified"),

@@ -57,5 +57,17 @@ pub fn check(path: &Path) -> Result<ExitCode> {
             );
         }
     }
+    match &config.http {
+        Some(http) => println!(
+            "http: listening on http://{}/ ({})",
+            http.listen,
+            if http.token.is_some() {
+                "bearer token required"
+            } else {
+                "no token, loopback only"
+            }
+        ),
+        None => println!("http: off"),
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -6,6 +6,7 @@
 //! `feedwatch check` shows all that is wrong.
 
 pub mod edit;
+mod http;
 mod notifiers;
 mod problems;
 mod raw;
@@ -21,6 +22,7 @@ use serde::Deserialize;
 use crate::matcher::Query;
 use crate::scheduler::Schedule;
 
+pub use http::{Http, HttpToken};
 pub use notifiers::{parse_quiet_window, parse_rate_limit};
 use raw::RawConfig;
 use validate::validate;
@@ -48,6 +50,8 @@ pub struct Config {
     pub feeds: Vec<Feed>,
     pub rules: Vec<Rule>,
     pub notifiers: Vec<Notifier>,
+    /// The HTTP listener (`[http]`); none unless the file asks for one.
+    pub http: Option<Http>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -268,6 +272,7 @@ impl Config {
             feeds: Vec::new(),
             rules: Vec::new(),
             notifiers: Vec::new(),
+            http: None,
         }
     }
 

@@ -19,6 +19,17 @@ pub(super) struct RawConfig {
     pub(super) rules: Vec<RawRule>,
     #[serde(default, rename = "notifier")]
     pub(super) notifiers: Vec<RawNotifier>,
+    pub(super) http: Option<Spanned<RawHttp>>,
+}
+
+/// `[http]`: the optional listener for metrics, health, Atom feeds and the status page.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawHttp {
+    pub(super) listen: Spanned<String>,
+    pub(super) token: Option<Spanned<String>>,
+    pub(super) token_file: Option<Spanned<String>>,
+    pub(super) token_env: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]

@@ -289,3 +289,67 @@ fn byte_sizes() {
     assert_eq!(parse_byte_size("42"), Some(42));
     assert_eq!(parse_byte_size("ten"), None);
 }
+
+#[test]
+fn the_http_listener_is_off_unless_asked_for() {
+    assert_eq!(parse("").unwrap().http, None);
+    let config = parse("[http]\nlisten = \"127.0.0.1:9123\"\n").unwrap();
+    let http = config.http.unwrap();
+    assert_eq!(http.listen, "127.0.0.1:9123".parse().unwrap());
+    assert_eq!(http.token, None);
+}
+
+#[test]
+fn a_listener_beyond_loopback_without_a_token_is_refused() {
+    let found = problems("[http]\nlisten = \"0.0.0.0:9123\"\n");
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].starts_with("2:10 listening on 0.0.0.0:9123"),
+        "{found:?}"
+    );
+    assert!(found[0].contains("token_file"), "{found:?}");
+    assert!(problems("[http]\nlisten = \"[::]:9123\"\n")[0].contains("bearer token"));
+}
+
+#[test]
+fn the_http_token_comes_from_a_file_the_environment_or_the_file_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("token"), "from-file\n").unwrap();
+    let config_path = dir.path().join("config.toml");
+    let text = "[http]\nlisten = \"0.0.0.0:9123\"\ntoken_file = \"token\"\n";
+    let http = Config::parse(text, &config_path).unwrap().http.unwrap();
+    assert!(http.token.unwrap().matches("from-file"));
+
+    let missing = "[http]\nlisten = \"0.0.0.0:9123\"\ntoken_file = \"absent\"\n";
+    let err = Config::parse(missing, &config_path)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("token_file: cannot read"), "{err}");
+
+    let unset =
+        "[http]\nlisten = \"0.0.0.0:9123\"\ntoken_env = \"FEEDWATCH_TEST_TOKEN_NEVER_SET\"\n";
+    assert!(problems(unset)[0].contains("`FEEDWATCH_TEST_TOKEN_NEVER_SET` is not set"));
+
+    let inline = "[http]\nlisten = \"0.0.0.0:9123\"\ntoken = \"inline\"\n";
+    assert!(
+        parse(inline)
+            .unwrap()
+            .http
+            .unwrap()
+            .token
+            .unwrap()
+            .matches("inline")
+    );
+
+    let both = "[http]\nlisten = \"0.0.0.0:9123\"\ntoken = \"a\"\ntoken_file = \"token\"\n";
+    assert!(problems(both)[0].contains("one way only"));
+}
+
+#[test]
+fn a_listen_address_must_be_an_ip_and_a_port() {
+    let found = problems("[http]\nlisten = \"localhost\"\n");
+    assert!(
+        found[0].contains("invalid listen address `localhost`"),
+        "{found:?}"
+    );
+}

@@ -69,6 +69,11 @@ pub(super) fn validate(raw: RawConfig, text: &str, path: &Path) -> Result<Config
         .filter_map(|raw_rule| rule(raw_rule, &known, &mut rule_names, &mut problems))
         .collect();
 
+    let http = raw
+        .http
+        .as_ref()
+        .and_then(|raw_http| super::http::http(raw_http, &base, &mut problems));
+
     let problems = problems.into_found();
     if !problems.is_empty() {
         return Err(ConfigError::Invalid {
@@ -83,6 +88,7 @@ pub(super) fn validate(raw: RawConfig, text: &str, path: &Path) -> Result<Config
         feeds,
         rules,
         notifiers,
+        http,
     })
 }
 

@@ -29,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::alert::{Alert, ArticleRef, FeedRef, Snippet};
 use crate::config::{Config, Notifier, NotifierKind, RetryPolicy, Urgency};
+use crate::metrics::{DeliveryResult, metrics};
 use crate::scheduler::{chrono_duration, jitter_fraction};
 use crate::store::{Db, Delivery, StoreError};
 use digest::Digest;
@@ -505,6 +506,7 @@ impl<'a> Round<'a> {
         let err = match result {
             Ok(()) => {
                 self.stats.delivered += ids.len();
+                count_attempt(sent, DeliveryResult::Delivered, now);
                 return self.db.call(move |s| s.mark_all_delivered(&ids, now)).await;
             }
             Err(err) => err,
@@ -529,6 +531,11 @@ impl<'a> Round<'a> {
         } else {
             format!("{} rules", rules.len())
         };
+        let outcome = match retry_at {
+            Some(_) => DeliveryResult::Retrying,
+            None => DeliveryResult::Dead,
+        };
+        count_attempt(sent, outcome, now);
         match retry_at {
             Some(at) => {
                 self.stats.retrying += ids.len();
@@ -554,6 +561,13 @@ impl<'a> Round<'a> {
         self.db
             .call(move |s| s.mark_all_failed(&ids, &message, retry_at))
             .await
+    }
+}
+
+/// Counts one attempt's outcome for each alert it carried.
+fn count_attempt(sent: &[&Delivery], outcome: DeliveryResult, now: DateTime<Utc>) {
+    for d in sent {
+        metrics().delivered(&d.alert.rule, &d.notifier, outcome, d.alert.created_at, now);
     }
 }
 

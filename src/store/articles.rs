@@ -23,10 +23,12 @@ pub struct RaisedAlert {
     pub notifiers: Vec<String>,
 }
 
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct IngestStats {
     pub new_articles: usize,
     pub new_alerts: usize,
+    /// The rule of each match recorded, for the metrics.
+    pub matched_rules: Vec<String>,
 }
 
 /// A stored match, for `feedwatch matches`.
@@ -262,6 +264,7 @@ pub(super) fn ingest(
                 ])?;
                 let match_id = tx.last_insert_rowid();
                 stats.new_alerts += 1;
+                stats.matched_rules.push(alert.rule.clone());
                 for notifier in notifiers {
                     let delivery_id = delivery_id(&alert.rule, &alert_key, notifier);
                     insert_outbox.execute(params![

@@ -223,6 +223,21 @@ impl Store {
         written
     }
 
+    /// Whether this connection can start a write now: taking the write lock fails on a
+    /// read-only file or file system, and waits for (at most the busy timeout of) a writer
+    /// elsewhere. Nothing is written.
+    pub fn check_writable(&mut self) -> Result<(), StoreError> {
+        self.conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;")?;
+        Ok(())
+    }
+
+    /// Whether the database answers a read (of its schema).
+    pub fn check_readable(&self) -> Result<(), StoreError> {
+        self.conn
+            .query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))?;
+        Ok(())
+    }
+
     /// Copies everything in the write-ahead log into the database file and empties the log, so
     /// that the next process to open the database starts with nothing to copy.
     pub fn checkpoint(&mut self) -> Result<(), StoreError> {
@@ -382,7 +397,8 @@ mod tests {
             first,
             IngestStats {
                 new_articles: 1,
-                new_alerts: 1
+                new_alerts: 1,
+                matched_rules: vec!["r".into()],
             }
         );
         let again = poll(&mut store, feed, &[], vec![(&a, alerts)], now);
@@ -532,7 +548,8 @@ mod tests {
             stats,
             IngestStats {
                 new_articles: 1,
-                new_alerts: 0
+                new_alerts: 0,
+                matched_rules: Vec::new(),
             }
         );
         assert_eq!(store.matches(10).unwrap().len(), 2);

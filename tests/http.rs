@@ -1,0 +1,275 @@
+//! The HTTP listener end to end: the real daemon with `[http]`, polled feeds and a webhook on
+//! a local server, scraped and read back with real parsers.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use common::{ConfigBuilder, Daemon, TestServer, Workspace, rss, wait_until};
+
+/// The address the daemon says it listens on, once it says so.
+async fn listening_at(daemon: &Daemon) -> String {
+    daemon.wait_for_log("HTTP listening on http://", 1).await;
+    let log = daemon.log();
+    let start = log.find("HTTP listening on http://").unwrap() + "HTTP listening on ".len();
+    let url = log[start..].split_whitespace().next().unwrap();
+    url.trim_end_matches('/').to_string()
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap()
+}
+
+async fn get(url: &str, token: Option<&str>) -> (u16, String, String) {
+    let mut request = client().get(url);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.expect("the listener answers");
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    (status, content_type, response.text().await.unwrap())
+}
+
+/// A feed whose first item matches `nato` (with a hostile title), a feed that fails, and a
+/// webhook that accepts.
+fn news_config(server: &TestServer, http: &str) -> String {
+    server.feed(
+        "world.xml",
+        "application/rss+xml",
+        rss(
+            "World",
+            &[
+                (
+                    "g1",
+                    "NATO &lt;script&gt;alert(1)&lt;/script&gt; summit",
+                    "Leaders met in Vilnius &amp; agreed",
+                ),
+                ("g2", "Weather", "Rain"),
+            ],
+        ),
+    );
+    ConfigBuilder::new()
+        .named_feed("World", &server.url("/feeds/world.xml"))
+        .with("interval = \"1h\"")
+        .named_feed("Broken", &server.url("/feeds/missing.xml"))
+        .with("interval = \"1h\"")
+        .rule("nato", "NATO", &["hook"])
+        .webhook("hook", &server.url("/hook"))
+        .with(&format!("\n[http]\n{http}"))
+        .build()
+}
+
+/// The samples of a scrape, by metric name and then by their labels written `k=v,k=v`.
+fn samples(text: &str) -> HashMap<String, HashMap<String, f64>> {
+    let lines = text.lines().map(|l| Ok(l.to_string()));
+    let scrape = prometheus_parse::Scrape::parse(lines).expect("the scrape parses");
+    let mut out: HashMap<String, HashMap<String, f64>> = HashMap::new();
+    for sample in scrape.samples {
+        let mut labels: Vec<String> = sample
+            .labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        labels.sort();
+        let value = match sample.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => v,
+            prometheus_parse::Value::Histogram(buckets) => {
+                buckets.last().map_or(f64::NAN, |b| b.count)
+            }
+            prometheus_parse::Value::Summary(_) => f64::NAN,
+        };
+        out.entry(sample.metric)
+            .or_default()
+            .insert(labels.join(","), value);
+    }
+    out
+}
+
+fn value(samples: &HashMap<String, HashMap<String, f64>>, metric: &str, labels: &str) -> f64 {
+    *samples
+        .get(metric)
+        .and_then(|m| m.get(labels))
+        .unwrap_or_else(|| panic!("no sample {metric}{{{labels}}} in {samples:#?}"))
+}
+
+/// Python's OpenMetrics parser is strict (names, types, `# EOF`, histogram buckets); it is
+/// installed by `.ci/run`.
+fn check_with_python_openmetrics(text: &str) {
+    let script = "import sys\n\
+        from prometheus_client.openmetrics.parser import text_string_to_metric_families\n\
+        families = list(text_string_to_metric_families(sys.stdin.read()))\n\
+        print(len(families), 'families')\n";
+    let run = std::process::Command::new("python3")
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(text.as_bytes())?;
+            child.wait_with_output()
+        });
+    let output = match run {
+        Ok(output) => output,
+        Err(e) => return skip_or_fail(&format!("python3 cannot run: {e}")),
+    };
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if stderr.contains("No module named 'prometheus_client'") {
+        return skip_or_fail("Python's prometheus_client is not installed");
+    }
+    assert!(
+        output.status.success(),
+        "the OpenMetrics parser refused the scrape: {stderr}\n{text}"
+    );
+}
+
+/// Tests that need a system package skip without it, but fail in CI.
+fn skip_or_fail(why: &str) {
+    if std::env::var_os("CI").is_some() {
+        panic!("{why} (CI is set, so this test must run)");
+    }
+    eprintln!("skipped: {why}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_count_polls_matches_deliveries_and_feed_health() {
+    let server = TestServer::start().await;
+    let ws = Workspace::new(&news_config(&server, "listen = \"127.0.0.1:0\""));
+    let daemon = Daemon::start(&ws.config(), &[]);
+    let base = listening_at(&daemon).await;
+    wait_until(Duration::from_secs(30), "the alert is delivered", || {
+        server.received().len() == 1
+    })
+    .await;
+    daemon.wait_for_log("poll failed", 1).await;
+    // The delivery is recorded just after the receiver answers.
+    wait_until(Duration::from_secs(10), "the delivery is marked", || {
+        ws.query_i64("SELECT COUNT(*) FROM outbox WHERE status = 'delivered'") == 1
+    })
+    .await;
+
+    let (status, content_type, text) = get(&format!("{base}/metrics"), None).await;
+    assert_eq!(status, 200, "{text}");
+    assert!(
+        content_type.starts_with("application/openmetrics-text"),
+        "{content_type}"
+    );
+    assert!(text.ends_with("# EOF\n"), "{text}");
+    let s = samples(&text);
+    assert_eq!(value(&s, "feedwatch_polls_total", "result=ok"), 1.0);
+    assert_eq!(
+        value(&s, "feedwatch_polls_total", "result=fetch_error"),
+        1.0
+    );
+    assert_eq!(value(&s, "feedwatch_articles_stored_total", ""), 2.0);
+    assert_eq!(value(&s, "feedwatch_matches_total", "rule=nato"), 1.0);
+    assert_eq!(
+        value(
+            &s,
+            "feedwatch_alerts_total",
+            "notifier=hook,result=delivered,rule=nato"
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(&s, "feedwatch_outbox_alerts", "status=delivered"),
+        1.0
+    );
+    assert_eq!(value(&s, "feedwatch_outbox_alerts", "status=pending"), 0.0);
+    assert_eq!(value(&s, "feedwatch_feed_failing", "feed=World"), 0.0);
+    assert_eq!(value(&s, "feedwatch_feed_failing", "feed=Broken"), 1.0);
+    let now = chrono::Utc::now().timestamp() as f64;
+    let last = value(
+        &s,
+        "feedwatch_feed_last_success_timestamp_seconds",
+        "feed=World",
+    );
+    assert!((now - last).abs() < 120.0, "last success {last}, now {now}");
+    assert!(
+        !s.get("feedwatch_feed_last_success_timestamp_seconds")
+            .unwrap()
+            .contains_key("feed=Broken"),
+        "a feed never polled successfully has no last success"
+    );
+    // Both fetches were timed; the one delivery's latency was observed.
+    assert_eq!(value(&s, "feedwatch_fetch_duration_seconds", ""), 2.0);
+    assert_eq!(value(&s, "feedwatch_delivery_latency_seconds", ""), 1.0);
+    check_with_python_openmetrics(&text);
+
+    let (status, _, body) = get(&format!("{base}/healthz"), None).await;
+    assert_eq!((status, body.as_str()), (200, "ok\n"));
+    let (status, _, body) = get(&format!("{base}/readyz"), None).await;
+    assert_eq!((status, body.as_str()), (200, "ready\n"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_guards_everything_but_the_health_checks() {
+    let server = TestServer::start().await;
+    let ws = Workspace::new(&news_config(
+        &server,
+        "listen = \"127.0.0.1:0\"\ntoken_env = \"FEEDWATCH_TEST_HTTP_TOKEN\"",
+    ));
+    let daemon = Daemon::start(&ws.config(), &[("FEEDWATCH_TEST_HTTP_TOKEN", "tok-42")]);
+    let base = listening_at(&daemon).await;
+
+    let (status, _, body) = get(&format!("{base}/metrics"), None).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("bearer token"), "{body}");
+    assert_eq!(get(&format!("{base}/metrics"), Some("wrong")).await.0, 401);
+    assert_eq!(get(&format!("{base}/metrics"), Some("tok-42")).await.0, 200);
+    assert_eq!(
+        get(&format!("{base}/metrics?token=tok-42"), None).await.0,
+        200
+    );
+    assert_eq!(get(&format!("{base}/healthz"), None).await.0, 200);
+    assert_eq!(get(&format!("{base}/readyz"), None).await.0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_refuses_a_listener_beyond_loopback_without_a_token() {
+    let server = TestServer::start().await;
+    let ws = Workspace::new(&news_config(&server, "listen = \"0.0.0.0:9123\""));
+    let out = ws.run(&["check"]).await;
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    out.assert_stderr_has("listening on 0.0.0.0:9123, beyond this machine, needs a bearer token");
+
+    let token = ws.path("http-token");
+    std::fs::write(&token, "s3cret\n").unwrap();
+    std::fs::write(
+        ws.config(),
+        news_config(
+            &server,
+            "listen = \"0.0.0.0:9123\"\ntoken_file = \"http-token\"",
+        ),
+    )
+    .unwrap();
+    let out = ws.run(&["check"]).await;
+    out.assert_ok();
+    out.assert_stdout_has("http: listening on http://0.0.0.0:9123/ (bearer token required)");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_port_in_use_stops_the_daemon_with_a_clear_error() {
+    let server = TestServer::start().await;
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let ws = Workspace::new(&news_config(&server, &format!("listen = \"{addr}\"")));
+    let out = ws.run(&["run"]).await;
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    out.assert_stderr_has(format!("cannot listen for HTTP on {addr}"));
+    assert_eq!(server.hits("world.xml"), 0, "no feed was polled");
+}
