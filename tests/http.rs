@@ -41,8 +41,9 @@ async fn get(url: &str, token: Option<&str>) -> (u16, String, String) {
     (status, content_type, response.text().await.unwrap())
 }
 
-/// A feed whose first item matches `nato` (with a hostile title), a feed that fails, and a
-/// webhook that accepts.
+/// A feed whose first item matches `nato`, a feed that fails, and a webhook that accepts. The
+/// matching item's title is the text `NATO <script>alert(1)</script> summit`: escaped twice in
+/// the RSS, so that it is literal text, not markup the parser strips.
 fn news_config(server: &TestServer, http: &str) -> String {
     server.feed(
         "world.xml",
@@ -52,7 +53,7 @@ fn news_config(server: &TestServer, http: &str) -> String {
             &[
                 (
                     "g1",
-                    "NATO &lt;script&gt;alert(1)&lt;/script&gt; summit",
+                    "NATO &amp;lt;script&amp;gt;alert(1)&amp;lt;/script&amp;gt; summit",
                     "Leaders met in Vilnius &amp; agreed",
                 ),
                 ("g2", "Weather", "Rain"),
@@ -272,4 +273,104 @@ async fn a_port_in_use_stops_the_daemon_with_a_clear_error() {
     assert_eq!(out.code, Some(1), "{}", out.stderr);
     out.assert_stderr_has(format!("cannot listen for HTTP on {addr}"));
     assert_eq!(server.hits("world.xml"), 0, "no feed was polled");
+}
+
+/// What Python's feedparser reads in an Atom file, as JSON; `None` (skipped) without it.
+fn read_with_feedparser(file: &std::path::Path) -> Option<serde_json::Value> {
+    let script = "import json, sys, feedparser\n\
+        d = feedparser.parse(open(sys.argv[1], 'rb').read())\n\
+        print(json.dumps({'bozo': bool(d.bozo), 'error': str(d.get('bozo_exception', '')),\n\
+          'version': d.version, 'title': d.feed.get('title'),\n\
+          'entries': [{'id': e.get('id'), 'title': e.get('title'), 'link': e.get('link'),\n\
+                       'summary': e.get('summary'), 'tags': [t.term for t in e.get('tags', [])]}\n\
+                      for e in d.entries]}))\n";
+    let output = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(file)
+        .output();
+    let output = match output {
+        Ok(output) => output,
+        Err(e) => {
+            skip_or_fail(&format!("python3 cannot run: {e}"));
+            return None;
+        }
+    };
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if stderr.contains("No module named 'feedparser'") {
+        skip_or_fail("Python's feedparser is not installed");
+        return None;
+    }
+    assert!(output.status.success(), "feedparser failed: {stderr}");
+    Some(serde_json::from_slice(&output.stdout).expect("the reader prints JSON"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_matches_are_an_atom_feed_that_readers_and_feedwatch_itself_read() {
+    let server = TestServer::start().await;
+    let config = news_config(&server, "listen = \"127.0.0.1:0\"");
+    // A second rule, so that the per-rule feed has something to leave out.
+    let config = config.replace(
+        "\n[http]",
+        "\n[[rule]]\nname = \"weather\"\nquery = 'Weather'\n\n[http]",
+    );
+    let ws = Workspace::new(&config);
+    let daemon = Daemon::start(&ws.config(), &[]);
+    let base = listening_at(&daemon).await;
+    wait_until(Duration::from_secs(30), "both matches are stored", || {
+        ws.query_i64("SELECT COUNT(*) FROM matches") == 2
+    })
+    .await;
+
+    let (status, content_type, all) = get(&format!("{base}/feeds/matches.atom"), None).await;
+    assert_eq!(status, 200, "{all}");
+    assert_eq!(content_type, "application/atom+xml; charset=utf-8");
+    assert!(
+        !all.contains("<script"),
+        "a hostile title stays escaped:\n{all}"
+    );
+    let (status, _, nato) = get(&format!("{base}/feeds/rules/nato.atom"), None).await;
+    assert_eq!(status, 200, "{nato}");
+    let (status, _, _) = get(&format!("{base}/feeds/rules/nobody.atom"), None).await;
+    assert_eq!(status, 404);
+
+    // feedwatch's own parser reads its feed back.
+    let file = ws.path("nato.atom");
+    std::fs::write(&file, &nato).unwrap();
+    let out = ws.run(&["preview", file.to_str().unwrap(), "--json"]).await;
+    out.assert_ok();
+    let preview: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let entries = preview["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{}", out.stdout);
+    assert_eq!(entries[0]["title"], "NATO <script>alert(1)</script> summit");
+    assert_eq!(entries[0]["link"], "https://news.example/g1");
+    let all_file = ws.path("all.atom");
+    std::fs::write(&all_file, &all).unwrap();
+    let out = ws
+        .run(&["preview", all_file.to_str().unwrap(), "--json"])
+        .await;
+    out.assert_ok();
+    let preview: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(preview["entries"].as_array().unwrap().len(), 2);
+
+    // And so does Python's feedparser, with no complaint, the snippet's word in bold.
+    let Some(read) = read_with_feedparser(&file) else {
+        return;
+    };
+    assert_eq!(read["bozo"], false, "{read}");
+    assert_eq!(read["version"], "atom10");
+    assert_eq!(read["title"], "feedwatch: nato");
+    let entry = &read["entries"][0];
+    assert_eq!(read["entries"].as_array().unwrap().len(), 1);
+    assert_eq!(entry["title"], "NATO <script>alert(1)</script> summit");
+    assert_eq!(entry["link"], "https://news.example/g1");
+    assert_eq!(entry["tags"][0], "nato");
+    let summary = entry["summary"].as_str().unwrap();
+    assert!(summary.contains("<b>NATO</b>"), "{summary}");
+    assert!(!summary.contains("<script"), "{summary}");
+    assert!(
+        entry["id"]
+            .as_str()
+            .unwrap()
+            .starts_with("tag:feedwatch,2026:match:")
+    );
 }

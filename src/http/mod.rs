@@ -6,6 +6,7 @@
 //! configured, guards everything but the health checks; it may also come as `?token=`, for
 //! feed readers that cannot send headers.
 
+mod atom;
 mod health;
 mod metrics;
 
@@ -110,6 +111,8 @@ pub fn serve(
 fn router(state: AppState) -> Router {
     let guarded = Router::new()
         .route("/metrics", get(metrics::scrape))
+        .route("/feeds/matches.atom", get(atom::all_matches))
+        .route("/feeds/rules/{file}", get(atom::rule_matches))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/healthz", get(health::healthz))
