@@ -41,21 +41,32 @@ async fn get(url: &str, token: Option<&str>) -> (u16, String, String) {
     (status, content_type, response.text().await.unwrap())
 }
 
-/// A feed whose first item matches `nato`, a feed that fails, and a webhook that accepts. The
-/// matching item's title is the text `NATO <script>alert(1)</script> summit`: escaped twice in
-/// the RSS, so that it is literal text, not markup the parser strips.
+/// A title that marks the page if a browser ever runs it as markup.
+const HOSTILE_TITLE: &str = "NATO <script>document.body.dataset.pwned='script'</script>\
+    <img src=x onerror=\"document.body.dataset.pwned='img'\"> summit";
+
+/// `text` escaped for XML twice: what a feed carries to mean the literal text, not markup
+/// that the parser would strip.
+fn escaped_twice(text: &str) -> String {
+    let once = |t: &str| {
+        t.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
+    once(&once(text))
+}
+
+/// A feed whose first item (titled [`HOSTILE_TITLE`]) matches `nato`, a feed that fails, and
+/// a webhook that accepts.
 fn news_config(server: &TestServer, http: &str) -> String {
+    let title = escaped_twice(HOSTILE_TITLE);
     server.feed(
         "world.xml",
         "application/rss+xml",
         rss(
             "World",
             &[
-                (
-                    "g1",
-                    "NATO &amp;lt;script&amp;gt;alert(1)&amp;lt;/script&amp;gt; summit",
-                    "Leaders met in Vilnius &amp; agreed",
-                ),
+                ("g1", title.as_str(), "Leaders met in Vilnius &amp; agreed"),
                 ("g2", "Weather", "Rain"),
             ],
         ),
@@ -341,7 +352,7 @@ async fn the_matches_are_an_atom_feed_that_readers_and_feedwatch_itself_read() {
     let preview: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     let entries = preview["entries"].as_array().unwrap();
     assert_eq!(entries.len(), 1, "{}", out.stdout);
-    assert_eq!(entries[0]["title"], "NATO <script>alert(1)</script> summit");
+    assert_eq!(entries[0]["title"], HOSTILE_TITLE);
     assert_eq!(entries[0]["link"], "https://news.example/g1");
     let all_file = ws.path("all.atom");
     std::fs::write(&all_file, &all).unwrap();
@@ -361,7 +372,7 @@ async fn the_matches_are_an_atom_feed_that_readers_and_feedwatch_itself_read() {
     assert_eq!(read["title"], "feedwatch: nato");
     let entry = &read["entries"][0];
     assert_eq!(read["entries"].as_array().unwrap().len(), 1);
-    assert_eq!(entry["title"], "NATO <script>alert(1)</script> summit");
+    assert_eq!(entry["title"], HOSTILE_TITLE);
     assert_eq!(entry["link"], "https://news.example/g1");
     assert_eq!(entry["tags"][0], "nato");
     let summary = entry["summary"].as_str().unwrap();
@@ -373,4 +384,107 @@ async fn the_matches_are_an_atom_feed_that_readers_and_feedwatch_itself_read() {
             .unwrap()
             .starts_with("tag:feedwatch,2026:match:")
     );
+}
+
+/// The page as headless Chromium renders it (its DOM after scripts ran), or `None` (skipped)
+/// without Chromium.
+fn render_in_chromium(url: &str) -> Option<String> {
+    let profile = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(["--dump-dom", url])
+        .output();
+    match output {
+        Ok(output) if output.status.success() => {
+            Some(String::from_utf8_lossy(&output.stdout).into_owned())
+        }
+        Ok(output) => panic!(
+            "chromium failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ),
+        Err(e) => {
+            skip_or_fail(&format!(
+                "chromium cannot run ({e}); apt-get install chromium"
+            ));
+            None
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_status_page_shows_feeds_matches_and_outbox_and_runs_no_feed_markup() {
+    let server = TestServer::start().await;
+    let ws = Workspace::new(&news_config(
+        &server,
+        "listen = \"127.0.0.1:0\"\ntoken = \"page-token\"",
+    ));
+    let daemon = Daemon::start(&ws.config(), &[]);
+    let base = listening_at(&daemon).await;
+    wait_until(Duration::from_secs(30), "the alert is delivered", || {
+        ws.query_i64("SELECT COUNT(*) FROM outbox WHERE status = 'delivered'") == 1
+    })
+    .await;
+    daemon.wait_for_log("poll failed", 1).await;
+
+    let (status, content_type, html) = get(&format!("{base}/"), Some("page-token")).await;
+    assert_eq!(status, 200, "{html}");
+    assert_eq!(content_type, "text/html; charset=utf-8");
+    assert!(html.contains("name=\"viewport\""), "readable on a phone");
+    assert!(!html.contains("<script"), "{html}");
+    assert!(!html.contains("<img"), "{html}");
+
+    let Some(dom) = render_in_chromium(&format!("{base}/?token=page-token")) else {
+        return;
+    };
+    assert!(
+        !dom.contains("data-pwned"),
+        "a feed's markup ran in the page:\n{dom}"
+    );
+    assert!(dom.contains("<mark>NATO</mark>"), "{dom}");
+    // The title is shown as the text it is.
+    assert!(
+        dom.contains("NATO &lt;script&gt;document.body.dataset.pwned='script'&lt;/script&gt;"),
+        "{dom}"
+    );
+    let feeds = section(&dom, "id=\"feeds\"");
+    assert!(feeds.contains("<strong>World</strong>"), "{feeds}");
+    assert!(
+        feeds.contains("failing</span>\n    <strong>Broken</strong>"),
+        "{feeds}"
+    );
+    assert!(
+        feeds.contains("ok</span>\n    <strong>World</strong>"),
+        "{feeds}"
+    );
+    assert!(
+        feeds.contains("404"),
+        "the failing feed's error is shown: {feeds}"
+    );
+    let outbox = section(&dom, "id=\"outbox\"");
+    assert!(outbox.contains(">1</span> delivered"), "{outbox}");
+    assert!(outbox.contains(">0</span> pending"), "{outbox}");
+    // Links to the feeds keep the token the page was opened with.
+    assert!(
+        dom.contains("href=\"/feeds/rules/nato.atom?token=page-token\""),
+        "{dom}"
+    );
+}
+
+/// The list in `dom` that starts with the attribute `marker`.
+fn section<'a>(dom: &'a str, marker: &str) -> &'a str {
+    let start = dom
+        .find(marker)
+        .unwrap_or_else(|| panic!("no {marker} in {dom}"));
+    let end = dom[start..].find("</ul>").map_or(dom.len(), |e| start + e);
+    &dom[start..end]
 }

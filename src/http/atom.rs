@@ -190,13 +190,13 @@ fn self_link(headers: &HeaderMap, path: &str) -> Option<String> {
 }
 
 /// Only http(s) links become links: a feed's `javascript:` link must not reach a reader.
-fn web_link(link: &str) -> Option<String> {
+pub(super) fn web_link(link: &str) -> Option<String> {
     let url = url::Url::parse(link).ok()?;
     matches!(url.scheme(), "http" | "https").then(|| url.to_string())
 }
 
 /// A rule name as one path segment.
-fn path_segment(name: &str) -> String {
+pub(super) fn path_segment(name: &str) -> String {
     url::form_urlencoded::byte_serialize(name.as_bytes())
         .collect::<String>()
         .replace('+', "%20")

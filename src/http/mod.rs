@@ -9,6 +9,7 @@
 mod atom;
 mod health;
 mod metrics;
+mod page;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -110,6 +111,7 @@ pub fn serve(
 
 fn router(state: AppState) -> Router {
     let guarded = Router::new()
+        .route("/", get(page::status_page))
         .route("/metrics", get(metrics::scrape))
         .route("/feeds/matches.atom", get(atom::all_matches))
         .route("/feeds/rules/{file}", get(atom::rule_matches))
