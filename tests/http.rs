@@ -488,3 +488,25 @@ fn section<'a>(dom: &'a str, marker: &str) -> &'a str {
     let end = dom[start..].find("</ul>").map_or(dom.len(), |e| start + e);
     &dom[start..end]
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn healthz_fails_while_the_database_takes_no_writes() {
+    let server = TestServer::start().await;
+    let ws = Workspace::new(&news_config(&server, "listen = \"127.0.0.1:0\""));
+    let daemon = Daemon::start(&ws.config(), &[]);
+    let base = listening_at(&daemon).await;
+    assert_eq!(get(&format!("{base}/healthz"), None).await.0, 200);
+
+    // Another process holds the database's write lock.
+    let holder = rusqlite::Connection::open(ws.db()).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let (status, _, body) = get(&format!("{base}/healthz"), None).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("database"), "{body}");
+    // Reads go on: the daemon is still ready to serve.
+    assert_eq!(get(&format!("{base}/readyz"), None).await.0, 200);
+
+    holder.execute_batch("ROLLBACK").unwrap();
+    let (status, _, body) = get(&format!("{base}/healthz"), None).await;
+    assert_eq!((status, body.as_str()), (200, "ok\n"));
+}

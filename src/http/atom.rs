@@ -206,23 +206,17 @@ fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-/// XML text and attribute values. Characters XML 1.0 cannot carry at all (most C0 controls,
-/// U+FFFE, U+FFFF) are dropped: one of them would make the whole feed unreadable.
+/// XML text and attribute values: HTML's escapes, which XML shares. Characters XML 1.0 cannot
+/// carry at all (most C0 controls, U+FFFE, U+FFFF) are dropped: one of them would make the
+/// whole feed unreadable.
 fn xml_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\t' | '\n' | '\r' => out.push(c),
-            c if c < ' ' || c == '\u{FFFE}' || c == '\u{FFFF}' => {}
-            c => out.push(c),
-        }
+    let allowed = |c: &char| {
+        matches!(c, '\t' | '\n' | '\r') || (*c >= ' ' && !matches!(c, '\u{FFFE}' | '\u{FFFF}'))
+    };
+    if text.chars().all(|c| allowed(&c)) {
+        return html_escape(text);
     }
-    out
+    html_escape(&text.chars().filter(allowed).collect::<String>())
 }
 
 fn html_escape(text: &str) -> String {
