@@ -313,13 +313,6 @@ impl Daemon {
         systemd::reloading();
         match reconfigure(&self.pipeline).await {
             Ok((pipeline, feeds)) => {
-                let (before, after) = (&self.pipeline.config.http, &pipeline.config.http);
-                if before.as_ref().map(|h| h.listen) != after.as_ref().map(|h| h.listen) {
-                    tracing::warn!(
-                        "[http] listen changed; the listener stays as it started until feedwatch \
-                         is restarted"
-                    );
-                }
                 self.pipeline = pipeline;
                 self.feeds = feeds;
                 self.current.send_replace(Arc::clone(&self.pipeline));
@@ -409,10 +402,18 @@ async fn prune(pipeline: Arc<Pipeline>, indexer: Option<Removals>) {
 /// connection pools and every feed's state. Any error leaves the running pipeline untouched.
 async fn reconfigure(current: &Pipeline) -> Result<(Arc<Pipeline>, Vec<(Feed, FeedId)>), String> {
     let path = current.config.path.clone();
-    let config = tokio::task::spawn_blocking(move || Config::load(&path))
+    let mut config = tokio::task::spawn_blocking(move || Config::load(&path))
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())?;
+    let listen = |config: &Config| config.http.as_ref().map(|h| h.listen);
+    if listen(&config) != listen(&current.config) {
+        // The listener (or its absence) stays as it started, and so does the token guarding it.
+        tracing::warn!(
+            "[http] changed where it listens; that takes effect when feedwatch restarts"
+        );
+        config.http = current.config.http.clone();
+    }
     if config.database != current.config.database {
         return Err(format!(
             "`database` changed to {}; that needs a restart",

@@ -510,3 +510,37 @@ async fn healthz_fails_while_the_database_takes_no_writes() {
     let (status, _, body) = get(&format!("{base}/healthz"), None).await;
     assert_eq!((status, body.as_str()), (200, "ok\n"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reload_changes_the_token_but_not_where_it_listens() {
+    let server = TestServer::start().await;
+    let with = |http: &str| news_config(&server, http);
+    let ws = Workspace::new(&with("listen = \"127.0.0.1:0\"\ntoken = \"first\""));
+    let daemon = Daemon::start(&ws.config(), &[]);
+    let base = listening_at(&daemon).await;
+    assert_eq!(get(&format!("{base}/metrics"), Some("first")).await.0, 200);
+
+    std::fs::write(
+        ws.config(),
+        with("listen = \"127.0.0.1:0\"\ntoken = \"second\""),
+    )
+    .unwrap();
+    daemon.wait_for_log("config reloaded", 1).await;
+    assert_eq!(get(&format!("{base}/metrics"), Some("first")).await.0, 401);
+    assert_eq!(get(&format!("{base}/metrics"), Some("second")).await.0, 200);
+
+    // Moving the listener needs a restart: until then it keeps its address and its token.
+    std::fs::write(
+        ws.config(),
+        with("listen = \"127.0.0.2:0\"\ntoken = \"third\""),
+    )
+    .unwrap();
+    daemon.wait_for_log("config reloaded", 2).await;
+    assert!(
+        daemon.log().contains("[http] changed where it listens"),
+        "{}",
+        daemon.log()
+    );
+    assert_eq!(get(&format!("{base}/metrics"), Some("second")).await.0, 200);
+    assert_eq!(get(&format!("{base}/metrics"), Some("third")).await.0, 401);
+}

@@ -47,10 +47,6 @@ struct AppState {
     /// The pipeline the daemon runs on now: its config, rules and database.
     current: watch::Receiver<Arc<Pipeline>>,
     liveness: Arc<Liveness>,
-    /// Where the listener is bound, and the token it started with: a reload that moves
-    /// `listen` does not move the listener, so it keeps the token that went with it.
-    bound: SocketAddr,
-    startup_token: Option<HttpToken>,
 }
 
 impl AppState {
@@ -58,12 +54,14 @@ impl AppState {
         Arc::clone(&self.current.borrow())
     }
 
+    /// The token of the config the daemon runs on now (a reload that moves `listen` keeps the
+    /// running `[http]`, token included).
     fn token(&self) -> Option<HttpToken> {
-        let pipeline = self.pipeline();
-        match &pipeline.config.http {
-            Some(http) if http.listen == self.bound => http.token.clone(),
-            _ => self.startup_token.clone(),
-        }
+        self.pipeline()
+            .config
+            .http
+            .as_ref()
+            .and_then(|h| h.token.clone())
     }
 }
 
@@ -84,18 +82,7 @@ pub fn serve(
     let bound = listener
         .local_addr()
         .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
-    let startup_token = current
-        .borrow()
-        .config
-        .http
-        .as_ref()
-        .and_then(|h| h.token.clone());
-    let state = AppState {
-        current,
-        liveness,
-        bound,
-        startup_token,
-    };
+    let state = AppState { current, liveness };
     let app = router(state);
     tracing::info!("HTTP listening on http://{bound}/");
     tokio::spawn(async move {
