@@ -755,3 +755,83 @@ async fn daemon_digest_takes_alerts_that_arrive_later_in_the_window() {
     assert_eq!(received.len(), 1, "one message for the window");
     assert_digest(&received[0], &outbox_ids(&ws));
 }
+
+/// A webhook whose address, signing secret and token header are kept out of the config file.
+fn config_with_secrets_elsewhere(server: &TestServer) -> String {
+    ConfigBuilder::new()
+        .named_feed("World", &server.url("/feeds/world.xml"))
+        .with("interval = \"1h\"")
+        .rule("ukraine", "Ukraine", &["hook"])
+        .with(
+            r#"
+[[notifier]]
+name = "hook"
+kind = "webhook"
+format = "slack"
+url = { credential = "hook-url" }
+secret = { file = "signing-key" }
+headers = { Authorization = { env = "FW_TEST_TOKEN" } }
+"#,
+        )
+        .build()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn secrets_come_from_credentials_files_and_the_environment_and_never_show() {
+    let server = TestServer::start().await;
+    serve_items(&server, 1);
+    let ws = Workspace::new(&config_with_secrets_elsewhere(&server));
+    std::fs::create_dir(ws.path("credentials")).unwrap();
+    std::fs::write(
+        ws.path("credentials/hook-url"),
+        format!("{}\n", server.url("/hook")),
+    )
+    .unwrap();
+    std::fs::write(ws.path("signing-key"), "k3y-from-file\n").unwrap();
+    let env = [("FW_TEST_TOKEN", "Bearer t0ken-from-env")];
+
+    let out = common::feedwatch(&ws.config(), &["run", "--once"], &env).await;
+    out.assert_ok();
+    let received = server.received();
+    assert_eq!(received.len(), 1, "{}", out.stderr);
+    assert_eq!(
+        received[0].headers["authorization"],
+        "Bearer t0ken-from-env"
+    );
+    assert!(received[0].headers.contains_key("x-feedwatch-signature"));
+
+    // `check` runs with the same secrets, shows none of them, and has nothing inline to warn of.
+    let check = common::feedwatch(&ws.config(), &["check"], &env).await;
+    check.assert_ok();
+    for secret in ["/hook", "k3y-from-file", "t0ken-from-env"] {
+        assert!(!check.stdout.contains(secret), "{secret}: {}", check.stdout);
+    }
+    assert!(!check.stdout.contains("warning"), "{}", check.stdout);
+
+    // A missing one is a config error naming where feedwatch looked, not a value.
+    let missing = ws.run(&["check"]).await;
+    assert_eq!(missing.code, Some(2), "{}", missing.stderr);
+    missing.assert_stderr_has("environment variable FW_TEST_TOKEN is not set");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_warns_of_a_secret_inline_in_a_config_others_can_read() {
+    use std::os::unix::fs::PermissionsExt;
+    let ws = Workspace::new(
+        &ConfigBuilder::new()
+            .with(
+                "[[notifier]]\nname = \"chat\"\nkind = \"webhook\"\nformat = \"slack\"\n\
+                 url = \"https://hooks.slack.example/services/T0/B0/s3cret\"\n",
+            )
+            .build(),
+    );
+    std::fs::set_permissions(ws.config(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = ws.run(&["check"]).await;
+    out.assert_ok()
+        .assert_stdout_has("is readable by other users and holds `url` of `chat` inline");
+    assert!(!out.stdout.contains("s3cret"), "{}", out.stdout);
+
+    std::fs::set_permissions(ws.config(), std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = ws.run(&["check"]).await;
+    assert!(!out.stdout.contains("warning"), "{}", out.stdout);
+}

@@ -69,5 +69,26 @@ pub fn check(path: &Path) -> Result<ExitCode> {
         ),
         None => println!("http: off"),
     }
+    warn_of_readable_secrets(path, &config.inline_secrets);
     Ok(ExitCode::SUCCESS)
+}
+
+/// A config others can read should not hold secrets itself; the file/credential/env forms keep
+/// them out of it.
+fn warn_of_readable_secrets(path: &Path, inline: &[String]) {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(meta) = std::fs::metadata(path) else {
+        return;
+    };
+    if inline.is_empty() || meta.permissions().mode() & 0o044 == 0 {
+        return;
+    }
+    println!(
+        "warning: {} is readable by other users and holds {} inline; move {} to a file \
+         (`{{ file = \"PATH\" }}`, `{{ credential = \"NAME\" }}` or `{{ env = \"VAR\" }}`) or \
+         `chmod 600` the config",
+        path.display(),
+        inline.join(", "),
+        if inline.len() == 1 { "it" } else { "them" }
+    );
 }

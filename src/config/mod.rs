@@ -10,6 +10,7 @@ mod http;
 mod notifiers;
 mod problems;
 mod raw;
+mod secret;
 #[cfg(test)]
 mod tests;
 mod validate;
@@ -52,6 +53,9 @@ pub struct Config {
     pub notifiers: Vec<Notifier>,
     /// The HTTP listener (`[http]`); none unless the file asks for one.
     pub http: Option<Http>,
+    /// Secrets written in the file itself (e.g. "`url` of `team-chat`"), for `check` to warn
+    /// about when others can read the file.
+    pub inline_secrets: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -251,7 +255,10 @@ impl Config {
             path: path.to_path_buf(),
             source,
         })?;
-        Config::parse(&text, path)
+        // An absolute path, so the database beside a relative config is the same file whatever
+        // folder a later command runs from, and messages name it unambiguously.
+        let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        Config::parse(&text, &path)
     }
 
     /// Validates `text` as if it had been read from `path`.
@@ -273,6 +280,7 @@ impl Config {
             rules: Vec::new(),
             notifiers: Vec::new(),
             http: None,
+            inline_secrets: Vec::new(),
         }
     }
 
@@ -288,8 +296,14 @@ pub fn default_config_path() -> PathBuf {
         .join("config.toml")
 }
 
+/// Where the system service keeps its state (`StateDirectory=feedwatch` in the shipped unit).
+pub const SYSTEM_STATE_DIR: &str = "/var/lib/feedwatch";
+
 /// The database when the config names none: systemd's `StateDirectory` for a system service,
-/// `$XDG_DATA_HOME/feedwatch/` for a config in the XDG config folder, else beside the config.
+/// the same folder for any config under `/etc` (so an administrator's `feedwatch --config
+/// /etc/feedwatch/config.toml matches` reads the service's database, not a new one beside the
+/// config), `$XDG_DATA_HOME/feedwatch/` for a config in the XDG config folder, else beside the
+/// config.
 fn default_database(config_path: &Path) -> PathBuf {
     if let Some(state) = std::env::var_os("STATE_DIRECTORY") {
         // systemd may list several folders separated by colons; the first is ours.
@@ -302,6 +316,9 @@ fn default_database(config_path: &Path) -> PathBuf {
         if !first.is_empty() {
             return PathBuf::from(first).join("feedwatch.db");
         }
+    }
+    if config_path.starts_with("/etc") {
+        return Path::new(SYSTEM_STATE_DIR).join("feedwatch.db");
     }
     if config_path.starts_with(xdg_home("XDG_CONFIG_HOME", ".config").join("feedwatch")) {
         return xdg_home("XDG_DATA_HOME", ".local/share")

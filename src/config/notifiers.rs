@@ -8,6 +8,7 @@ use toml::Spanned;
 
 use super::problems::{Problems, positive_duration};
 use super::raw::RawNotifier;
+use super::secret::Secrets;
 use super::{
     Desktop, Notifier, NotifierKind, QuietHours, QuietZone, RateLimit, RetryPolicy, Webhook,
     WebhookFormat,
@@ -18,12 +19,13 @@ use super::{
 pub(super) fn notifier(
     name: String,
     raw: &RawNotifier,
+    secrets: &mut Secrets,
     problems: &mut Problems,
 ) -> Option<Notifier> {
     let retry = retry_policy(raw, problems);
     let quiet = quiet_hours(raw, problems);
     let (digest, rate_limit) = batching(raw, problems);
-    let kind = notifier_kind(raw, problems)?;
+    let kind = notifier_kind(raw, secrets, problems)?;
     Some(Notifier {
         name,
         kind,
@@ -34,7 +36,11 @@ pub(super) fn notifier(
     })
 }
 
-fn notifier_kind(raw: &RawNotifier, problems: &mut Problems) -> Option<NotifierKind> {
+fn notifier_kind(
+    raw: &RawNotifier,
+    secrets: &mut Secrets,
+    problems: &mut Problems,
+) -> Option<NotifierKind> {
     match raw.kind.get_ref().as_str() {
         "stdout" => {
             refuse_webhook_keys(raw, problems);
@@ -53,7 +59,7 @@ fn notifier_kind(raw: &RawNotifier, problems: &mut Problems) -> Option<NotifierK
             refuse_webhook_keys(raw, problems);
             desktop(raw, problems).map(NotifierKind::Desktop)
         }
-        "webhook" => webhook(raw, problems).map(NotifierKind::Webhook),
+        "webhook" => webhook(raw, secrets, problems).map(NotifierKind::Webhook),
         other => {
             problems.add(
                 raw.kind.span(),
@@ -109,9 +115,9 @@ fn desktop(raw: &RawNotifier, problems: &mut Problems) -> Option<Desktop> {
 }
 
 /// A webhook's keys; `None` when its address, timeout or secret is unusable.
-fn webhook(raw: &RawNotifier, problems: &mut Problems) -> Option<Webhook> {
+fn webhook(raw: &RawNotifier, secrets: &mut Secrets, problems: &mut Problems) -> Option<Webhook> {
     let name = raw.name.get_ref();
-    let url = webhook_url(raw, problems)?;
+    let url = webhook_url(raw, secrets, problems)?;
     let timeout = positive_duration(
         "timeout",
         raw.timeout.as_ref(),
@@ -119,14 +125,7 @@ fn webhook(raw: &RawNotifier, problems: &mut Problems) -> Option<Webhook> {
         problems,
     )?;
     let secret = match &raw.secret {
-        Some(s) if s.get_ref().is_empty() => {
-            problems.add(
-                s.span(),
-                format!("`secret` of `{name}` is empty; remove it or set one"),
-            );
-            return None;
-        }
-        Some(s) => Some(s.get_ref().clone()),
+        Some(s) => Some(secrets.read(s, &format!("`secret` of `{name}`"), true, problems)?),
         None => None,
     };
     let format = raw
@@ -134,7 +133,7 @@ fn webhook(raw: &RawNotifier, problems: &mut Problems) -> Option<Webhook> {
         .as_ref()
         .map_or(WebhookFormat::Json, |f| *f.get_ref());
     let method = webhook_method(raw, format, problems);
-    let headers = webhook_headers(raw, problems);
+    let headers = webhook_headers(raw, secrets, problems);
     check_template(raw, format, problems);
     if raw.chat_id.is_none() && format == WebhookFormat::Telegram {
         problems.add(
@@ -159,20 +158,32 @@ fn webhook(raw: &RawNotifier, problems: &mut Problems) -> Option<Webhook> {
 }
 
 /// The webhook's address, which must be there and be http(s).
-fn webhook_url(raw: &RawNotifier, problems: &mut Problems) -> Option<String> {
+fn webhook_url(
+    raw: &RawNotifier,
+    secrets: &mut Secrets,
+    problems: &mut Problems,
+) -> Option<String> {
     let name = raw.name.get_ref();
-    let Some(url) = &raw.url else {
+    let Some(written) = &raw.url else {
         problems.add(
             raw.kind.span(),
             format!("webhook notifier `{name}` needs a `url`"),
         );
         return None;
     };
-    match url::Url::parse(url.get_ref()) {
+    // Chat services put their token in the address itself.
+    let sensitive = raw.format.as_ref().is_some_and(|f| {
+        !matches!(
+            f.get_ref(),
+            WebhookFormat::Json | WebhookFormat::Template | WebhookFormat::Ntfy
+        )
+    });
+    let url = secrets.read(written, &format!("`url` of `{name}`"), sensitive, problems)?;
+    match url::Url::parse(url.trim()) {
         Ok(u) if matches!(u.scheme(), "http" | "https") => Some(u.to_string()),
         Ok(_) | Err(_) => {
             problems.add(
-                url.span(),
+                written.span(),
                 format!("webhook url of `{name}` must be an http(s) URL"),
             );
             None
@@ -203,7 +214,11 @@ fn webhook_method(raw: &RawNotifier, format: WebhookFormat, problems: &mut Probl
 
 /// The extra headers that can go on the wire: a header with a bad name or a control character
 /// in its value is reported and left out.
-fn webhook_headers(raw: &RawNotifier, problems: &mut Problems) -> Vec<(String, String)> {
+fn webhook_headers(
+    raw: &RawNotifier,
+    secrets: &mut Secrets,
+    problems: &mut Problems,
+) -> Vec<(String, String)> {
     let name = raw.name.get_ref();
     let mut headers = Vec::new();
     let Some(h) = &raw.headers else {
@@ -216,13 +231,23 @@ fn webhook_headers(raw: &RawNotifier, problems: &mut Problems) -> Vec<(String, S
                 h.span(),
                 format!("header name `{key}` of `{name}` is not valid"),
             );
-        } else if value.chars().any(|c| c.is_control()) {
+            continue;
+        }
+        let lower = key.to_ascii_lowercase();
+        let sensitive = ["auth", "token", "key", "secret", "cookie", "password"]
+            .iter()
+            .any(|word| lower.contains(word));
+        let what = format!("header `{key}` of `{name}`");
+        let Some(value) = secrets.read(value, &what, sensitive, problems) else {
+            continue;
+        };
+        if value.chars().any(|c| c.is_control()) {
             problems.add(
                 h.span(),
                 format!("header `{key}` of `{name}` holds a control character"),
             );
         } else {
-            headers.push((key.clone(), value.clone()));
+            headers.push((key.clone(), value));
         }
     }
     headers

@@ -4,6 +4,7 @@
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::secret::RawSecret;
 use super::{Urgency, WebhookFormat};
 
 #[derive(Deserialize)]
@@ -79,12 +80,12 @@ pub(super) struct RawRule {
 pub(super) struct RawNotifier {
     pub(super) name: Spanned<String>,
     pub(super) kind: Spanned<String>,
-    pub(super) url: Option<Spanned<String>>,
+    pub(super) url: Option<Spanned<RawSecret>>,
     pub(super) format: Option<Spanned<WebhookFormat>>,
     pub(super) timeout: Option<Spanned<String>>,
-    pub(super) secret: Option<Spanned<String>>,
+    pub(super) secret: Option<Spanned<RawSecret>>,
     pub(super) method: Option<Spanned<String>>,
-    pub(super) headers: Option<Spanned<std::collections::BTreeMap<String, String>>>,
+    pub(super) headers: Option<Spanned<std::collections::BTreeMap<String, Spanned<RawSecret>>>>,
     pub(super) template: Option<Spanned<String>>,
     pub(super) content_type: Option<Spanned<String>>,
     pub(super) chat_id: Option<Spanned<String>>,

@@ -353,3 +353,18 @@ fn a_listen_address_must_be_an_ip_and_a_port() {
         "{found:?}"
     );
 }
+
+#[test]
+fn a_config_under_etc_names_the_system_services_database() {
+    // Under systemd the unit's STATE_DIRECTORY decides; an administrator's shell has none.
+    if std::env::var_os("STATE_DIRECTORY").is_some() {
+        return;
+    }
+    let config = parse("").unwrap();
+    assert_eq!(
+        config.database,
+        Path::new(SYSTEM_STATE_DIR).join("feedwatch.db")
+    );
+    let elsewhere = Config::parse("", Path::new("/srv/news/config.toml")).unwrap();
+    assert_eq!(elsewhere.database, Path::new("/srv/news/feedwatch.db"));
+}

@@ -11,6 +11,7 @@ use toml::Spanned;
 use super::notifiers::notifier;
 use super::problems::{Problems, positive_duration};
 use super::raw::{RawConfig, RawDefaults, RawFeed, RawRule};
+use super::secret::Secrets;
 use super::{
     Config, ConfigError, DEFAULT_FETCH_TIMEOUT, DEFAULT_INTERVAL, DEFAULT_MAX_BODY,
     DEFAULT_RETENTION, Feed, MIN_INTERVAL, MIN_RETENTION, Rule, base_dir, default_database,
@@ -46,6 +47,8 @@ pub(super) fn validate(raw: RawConfig, text: &str, path: &Path) -> Result<Config
         })
         .collect();
 
+    let env = |variable: &str| std::env::var_os(variable);
+    let mut secrets = Secrets::new(&base, &env);
     let mut notifier_names = Names::new("notifier");
     let notifiers = raw
         .notifiers
@@ -53,9 +56,10 @@ pub(super) fn validate(raw: RawConfig, text: &str, path: &Path) -> Result<Config
         .filter_map(|raw_notifier| {
             let name = raw_notifier.name.get_ref().trim().to_string();
             notifier_names.claim(&name, raw_notifier.name.span(), &mut problems);
-            notifier(name, raw_notifier, &mut problems)
+            notifier(name, raw_notifier, &mut secrets, &mut problems)
         })
         .collect();
+    let inline_secrets = secrets.into_inline();
 
     let known = Known {
         feeds: &feeds,
@@ -89,6 +93,7 @@ pub(super) fn validate(raw: RawConfig, text: &str, path: &Path) -> Result<Config
         rules,
         notifiers,
         http,
+        inline_secrets,
     })
 }
 
