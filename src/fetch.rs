@@ -20,11 +20,7 @@ use reqwest::StatusCode;
 use reqwest::header::{self, HeaderMap};
 use tokio::sync::Semaphore;
 
-const USER_AGENT: &str = concat!(
-    "feedwatch/",
-    env!("CARGO_PKG_VERSION"),
-    " (+https://github.com/feedwatch/feedwatch)"
-);
+const USER_AGENT: &str = concat!("feedwatch/", env!("CARGO_PKG_VERSION"));
 const ACCEPT: &str = "application/rss+xml, application/atom+xml, application/feed+json, \
                       application/xml;q=0.9, text/xml;q=0.9, application/json;q=0.8, */*;q=0.5";
 /// Redirect hops followed before giving up; feeds that move more than this are broken.

@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use feedwatch::config::{self, Config, ConfigError};
 use feedwatch::daemon;
 use feedwatch::pipeline::Pipeline;
-use feedwatch::service::InstanceLock;
+use feedwatch::service::{self, InstanceLock};
 use feedwatch::store::MatchFilter;
 
 /// Watches RSS, Atom and JSON feeds for the stories you care about and alerts you once per story.
@@ -251,8 +251,12 @@ enum FeedAction {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let quiet = !matches!(cli.command, Command::Run { .. });
-    init_logging(&cli.log_level, cli.log_format, quiet);
+    let daemon = matches!(cli.command, Command::Run { .. });
+    if !daemon {
+        end_quietly_on_broken_pipe();
+    }
+    let journal = service::journal::stderr_is_journal();
+    init_logging(&cli.log_level, cli.log_format, !daemon, journal);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -265,13 +269,32 @@ fn main() -> ExitCode {
         Err(err) => {
             let usage = err.downcast_ref::<ConfigError>().is_some()
                 || err.downcast_ref::<commands::output::UsageError>().is_some();
-            eprintln!("feedwatch: {err:#}");
+            let message = format!("feedwatch: {err:#}");
+            if journal {
+                // Every line at priority err: a config error spans several.
+                for line in message.lines() {
+                    eprintln!("<3>{line}");
+                }
+            } else {
+                eprintln!("{message}");
+            }
             ExitCode::from(if usage { 2 } else { 1 })
         }
     }
 }
 
-fn init_logging(level: &str, format: LogFormat, quiet: bool) {
+/// A listing piped into `head` ends when the reader goes, as other Unix tools do, instead of
+/// panicking on the next write: Rust ignores SIGPIPE unless told otherwise. The daemon keeps
+/// ignoring it, so a closed socket is an error it handles, never its end.
+fn end_quietly_on_broken_pipe() {
+    // SAFETY: restoring the default action of one signal before any thread starts.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+fn init_logging(level: &str, format: LogFormat, quiet: bool, journal: bool) {
     use tracing_subscriber::EnvFilter;
     let default = if quiet { "warn" } else { level };
     let filter = EnvFilter::try_from_default_env()
@@ -282,9 +305,17 @@ fn init_logging(level: &str, format: LogFormat, quiet: bool) {
         .with_target(false);
     match format {
         LogFormat::Json => builder.json().init(),
-        // journald adds its own timestamps; a terminal gets them and colours.
-        LogFormat::Text if std::env::var_os("JOURNAL_STREAM").is_some() => {
-            builder.without_time().with_ansi(false).init()
+        // journald adds its own timestamps and reads each line's priority from its prefix; a
+        // terminal gets timestamps and colours.
+        LogFormat::Text if journal => {
+            let format = tracing_subscriber::fmt::format()
+                .without_time()
+                .with_ansi(false)
+                .with_target(false);
+            builder
+                .with_ansi(false)
+                .event_format(service::journal::PriorityPrefix(format))
+                .init()
         }
         LogFormat::Text => builder
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

@@ -1,6 +1,6 @@
 //! What it takes to run as a well-behaved service, apart from the pipeline itself: one instance
-//! per database (a lock file), systemd's readiness and watchdog protocol, and noticing when the
-//! config file is edited.
+//! per database (a lock file), systemd's readiness and watchdog protocol, log lines journald
+//! files by priority, and noticing when the config file is edited.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
@@ -99,6 +99,64 @@ fn read_pid(file: &mut File) -> Option<u32> {
     file.rewind().ok()?;
     file.read_to_string(&mut text).ok()?;
     text.trim().parse().ok()
+}
+
+/// Logging to journald through stderr, as systemd connects a service's stderr.
+pub mod journal {
+    use std::fmt;
+    use std::os::unix::fs::MetadataExt;
+
+    use tracing::{Event, Level, Subscriber};
+    use tracing_subscriber::fmt::format::Writer;
+    use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+    use tracing_subscriber::registry::LookupSpan;
+
+    /// Whether stderr is the journal's stream: systemd names it in `JOURNAL_STREAM` as
+    /// `device:inode` (systemd.exec(5)). A child whose stderr was redirected inherits the
+    /// variable but not the stream, hence the comparison.
+    pub fn stderr_is_journal() -> bool {
+        let Some(stream) = std::env::var_os("JOURNAL_STREAM") else {
+            return false;
+        };
+        let Some((dev, ino)) = stream.to_str().and_then(|s| s.split_once(':')) else {
+            return false;
+        };
+        match std::fs::metadata("/proc/self/fd/2") {
+            Ok(meta) => dev.parse() == Ok(meta.dev()) && ino.parse() == Ok(meta.ino()),
+            Err(_) => false,
+        }
+    }
+
+    /// The syslog priority journald reads from a `<N>` line prefix (sd-daemon(3)).
+    pub fn priority(level: &Level) -> u8 {
+        match *level {
+            Level::ERROR => 3,
+            Level::WARN => 4,
+            Level::INFO => 6,
+            _ => 7,
+        }
+    }
+
+    /// Prefixes each event with its priority, so `journalctl -p warning` shows warnings and
+    /// errors alone instead of every line at the stream's default level.
+    pub struct PriorityPrefix<F>(pub F);
+
+    impl<S, N, F> FormatEvent<S, N> for PriorityPrefix<F>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+        N: for<'a> FormatFields<'a> + 'static,
+        F: FormatEvent<S, N>,
+    {
+        fn format_event(
+            &self,
+            ctx: &FmtContext<'_, S, N>,
+            mut writer: Writer<'_>,
+            event: &Event<'_>,
+        ) -> fmt::Result {
+            write!(writer, "<{}>", priority(event.metadata().level()))?;
+            self.0.format_event(ctx, writer, event)
+        }
+    }
 }
 
 /// systemd's notification protocol; every call is a no-op when not started by systemd

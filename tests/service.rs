@@ -358,3 +358,92 @@ fn default_paths_follow_xdg_and_systemd_state_directory() {
         "{out}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_exits_3_with_no_daemon_and_says_where_it_looked() {
+    let server = TestServer::start().await;
+    let ws = Workspace::new(&config(&server, &["/feeds/f.xml"], &[("n", "NATO")]));
+    let out = ws.run(&["status"]).await;
+    assert_eq!(out.code, Some(3), "{}{}", out.stdout, out.stderr);
+    out.assert_stdout_has("not running")
+        .assert_stdout_has(ws.db().display().to_string())
+        .assert_stdout_has("none yet");
+    let json = ws.run(&["status", "--json"]).await;
+    assert_eq!(json.code, Some(3));
+    let value: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(value["running"], false);
+    assert_eq!(value["database_exists"], false);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn read_only_commands_never_create_a_database() {
+    let server = TestServer::start().await;
+    let ws = Workspace::new(&config(&server, &["/feeds/f.xml"], &[("n", "NATO")]));
+    for args in [
+        &["matches"][..],
+        &["feeds"],
+        &["search", "NATO"],
+        &["backtest", "n", "--since", "7d"],
+        &["outbox"],
+        &["status"],
+    ] {
+        let out = ws.run(args).await;
+        assert_ne!(out.code, Some(0), "{args:?} succeeded on no database");
+        if args[0] != "status" {
+            out.assert_stderr_has(format!("no database at {}", ws.db().display()))
+                .assert_stderr_has("database = ");
+        }
+        assert!(!ws.db().exists(), "{args:?} created {}", ws.db().display());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_exits_0_while_a_daemon_keeps_up() {
+    let server = TestServer::start().await;
+    server.feed("f.xml", "application/rss+xml", rss("F", &[("a", "x", "")]));
+    let ws = Workspace::new(&config(&server, &["/feeds/f.xml"], &[("n", "NATO")]));
+    let daemon = Daemon::start(&ws.config(), &[]);
+    daemon.wait_for_log("feedwatch started", 1).await;
+    wait_until(WAIT, "the first poll", || server.hits("f.xml") > 0).await;
+    let out = ws.run(&["status", "--json"]).await;
+    out.assert_ok();
+    let value: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(value["running"], true);
+    assert_eq!(value["overdue_feeds"], serde_json::json!([]));
+    daemon.kill().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_listing_piped_into_a_reader_that_leaves_ends_quietly() {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    let server = TestServer::start().await;
+    // Enough rows that the listing is still writing when the reader has gone.
+    let feeds: Vec<String> = (0..3000).map(|i| format!("/feeds/f{i}.xml")).collect();
+    let feeds: Vec<&str> = feeds.iter().map(String::as_str).collect();
+    let ws = Workspace::new(&config(&server, &feeds, &[("n", "NATO")]));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_feedwatch"))
+        .arg("--config")
+        .arg(ws.config())
+        .args(["feed", "list"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut head = [0u8; 10];
+    child.stdout.take().unwrap().read_exact(&mut head).unwrap();
+    // The pipe's read end closed here, as `| head -c 10` does.
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        status.success() || std::os::unix::process::ExitStatusExt::signal(&status) == Some(13),
+        "{status:?}: {stderr}"
+    );
+}

@@ -55,7 +55,7 @@ pub fn backtest(path: &Path, subject: Subject, since: Duration, sample: usize) -
     }]);
     let since_at =
         Utc::now() - chrono::Duration::from_std(since).context("--since is too far back")?;
-    let store = Store::open(&config.database)?;
+    let store = Store::open_existing(&config.database)?;
     let archive = store.articles_since(since_at)?;
     let since_day = since_at.format("%Y-%m-%d");
     if archive.is_empty() {

@@ -12,7 +12,7 @@ use feedwatch::store::{FeedState, Store};
 
 pub fn feeds(path: &Path, as_json: bool) -> Result<ExitCode> {
     let config = Config::load(path)?;
-    let store = Store::open(&config.database)?;
+    let store = Store::open_existing(&config.database)?;
     // Rows of feeds dropped from the config stay in the store; show only the configured ones.
     let states: Vec<FeedState> = store
         .feed_states()?

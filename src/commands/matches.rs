@@ -19,7 +19,7 @@ pub enum Format {
 
 pub fn matches(path: &Path, filter: MatchFilter, format: Format) -> Result<ExitCode> {
     let config = Config::load(path)?;
-    let store = Store::open(&config.database)?;
+    let store = Store::open_existing(&config.database)?;
     let found = store.matches_where(&filter)?;
     match format {
         Format::Json => print_json(&json!(found.iter().map(as_json).collect::<Vec<_>>()))?,

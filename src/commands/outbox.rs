@@ -14,7 +14,7 @@ use feedwatch::store::{Db, OutboxEntry, Store};
 
 pub fn show(path: &Path, as_json: bool) -> Result<ExitCode> {
     let config = Config::load(path)?;
-    let store = Store::open(&config.database)?;
+    let store = Store::open_existing(&config.database)?;
     let entries = store.undelivered()?;
     if as_json {
         let out: Vec<_> = entries
@@ -81,7 +81,7 @@ pub fn show(path: &Path, as_json: bool) -> Result<ExitCode> {
 /// Puts dead alerts back in the queue and makes one delivery attempt for everything due.
 pub async fn retry(path: &Path) -> Result<ExitCode> {
     let config = Config::load(path)?;
-    let db = Db::new(Store::open(&config.database)?);
+    let db = Db::new(Store::open_existing(&config.database)?);
     let now = Utc::now();
     let revived = db.call(move |s| s.revive_dead(now)).await?;
     let stats = notify::deliver_due(

@@ -33,7 +33,7 @@ pub fn search(path: &Path, args: SearchArgs) -> Result<ExitCode> {
         ("[".to_string(), "]".to_string())
     };
     // Brings the database's schema up to date before the index reads it.
-    drop(Store::open(&config.database)?);
+    drop(Store::open_existing(&config.database)?);
     let mut index = open_index(&config.database)?;
     match bring_up_to_date(&mut index, &config.database) {
         Ok(0) => {}

@@ -1,5 +1,9 @@
 //! `feedwatch status`: is a daemon running on this config's database, when did it last poll,
 //! what is due next, and how many alerts are waiting.
+//!
+//! The exit code makes it a health check for scripts and containers: 0 when a daemon runs and
+//! keeps up, 1 when a feed is overdue by more than [`OVERDUE_AFTER`], 3 when no daemon runs
+//! (the LSB code for a service that is not running).
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -12,10 +16,18 @@ use feedwatch::config::Config;
 use feedwatch::service::running_instance;
 use feedwatch::store::{Db, Store};
 
+/// How late a due poll may start before `status` calls the daemon behind: a poll waits for a
+/// free slot and for its host's limit, but not for minutes.
+const OVERDUE_AFTER: chrono::Duration = chrono::Duration::minutes(5);
+
+const BEHIND: u8 = 1;
+const NOT_RUNNING: u8 = 3;
+
 pub async fn status(path: &Path, as_json: bool) -> Result<ExitCode> {
     let config = Config::load(path)?;
     let running = running_instance(&config.database);
-    let (feeds, outbox) = if config.database.exists() {
+    let database_exists = config.database.exists();
+    let (feeds, outbox) = if database_exists {
         let db = Db::new(Store::open(&config.database)?);
         (
             db.call(|s| s.feed_states()).await?,
@@ -38,31 +50,60 @@ pub async fn status(path: &Path, as_json: bool) -> Result<ExitCode> {
         .filter(|f| f.consecutive_failures > 0)
         .count();
     let count = |status: &str| outbox.get(status).copied().unwrap_or(0);
+    let now = Utc::now();
+    let overdue: Vec<&str> = configured
+        .iter()
+        .filter(|f| f.next_poll_at.is_some_and(|at| now - at > OVERDUE_AFTER))
+        .map(|f| f.name.as_str())
+        .collect();
+    let code = if running.is_none() {
+        ExitCode::from(NOT_RUNNING)
+    } else if !overdue.is_empty() {
+        ExitCode::from(BEHIND)
+    } else {
+        ExitCode::SUCCESS
+    };
 
     if as_json {
         let out = json!({
             "running": running.is_some(),
             "pid": running.flatten(),
             "database": config.database,
+            "database_exists": database_exists,
             "feeds": config.feeds.len(),
             "failing_feeds": failing,
+            "overdue_feeds": overdue,
             "last_poll": last_poll.map(rfc3339),
             "next_due": next_due.map(|(at, name)| json!({"feed": name, "at": rfc3339(at)})),
             "alerts": {"pending": count("pending"), "delivered": count("delivered"), "dead": count("dead")},
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
-        return Ok(ExitCode::SUCCESS);
+        return Ok(code);
     }
     match running {
         Some(Some(pid)) => println!("daemon:      running (pid {pid})"),
         Some(None) => println!("daemon:      running"),
         None => println!("daemon:      not running"),
     }
-    println!("database:    {}", config.database.display());
+    if database_exists {
+        println!("database:    {}", config.database.display());
+    } else {
+        println!(
+            "database:    {} (none yet: no daemon has run with this config)",
+            config.database.display()
+        );
+    }
     println!(
         "feeds:       {} configured, {failing} failing",
         config.feeds.len()
     );
+    if !overdue.is_empty() {
+        println!(
+            "overdue:     {} (due more than {} minutes ago)",
+            overdue.join(", "),
+            OVERDUE_AFTER.num_minutes()
+        );
+    }
     println!(
         "last poll:   {}",
         last_poll.map_or("never".to_string(), human)
@@ -77,7 +118,7 @@ pub async fn status(path: &Path, as_json: bool) -> Result<ExitCode> {
         count("delivered"),
         count("dead")
     );
-    Ok(ExitCode::SUCCESS)
+    Ok(code)
 }
 
 fn rfc3339(t: DateTime<Utc>) -> String {

@@ -30,6 +30,11 @@ pub use search::{
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    #[error(
+        "no database at {path}: no daemon has run with this config yet; start feedwatch (`feedwatch run`, \
+         or the service) or set `database = \"...\"` in the config to the one it uses"
+    )]
+    Missing { path: PathBuf },
     #[error("database {path}: {source}")]
     Open {
         path: PathBuf,
@@ -191,6 +196,17 @@ impl Store {
         let mut store = Store { conn };
         store.migrate(path)?;
         Ok(store)
+    }
+
+    /// Opens the database a daemon has created, for commands that only look (or change what is
+    /// there): where none exists it says so instead of creating an empty one beside the config.
+    pub fn open_existing(path: &Path) -> Result<Store, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::Missing {
+                path: path.to_path_buf(),
+            });
+        }
+        Store::open(path)
     }
 
     /// A connection for reads only, to a database [`Store::open`] has brought up to date.

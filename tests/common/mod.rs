@@ -103,7 +103,7 @@ fn assert_has(stream: &str, written: &str, text: &str) {
 
 /// Loopback traffic must never go through a proxy from the environment, and the test's own log
 /// level or systemd socket must not leak into the binary under test.
-const INHERITED_ENV_TO_DROP: [&str; 7] = [
+const INHERITED_ENV_TO_DROP: [&str; 10] = [
     "http_proxy",
     "https_proxy",
     "HTTP_PROXY",
@@ -111,6 +111,9 @@ const INHERITED_ENV_TO_DROP: [&str; 7] = [
     "ALL_PROXY",
     "RUST_LOG",
     "NOTIFY_SOCKET",
+    "JOURNAL_STREAM",
+    "STATE_DIRECTORY",
+    "CREDENTIALS_DIRECTORY",
 ];
 
 pub async fn feedwatch(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
