@@ -451,6 +451,7 @@ async fn the_status_page_shows_feeds_matches_and_outbox_and_runs_no_feed_markup(
         "a feed's markup ran in the page:\n{dom}"
     );
     assert!(dom.contains("<mark>NATO</mark>"), "{dom}");
+    assert!(dom.contains("2 feeds, 1 failing · 1 rule ·"), "{dom}");
     // The title is shown as the text it is.
     assert!(
         dom.contains("NATO &lt;script&gt;document.body.dataset.pwned='script'&lt;/script&gt;"),

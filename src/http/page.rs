@@ -238,6 +238,7 @@ mod tests {
             .unwrap();
         assert!(html.contains("No feeds in the config."), "{html}");
         assert!(html.contains("No matches yet."), "{html}");
+        assert!(html.contains("0 feeds, 0 failing · 0 rules"), "{html}");
     }
 
     #[test]
