@@ -10,7 +10,8 @@
 #   a credential, the administrator's status/matches/feeds see the service's database, reload
 #   reads an edited config, a broken feed is a warning in the journal, stop ends with
 #   Result=success, a broken config fails the unit at once with its error at priority err;
-#   user unit: the same life under a lingering user's manager (`systemctl --user`).
+#   user unit: the same life under a lingering user's manager (`systemctl --user`), with a
+#   desktop alert through the user's session bus to a notification daemon (dunst on Xvfb).
 # Needs root. Exits non-zero on the first check that fails, with the unit's journal.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -173,10 +174,10 @@ box systemctl reset-failed feedwatch || true
 
 # ============================ user unit ============================
 step "user unit: a lingering user's manager"
-if ! box test -e /lib/systemd/system/user@.service || ! box test -e /usr/share/dbus-1/services/org.freedesktop.systemd1.service \
-   || ! box dpkg -s libpam-systemd >/dev/null 2>&1; then
-  box bash -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libpam-systemd dbus-user-session >/dev/null' \
-    || fail "install libpam-systemd in the box"
+if ! box dpkg -s libpam-systemd dbus-user-session dunst xvfb >/dev/null 2>&1; then
+  box bash -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+    --no-install-recommends libpam-systemd dbus-user-session dunst xvfb >/dev/null' \
+    || fail "install libpam-systemd, dbus-user-session, dunst and xvfb in the box"
 fi
 box bash -c 'id fwuser >/dev/null 2>&1 || useradd -m -s /bin/bash fwuser'
 uid=$(box id -u fwuser)
@@ -186,6 +187,15 @@ wait_for 30 "user@$uid.service runs" box systemctl is-active "user@$uid.service"
 as_user() { box runuser -u fwuser -- env XDG_RUNTIME_DIR=/run/user/$uid \
   DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/$uid/bus bash -c "cd ~/src && $1"; }
 box bash -c "rm -rf ~fwuser/src && cp -r $src ~fwuser/src && chown -R fwuser: ~fwuser/src"
+# The user's desktop: an X server and a notification daemon on the session bus, as a graphical
+# login would start them. Alerts leave dunst's screen after a second, into its history.
+printf '[urgency_normal]\n    timeout = 1\n' >"$work/dunstrc"
+"$BOX" install "$work/dunstrc" /home/fwuser/dunstrc
+as_user 'systemctl --user stop fw-xvfb fw-dunst 2>/dev/null; systemctl --user reset-failed 2>/dev/null
+  systemd-run --user --unit=fw-xvfb Xvfb :99 -nolisten tcp &&
+  systemd-run --user --unit=fw-dunst --setenv=DISPLAY=:99 dunst -config ~/dunstrc' >/dev/null 2>&1 \
+  || fail "start Xvfb and dunst for the user"
+wait_for 20 "dunst answers on the user's bus" as_user 'dunstctl is-paused'
 # What `cargo install --locked --path .` leaves: the binary in ~/.cargo/bin.
 box runuser -u fwuser -- install -Dm755 "$src/target/release/feedwatch" /home/fwuser/.cargo/bin/feedwatch
 
@@ -196,7 +206,12 @@ for line in "${lines[@]:0:${#lines[@]}-1}"; do
   as_user "$line" || fail "install line: $line"
 done
 feed first.xml deploy-user-1 "NATO user service alert"
-{ test_config first.xml | sed '/^url = { credential/d'; echo "url = \"$base/hook\""; } >"$work/user-config.toml"
+# The user's config: the webhook address inline (the file is the user's alone) and a desktop alert.
+user_config() {
+  test_config "$@" | sed -e '/^url = { credential/d' -e 's/^notify = \["hook", "journal"\]/notify = ["hook", "journal", "desk"]/'
+  printf 'url = "%s/hook"\n\n[[notifier]]\nname = "desk"\nkind = "desktop"\n' "$base"
+}
+user_config first.xml >"$work/user-config.toml"
 "$BOX" install "$work/user-config.toml" /home/fwuser/.config/feedwatch/config.toml
 box chown fwuser: /home/fwuser/.config/feedwatch/config.toml
 box chmod 600 /home/fwuser/.config/feedwatch/config.toml
@@ -211,9 +226,10 @@ out=$(as_user '~/.cargo/bin/feedwatch status') || fail "status exits 0: $out"
 grep -q "running (pid" <<<"$out" || fail "the user's status sees the service: $out"
 grep -q "/home/fwuser/.local/share/feedwatch/feedwatch.db" <<<"$out" || fail "in the user's data folder: $out"
 ok "status (no --config): running, ~/.local/share/feedwatch/feedwatch.db"
+wait_for 30 "the desktop alert reached dunst" as_user 'dunstctl history | grep -q "NATO user service alert"'
 
 step "user unit: reload and stop"
-{ test_config first.xml second.xml | sed '/^url = { credential/d'; echo "url = \"$base/hook\""; } >"$work/user-config.toml"
+user_config first.xml second.xml >"$work/user-config.toml"
 "$BOX" install "$work/user-config.toml" /home/fwuser/.config/feedwatch/config.toml
 box chown fwuser: /home/fwuser/.config/feedwatch/config.toml
 as_user 'systemctl --user reload feedwatch' || fail "systemctl --user reload"
