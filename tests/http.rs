@@ -233,7 +233,7 @@ async fn a_token_guards_everything_but_the_health_checks() {
     let server = TestServer::start().await;
     let ws = Workspace::new(&news_config(
         &server,
-        "listen = \"127.0.0.1:0\"\ntoken_env = \"FEEDWATCH_TEST_HTTP_TOKEN\"",
+        "listen = \"127.0.0.1:0\"\ntoken = { env = \"FEEDWATCH_TEST_HTTP_TOKEN\" }",
     ));
     let daemon = Daemon::start(&ws.config(), &[("FEEDWATCH_TEST_HTTP_TOKEN", "tok-42")]);
     let base = listening_at(&daemon).await;
@@ -265,7 +265,7 @@ async fn check_refuses_a_listener_beyond_loopback_without_a_token() {
         ws.config(),
         news_config(
             &server,
-            "listen = \"0.0.0.0:9123\"\ntoken_file = \"http-token\"",
+            "listen = \"0.0.0.0:9123\"\ntoken = { file = \"http-token\" }",
         ),
     )
     .unwrap();

@@ -1,13 +1,14 @@
-//! `[http]`: where the optional HTTP listener binds and the bearer token it asks for.
+//! `[http]`: where the optional HTTP listener binds and the bearer token it asks for. The token
+//! is a secret like a webhook's: inline, or `{ file = … }`, `{ credential = … }`, `{ env = … }`.
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::Path;
 
 use toml::Spanned;
 
 use super::problems::Problems;
 use super::raw::RawHttp;
+use super::secret::Secrets;
 
 /// The HTTP listener: metrics, health, Atom feeds of matches and the status page.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,7 +42,11 @@ impl fmt::Debug for HttpToken {
 }
 
 /// Checks `[http]`; `None` (with the problems recorded) when it cannot be used.
-pub(super) fn http(raw: &Spanned<RawHttp>, base: &Path, problems: &mut Problems) -> Option<Http> {
+pub(super) fn http(
+    raw: &Spanned<RawHttp>,
+    secrets: &mut Secrets,
+    problems: &mut Problems,
+) -> Option<Http> {
     let table = raw.get_ref();
     let listen = match table.listen.get_ref().trim().parse::<SocketAddr>() {
         Ok(addr) => Some(addr),
@@ -57,84 +62,27 @@ pub(super) fn http(raw: &Spanned<RawHttp>, base: &Path, problems: &mut Problems)
             None
         }
     };
-    let sources = [&table.token, &table.token_file, &table.token_env];
-    if sources.iter().filter(|s| s.is_some()).count() > 1 {
-        problems.add(
-            raw.span(),
-            "give the HTTP token one way only: `token_file`, `token_env` or `token`",
-        );
-        return None;
-    }
-    let token = if let Some(inline) = &table.token {
-        non_empty(inline.get_ref().trim(), inline, "token", problems)
-    } else if let Some(file) = &table.token_file {
-        read_token_file(file, base, problems)
-    } else if let Some(var) = &table.token_env {
-        match std::env::var(var.get_ref()) {
-            Ok(value) => non_empty(value.trim(), var, "token_env", problems),
-            Err(_) => {
-                problems.add(
-                    var.span(),
-                    format!(
-                        "token_env: the environment variable `{}` is not set (or not UTF-8)",
-                        var.get_ref()
-                    ),
-                );
-                None
-            }
+    let token = match &table.token {
+        // A token that cannot be read is a problem of its own; the listener is unusable then.
+        Some(written) => {
+            let token = secrets.read(written, "`token` of [http]", true, problems)?;
+            Some(HttpToken(token.trim().to_string()))
         }
-    } else {
-        None
+        None => None,
     };
     let listen = listen?;
-    let has_token =
-        table.token.is_some() || table.token_file.is_some() || table.token_env.is_some();
-    if !listen.ip().is_loopback() && !has_token {
+    if !listen.ip().is_loopback() && token.is_none() {
         problems.add(
             table.listen.span(),
             format!(
                 "listening on {listen}, beyond this machine, needs a bearer token: set \
-                 `token_file` (or `token_env`) in [http], or listen on 127.0.0.1"
+                 `token = {{ file = \"PATH\" }}` (or `{{ credential = \"NAME\" }}`, \
+                 `{{ env = \"VARIABLE\" }}`) in [http], or listen on 127.0.0.1"
             ),
         );
         return None;
     }
-    if has_token && token.is_none() {
-        return None;
-    }
     Some(Http { listen, token })
-}
-
-fn non_empty(
-    value: &str,
-    at: &Spanned<String>,
-    key: &str,
-    problems: &mut Problems,
-) -> Option<HttpToken> {
-    if value.is_empty() {
-        problems.add(at.span(), format!("{key}: the HTTP token is empty"));
-        return None;
-    }
-    Some(HttpToken(value.to_string()))
-}
-
-/// The token in `file` (relative to the config's folder), without surrounding whitespace.
-fn read_token_file(
-    file: &Spanned<String>,
-    base: &Path,
-    problems: &mut Problems,
-) -> Option<HttpToken> {
-    let path = base.join(file.get_ref());
-    match std::fs::read_to_string(&path) {
-        Ok(text) => non_empty(text.trim(), file, "token_file", problems),
-        Err(e) => {
-            problems.add(
-                file.span(),
-                format!("token_file: cannot read {}: {e}", path.display()),
-            );
-            None
-        }
-    }
 }
 
 #[cfg(test)]

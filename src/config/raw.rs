@@ -28,9 +28,7 @@ pub(super) struct RawConfig {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawHttp {
     pub(super) listen: Spanned<String>,
-    pub(super) token: Option<Spanned<String>>,
-    pub(super) token_file: Option<Spanned<String>>,
-    pub(super) token_env: Option<Spanned<String>>,
+    pub(super) token: Option<Spanned<RawSecret>>,
 }
 
 #[derive(Deserialize, Default)]

@@ -307,42 +307,40 @@ fn a_listener_beyond_loopback_without_a_token_is_refused() {
         found[0].starts_with("2:10 listening on 0.0.0.0:9123"),
         "{found:?}"
     );
-    assert!(found[0].contains("token_file"), "{found:?}");
+    assert!(found[0].contains("token = { file"), "{found:?}");
     assert!(problems("[http]\nlisten = \"[::]:9123\"\n")[0].contains("bearer token"));
 }
 
 #[test]
-fn the_http_token_comes_from_a_file_the_environment_or_the_file_itself() {
+fn the_http_token_is_a_secret_read_like_a_webhooks() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("token"), "from-file\n").unwrap();
     let config_path = dir.path().join("config.toml");
-    let text = "[http]\nlisten = \"0.0.0.0:9123\"\ntoken_file = \"token\"\n";
-    let http = Config::parse(text, &config_path).unwrap().http.unwrap();
-    assert!(http.token.unwrap().matches("from-file"));
+    let text = "[http]\nlisten = \"0.0.0.0:9123\"\ntoken = { file = \"token\" }\n";
+    let config = Config::parse(text, &config_path).unwrap();
+    assert!(config.http.unwrap().token.unwrap().matches("from-file"));
+    assert!(config.inline_secrets.is_empty());
 
-    let missing = "[http]\nlisten = \"0.0.0.0:9123\"\ntoken_file = \"absent\"\n";
+    let missing = "[http]\nlisten = \"0.0.0.0:9123\"\ntoken = { file = \"absent\" }\n";
     let err = Config::parse(missing, &config_path)
         .unwrap_err()
         .to_string();
-    assert!(err.contains("token_file: cannot read"), "{err}");
-
-    let unset =
-        "[http]\nlisten = \"0.0.0.0:9123\"\ntoken_env = \"FEEDWATCH_TEST_TOKEN_NEVER_SET\"\n";
-    assert!(problems(unset)[0].contains("`FEEDWATCH_TEST_TOKEN_NEVER_SET` is not set"));
-
-    let inline = "[http]\nlisten = \"0.0.0.0:9123\"\ntoken = \"inline\"\n";
     assert!(
-        parse(inline)
-            .unwrap()
-            .http
-            .unwrap()
-            .token
-            .unwrap()
-            .matches("inline")
+        err.contains("`token` of [http]: cannot read secret file"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("needs a bearer token"),
+        "one problem, not two: {err}"
     );
 
-    let both = "[http]\nlisten = \"0.0.0.0:9123\"\ntoken = \"a\"\ntoken_file = \"token\"\n";
-    assert!(problems(both)[0].contains("one way only"));
+    let unset =
+        "[http]\nlisten = \"0.0.0.0:9123\"\ntoken = { env = \"FEEDWATCH_TEST_TOKEN_NEVER_SET\" }\n";
+    assert!(problems(unset)[0].contains("FEEDWATCH_TEST_TOKEN_NEVER_SET is not set"));
+
+    let inline = parse("[http]\nlisten = \"0.0.0.0:9123\"\ntoken = \"inline\"\n").unwrap();
+    assert!(inline.http.unwrap().token.unwrap().matches("inline"));
+    assert_eq!(inline.inline_secrets, ["`token` of [http]"]);
 }
 
 #[test]

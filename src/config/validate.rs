@@ -59,6 +59,10 @@ pub(super) fn validate(raw: RawConfig, text: &str, path: &Path) -> Result<Config
             notifier(name, raw_notifier, &mut secrets, &mut problems)
         })
         .collect();
+    let http = raw
+        .http
+        .as_ref()
+        .and_then(|raw_http| super::http::http(raw_http, &mut secrets, &mut problems));
     let inline_secrets = secrets.into_inline();
 
     let known = Known {
@@ -72,11 +76,6 @@ pub(super) fn validate(raw: RawConfig, text: &str, path: &Path) -> Result<Config
         .iter()
         .filter_map(|raw_rule| rule(raw_rule, &known, &mut rule_names, &mut problems))
         .collect();
-
-    let http = raw
-        .http
-        .as_ref()
-        .and_then(|raw_http| super::http::http(raw_http, &base, &mut problems));
 
     let problems = problems.into_found();
     if !problems.is_empty() {
