@@ -118,7 +118,9 @@ fn fill(db: &Path, feed_url: &str, n: usize, rules: usize, notifier: &str) {
                     alerts: vec![RaisedAlert {
                         alert,
                         notifiers: vec![notifier.to_string()],
+                        per_story: true,
                     }],
+                    sketch: None,
                 }
             })
             .collect();
@@ -138,6 +140,7 @@ fn fill(db: &Path, feed_url: &str, n: usize, rules: usize, notifier: &str) {
             now,
             next_poll_at: now,
             server_wait: None,
+            story: feedwatch::story::StoryParams::default(),
         };
         store
             .commit_polls(&[write])

@@ -24,6 +24,50 @@ pub struct Alert {
     /// The text around the matched words. Absent in alerts stored before snippets existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snippet: Option<Snippet>,
+    /// The story the article is in, with the sources of it seen so far (the article itself
+    /// first). Absent in alerts stored before stories existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub story: Option<StoryRef>,
+}
+
+/// One story: the same news from one or more feeds (see `story`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoryRef {
+    /// Its first article's id in the store (`feedwatch story ID`).
+    pub id: i64,
+    pub sources: Vec<Source>,
+}
+
+/// One article of a story, as an alert lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Source {
+    /// The feed's name in the config.
+    pub feed: String,
+    pub title: String,
+    pub link: Option<String>,
+}
+
+impl StoryRef {
+    /// How many outlets beyond the first carry the story.
+    pub fn more_outlets(&self) -> usize {
+        self.sources.len().saturating_sub(1)
+    }
+}
+
+impl Alert {
+    /// This alert's article as a source of its story.
+    pub fn source(&self) -> Source {
+        Source {
+            feed: self.feed.name.clone(),
+            title: self.article.title.clone(),
+            link: self.article.link.clone(),
+        }
+    }
+
+    /// How many outlets beyond this alert's own carry its story.
+    pub fn more_outlets(&self) -> usize {
+        self.story.as_ref().map_or(0, StoryRef::more_outlets)
+    }
 }
 
 /// A short piece of the article with the matched words marked, kept as plain text plus
@@ -113,6 +157,7 @@ impl Alert {
             matched,
             created_at: now,
             snippet: None,
+            story: None,
         }
     }
 

@@ -383,7 +383,8 @@ fn first_poll_offset(feed: &Feed, feeds: usize) -> chrono::Duration {
 }
 
 /// Removes articles that left their feed longer ago than the retention period, and tells the
-/// daemon's search indexer (`run --once` has none) to take them out of the index.
+/// daemon's search indexer (`run --once` has none) to take them out of the index; and the
+/// story sketches older than the story window.
 async fn prune(pipeline: Arc<Pipeline>, indexer: Option<Removals>) {
     let cutoff = Utc::now() - chrono_duration(pipeline.config.retention);
     match pipeline.db.call(move |s| s.prune(cutoff)).await {
@@ -395,6 +396,11 @@ async fn prune(pipeline: Arc<Pipeline>, indexer: Option<Removals>) {
             }
         }
         Err(e) => tracing::error!("pruning old articles failed: {e}"),
+    }
+    // Sketches older than the story window are never compared again.
+    let before = crate::story::window::window_start(Utc::now(), &pipeline.config.story);
+    if let Err(e) = pipeline.db.call(move |s| s.prune_stories(before)).await {
+        tracing::error!("pruning old story sketches failed: {e}");
     }
 }
 

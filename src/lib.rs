@@ -22,6 +22,8 @@
 //!   one write to the store.
 //! - [`indexer`]: the thread that keeps the search index up with the store.
 //! - [`daemon`]: the run loop that polls feeds when due and delivers the outbox.
+//! - [`story`]: whether a new article is the same story as one stored lately (MinHash of the
+//!   folded words of title and lead), so a syndicated story alerts once.
 //! - [`service`]: one instance per database, systemd notifications, config file watching.
 //! - [`metrics`]: counts kept at the stages' edges (polls, fetch time, stored matches,
 //!   deliveries), for `/metrics`.
@@ -52,3 +54,4 @@ pub mod poll;
 pub mod scheduler;
 pub mod service;
 pub mod store;
+pub mod story;

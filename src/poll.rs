@@ -13,6 +13,7 @@ use crate::alert::{Alert, FeedRef};
 use crate::config::Feed;
 use crate::dedup::{Identity, identify};
 use crate::fetch::{Body, FetchError, Fetched, Hints, Limits, MAX_SERVER_PAUSE};
+use crate::matcher::text::Folded;
 use crate::metrics::metrics;
 use crate::parse::{self, ParseError, ParsedFeed};
 use crate::pipeline::Pipeline;
@@ -20,6 +21,7 @@ use crate::scheduler::{backoff, chrono_duration, jitter_fraction};
 use crate::store::{
     FeedState, NewEntry, PollOutcome, PollWrite, RaisedAlert, ServerWait, StoreError,
 };
+use crate::story;
 
 /// The shortest interval `adaptive = true` goes down to.
 const MIN_ADAPTIVE_INTERVAL: Duration = Duration::from_secs(60);
@@ -415,6 +417,7 @@ impl Poll<'_> {
                 now: self.now,
                 next_poll_at: next.at,
                 server_wait: next.server_wait,
+                story: self.pipeline.config.story,
             })
             .await?;
         let result = result.map(|summary| PollSummary {
@@ -486,16 +489,20 @@ impl Poll<'_> {
         let mut new = Vec::new();
         // New articles get their last-seen mark when they are stored; only the others need one.
         let mut present = Vec::new();
+        // Sketched here, off the committer, which only looks the sketch up.
+        let mut folded = Folded::default();
         for ((article, identity), is_new) in articles.into_iter().zip(identities).zip(unseen) {
             if !is_new {
                 present.push(identity);
                 continue;
             }
             let alerts = self.raised_alerts(&article, &identity, &feed_ref);
+            let sketch = story::sketch_article(&mut folded, &article);
             new.push(NewEntry {
                 article,
                 identity,
                 alerts,
+                sketch,
             });
         }
         let summary = PollSummary {
@@ -534,6 +541,7 @@ impl Poll<'_> {
                 RaisedAlert {
                     alert,
                     notifiers: rule.notify.clone(),
+                    per_story: rule.per_story,
                 }
             })
             .collect()

@@ -35,6 +35,7 @@ fn as_json(m: &StoredMatch) -> serde_json::Value {
         "matched": m.alert.matched,
         "feed": m.alert.feed,
         "article": m.alert.article,
+        "story": m.alert.story,
         "created_at": rfc3339(m.created_at),
     })
 }
@@ -80,5 +81,15 @@ fn print_table(found: &[StoredMatch]) {
             "{date}  {}",
             fit(&line, width.saturating_sub(date.len() + 2))
         );
+        // The story's other sources, under its one line.
+        let sources = m.alert.story.iter().flat_map(|s| s.sources.iter().skip(1));
+        for source in sources {
+            let mut also = format!("also: {} ({})", source.title, source.feed);
+            if let Some(link) = &source.link {
+                also.push_str(&format!(" — {link}"));
+            }
+            let indent = " ".repeat(date.len() + 2);
+            println!("{indent}{}", fit(&also, width.saturating_sub(indent.len())));
+        }
     }
 }

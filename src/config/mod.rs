@@ -22,6 +22,7 @@ use serde::Deserialize;
 
 use crate::matcher::Query;
 use crate::scheduler::Schedule;
+use crate::story::StoryParams;
 
 pub use http::{Http, HttpToken};
 pub use notifiers::{parse_quiet_window, parse_rate_limit};
@@ -48,6 +49,8 @@ pub struct Config {
     pub database: PathBuf,
     /// How long an article is kept after it last appeared in its feed.
     pub retention: Duration,
+    /// What makes articles from several feeds one story: `story_window`, `story_threshold`.
+    pub story: StoryParams,
     pub feeds: Vec<Feed>,
     pub rules: Vec<Rule>,
     pub notifiers: Vec<Notifier>,
@@ -87,6 +90,9 @@ pub struct Rule {
     /// After an alert of this rule goes out through a notifier, newer ones wait this long and
     /// then go out together.
     pub cooldown: Option<Duration>,
+    /// Alert once per story (the default): later articles of a story this rule alerted for
+    /// are added to that alert's sources.
+    pub per_story: bool,
 }
 
 /// Desktop notification urgency, as the freedesktop spec defines it.
@@ -276,6 +282,7 @@ impl Config {
             path: path.to_path_buf(),
             database: default_database(path),
             retention: DEFAULT_RETENTION,
+            story: StoryParams::default(),
             feeds: Vec::new(),
             rules: Vec::new(),
             notifiers: Vec::new(),

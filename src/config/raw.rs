@@ -12,6 +12,10 @@ use super::{Urgency, WebhookFormat};
 pub(super) struct RawConfig {
     pub(super) database: Option<Spanned<String>>,
     pub(super) retention: Option<Spanned<String>>,
+    /// How far back a new article looks for the story it is part of.
+    pub(super) story_window: Option<Spanned<String>>,
+    /// Similarity (0..1) from which two articles are one story.
+    pub(super) story_threshold: Option<Spanned<f64>>,
     #[serde(default)]
     pub(super) defaults: RawDefaults,
     #[serde(default, rename = "feed")]
@@ -71,6 +75,8 @@ pub(super) struct RawRule {
     #[serde(default)]
     pub(super) urgency: Urgency,
     pub(super) cooldown: Option<Spanned<String>>,
+    /// `false`: alert for every article, not once per story.
+    pub(super) per_story: Option<bool>,
 }
 
 #[derive(Deserialize)]

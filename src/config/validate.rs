@@ -18,6 +18,7 @@ use super::{
 };
 use crate::matcher::{Accents, Query};
 use crate::scheduler::Schedule;
+use crate::story::StoryParams;
 
 pub(super) fn validate(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigError> {
     let base = base_dir(path);
@@ -28,6 +29,7 @@ pub(super) fn validate(raw: RawConfig, text: &str, path: &Path) -> Result<Config
         None => default_database(path),
     };
     let retention = retention(raw.retention.as_ref(), &mut problems);
+    let story = story_params(&raw, &mut problems);
 
     let defaults = FeedDefaults::read(&raw.defaults, &mut problems);
     let mut feed_names = Names::new("feed");
@@ -88,6 +90,7 @@ pub(super) fn validate(raw: RawConfig, text: &str, path: &Path) -> Result<Config
         path: path.to_path_buf(),
         database,
         retention,
+        story,
         feeds,
         rules,
         notifiers,
@@ -124,6 +127,35 @@ impl Names {
     fn contains(&self, name: &str) -> bool {
         self.taken.contains(name)
     }
+}
+
+/// `story_window` (a duration, zero turns stories off) and `story_threshold` (0 to 1].
+fn story_params(raw: &RawConfig, problems: &mut Problems) -> StoryParams {
+    let mut params = StoryParams::default();
+    if let Some(w) = &raw.story_window {
+        match humantime::parse_duration(w.get_ref()) {
+            Ok(d) => params.window = d,
+            Err(e) => problems.add(
+                w.span(),
+                format!(
+                    "invalid story_window `{}`: {e} (example: \"48h\")",
+                    w.get_ref()
+                ),
+            ),
+        }
+    }
+    if let Some(t) = &raw.story_threshold {
+        let value = *t.get_ref();
+        if value > 0.0 && value <= 1.0 {
+            params.threshold = value;
+        } else {
+            problems.add(
+                t.span(),
+                format!("story_threshold must be above 0 and at most 1, not {value}"),
+            );
+        }
+    }
+    params
 }
 
 fn retention(written: Option<&Spanned<String>>, problems: &mut Problems) -> Duration {
@@ -273,6 +305,7 @@ fn rule(raw: &RawRule, known: &Known, names: &mut Names, problems: &mut Problems
             feeds,
             urgency: raw.urgency,
             cooldown,
+            per_story: raw.per_story.unwrap_or(true),
             name,
         }),
         Err(err) => {

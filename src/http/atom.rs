@@ -234,6 +234,7 @@ mod tests {
             .with_timezone(&Utc);
         StoredMatch {
             alert: Alert {
+                story: None,
                 rule: "nato".into(),
                 feed: FeedRef {
                     name: "World".into(),

@@ -79,7 +79,14 @@ fn digest_body(digest: &Digest) -> String {
     let lines: Vec<String> = digest
         .alerts
         .iter()
-        .map(|(a, _)| format!("{}: {}", escape_markup(&a.rule), escape_markup(a.title())))
+        .map(|(a, _)| {
+            let outlets = super::formats::more_outlets(a);
+            format!(
+                "{}: {}{outlets}",
+                escape_markup(&a.rule),
+                escape_markup(a.title())
+            )
+        })
         .collect();
     bullets(&lines)
 }

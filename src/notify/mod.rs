@@ -100,6 +100,7 @@ pub fn test_alert(now: DateTime<Utc>) -> Alert {
             text: "If you can read this, the notifier is set up.".into(),
             highlights: vec![(26, 34)],
         }),
+        story: None,
     }
 }
 

@@ -31,7 +31,8 @@ pub fn render_digest(digest: &Digest) -> String {
     text
 }
 
-/// `[rule] Title — https://link (Feed; matched: a, b)`, on one line whatever the title holds.
+/// `[rule] Title — https://link (Feed; matched: a, b) (+2 outlets)`, on one line whatever the
+/// title holds.
 pub fn render(alert: &Alert) -> String {
     let one_line = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
     let mut line = format!("[{}] {}", alert.rule, one_line(alert.title()));
@@ -49,6 +50,7 @@ pub fn render(alert: &Alert) -> String {
         line.push_str(&format!("; matched: {}", alert.matched.join(", ")));
     }
     line.push(')');
+    line.push_str(&super::formats::more_outlets(alert));
     line
 }
 

@@ -3,10 +3,12 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, params};
 
+use super::stories::{self, Placement};
 use super::{FeedId, Store, StoreError, timestamp};
-use crate::alert::Alert;
+use crate::alert::{Alert, StoryRef};
 use crate::dedup::Identity;
 use crate::parse::Article;
+use crate::story::{Sketch, StoryParams};
 
 /// An article not stored yet, its identity, and the alerts it raises.
 #[derive(Debug, Clone)]
@@ -14,6 +16,8 @@ pub struct NewEntry {
     pub article: Article,
     pub identity: Identity,
     pub alerts: Vec<RaisedAlert>,
+    /// Its sketch, which places it in a story when it is stored; `None`: a story of its own.
+    pub sketch: Option<Sketch>,
 }
 
 /// An alert one rule raised, with the notifiers that rule sends to.
@@ -21,6 +25,9 @@ pub struct NewEntry {
 pub struct RaisedAlert {
     pub alert: Alert,
     pub notifiers: Vec<String>,
+    /// The rule alerts once per story (`per_story`, the default): a later article of a story
+    /// it alerted for is added to that alert's sources instead.
+    pub per_story: bool,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -29,6 +36,9 @@ pub struct IngestStats {
     pub new_alerts: usize,
     /// The rule of each match recorded, for the metrics.
     pub matched_rules: Vec<String>,
+    /// Alerts not raised because their rule had alerted for the story: the article was added
+    /// to that alert's sources.
+    pub joined_alerts: usize,
 }
 
 /// A stored match, for `feedwatch matches`.
@@ -202,6 +212,7 @@ pub(super) fn ingest(
     feed_url: &str,
     items: &[NewEntry],
     now: DateTime<Utc>,
+    story_params: &StoryParams,
 ) -> Result<IngestStats, StoreError> {
     let mut stats = IngestStats::default();
     {
@@ -218,7 +229,13 @@ pub(super) fn ingest(
              ON CONFLICT DO NOTHING",
         )?;
         let mut insert_match = tx.prepare_cached(
-            "INSERT INTO matches (rule, article_id, alert, created_at) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO matches (rule, article_id, alert, created_at, story_id)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
+        // A later article of a story joins the sources of the rule's alert for it.
+        let mut add_source = tx.prepare_cached(
+            "UPDATE matches SET alert = json_insert(alert, '$.story.sources[#]', json(?3))
+             WHERE story_id = ?1 AND rule = ?2",
         )?;
         let mut insert_outbox = tx.prepare_cached(
             "INSERT INTO outbox (delivery_id, match_id, notifier, rule, next_attempt_at,
@@ -248,19 +265,42 @@ pub(super) fn ingest(
             }
             let article_id = tx.last_insert_rowid();
             stats.new_articles += 1;
-            if item.alerts.is_empty() {
-                continue;
-            }
             let alert_key = identity.alert_key(feed_url);
-            for RaisedAlert { alert, notifiers } in &item.alerts {
+            let story = match &item.sketch {
+                // A window of zero turns stories off.
+                Some(sketch) if !story_params.window.is_zero() => {
+                    stories::place(tx, article_id, &alert_key, sketch, now, story_params)?
+                }
+                _ => Placement::alone(article_id, &alert_key),
+            };
+            for RaisedAlert {
+                alert,
+                notifiers,
+                per_story,
+            } in &item.alerts
+            {
                 if claim.execute(params![alert.rule, alert_key, now.timestamp()])? == 0 {
                     continue;
                 }
+                if *per_story
+                    && claim.execute(params![alert.rule, story.key, now.timestamp()])? == 0
+                {
+                    let source = serde_json::to_string(&alert.source())?;
+                    add_source.execute(params![story.id, alert.rule, source])?;
+                    stats.joined_alerts += 1;
+                    continue;
+                }
+                let mut alert = alert.clone();
+                alert.story = Some(StoryRef {
+                    id: story.id,
+                    sources: vec![alert.source()],
+                });
                 insert_match.execute(params![
                     alert.rule,
                     article_id,
-                    serde_json::to_string(alert)?,
-                    now.timestamp()
+                    serde_json::to_string(&alert)?,
+                    now.timestamp(),
+                    per_story.then_some(story.id)
                 ])?;
                 let match_id = tx.last_insert_rowid();
                 stats.new_alerts += 1;

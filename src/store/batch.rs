@@ -25,6 +25,7 @@ use super::articles::{self, IngestStats, NewEntry};
 use super::feeds::{self, FeedId, PollOutcome, ServerWait};
 use super::{Db, Store, StoreError};
 use crate::dedup::Identity;
+use crate::story::StoryParams;
 
 /// Everything one poll of one feed writes.
 #[derive(Debug, Clone)]
@@ -40,6 +41,8 @@ pub struct PollWrite {
     pub next_poll_at: DateTime<Utc>,
     /// The pause the server asked for in this poll's answer.
     pub server_wait: Option<ServerWait>,
+    /// What places new articles in stories.
+    pub story: StoryParams,
 }
 
 /// A poll's write and where its result goes. The write goes back with the result, so that the
@@ -273,7 +276,14 @@ impl Store {
 
 fn write_poll(conn: &rusqlite::Connection, write: &PollWrite) -> Result<IngestStats, StoreError> {
     articles::touch(conn, write.feed, &write.present, write.now)?;
-    let stats = articles::ingest(conn, write.feed, &write.feed_url, &write.new, write.now)?;
+    let stats = articles::ingest(
+        conn,
+        write.feed,
+        &write.feed_url,
+        &write.new,
+        write.now,
+        &write.story,
+    )?;
     feeds::record_poll(
         conn,
         write.feed,
@@ -372,6 +382,7 @@ mod tests {
                     identity: identify(&article),
                     article,
                     alerts: Vec::new(),
+                    sketch: None,
                 })
                 .collect(),
             outcome: PollOutcome::Success {
@@ -388,6 +399,7 @@ mod tests {
             now,
             next_poll_at: now + chrono::Duration::minutes(15),
             server_wait: None,
+            story: crate::story::StoryParams::default(),
         }
     }
 

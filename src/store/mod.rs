@@ -12,6 +12,7 @@ mod feeds;
 mod outbox;
 mod schema;
 mod search;
+mod stories;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -27,6 +28,7 @@ use schema::MIGRATIONS;
 pub use search::{
     INDEX_BATCH, SearchFilter, SearchHit, SearchIndex, SearchQueryError, fts_query, index_path,
 };
+pub use stories::{Placement, StoryArticle, StoryGuess};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -373,9 +375,14 @@ mod tests {
                 .map(|(a, alerts)| NewEntry {
                     article: a.clone(),
                     identity: identify(a),
+                    sketch: None,
                     alerts: alerts
                         .into_iter()
-                        .map(|(alert, notifiers)| RaisedAlert { alert, notifiers })
+                        .map(|(alert, notifiers)| RaisedAlert {
+                            alert,
+                            notifiers,
+                            per_story: true,
+                        })
                         .collect(),
                 })
                 .collect(),
@@ -390,6 +397,7 @@ mod tests {
             now,
             next_poll_at: now,
             server_wait: None,
+            story: crate::story::StoryParams::default(),
         };
         store.commit_polls(&[write]).unwrap().remove(0).unwrap()
     }
@@ -415,6 +423,7 @@ mod tests {
                 new_articles: 1,
                 new_alerts: 1,
                 matched_rules: vec!["r".into()],
+                joined_alerts: 0,
             }
         );
         let again = poll(&mut store, feed, &[], vec![(&a, alerts)], now);
@@ -566,6 +575,7 @@ mod tests {
                 new_articles: 1,
                 new_alerts: 0,
                 matched_rules: Vec::new(),
+                joined_alerts: 0,
             }
         );
         assert_eq!(store.matches(10).unwrap().len(), 2);

@@ -240,4 +240,34 @@ WHERE status = 'delivered';
 ALTER TABLE feeds ADD COLUMN wait_until INTEGER;
 ALTER TABLE feeds ADD COLUMN wait_reason TEXT;
 "#,
+    // Stories: the same news from several feeds alerts once per rule. Each article within the
+    // story window keeps its sketch (`story.rs`) and the keys of its bands, which find the
+    // stored articles it may be a copy of; `story_id` is the story's first article (an
+    // article without one is the first of its own). Matches name their story, so a later
+    // article of it is added to the match's sources instead of alerting again.
+    r#"
+ALTER TABLE articles ADD COLUMN story_id INTEGER;
+CREATE INDEX articles_by_story ON articles (story_id) WHERE story_id IS NOT NULL;
+ALTER TABLE matches ADD COLUMN story_id INTEGER;
+CREATE INDEX matches_by_story ON matches (story_id, rule) WHERE story_id IS NOT NULL;
+CREATE TABLE story_sketches (
+    article_id INTEGER PRIMARY KEY,
+    story_id   INTEGER NOT NULL,
+    -- What the story's alerts are recorded under in `alerted`: unique for ever, unlike ids.
+    story_key  TEXT NOT NULL,
+    -- The stored article this one was most like when it joined, and how alike.
+    joined_to  INTEGER,
+    similarity REAL,
+    seen_at    INTEGER NOT NULL,
+    exact      INTEGER NOT NULL,
+    sketch     BLOB NOT NULL
+) STRICT;
+CREATE INDEX story_sketches_by_exact ON story_sketches (exact);
+CREATE INDEX story_sketches_by_time ON story_sketches (seen_at);
+CREATE TABLE story_bands (
+    band       INTEGER NOT NULL,
+    article_id INTEGER NOT NULL,
+    PRIMARY KEY (band, article_id)
+) STRICT, WITHOUT ROWID;
+"#,
 ];

@@ -7,7 +7,8 @@ use crate::alert::Alert;
 use crate::notify::digest::Digest;
 
 /// Version of the JSON payload; bumped only on incompatible changes. Version 2 added `type`
-/// (`"alert"` or `"digest"`), digest messages and `snippet`.
+/// (`"alert"` or `"digest"`), digest messages and `snippet`; `story` came later, as an
+/// addition.
 pub const PAYLOAD_VERSION: u32 = 2;
 
 /// feedwatch's own payload (`format = "json"`), documented in the README.
@@ -27,6 +28,7 @@ pub fn payload(alert: &Alert, delivery_id: &str) -> Value {
         },
         "matched": alert.matched,
         "snippet": alert.snippet,
+        "story": alert.story,
         "created_at": rfc3339(alert.created_at),
     })
 }

@@ -108,8 +108,9 @@ pub fn digest_heading(digest: &Digest) -> String {
     format!("feedwatch: {} new matches", digest.alerts.len())
 }
 
-/// `heading`, then one line per alert while the message stays within `max` characters (and
-/// [`DIGEST_LINES`] lines), then how many more there are.
+/// `heading`, then one line per alert (a story once, with how many more outlets carry it)
+/// while the message stays within `max` characters (and [`DIGEST_LINES`] lines), then how
+/// many more there are.
 fn list_message(
     heading: &str,
     digest: &Digest,
@@ -119,7 +120,7 @@ fn list_message(
     let mut message = heading.to_string();
     let total = digest.alerts.len();
     for (shown, (alert, _)) in digest.alerts.iter().enumerate() {
-        let next = line(alert);
+        let next = line(alert) + &more_outlets(alert);
         let more = format!("\n… and {} more", total - shown);
         let room_left = message.chars().count() + 1 + next.chars().count() + more.chars().count();
         if shown == DIGEST_LINES || room_left > max {
@@ -130,6 +131,16 @@ fn list_message(
         message.push_str(&next);
     }
     message
+}
+
+/// ` (+3 outlets)` after an alert's line when other feeds carry its story too; plain text,
+/// safe in every format's markup.
+pub fn more_outlets(alert: &Alert) -> String {
+    match alert.more_outlets() {
+        0 => String::new(),
+        1 => " (+1 outlet)".to_string(),
+        n => format!(" (+{n} outlets)"),
+    }
 }
 
 /// `rule: title — link`, for plain-text services.
@@ -268,6 +279,7 @@ mod tests {
             matched: vec!["Ukraine".into()],
             created_at: Utc::now(),
             snippet: None,
+            story: None,
         }
     }
 

@@ -1,0 +1,469 @@
+//! Stories in the store: the sketches of the articles within the story window and the keys
+//! of their bands, which find the stored articles a new one may be a copy of (see `story`).
+//! Placing an article happens in the commit that stores it, so two feeds carrying one story
+//! and committed together still make one story.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{Store, StoreError, timestamp};
+use crate::story::{self, Joined, MAX_CANDIDATES, Sketch, StoryParams};
+
+/// Rows read per band at most, newest first: a band shared by a flood of copies of one story
+/// costs no more than this.
+const PER_BAND: usize = 8;
+
+/// The story an article is in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Placement {
+    /// The story's first article.
+    pub id: i64,
+    /// What its alerts are recorded under in `alerted`.
+    pub key: String,
+    /// The stored article it was most like, if it joined a story.
+    pub joined: Option<Joined<i64>>,
+}
+
+impl Placement {
+    /// An article that starts a story of its own.
+    pub fn alone(article: i64, alert_key: &str) -> Placement {
+        Placement {
+            id: article,
+            key: format!("story:{alert_key}"),
+            joined: None,
+        }
+    }
+}
+
+/// The stored article within the window before `at` that `sketch` is most like, at or above
+/// the threshold, with its story: exact copies by their hash, the rest through the bands.
+pub(super) fn find(
+    conn: &Connection,
+    sketch: &Sketch,
+    at: DateTime<Utc>,
+    params: &StoryParams,
+) -> Result<Option<(Placement, Joined<i64>)>, StoreError> {
+    let since = story::window::window_start(at, params).timestamp();
+    let mut ids: Vec<i64> = Vec::new();
+    {
+        let mut exact = conn.prepare_cached(
+            "SELECT article_id FROM story_sketches WHERE exact = ?1 AND seen_at >= ?2
+             ORDER BY article_id LIMIT 1",
+        )?;
+        if let Some(id) = exact
+            .query_row(params![sketch.exact, since], |r| r.get(0))
+            .optional()?
+        {
+            ids.push(id);
+        }
+        let mut banded = conn.prepare_cached(
+            "SELECT article_id FROM story_bands WHERE band = ?1 ORDER BY article_id DESC LIMIT ?2",
+        )?;
+        for band in story::bands(sketch) {
+            let rows = banded.query_map(params![band, PER_BAND as i64], |r| r.get::<_, i64>(0))?;
+            for id in rows {
+                let id = id?;
+                if !ids.contains(&id) && ids.len() < MAX_CANDIDATES {
+                    ids.push(id);
+                }
+            }
+        }
+    }
+    if ids.is_empty() {
+        return Ok(None);
+    }
+    ids.sort_unstable();
+    let mut read = conn.prepare_cached(
+        "SELECT story_id, story_key, exact, sketch FROM story_sketches
+         WHERE article_id = ?1 AND seen_at >= ?2",
+    )?;
+    let mut stories = Vec::new();
+    let mut candidates = Vec::new();
+    for id in ids {
+        let row = read
+            .query_row(params![id, since], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, Vec<u8>>(3)?,
+                ))
+            })
+            .optional()?;
+        if let Some((story_id, key, exact, bytes)) = row
+            && let Some(other) = Sketch::from_bytes(exact, &bytes)
+        {
+            stories.push((id, story_id, key));
+            candidates.push((id, other));
+        }
+    }
+    let Some(joined) = story::best_match(sketch, candidates, params.threshold) else {
+        return Ok(None);
+    };
+    let Some((_, id, key)) = stories.into_iter().find(|(a, _, _)| *a == joined.article) else {
+        return Ok(None);
+    };
+    let placement = Placement {
+        id,
+        key,
+        joined: Some(joined),
+    };
+    Ok(Some((placement, joined)))
+}
+
+/// Places a newly stored article in its story and records its sketch for the articles after
+/// it; inside the caller's transaction.
+pub(super) fn place(
+    tx: &Connection,
+    article: i64,
+    alert_key: &str,
+    sketch: &Sketch,
+    now: DateTime<Utc>,
+    params: &StoryParams,
+) -> Result<Placement, StoreError> {
+    let placement = match find(tx, sketch, now, params)? {
+        Some((placement, _)) => placement,
+        None => Placement::alone(article, alert_key),
+    };
+    let joined = placement.joined;
+    tx.prepare_cached(
+        "INSERT INTO story_sketches (article_id, story_id, story_key, joined_to, similarity,
+                                     seen_at, exact, sketch)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        article,
+        placement.id,
+        placement.key,
+        joined.map(|j| j.article),
+        joined.map(|j| j.similarity),
+        now.timestamp(),
+        sketch.exact,
+        sketch.to_bytes()
+    ])?;
+    let mut band = tx.prepare_cached(
+        "INSERT INTO story_bands (band, article_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+    )?;
+    for key in story::bands(sketch) {
+        band.execute(params![key, article])?;
+    }
+    if joined.is_some() {
+        tx.prepare_cached("UPDATE articles SET story_id = ?2 WHERE id = ?1")?
+            .execute(params![article, placement.id])?;
+    }
+    Ok(placement)
+}
+
+/// An article of a story, for `feedwatch story`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoryArticle {
+    pub article_id: i64,
+    pub feed: String,
+    pub title: String,
+    pub link: Option<String>,
+    pub first_seen_at: DateTime<Utc>,
+    /// The article it was most like when it joined, and how alike; `None` for the first, and
+    /// for articles whose sketch has left the window.
+    pub joined: Option<Joined<i64>>,
+}
+
+/// A story a new article would join, for `preview`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoryGuess {
+    pub story: i64,
+    /// The stored article it is most like, and its title.
+    pub joined: Joined<i64>,
+    pub title: String,
+}
+
+impl Store {
+    /// The articles of story `id`, first seen first; empty for no such story.
+    pub fn story(&self, id: i64) -> Result<Vec<StoryArticle>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT a.id, feeds.name, a.title, a.link, a.first_seen_at, s.joined_to, s.similarity
+             FROM articles a JOIN feeds ON feeds.id = a.feed_id
+             LEFT JOIN story_sketches s ON s.article_id = a.id
+             WHERE a.id = ?1 OR a.story_id = ?1
+             ORDER BY a.first_seen_at, a.id",
+        )?;
+        let rows = stmt.query_map(params![id], |r| {
+            let joined = match (r.get::<_, Option<i64>>(5)?, r.get::<_, Option<f64>>(6)?) {
+                (Some(article), Some(similarity)) => Some(Joined {
+                    article,
+                    similarity,
+                }),
+                _ => None,
+            };
+            Ok(StoryArticle {
+                article_id: r.get(0)?,
+                feed: r.get(1)?,
+                title: r.get(2)?,
+                link: r.get(3)?,
+                first_seen_at: timestamp(r.get(4)?),
+                joined,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The stored story an article seen at `at` would join, without storing anything.
+    pub fn guess_story(
+        &self,
+        sketch: &Sketch,
+        at: DateTime<Utc>,
+        params: &StoryParams,
+    ) -> Result<Option<StoryGuess>, StoreError> {
+        let Some((placement, joined)) = find(&self.conn, sketch, at, params)? else {
+            return Ok(None);
+        };
+        let title = self
+            .conn
+            .query_row(
+                "SELECT title FROM articles WHERE id = ?1",
+                params![joined.article],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or_default();
+        Ok(Some(StoryGuess {
+            story: placement.id,
+            joined,
+            title,
+        }))
+    }
+
+    /// Forgets the sketches of articles first seen before `cutoff` (the story window ago):
+    /// what stays is what new articles are compared with. Returns how many went.
+    pub fn prune_stories(&mut self, cutoff: DateTime<Utc>) -> Result<usize, StoreError> {
+        let tx = self.conn.transaction()?;
+        let old: Vec<(i64, i64, Vec<u8>)> = {
+            let mut stmt = tx.prepare(
+                "SELECT article_id, exact, sketch FROM story_sketches WHERE seen_at < ?1",
+            )?;
+            let rows = stmt.query_map(params![cutoff.timestamp()], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?;
+            rows.collect::<Result<_, _>>()?
+        };
+        {
+            let mut band =
+                tx.prepare_cached("DELETE FROM story_bands WHERE band = ?1 AND article_id = ?2")?;
+            let mut sketch_row =
+                tx.prepare_cached("DELETE FROM story_sketches WHERE article_id = ?1")?;
+            for (article, exact, bytes) in &old {
+                // The bands are found again from the sketch: the table is keyed by band.
+                if let Some(sketch) = Sketch::from_bytes(*exact, bytes) {
+                    for key in story::bands(&sketch) {
+                        band.execute(params![key, article])?;
+                    }
+                }
+                sketch_row.execute(params![article])?;
+            }
+        }
+        tx.commit()?;
+        Ok(old.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::{Alert, FeedRef};
+    use crate::dedup::identify;
+    use crate::fetch::Validators;
+    use crate::matcher::text::Folded;
+    use crate::parse::Article;
+    use crate::store::{FeedId, NewEntry, PollOutcome, PollWrite, RaisedAlert};
+
+    const LEAD: &str = "NATO leaders said Tuesday that Ukraine will be invited to join the \
+        military alliance when allies agree and conditions are met, but stopped short of \
+        offering a timeline, a decision that drew sharp criticism from President Zelenskyy.";
+
+    fn entry(feed: &str, guid: &str, title: &str, summary: &str, per_story: bool) -> NewEntry {
+        let article = Article {
+            guid: Some(guid.into()),
+            title: title.into(),
+            summary: summary.into(),
+            link: Some(format!("https://{feed}.example/{guid}")),
+            ..Article::default()
+        };
+        let identity = identify(&article);
+        let alert = Alert::new(
+            "nato",
+            FeedRef {
+                name: feed.into(),
+                url: format!("http://{feed}/"),
+                title: feed.into(),
+            },
+            &article,
+            &identity.id,
+            vec!["NATO".into()],
+            Utc::now(),
+        );
+        NewEntry {
+            sketch: story::sketch_article(&mut Folded::default(), &article),
+            article,
+            identity,
+            alerts: vec![RaisedAlert {
+                alert,
+                notifiers: vec!["hook".into()],
+                per_story,
+            }],
+        }
+    }
+
+    fn write(feed: FeedId, url: &str, new: Vec<NewEntry>, now: DateTime<Utc>) -> PollWrite {
+        PollWrite {
+            feed,
+            feed_url: url.into(),
+            present: Vec::new(),
+            new,
+            outcome: PollOutcome::Success {
+                status: 200,
+                validators: Validators::default(),
+                title: None,
+                moved_to: None,
+                missed_items: None,
+                ttl: None,
+            },
+            now,
+            next_poll_at: now,
+            story: StoryParams::default(),
+            server_wait: None,
+        }
+    }
+
+    fn feeds(store: &mut Store) -> (FeedId, FeedId, FeedId) {
+        let ids = store
+            .sync_feeds([("http://a/", "a"), ("http://b/", "b"), ("http://c/", "c")])
+            .unwrap();
+        (ids["http://a/"], ids["http://b/"], ids["http://c/"])
+    }
+
+    fn alerts(store: &Store) -> Vec<Alert> {
+        store
+            .matches(100)
+            .unwrap()
+            .into_iter()
+            .map(|m| m.alert)
+            .collect()
+    }
+
+    #[test]
+    fn one_story_from_two_feeds_in_one_commit_alerts_once_with_both_sources() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("fw.db")).unwrap();
+        let (a, b, _) = feeds(&mut store);
+        let now = Utc::now();
+        let writes = [
+            write(
+                a,
+                "http://a/",
+                vec![entry("a", "1", "NATO invites Ukraine", LEAD, true)],
+                now,
+            ),
+            write(
+                b,
+                "http://b/",
+                vec![entry("b", "9", "Zelenskyy angry at NATO", LEAD, true)],
+                now,
+            ),
+        ];
+        let stats = store.commit_polls(&writes).unwrap();
+        assert_eq!(stats[0].as_ref().unwrap().new_alerts, 1);
+        let second = stats[1].as_ref().unwrap();
+        assert_eq!((second.new_alerts, second.joined_alerts), (0, 1));
+        let alerts = alerts(&store);
+        assert_eq!(alerts.len(), 1);
+        let story = alerts[0].story.clone().unwrap();
+        let feeds: Vec<&str> = story.sources.iter().map(|s| s.feed.as_str()).collect();
+        assert_eq!(feeds, ["a", "b"]);
+        let members = store.story(story.id).unwrap();
+        assert_eq!(members.len(), 2);
+        let similarity = members[1].joined.unwrap().similarity;
+        assert!(similarity >= story::DEFAULT_THRESHOLD, "{similarity}");
+    }
+
+    #[test]
+    fn a_rule_with_per_story_off_alerts_for_every_article() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("fw.db")).unwrap();
+        let (a, b, _) = feeds(&mut store);
+        let now = Utc::now();
+        let writes = [
+            write(
+                a,
+                "http://a/",
+                vec![entry("a", "1", "NATO invites Ukraine", LEAD, false)],
+                now,
+            ),
+            write(
+                b,
+                "http://b/",
+                vec![entry("b", "9", "NATO invites Ukraine", LEAD, false)],
+                now,
+            ),
+        ];
+        store.commit_polls(&writes).unwrap();
+        assert_eq!(alerts(&store).len(), 2);
+    }
+
+    #[test]
+    fn an_article_after_the_window_starts_a_new_story_and_alerts_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("fw.db")).unwrap();
+        let (a, b, c) = feeds(&mut store);
+        let t0 = Utc::now();
+        let first = write(
+            a,
+            "http://a/",
+            vec![entry("a", "1", "NATO", LEAD, true)],
+            t0,
+        );
+        store.commit_polls(&[first]).unwrap();
+        let t1 = t0 + chrono::Duration::hours(47);
+        let within = write(
+            b,
+            "http://b/",
+            vec![entry("b", "2", "NATO", LEAD, true)],
+            t1,
+        );
+        store.commit_polls(&[within]).unwrap();
+        assert_eq!(alerts(&store).len(), 1);
+        // Pruned or not, a sketch older than the window is not compared.
+        let t2 = t1 + chrono::Duration::hours(49);
+        let after = write(
+            c,
+            "http://c/",
+            vec![entry("c", "3", "NATO", LEAD, true)],
+            t2,
+        );
+        store.commit_polls(&[after]).unwrap();
+        assert_eq!(alerts(&store).len(), 2);
+        assert_eq!(
+            store
+                .prune_stories(t2 - chrono::Duration::hours(48))
+                .unwrap(),
+            2
+        );
+        let bands: i64 = store
+            .conn
+            .query_row("SELECT COUNT(*) FROM story_bands", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(bands, story::BANDS as i64);
+    }
+
+    #[test]
+    fn articles_without_text_never_join_a_story() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("fw.db")).unwrap();
+        let (a, b, _) = feeds(&mut store);
+        let now = Utc::now();
+        let writes = [
+            write(a, "http://a/", vec![entry("a", "1", "", "", true)], now),
+            write(b, "http://b/", vec![entry("b", "2", "", "", true)], now),
+        ];
+        store.commit_polls(&writes).unwrap();
+        assert_eq!(alerts(&store).len(), 2);
+    }
+}

@@ -1,0 +1,260 @@
+//! Story identity across feeds: whether a new article is the same story as one stored lately,
+//! so that a syndicated wire story, or one with another headline over the same lead, alerts
+//! once.
+//!
+//! An article's [`Sketch`] is a MinHash of the words and word pairs of its title and lead,
+//! in the words the matcher folds and splits ([`crate::matcher::text`]): case, accents and
+//! scripts behave as in rules, and Han or kana text, one token per character, gives character
+//! pairs. The fraction of equal minimum hashes estimates the Jaccard similarity of the two
+//! sets; with their sizes it also gives how much of the shorter is in the longer. Candidates are found by locality-sensitive hashing: the hashes are cut into
+//! [`BANDS`] bands of [`ROWS`], and two sketches with an equal band are compared; that is a
+//! few index lookups per article, however many are stored. An exact copy (the same folded
+//! words) is found by a hash of its own, whatever its length.
+//!
+//! Plain functions over plain types; the store keeps the sketches and bands ([`crate::store`]),
+//! and [`Window`] holds them in memory for `preview` and `backtest`.
+
+pub(crate) mod window;
+
+use std::time::Duration;
+
+use crate::matcher::text::{Accents, Folded};
+use crate::parse::Article;
+
+pub use window::Window;
+
+/// Minimum hashes in a sketch.
+pub const HASHES: usize = BANDS * ROWS;
+/// Bands for the candidate lookup: with [`ROWS`] rows each, two articles of similarity 0.5
+/// share a band with probability 0.88, of 0.7 with 0.999, of 0.1 with 0.016 (Jaccard similarity).
+pub const BANDS: usize = 16;
+/// Hashes per band.
+pub const ROWS: usize = 3;
+/// Words of the summary (or content) read as the lead: syndicated copies keep the lead and
+/// cut or extend the end.
+pub const LEAD_WORDS: usize = 50;
+/// Word pairs (besides its words) an article needs before it can join a story: an empty or nearly empty text
+/// would join anything as short, and a bare headline ("Live updates") is no story.
+pub const MIN_SHINGLES: usize = 8;
+/// Similarity ([`similarity`]) from which two articles are one story. On the labelled set
+/// (`tests/data/stories.jsonl`, see docs/performance.md) 0.5 also joined a market report to
+/// the next day's, which has the same template; 0.7 missed a copy cut to one sentence.
+pub const DEFAULT_THRESHOLD: f64 = 0.6;
+/// How far back a new article looks for its story.
+pub const DEFAULT_WINDOW: Duration = Duration::from_secs(48 * 60 * 60);
+/// Candidates compared at most per article, so that a flood of one story costs a bounded
+/// amount (the best match among them is as good as any: they are all the same story).
+pub const MAX_CANDIDATES: usize = 32;
+
+/// What stories are made of: the window looked back over, and the similarity that joins.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StoryParams {
+    pub window: Duration,
+    pub threshold: f64,
+}
+
+impl Default for StoryParams {
+    fn default() -> Self {
+        StoryParams {
+            window: DEFAULT_WINDOW,
+            threshold: DEFAULT_THRESHOLD,
+        }
+    }
+}
+
+/// An article's fingerprint: its MinHash and the hash of its whole folded text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sketch {
+    /// Equal for texts with the same folded words, title and lead.
+    pub exact: i64,
+    /// How many distinct word pairs: with the estimated Jaccard similarity this gives the
+    /// share of the shorter text found in the longer.
+    pub size: u16,
+    pub mins: [u32; HASHES],
+}
+
+/// The stored article a new one is most like, and how alike.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Joined<K> {
+    /// Which stored article (its key in the caller's terms).
+    pub article: K,
+    pub similarity: f64,
+}
+
+/// Sketches an article from its title and summary (its content when the summary is empty),
+/// folding with `folded` (reused across articles). `None` for a text too short to be told
+/// apart from others: it is a story of its own.
+pub fn sketch(folded: &mut Folded, title: &str, summary: &str) -> Option<Sketch> {
+    let mut words: Vec<u64> = Vec::with_capacity(16 + LEAD_WORDS);
+    folded.fold(title, Accents::Ignore);
+    let title_words = folded.len();
+    words.extend(folded.words().map(word_hash));
+    folded.fold(summary, Accents::Ignore);
+    words.extend(folded.words().take(LEAD_WORDS).map(word_hash));
+
+    let mut exact = FNV_OFFSET;
+    for (i, &w) in words.iter().enumerate() {
+        // The title's end is marked, so moving words between title and lead changes the hash.
+        let w = if i == title_words { w ^ 0x9e37 } else { w };
+        exact = (exact ^ w).wrapping_mul(FNV_PRIME);
+    }
+    // Pairs within the title and within the lead, none across the seam.
+    let pairs = |ws: &[u64]| {
+        ws.windows(2)
+            .map(|p| mix(p[0].rotate_left(17) ^ p[1]))
+            .collect::<Vec<_>>()
+    };
+    let (t, l) = words.split_at(title_words);
+    let mut shingles = pairs(t);
+    shingles.extend(pairs(l));
+    shingles.sort_unstable();
+    shingles.dedup();
+    if shingles.len() < MIN_SHINGLES {
+        return None;
+    }
+    // The words themselves too: independent reports of one event share its names and
+    // numbers more than their word order.
+    shingles.extend(words.iter().map(|&w| mix(w)));
+    shingles.sort_unstable();
+    shingles.dedup();
+    Some(Sketch {
+        exact: exact as i64,
+        size: u16::try_from(shingles.len()).unwrap_or(u16::MAX),
+        mins: min_hashes(&shingles),
+    })
+}
+
+/// Sketches a parsed article: its title, and its summary or, without one, its content.
+pub fn sketch_article(folded: &mut Folded, article: &Article) -> Option<Sketch> {
+    let lead = if article.summary.trim().is_empty() {
+        &article.content
+    } else {
+        &article.summary
+    };
+    sketch(folded, &article.title, lead)
+}
+
+/// How alike two articles are, from 0 to 1 (estimated from their sketches); 1 for exact copies.
+/// Otherwise the larger of their Jaccard similarity and the share of the shorter one's
+/// features found in the longer.
+pub fn similarity(a: &Sketch, b: &Sketch) -> f64 {
+    if a.exact == b.exact {
+        return 1.0;
+    }
+    let equal = a.mins.iter().zip(&b.mins).filter(|(x, y)| x == y).count();
+    let jaccard = equal as f64 / HASHES as f64;
+    // |A ∩ B| = J (|A| + |B|) / (1 + J): the share of the shorter text found in the longer,
+    // so that a copy cut to its first sentence is still the story.
+    let (na, nb) = (f64::from(a.size), f64::from(b.size));
+    let shared = jaccard * (na + nb) / (1.0 + jaccard);
+    jaccard.max((shared / na.min(nb)).min(1.0))
+}
+
+/// The keys of the sketch's bands, each unique to its band's position and values.
+pub fn bands(sketch: &Sketch) -> [i64; BANDS] {
+    let mut keys = [0; BANDS];
+    for (band, rows) in sketch.mins.chunks_exact(ROWS).enumerate() {
+        let mut key = FNV_OFFSET ^ band as u64;
+        for &row in rows {
+            key = (key ^ u64::from(row)).wrapping_mul(FNV_PRIME);
+        }
+        keys[band] = mix(key) as i64;
+    }
+    keys
+}
+
+/// The best of `candidates` at or above `threshold`: exact copies first, then the most alike,
+/// the earliest on a tie (candidates come oldest first).
+pub fn best_match<K: Copy>(
+    sketch: &Sketch,
+    candidates: impl IntoIterator<Item = (K, Sketch)>,
+    threshold: f64,
+) -> Option<Joined<K>> {
+    let mut best: Option<Joined<K>> = None;
+    for (article, other) in candidates {
+        let similarity = similarity(sketch, &other);
+        if similarity >= threshold && best.is_none_or(|b| similarity > b.similarity) {
+            best = Some(Joined {
+                article,
+                similarity,
+            });
+        }
+    }
+    best
+}
+
+impl Sketch {
+    /// The sketch as stored: its size (two bytes), then the minimum hashes (four bytes
+    /// each), little-endian.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mins = self.mins.iter().flat_map(|m| m.to_le_bytes());
+        self.size.to_le_bytes().into_iter().chain(mins).collect()
+    }
+
+    /// Reads back [`Sketch::to_bytes`]; `None` for a blob of another length.
+    pub fn from_bytes(exact: i64, bytes: &[u8]) -> Option<Sketch> {
+        if bytes.len() != 2 + HASHES * 4 {
+            return None;
+        }
+        let size = u16::from_le_bytes([bytes[0], bytes[1]]);
+        let mut mins = [0; HASHES];
+        for (min, four) in mins.iter_mut().zip(bytes[2..].chunks_exact(4)) {
+            *min = u32::from_le_bytes(four.try_into().ok()?);
+        }
+        Some(Sketch { exact, size, mins })
+    }
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+/// A folded word's hash: FNV-1a, stable across builds and platforms (sketches are stored).
+fn word_hash(word: &str) -> u64 {
+    let mut h = FNV_OFFSET;
+    for &b in word.as_bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(FNV_PRIME);
+    }
+    h
+}
+
+/// splitmix64's finaliser: every input bit reaches every output bit.
+fn mix(mut x: u64) -> u64 {
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+/// The minimum of each of [`HASHES`] hash functions over the shingles. Function `i` is the
+/// shingle's hash mixed with a seed of its own; keeping the high 32 bits is plenty (two
+/// different minima collide once in four billion).
+fn min_hashes(shingles: &[u64]) -> [u32; HASHES] {
+    let mut mins = [u32::MAX; HASHES];
+    for &s in shingles {
+        for (i, min) in mins.iter_mut().enumerate() {
+            let h = (mix(s ^ SEEDS[i]) >> 32) as u32;
+            if h < *min {
+                *min = h;
+            }
+        }
+    }
+    mins
+}
+
+/// One seed per hash function, fixed: stored sketches must stay comparable.
+const SEEDS: [u64; HASHES] = {
+    let mut seeds = [0; HASHES];
+    let mut state: u64 = 0x5eed_0f57_0a1e_5eed;
+    let mut i = 0;
+    while i < HASHES {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        seeds[i] = z ^ (z >> 31);
+        i += 1;
+    }
+    seeds
+};
+
+#[cfg(test)]
+mod tests;
