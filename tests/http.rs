@@ -388,9 +388,9 @@ async fn the_matches_are_an_atom_feed_that_readers_and_feedwatch_itself_read() {
 
 /// The page as headless Chromium renders it (its DOM after scripts ran), or `None` (skipped)
 /// without Chromium.
-fn render_in_chromium(url: &str) -> Option<String> {
+async fn render_in_chromium(url: &str) -> Option<String> {
     let profile = tempfile::tempdir().unwrap();
-    let output = std::process::Command::new("chromium")
+    let run = tokio::process::Command::new("chromium")
         .args([
             "--headless",
             "--no-sandbox",
@@ -403,7 +403,12 @@ fn render_in_chromium(url: &str) -> Option<String> {
         ])
         .arg(format!("--user-data-dir={}", profile.path().display()))
         .args(["--dump-dom", url])
+        .kill_on_drop(true)
         .output();
+    let output = match tokio::time::timeout(Duration::from_secs(90), run).await {
+        Ok(output) => output,
+        Err(_) => panic!("chromium did not render {url} within 90 s"),
+    };
     match output {
         Ok(output) if output.status.success() => {
             Some(String::from_utf8_lossy(&output.stdout).into_owned())
@@ -443,7 +448,7 @@ async fn the_status_page_shows_feeds_matches_and_outbox_and_runs_no_feed_markup(
     assert!(!html.contains("<script"), "{html}");
     assert!(!html.contains("<img"), "{html}");
 
-    let Some(dom) = render_in_chromium(&format!("{base}/?token=page-token")) else {
+    let Some(dom) = render_in_chromium(&format!("{base}/?token=page-token")).await else {
         return;
     };
     assert!(
