@@ -122,6 +122,15 @@ enum Command {
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
+    /// List the articles of one story (the same news from several feeds), first seen first
+    ///
+    /// Example: feedwatch story 4711 (the id is an alert's `story.id`)
+    Story {
+        /// The story's id
+        id: i64,
+        #[arg(long)]
+        json: bool,
+    },
     /// Show alerts not yet delivered (pending, failed, dead) with their last error
     ///
     /// Example: feedwatch outbox --json; feedwatch outbox retry
@@ -385,6 +394,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             let filter = MatchFilter { rule, since, limit };
             commands::matches::matches(&path, filter, format)
         }
+        Command::Story { id, json } => commands::story::story(&path, id, json),
         Command::Search {
             query,
             since,

@@ -14,6 +14,7 @@ pub mod probe;
 pub mod run;
 pub mod search;
 pub mod status;
+pub mod story;
 pub mod test_notify;
 
 use feedwatch::matcher::snippet::Marks;

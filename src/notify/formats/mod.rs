@@ -284,6 +284,34 @@ mod tests {
     }
 
     #[test]
+    fn a_digest_lists_a_story_once_with_how_many_more_outlets_carry_it() {
+        let mut story = alert("Wire story");
+        let source = |feed: &str| crate::alert::Source {
+            feed: feed.into(),
+            title: "Wire story".into(),
+            link: None,
+        };
+        story.story = Some(crate::alert::StoryRef {
+            id: 7,
+            sources: vec![source("ap"), source("seattle"), source("latimes")],
+        });
+        let digest = Digest {
+            delivery_id: "d".into(),
+            alerts: vec![(story.clone(), "a".into()), (alert("Alone"), "b".into())],
+            created_at: Utc::now(),
+        };
+        let text = list_message("", &digest, usize::MAX, plain_line);
+        let lines: Vec<&str> = text.trim_start().lines().collect();
+        assert!(lines[0].contains("Wire story") && lines[0].ends_with(" (+2 outlets)"));
+        assert!(!lines[1].contains("outlet"), "{text}");
+        assert!(crate::notify::stdout::render(&story).ends_with("(+2 outlets)"));
+        assert_eq!(
+            payload(&story, "d")["story"]["sources"][2]["feed"],
+            "latimes"
+        );
+    }
+
+    #[test]
     fn json_payload_is_versioned_and_complete() {
         let v = payload(&alert("t"), "d1");
         assert_eq!(v["version"], 2);
