@@ -429,15 +429,30 @@ async fn render_in_chromium(url: &str) -> Option<String> {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_status_page_shows_feeds_matches_and_outbox_and_runs_no_feed_markup() {
     let server = TestServer::start().await;
-    let ws = Workspace::new(&news_config(
-        &server,
-        "listen = \"127.0.0.1:0\"\ntoken = \"page-token\"",
-    ));
+    let config = news_config(&server, "listen = \"127.0.0.1:0\"\ntoken = \"page-token\"");
+    // A wire service carries the same story: it joins the one alert's sources.
+    let title = escaped_twice(HOSTILE_TITLE);
+    let story = rss(
+        "Wire",
+        &[("w1", &title, "Leaders met in Vilnius &amp; agreed")],
+    );
+    server.feed("wire.xml", "application/rss+xml", story);
+    let wire = format!(
+        "[[feed]]\nname = \"Wire\"\nurl = \"{}\"\ninterval = \"1h\"\n\n[[rule]]",
+        server.url("/feeds/wire.xml")
+    );
+    let ws = Workspace::new(&config.replacen("[[rule]]", &wire, 1));
     let daemon = Daemon::start(&ws.config(), &[]);
     let base = listening_at(&daemon).await;
     wait_until(Duration::from_secs(30), "the alert is delivered", || {
         ws.query_i64("SELECT COUNT(*) FROM outbox WHERE status = 'delivered'") == 1
     })
+    .await;
+    wait_until(
+        Duration::from_secs(30),
+        "both copies of the story are stored",
+        || ws.query_i64("SELECT COUNT(*) FROM articles") == 3,
+    )
     .await;
     daemon.wait_for_log("poll failed", 1).await;
 
@@ -456,7 +471,15 @@ async fn the_status_page_shows_feeds_matches_and_outbox_and_runs_no_feed_markup(
         "a feed's markup ran in the page:\n{dom}"
     );
     assert!(dom.contains("<mark>NATO</mark>"), "{dom}");
-    assert!(dom.contains("2 feeds, 1 failing · 1 rule ·"), "{dom}");
+    assert!(dom.contains("3 feeds, 1 failing · 1 rule ·"), "{dom}");
+    // One alert for the story, naming the feed whose copy came second.
+    let matches = section(&dom, "id=\"matches\"");
+    assert_eq!(matches.matches("<mark>NATO</mark>").count(), 1, "{matches}");
+    assert!(
+        matches.contains("also in <a href=\"https://news.example/w1\">Wire</a>")
+            || matches.contains("also in <a href=\"https://news.example/g1\">World</a>"),
+        "{matches}"
+    );
     // The title is shown as the text it is.
     assert!(
         dom.contains("NATO &lt;script&gt;document.body.dataset.pwned='script'&lt;/script&gt;"),

@@ -150,12 +150,29 @@ fn summary_html(stored: &StoredMatch) -> String {
         None => html_escape(&alert.article.summary),
     };
     let matched = alert.matched.join(", ");
-    format!(
+    let mut html = format!(
         "<p>{text}</p><p>Rule <i>{}</i> matched {} in {}.</p>",
         html_escape(&alert.rule),
         html_escape(&matched),
         html_escape(&alert.feed.name)
-    )
+    );
+    // Later articles of the story, from other feeds, joined this match's sources.
+    let also: Vec<String> = alert
+        .story
+        .iter()
+        .flat_map(|story| story.sources.iter().skip(1))
+        .map(|source| {
+            let name = html_escape(&source.feed);
+            match source.link.as_deref().and_then(web_link) {
+                Some(link) => format!("<a href=\"{}\">{name}</a>", html_escape(&link)),
+                None => name,
+            }
+        })
+        .collect();
+    if !also.is_empty() {
+        html.push_str(&format!("<p>Also in: {}.</p>", also.join(", ")));
+    }
+    html
 }
 
 /// A permanent id per match: the rule, the feed and feedwatch's identity of the article,
@@ -226,7 +243,7 @@ fn html_escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alert::{Alert, ArticleRef, FeedRef, Snippet};
+    use crate::alert::{Alert, ArticleRef, FeedRef, Snippet, Source, StoryRef};
 
     fn stored(title: &str, link: &str) -> StoredMatch {
         let at = DateTime::parse_from_rfc3339("2026-11-25T09:00:00Z")
@@ -312,5 +329,28 @@ mod tests {
             empty.contains("<updated>") && !empty.contains("<entry>"),
             "{empty}"
         );
+    }
+
+    #[test]
+    fn the_other_feeds_of_a_story_are_named_with_their_links() {
+        let mut m = stored("t", "https://x/");
+        let source = |feed: &str, link: &str| Source {
+            feed: feed.into(),
+            title: "t".into(),
+            link: Some(link.into()),
+        };
+        m.alert.story = Some(StoryRef {
+            id: 7,
+            sources: vec![
+                source("World", "https://x/"),
+                source("Wire <b>", "https://wire.example/a?b=1&c=2"),
+                source("Sly", "javascript:alert(1)"),
+            ],
+        });
+        let xml = render(&about(), &[m], Utc::now());
+        let html = "&lt;p&gt;Also in: &lt;a href=&quot;https://wire.example/a?b=1&amp;amp;c=2\
+                    &quot;&gt;Wire &amp;lt;b&amp;gt;&lt;/a&gt;, Sly.&lt;/p&gt;";
+        assert!(xml.contains(html), "{xml}");
+        assert!(!xml.contains("javascript"), "{xml}");
     }
 }

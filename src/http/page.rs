@@ -70,6 +70,14 @@ struct MatchRow {
     at: String,
     /// The snippet in pieces, each with whether it is a matched word.
     snippet: Option<Vec<(String, bool)>>,
+    /// Later articles of the story from other feeds, joined to this match.
+    also: Vec<SourceRow>,
+}
+
+#[derive(Serialize)]
+struct SourceRow {
+    feed: String,
+    link: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -199,6 +207,15 @@ fn match_row(stored: &StoredMatch) -> MatchRow {
             .as_ref()
             .filter(|s| !s.text.is_empty())
             .map(|s| s.parts()),
+        also: alert
+            .story
+            .iter()
+            .flat_map(|story| story.sources.iter().skip(1))
+            .map(|source| SourceRow {
+                feed: source.feed.clone(),
+                link: source.link.as_deref().and_then(web_link),
+            })
+            .collect(),
     }
 }
 
