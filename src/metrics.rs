@@ -100,7 +100,7 @@ impl Metrics {
         let fetch_seconds = Histogram::new(exponential_buckets(0.005, 2.0, 15));
         registry.register_with_unit(
             "fetch_duration",
-            "Time to fetch a feed, body included, whatever the result",
+            "Time to fetch a feed, whatever the result: the wait for a slot at its host, redirects and body included",
             Unit::Seconds,
             fetch_seconds.clone(),
         );
