@@ -7,8 +7,12 @@
 //! error, keeps at most [`PER_HOST`] requests in flight to any one host, and reports what the
 //! server said about when to come back (`Retry-After`, `Cache-Control: max-age`).
 //!
-//! Proxies come from the usual environment variables (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`,
-//! `NO_PROXY`), which reqwest reads by default.
+//! A feed's own request options ([`RequestOptions`]: headers, user agent, cookie, basic auth,
+//! proxy, certificate checks) travel with each request. Headers, cookie and credentials go only
+//! to the feed's own origin: a redirect to another host gets none of them. Proxies come from the
+//! feed's `proxy`, else the usual environment variables (`HTTPS_PROXY`, `HTTP_PROXY`,
+//! `ALL_PROXY`, `NO_PROXY`; `socks5h://` included); each proxy and certificate setting has its
+//! own client (and connection pool), built on first use.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -46,6 +50,81 @@ pub struct Limits {
     pub max_body: u64,
     /// The whole exchange, redirects and body included.
     pub timeout: Duration,
+}
+
+/// A value from the config that is nobody's business: printing it shows `Sensitive(..)`.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Sensitive(String);
+
+impl Sensitive {
+    pub fn new(value: impl Into<String>) -> Sensitive {
+        Sensitive(value.into())
+    }
+
+    /// The value itself, for the wire.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Sensitive {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Sensitive(..)")
+    }
+}
+
+/// Which proxy a feed's requests go through.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub enum Proxy {
+    /// The environment's (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, minus `NO_PROXY`), if any.
+    #[default]
+    Environment,
+    /// None, whatever the environment says.
+    Direct,
+    /// An `http://`, `https://`, `socks5://` or `socks5h://` URL, perhaps with credentials.
+    Url(Sensitive),
+}
+
+impl Proxy {
+    /// How to show the proxy: its URL without credentials, path or query.
+    pub fn shown(&self) -> String {
+        match self {
+            Proxy::Environment => "from the environment".into(),
+            Proxy::Direct => "none".into(),
+            Proxy::Url(url) => match url::Url::parse(url.expose()) {
+                Ok(u) => format!(
+                    "{}://{}{}",
+                    u.scheme(),
+                    u.host_str().unwrap_or(""),
+                    u.port().map(|p| format!(":{p}")).unwrap_or_default()
+                ),
+                Err(_) => "(invalid)".into(),
+            },
+        }
+    }
+}
+
+/// `username` and `password`: HTTP basic authentication.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BasicAuth {
+    pub username: String,
+    pub password: Sensitive,
+}
+
+/// How one feed's requests are made, beyond its URL (its `[[feed]]` keys and `[defaults]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestOptions {
+    /// In place of feedwatch's own `User-Agent`.
+    pub user_agent: Option<String>,
+    /// Extra request headers; their values may be secrets.
+    pub headers: Vec<(String, Sensitive)>,
+    pub cookie: Option<Sensitive>,
+    pub basic_auth: Option<BasicAuth>,
+    /// The only origin headers, cookie and basic auth are sent to: the feed's own.
+    pub origin: Option<url::Origin>,
+    pub proxy: Proxy,
+    /// Accept any TLS certificate: self-signed, expired, for another name.
+    pub accept_invalid_certs: bool,
 }
 
 /// What the response said besides its body.
@@ -148,7 +227,10 @@ impl FetchError {
 }
 
 pub struct Fetcher {
+    /// The client of feeds that set neither a proxy nor `accept_invalid_certs`.
     client: reqwest::Client,
+    /// The clients of the other proxy and certificate settings, by setting.
+    other_clients: Mutex<HashMap<(Proxy, bool), reqwest::Client>>,
     timeout: Duration,
     /// One semaphore per `host:port`, created on first use.
     hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
@@ -157,15 +239,12 @@ pub struct Fetcher {
 impl Fetcher {
     /// A fetcher whose [`Fetcher::fetch`] gives up after `timeout` in total.
     pub fn new(timeout: Duration) -> Fetcher {
-        let client = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
-            .connect_timeout(Duration::from_secs(10).min(timeout))
-            // Redirects are followed in `fetch` to see each hop's status.
-            .redirect(reqwest::redirect::Policy::none())
+        let client = client_builder(timeout)
             .build()
             .unwrap_or_else(|_| reqwest::Client::new());
         Fetcher {
             client,
+            other_clients: Mutex::new(HashMap::new()),
             timeout,
             hosts: Mutex::new(HashMap::new()),
         }
@@ -182,21 +261,24 @@ impl Fetcher {
             max_body,
             timeout: self.timeout,
         };
-        self.fetch_limited(url, validators, &limits).await
+        self.fetch_limited(url, validators, &limits, &RequestOptions::default())
+            .await
     }
 
-    /// Fetches `url` (http, https or file), sending `validators` for a conditional GET, refusing
-    /// bodies larger than `limits.max_body` and giving up after `limits.timeout`.
+    /// Fetches `url` (http, https or file) as `options` say, sending `validators` for a
+    /// conditional GET, refusing bodies larger than `limits.max_body` and giving up after
+    /// `limits.timeout`.
     pub async fn fetch_limited(
         &self,
         url: &str,
         validators: &Validators,
         limits: &Limits,
+        options: &RequestOptions,
     ) -> Result<Fetched, FetchError> {
         if url.starts_with("file:") {
             return read_file(url, limits.max_body).await;
         }
-        let exchange = self.follow(url, validators, limits.max_body);
+        let exchange = self.follow(url, validators, limits.max_body, options);
         match tokio::time::timeout(limits.timeout, exchange).await {
             Ok(result) => result,
             Err(_) => Err(FetchError::Timeout {
@@ -212,17 +294,18 @@ impl Fetcher {
         url: &str,
         validators: &Validators,
         max_body: u64,
+        options: &RequestOptions,
     ) -> Result<Fetched, FetchError> {
         let mut current = url::Url::parse(url).map_err(|e| FetchError::Network {
             url: url.to_string(),
             message: format!("not a valid URL: {e}"),
         })?;
+        let client = self.client_for(url, options)?;
         let mut chain = vec![current.to_string()];
         let mut all_permanent = true;
         loop {
             let permit = self.host_permit(&current).await;
-            let response = self
-                .request(current.as_str(), validators)
+            let response = request(&client, &current, validators, options)
                 .send()
                 .await
                 .map_err(|e| network(url, e))?;
@@ -264,15 +347,38 @@ impl Fetcher {
         }
     }
 
-    fn request(&self, url: &str, validators: &Validators) -> reqwest::RequestBuilder {
-        let mut request = self.client.get(url).header(header::ACCEPT, ACCEPT);
-        if let Some(etag) = &validators.etag {
-            request = request.header(header::IF_NONE_MATCH, etag);
+    /// The client for `options`' proxy and certificate settings.
+    fn client_for(
+        &self,
+        url: &str,
+        options: &RequestOptions,
+    ) -> Result<reqwest::Client, FetchError> {
+        if options.proxy == Proxy::Environment && !options.accept_invalid_certs {
+            return Ok(self.client.clone());
         }
-        if let Some(modified) = &validators.last_modified {
-            request = request.header(header::IF_MODIFIED_SINCE, modified);
+        let key = (options.proxy.clone(), options.accept_invalid_certs);
+        let mut clients = self.other_clients.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(client) = clients.get(&key) {
+            return Ok(client.clone());
         }
-        request
+        let mut builder =
+            client_builder(self.timeout).danger_accept_invalid_certs(options.accept_invalid_certs);
+        match &options.proxy {
+            Proxy::Environment => {}
+            Proxy::Direct => builder = builder.no_proxy(),
+            Proxy::Url(proxy) => {
+                // The proxy's address may carry credentials: its error names it no further.
+                let proxy =
+                    reqwest::Proxy::all(proxy.expose()).map_err(|_| FetchError::Network {
+                        url: url.to_string(),
+                        message: "the feed's proxy is not a usable URL".into(),
+                    })?;
+                builder = builder.proxy(proxy);
+            }
+        }
+        let client = builder.build().map_err(|e| network(url, e))?;
+        clients.insert(key, client.clone());
+        Ok(client)
     }
 
     async fn host_permit(&self, url: &url::Url) -> Option<tokio::sync::OwnedSemaphorePermit> {
@@ -292,6 +398,64 @@ impl Fetcher {
         // The semaphore is never closed, so this only fails in theory; fetch without it then.
         semaphore.acquire_owned().await.ok()
     }
+}
+
+/// How every client starts: feedwatch's user agent, a connect timeout, redirects left to
+/// [`Fetcher::fetch_limited`].
+fn client_builder(timeout: Duration) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .user_agent(USER_AGENT)
+        .connect_timeout(Duration::from_secs(10).min(timeout))
+        // Redirects are followed in `fetch` to see each hop's status.
+        .redirect(reqwest::redirect::Policy::none())
+}
+
+/// One GET of `url`: the validators, then the feed's own options. Headers, cookie and basic
+/// auth go only to the feed's origin, so that a redirect cannot hand them to another host.
+fn request(
+    client: &reqwest::Client,
+    url: &url::Url,
+    validators: &Validators,
+    options: &RequestOptions,
+) -> reqwest::RequestBuilder {
+    let mut request = client.get(url.as_str()).header(header::ACCEPT, ACCEPT);
+    if let Some(agent) = &options.user_agent {
+        request = request.header(header::USER_AGENT, agent);
+    }
+    if let Some(etag) = &validators.etag {
+        request = request.header(header::IF_NONE_MATCH, etag);
+    }
+    if let Some(modified) = &validators.last_modified {
+        request = request.header(header::IF_MODIFIED_SINCE, modified);
+    }
+    if options.origin.as_ref() != Some(&url.origin()) {
+        return request;
+    }
+    let mut own = HeaderMap::new();
+    for (name, value) in &options.headers {
+        if let (Ok(name), Some(value)) = (
+            header::HeaderName::from_bytes(name.as_bytes()),
+            hidden_value(value),
+        ) {
+            own.append(name, value);
+        }
+    }
+    if let Some(value) = options.cookie.as_ref().and_then(hidden_value) {
+        own.insert(header::COOKIE, value);
+    }
+    // Replaces what is set above (`Accept`), where the feed says so.
+    request = request.headers(own);
+    if let Some(auth) = &options.basic_auth {
+        request = request.basic_auth(&auth.username, Some(auth.password.expose()));
+    }
+    request
+}
+
+/// A header value marked sensitive, so that the HTTP stack never prints it.
+fn hidden_value(value: &Sensitive) -> Option<header::HeaderValue> {
+    let mut value = header::HeaderValue::from_str(value.expose()).ok()?;
+    value.set_sensitive(true);
+    Some(value)
 }
 
 /// Turns the final response into a [`Fetched`] or an error, reading the body under the cap.

@@ -224,7 +224,12 @@ impl Poll<'_> {
         let fetched = self
             .pipeline
             .fetcher
-            .fetch_limited(self.state.poll_url(), &self.state.validators, &limits)
+            .fetch_limited(
+                self.state.poll_url(),
+                &self.state.validators,
+                &limits,
+                &self.feed.http,
+            )
             .await;
         metrics().fetched(started.elapsed());
         fetched
@@ -648,6 +653,7 @@ mod tests {
             timeout: Duration::from_secs(30),
             adaptive: false,
             tags: Vec::new(),
+            http: Default::default(),
         }
     }
 

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 use feedwatch::config::{Config, NotifierKind};
+use feedwatch::fetch::{Proxy, RequestOptions};
 
 pub fn check(path: &Path) -> Result<ExitCode> {
     let config = Config::load(path)?;
@@ -14,6 +15,12 @@ pub fn check(path: &Path) -> Result<ExitCode> {
     println!("{} feed(s):", config.feeds.len());
     for feed in &config.feeds {
         println!("  {}  {}  ({})", feed.name, feed.url, feed.schedule);
+        if let Some(http) = http_summary(&feed.http) {
+            println!("    http: {http}");
+        }
+        if feed.http.accept_invalid_certs {
+            println!("    warning: {INVALID_CERTS_WARNING}");
+        }
     }
     println!("{} rule(s):", config.rules.len());
     for rule in &config.rules {
@@ -71,6 +78,33 @@ pub fn check(path: &Path) -> Result<ExitCode> {
     }
     warn_of_readable_secrets(path, &config.inline_secrets);
     Ok(ExitCode::SUCCESS)
+}
+
+/// What `accept_invalid_certs = true` costs, said wherever a feed has it.
+pub const INVALID_CERTS_WARNING: &str = "accept_invalid_certs = true: its TLS certificate is not \
+     checked, so anyone between feedwatch and its server can read and change what it serves";
+
+/// A feed's request options in a line, secrets left out: header names but not their values,
+/// the proxy without its credentials.
+fn http_summary(http: &RequestOptions) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Some(agent) = &http.user_agent {
+        parts.push(format!("user agent \"{agent}\""));
+    }
+    if !http.headers.is_empty() {
+        let names: Vec<&str> = http.headers.iter().map(|(n, _)| n.as_str()).collect();
+        parts.push(format!("headers {}", names.join(", ")));
+    }
+    if http.cookie.is_some() {
+        parts.push("a cookie".into());
+    }
+    if let Some(auth) = &http.basic_auth {
+        parts.push(format!("basic auth as {}", auth.username));
+    }
+    if http.proxy != Proxy::Environment {
+        parts.push(format!("proxy {}", http.proxy.shown()));
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
 }
 
 /// A config others can read should not hold secrets itself; the file/credential/env forms keep

@@ -7,6 +7,7 @@ use anyhow::Result;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::json;
 
+use super::check::INVALID_CERTS_WARNING;
 use feedwatch::config::Config;
 use feedwatch::store::{FeedState, Store};
 
@@ -20,24 +21,45 @@ pub fn feeds(path: &Path, as_json: bool) -> Result<ExitCode> {
         .filter(|s| config.feeds.iter().any(|f| f.url == s.url))
         .collect();
     let now = Utc::now();
+    // Flags that come from the config rather than from polling.
+    let config_flags = |url: &str| -> Vec<String> {
+        let unchecked = config
+            .feeds
+            .iter()
+            .any(|f| f.url == url && f.http.accept_invalid_certs);
+        if unchecked {
+            vec![format!("WARNING: {INVALID_CERTS_WARNING}")]
+        } else {
+            Vec::new()
+        }
+    };
     let unpolled: Vec<_> = config
         .feeds
         .iter()
         .filter(|f| !states.iter().any(|s| s.url == f.url))
         .collect();
     if as_json {
-        let mut out: Vec<_> = states.iter().map(|s| feed_json(s, now)).collect();
-        out.extend(unpolled.iter().map(
-            |f| json!({"name": f.name, "url": f.url, "polled": false, "flags": ["never polled"]}),
-        ));
+        let mut out: Vec<_> = states
+            .iter()
+            .map(|s| feed_json(s, now, config_flags(&s.url)))
+            .collect();
+        out.extend(unpolled.iter().map(|f| {
+            let mut flags = vec!["never polled".to_string()];
+            flags.extend(config_flags(&f.url));
+            json!({"name": f.name, "url": f.url, "polled": false, "flags": flags})
+        }));
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(ExitCode::SUCCESS);
     }
     for state in &states {
-        print_feed(state, now);
+        print_feed(state, now, &config_flags(&state.url));
     }
     for feed in unpolled {
-        println!("{}  [never polled]\n  url: {}\n", feed.name, feed.url);
+        println!("{}  [never polled]\n  url: {}", feed.name, feed.url);
+        for flag in config_flags(&feed.url) {
+            println!("  {flag}");
+        }
+        println!();
     }
     if config.feeds.is_empty() {
         println!("no feeds in {}", path.display());
@@ -93,8 +115,9 @@ fn rfc3339(t: Option<DateTime<Utc>>) -> serde_json::Value {
     })
 }
 
-fn print_feed(s: &FeedState, now: DateTime<Utc>) {
-    let flags = flags(s, now);
+fn print_feed(s: &FeedState, now: DateTime<Utc>, config_flags: &[String]) {
+    let mut flags = flags(s, now);
+    flags.extend_from_slice(config_flags);
     let marker = if flags.is_empty() {
         "ok".to_string()
     } else {
@@ -157,8 +180,10 @@ fn yes_no(present: bool) -> &'static str {
     if present { "yes" } else { "no" }
 }
 
-fn feed_json(s: &FeedState, now: DateTime<Utc>) -> serde_json::Value {
+fn feed_json(s: &FeedState, now: DateTime<Utc>, config_flags: Vec<String>) -> serde_json::Value {
     let wait = s.waiting_at(now);
+    let mut flags = flags(s, now);
+    flags.extend(config_flags);
     json!({
         "name": s.name,
         "url": s.url,
@@ -181,6 +206,6 @@ fn feed_json(s: &FeedState, now: DateTime<Utc>) -> serde_json::Value {
         "last_error": s.last_error,
         "waiting_until": rfc3339(wait.map(|w| w.until)),
         "wait_reason": wait.map(|w| w.reason.as_str()),
-        "flags": flags(s, now),
+        "flags": flags,
     })
 }

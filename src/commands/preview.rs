@@ -11,7 +11,7 @@ use serde_json::json;
 
 use feedwatch::config::{self, Config};
 use feedwatch::dedup::identify;
-use feedwatch::fetch::{Fetched, Fetcher, Validators};
+use feedwatch::fetch::{Fetched, Fetcher, Limits, Validators};
 use feedwatch::matcher::snippet::article_snippet;
 use feedwatch::matcher::{Engine, Query, RuleSpec};
 use feedwatch::parse::{Article, ParsedFeed};
@@ -42,8 +42,15 @@ pub async fn preview(
         }]),
         None => pipeline::engine_for(&config),
     };
-    let fetched = Fetcher::new(std::time::Duration::from_secs(30))
-        .fetch(&url, &Validators::default(), config::DEFAULT_MAX_BODY)
+    // A feed of the config is fetched as the poller would: its headers, credentials, proxy.
+    let configured = config.feeds.iter().find(|f| f.url == url);
+    let limits = Limits {
+        max_body: configured.map_or(config::DEFAULT_MAX_BODY, |f| f.max_body_bytes),
+        timeout: configured.map_or(config::DEFAULT_FETCH_TIMEOUT, |f| f.timeout),
+    };
+    let options = configured.map(|f| f.http.clone()).unwrap_or_default();
+    let fetched = Fetcher::new(limits.timeout)
+        .fetch_limited(&url, &Validators::default(), &limits, &options)
         .await?;
     let Fetched::Body(body) = fetched else {
         anyhow::bail!("{url}: the server answered 304 Not Modified to an unconditional request");

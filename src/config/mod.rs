@@ -6,6 +6,7 @@
 //! `feedwatch check` shows all that is wrong.
 
 pub mod edit;
+mod feed_http;
 mod http;
 mod notifiers;
 mod problems;
@@ -74,6 +75,8 @@ pub struct Feed {
     pub adaptive: bool,
     /// Free-form labels, e.g. the OPML category the feed was imported from.
     pub tags: Vec<String>,
+    /// Headers, user agent, cookie, basic auth, proxy and certificate checks of its requests.
+    pub http: crate::fetch::RequestOptions,
 }
 
 #[derive(Debug, Clone)]

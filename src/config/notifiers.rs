@@ -8,7 +8,7 @@ use toml::Spanned;
 
 use super::problems::{Problems, positive_duration};
 use super::raw::RawNotifier;
-use super::secret::Secrets;
+use super::secret::{Secrets, sensitive_header};
 use super::{
     Desktop, Notifier, NotifierKind, QuietHours, QuietZone, RateLimit, RetryPolicy, Webhook,
     WebhookFormat,
@@ -233,10 +233,7 @@ fn webhook_headers(
             );
             continue;
         }
-        let lower = key.to_ascii_lowercase();
-        let sensitive = ["auth", "token", "key", "secret", "cookie", "password"]
-            .iter()
-            .any(|word| lower.contains(word));
+        let sensitive = sensitive_header(key);
         let what = format!("header `{key}` of `{name}`");
         let Some(value) = secrets.read(value, &what, sensitive, problems) else {
             continue;

@@ -44,6 +44,14 @@ pub(super) struct RawDefaults {
     pub(super) max_body: Option<Spanned<String>>,
     pub(super) timeout: Option<Spanned<String>>,
     pub(super) adaptive: Option<bool>,
+    /// HTTP options (see `feed_http`); a feed's own replace these, headers name by name.
+    pub(super) headers: Option<Spanned<RawHeaders>>,
+    pub(super) user_agent: Option<Spanned<String>>,
+    pub(super) cookie: Option<Spanned<RawSecret>>,
+    pub(super) username: Option<Spanned<String>>,
+    pub(super) password: Option<Spanned<RawSecret>>,
+    pub(super) proxy: Option<Spanned<RawSecret>>,
+    pub(super) accept_invalid_certs: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -59,7 +67,17 @@ pub(super) struct RawFeed {
     pub(super) adaptive: Option<bool>,
     #[serde(default)]
     pub(super) tags: Vec<String>,
+    pub(super) headers: Option<Spanned<RawHeaders>>,
+    pub(super) user_agent: Option<Spanned<String>>,
+    pub(super) cookie: Option<Spanned<RawSecret>>,
+    pub(super) username: Option<Spanned<String>>,
+    pub(super) password: Option<Spanned<RawSecret>>,
+    pub(super) proxy: Option<Spanned<RawSecret>>,
+    pub(super) accept_invalid_certs: Option<bool>,
 }
+
+/// Request headers by name, each value a secret or not.
+pub(super) type RawHeaders = std::collections::BTreeMap<String, Spanned<RawSecret>>;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

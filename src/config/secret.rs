@@ -139,6 +139,15 @@ impl<'a> Secrets<'a> {
     }
 }
 
+/// Whether a header by this name usually carries a secret (`Authorization`, `X-Api-Key`), so
+/// that an inline value is worth a warning.
+pub(super) fn sensitive_header(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    ["auth", "token", "key", "secret", "cookie", "password"]
+        .iter()
+        .any(|word| lower.contains(word))
+}
+
 /// A secret file's text without the line end an editor or `echo` leaves after it.
 fn read_secret_file(path: &Path) -> std::io::Result<String> {
     let text = std::fs::read_to_string(path)?;

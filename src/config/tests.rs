@@ -366,3 +366,82 @@ fn a_config_under_etc_names_the_system_services_database() {
     let elsewhere = Config::parse("", Path::new("/srv/news/config.toml")).unwrap();
     assert_eq!(elsewhere.database, Path::new("/srv/news/feedwatch.db"));
 }
+
+#[test]
+fn feed_http_options_take_the_defaults_and_replace_them_key_by_key() {
+    let config = parse(
+        r#"
+[defaults]
+user_agent = "Bot/1"
+headers = { X-Api-Key = "default-key", Accept-Language = "en" }
+proxy = "socks5h://127.0.0.1:1080"
+
+[[feed]]
+url = "https://a.example/rss.xml"
+headers = { x-api-key = "own-key" }
+proxy = "none"
+accept_invalid_certs = true
+
+[[feed]]
+url = "https://b.example/rss.xml"
+"#,
+    )
+    .unwrap();
+    let (a, b) = (&config.feeds[0].http, &config.feeds[1].http);
+    let headers = |h: &crate::fetch::RequestOptions| -> Vec<(String, String)> {
+        h.headers
+            .iter()
+            .map(|(n, v)| (n.clone(), v.expose().to_string()))
+            .collect()
+    };
+    assert_eq!(
+        headers(a),
+        [
+            ("Accept-Language".to_string(), "en".to_string()),
+            ("x-api-key".to_string(), "own-key".to_string())
+        ]
+    );
+    assert_eq!(a.proxy, crate::fetch::Proxy::Direct);
+    assert!(a.accept_invalid_certs);
+    assert_eq!(a.user_agent.as_deref(), Some("Bot/1"));
+    assert_eq!(
+        a.origin,
+        Some(url::Url::parse("https://a.example/").unwrap().origin())
+    );
+    assert_eq!(headers(b).len(), 2);
+    assert_eq!(b.proxy.shown(), "socks5h://127.0.0.1:1080");
+    assert!(!b.accept_invalid_certs);
+    // Nothing secret in a printed config.
+    assert!(!format!("{config:?}").contains("default-key"));
+}
+
+#[test]
+fn bad_feed_http_options_are_reported_without_their_values() {
+    let found = problems(
+        r#"
+[[feed]]
+url = "https://a.example/rss.xml"
+username = "alice"
+proxy = "ftp://user:hunter2@proxy.example"
+headers = { Host = "x", "Bad Name" = "x", User-Agent = "x" }
+
+[[feed]]
+url = "https://b.example/rss.xml"
+password = { env = "FW_TEST_NOT_SET" }
+proxy = "not a url hunter2"
+"#,
+    );
+    let text = found.join("\n");
+    assert!(!text.contains("hunter2"), "{text}");
+    for expected in [
+        "`username` of feed `https://a.example/rss.xml` needs a `password` too",
+        "scheme `ftp` is not http, https, socks5 or socks5h",
+        "header `Host` of feed `https://a.example/rss.xml` is set by feedwatch",
+        "header `Bad Name` of feed `https://a.example/rss.xml`: not a valid header name",
+        "header `User-Agent` of feed `https://a.example/rss.xml` has a key of its own: `user_agent`",
+        "`password` of feed `https://b.example/rss.xml` needs a `username` too",
+        "is not a proxy URL",
+    ] {
+        assert!(text.contains(expected), "{expected}\n{text}");
+    }
+}

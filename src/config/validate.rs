@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use toml::Spanned;
 
+use super::feed_http;
 use super::notifiers::notifier;
 use super::problems::{Problems, positive_duration};
 use super::raw::{RawConfig, RawDefaults, RawFeed, RawRule};
@@ -31,7 +32,9 @@ pub(super) fn validate(raw: RawConfig, text: &str, path: &Path) -> Result<Config
     let retention = retention(raw.retention.as_ref(), &mut problems);
     let story = story_params(&raw, &mut problems);
 
-    let defaults = FeedDefaults::read(&raw.defaults, &mut problems);
+    let env = |variable: &str| std::env::var_os(variable);
+    let mut secrets = Secrets::new(&base, &env);
+    let defaults = FeedDefaults::read(&raw.defaults, &mut secrets, &mut problems);
     let mut feed_names = Names::new("feed");
     let mut feed_urls = HashSet::new();
     let feeds: Vec<Feed> = raw
@@ -44,13 +47,12 @@ pub(super) fn validate(raw: RawConfig, text: &str, path: &Path) -> Result<Config
                 &base,
                 &mut feed_names,
                 &mut feed_urls,
+                &mut secrets,
                 &mut problems,
             )
         })
         .collect();
 
-    let env = |variable: &str| std::env::var_os(variable);
-    let mut secrets = Secrets::new(&base, &env);
     let mut notifier_names = Names::new("notifier");
     let notifiers = raw
         .notifiers
@@ -187,11 +189,13 @@ struct FeedDefaults {
     max_body: u64,
     timeout: Duration,
     adaptive: bool,
+    http: feed_http::HttpKeys,
 }
 
 impl FeedDefaults {
-    fn read(raw: &RawDefaults, problems: &mut Problems) -> FeedDefaults {
+    fn read(raw: &RawDefaults, secrets: &mut Secrets, problems: &mut Problems) -> FeedDefaults {
         FeedDefaults {
+            http: feed_http::read(raw.into(), "[defaults]", secrets, problems),
             schedule: schedule(
                 raw.interval.as_ref(),
                 raw.cron.as_ref(),
@@ -223,6 +227,7 @@ fn feed(
     base: &Path,
     names: &mut Names,
     urls: &mut HashSet<String>,
+    secrets: &mut Secrets,
     problems: &mut Problems,
 ) -> Option<Feed> {
     let url = match feed_url(raw.url.get_ref(), base) {
@@ -259,6 +264,8 @@ fn feed(
         .as_ref()
         .and_then(|t| fetch_timeout(t, problems))
         .unwrap_or(defaults.timeout);
+    let own_http = feed_http::read(raw.into(), &format!("feed `{name}`"), secrets, problems);
+    let http = feed_http::options(own_http, &defaults.http, &url);
     Some(Feed {
         name,
         url,
@@ -267,6 +274,7 @@ fn feed(
         timeout,
         adaptive: raw.adaptive.unwrap_or(defaults.adaptive),
         tags: raw.tags.clone(),
+        http,
     })
 }
 

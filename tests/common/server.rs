@@ -31,6 +31,12 @@ pub enum Route {
         status: u16,
         headers: Vec<(&'static str, String)>,
     },
+    /// Like `Page`, but only for requests that carry each of these headers with exactly this
+    /// value; 401 to the others.
+    Guarded {
+        require: Vec<(&'static str, String)>,
+        body: Vec<u8>,
+    },
     /// Like `Page`, but holds each request this long, to see how many are in flight at once.
     Slow {
         delay: Duration,
@@ -195,6 +201,21 @@ async fn answer(State(state): State<Arc<ServerState>>, request: Request) -> Resp
                 return StatusCode::NOT_MODIFIED.into_response();
             }
             with_headers(StatusCode::OK, &h, body)
+        }
+        Route::Guarded { require, body } => {
+            let allowed = require.iter().all(|(name, value)| {
+                headers
+                    .get(*name)
+                    .is_some_and(|v| v.as_bytes() == value.as_bytes())
+            });
+            if !allowed {
+                return StatusCode::UNAUTHORIZED.into_response();
+            }
+            with_headers(
+                StatusCode::OK,
+                &[("content-type", "application/rss+xml".into())],
+                body,
+            )
         }
         Route::Redirect { status, to } => with_headers(
             StatusCode::from_u16(status).unwrap(),
