@@ -236,3 +236,269 @@ timeout = "1s"
     let error: String = feed_column(&ws, "Slow", "last_error");
     assert!(error.contains("timed out after 1 s"), "{error}");
 }
+
+/// What a test proxy was asked for: the request line (`GET http://…` or `CONNECT host:port`) or
+/// the SOCKS destination, and the `Proxy-Authorization` it got.
+#[derive(Debug, Clone, Default)]
+struct Proxied {
+    target: String,
+    authorization: Option<String>,
+}
+
+type ProxyLog = std::sync::Arc<std::sync::Mutex<Vec<Proxied>>>;
+
+/// A small HTTP proxy on 127.0.0.1 that sends every request, whatever its host, to `upstream`:
+/// absolute-form GETs are rewritten to origin-form, CONNECT becomes a tunnel.
+async fn http_proxy(upstream: std::net::SocketAddr) -> (std::net::SocketAddr, ProxyLog) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let log = ProxyLog::default();
+    let seen = std::sync::Arc::clone(&log);
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            let seen = std::sync::Arc::clone(&seen);
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if client.read(&mut byte).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let head = String::from_utf8_lossy(&head).into_owned();
+                let mut lines = head.split("\r\n");
+                let request_line = lines.next().unwrap_or("").to_string();
+                let headers: Vec<&str> = lines.filter(|l| !l.is_empty()).collect();
+                let authorization = headers.iter().find_map(|l| {
+                    let (name, value) = l.split_once(':')?;
+                    name.eq_ignore_ascii_case("proxy-authorization")
+                        .then(|| value.trim().to_string())
+                });
+                seen.lock().unwrap().push(Proxied {
+                    target: request_line.clone(),
+                    authorization,
+                });
+                let mut server = tokio::net::TcpStream::connect(upstream).await.unwrap();
+                if request_line.starts_with("CONNECT ") {
+                    client
+                        .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                        .await
+                        .unwrap();
+                    tokio::io::copy_bidirectional(&mut client, &mut server)
+                        .await
+                        .ok();
+                    return;
+                }
+                let mut parts = request_line.split(' ');
+                let (method, uri) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+                let path = url::Url::parse(uri).map_or("/".to_string(), |u| {
+                    format!(
+                        "{}{}",
+                        u.path(),
+                        u.query().map(|q| format!("?{q}")).unwrap_or_default()
+                    )
+                });
+                let mut forwarded = format!("{method} {path} HTTP/1.1\r\n");
+                for line in headers {
+                    let name = line.split(':').next().unwrap_or("").to_ascii_lowercase();
+                    if name != "proxy-authorization" && name != "connection" {
+                        forwarded.push_str(line);
+                        forwarded.push_str("\r\n");
+                    }
+                }
+                // One request per connection: the answer ends where the server closes.
+                forwarded.push_str("connection: close\r\n\r\n");
+                server.write_all(forwarded.as_bytes()).await.unwrap();
+                let mut answer = Vec::new();
+                server.read_to_end(&mut answer).await.ok();
+                client.write_all(&answer).await.ok();
+                client.shutdown().await.ok();
+            });
+        }
+    });
+    (addr, log)
+}
+
+/// A SOCKS5 proxy (no authentication) on 127.0.0.1 that connects every CONNECT to `upstream`
+/// and records the destination as the client gave it: a name for `socks5h`, an address else.
+async fn socks5_proxy(upstream: std::net::SocketAddr) -> (std::net::SocketAddr, ProxyLog) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let log = ProxyLog::default();
+    let seen = std::sync::Arc::clone(&log);
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            let seen = std::sync::Arc::clone(&seen);
+            tokio::spawn(async move {
+                let mut greeting = [0u8; 2];
+                client.read_exact(&mut greeting).await.unwrap();
+                let mut methods = vec![0u8; greeting[1] as usize];
+                client.read_exact(&mut methods).await.unwrap();
+                assert!(methods.contains(&0), "the client offers no authentication");
+                client.write_all(&[5, 0]).await.unwrap();
+                let mut request = [0u8; 4];
+                client.read_exact(&mut request).await.unwrap();
+                assert_eq!(request[..2], [5, 1], "a SOCKS5 CONNECT");
+                let host = match request[3] {
+                    1 => {
+                        let mut ip = [0u8; 4];
+                        client.read_exact(&mut ip).await.unwrap();
+                        std::net::Ipv4Addr::from(ip).to_string()
+                    }
+                    3 => {
+                        let mut len = [0u8; 1];
+                        client.read_exact(&mut len).await.unwrap();
+                        let mut name = vec![0u8; len[0] as usize];
+                        client.read_exact(&mut name).await.unwrap();
+                        String::from_utf8_lossy(&name).into_owned()
+                    }
+                    _ => {
+                        let mut ip = [0u8; 16];
+                        client.read_exact(&mut ip).await.unwrap();
+                        std::net::Ipv6Addr::from(ip).to_string()
+                    }
+                };
+                let mut port = [0u8; 2];
+                client.read_exact(&mut port).await.unwrap();
+                seen.lock().unwrap().push(Proxied {
+                    target: format!("{host}:{}", u16::from_be_bytes(port)),
+                    authorization: None,
+                });
+                let mut server = tokio::net::TcpStream::connect(upstream).await.unwrap();
+                client
+                    .write_all(&[5, 0, 0, 1, 0, 0, 0, 0, 0, 0])
+                    .await
+                    .unwrap();
+                tokio::io::copy_bidirectional(&mut client, &mut server)
+                    .await
+                    .ok();
+            });
+        }
+    });
+    (addr, log)
+}
+
+fn targets(log: &ProxyLog) -> Vec<String> {
+    log.lock()
+        .unwrap()
+        .iter()
+        .map(|p| p.target.clone())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_feed_goes_through_its_own_proxy_whose_credentials_never_show() {
+    let site = TestServer::start().await;
+    site.page("/news.xml", "application/rss+xml", items());
+    let (proxy, log) = http_proxy(site.addr).await;
+    let proxy_secret = "pr0xy-s3cret-4d4d";
+    let proxy_url = format!("http://fwuser:{proxy_secret}@{proxy}");
+    // A name that resolves nowhere: only the proxy can reach it.
+    let ws = Workspace::new(&format!(
+        r#"[[feed]]
+name = "Proxied"
+url = "http://feeds.invalid/news.xml"
+proxy = {{ env = "FW_TEST_PROXY" }}
+
+[[feed]]
+name = "Direct"
+url = "{}"
+proxy = "none"
+"#,
+        site.url("/news.xml?direct")
+    ));
+    // The environment's proxy is a dead port: `proxy = "none"` must not use it.
+    let env = [
+        ("FW_TEST_PROXY", proxy_url.as_str()),
+        ("ALL_PROXY", "http://127.0.0.1:9"),
+    ];
+    let run = common::feedwatch(&ws.config(), &["run", "--once"], &env).await;
+    assert_eq!(articles_of(&ws, "Proxied"), 2, "{}", run.stderr);
+    assert_eq!(articles_of(&ws, "Direct"), 2, "{}", run.stderr);
+    assert_eq!(
+        targets(&log),
+        ["GET http://feeds.invalid/news.xml HTTP/1.1"]
+    );
+    let expected = basic("fwuser", proxy_secret);
+    assert_eq!(
+        log.lock().unwrap()[0].authorization.as_deref(),
+        Some(expected.as_str())
+    );
+    // The proxy's credentials are not the site's business.
+    assert!(
+        site.requests("/news.xml")
+            .iter()
+            .all(|h| h.get("proxy-authorization").is_none())
+    );
+
+    let check = common::feedwatch(&ws.config(), &["check"], &env).await;
+    check
+        .assert_ok()
+        .assert_stdout_has(format!("proxy http://{proxy}"));
+    let unreachable = format!("http://fwuser:{proxy_secret}@127.0.0.1:9");
+    let failing = common::feedwatch(
+        &ws.config(),
+        &["run", "--once"],
+        &[("FW_TEST_PROXY", unreachable.as_str())],
+    )
+    .await;
+    for out in [
+        &run,
+        &check,
+        &failing,
+        &common::feedwatch(&ws.config(), &["feeds", "--json"], &env).await,
+    ] {
+        assert!(
+            !out.stdout.contains(proxy_secret) && !out.stderr.contains(proxy_secret),
+            "the proxy's password shows:\n{}\n{}",
+            out.stdout,
+            out.stderr
+        );
+    }
+    let error: String = feed_column(&ws, "Proxied", "last_error");
+    assert!(!error.contains(proxy_secret), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn socks5h_from_all_proxy_resolves_names_on_the_proxy_and_a_feeds_proxy_wins() {
+    let site = TestServer::start().await;
+    site.page("/news.xml", "application/rss+xml", items());
+    let (socks, socks_log) = socks5_proxy(site.addr).await;
+    let (http, http_log) = http_proxy(site.addr).await;
+    let ws = Workspace::new(&format!(
+        r#"[[feed]]
+name = "Environment"
+url = "http://feeds.invalid/news.xml"
+
+[[feed]]
+name = "Own"
+url = "http://other.invalid:8080/news.xml"
+proxy = "http://{http}"
+
+[[feed]]
+name = "Own socks"
+url = "http://third.invalid/news.xml"
+proxy = "socks5h://{socks}"
+"#
+    ));
+    let all_proxy = format!("socks5h://{socks}");
+    let run = common::feedwatch(
+        &ws.config(),
+        &["run", "--once"],
+        &[("ALL_PROXY", all_proxy.as_str())],
+    )
+    .await;
+    for feed in ["Environment", "Own", "Own socks"] {
+        assert_eq!(articles_of(&ws, feed), 2, "{feed}: {}", run.stderr);
+    }
+    let mut through_socks = targets(&socks_log);
+    through_socks.sort();
+    assert_eq!(through_socks, ["feeds.invalid:80", "third.invalid:80"]);
+    assert_eq!(
+        targets(&http_log),
+        ["GET http://other.invalid:8080/news.xml HTTP/1.1"]
+    );
+}
