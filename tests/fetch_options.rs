@@ -502,3 +502,140 @@ proxy = "socks5h://{socks}"
         ["GET http://other.invalid:8080/news.xml HTTP/1.1"]
     );
 }
+
+/// An HTTPS server on 127.0.0.1 whose certificate nobody signed (`tests/data/tls`, made with
+/// `openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 36500
+/// -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1`). It answers every
+/// request with `body`, one request per connection, and counts the requests that got past the
+/// handshake.
+async fn self_signed_server(
+    body: Vec<u8>,
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_rustls::rustls;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/tls");
+    let certs: Vec<CertificateDer> = CertificateDer::pem_file_iter(dir.join("self-signed.pem"))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_file(dir.join("self-signed.key")).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let served = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&served);
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (acceptor, count, body) = (acceptor.clone(), Arc::clone(&count), body.clone());
+            tokio::spawn(async move {
+                // A client that refuses the certificate ends here.
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if tls.read(&mut byte).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                count.fetch_add(1, Ordering::SeqCst);
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/rss+xml\r\n\
+                     content-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                tls.write_all(answer.as_bytes()).await.ok();
+                tls.write_all(&body).await.ok();
+                tls.shutdown().await.ok();
+            });
+        }
+    });
+    (addr, served)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_self_signed_certificate_is_refused_unless_the_feed_accepts_invalid_certs_with_warnings()
+{
+    let (addr, served) = self_signed_server(items()).await;
+    let ws = Workspace::new(&format!(
+        r#"[[feed]]
+name = "Checked"
+url = "https://{addr}/checked.xml"
+
+[[feed]]
+name = "Unchecked"
+url = "https://{addr}/unchecked.xml"
+accept_invalid_certs = true
+"#
+    ));
+    let run = ws.run(&["run", "--once"]).await;
+    assert_eq!(articles_of(&ws, "Unchecked"), 2, "{}", run.stderr);
+    assert_eq!(articles_of(&ws, "Checked"), 0);
+    let error: String = feed_column(&ws, "Checked", "last_error");
+    assert!(error.to_lowercase().contains("certificate"), "{error}");
+    assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+    let warning = "accept_invalid_certs = true: its TLS certificate is not checked";
+    let check = ws.run(&["check"]).await;
+    check.assert_ok();
+    assert_eq!(check.stdout.matches(warning).count(), 1, "{}", check.stdout);
+    let unchecked_at = check.stdout.find("Unchecked").unwrap();
+    assert!(
+        check.stdout.find(warning).unwrap() > unchecked_at,
+        "{}",
+        check.stdout
+    );
+    let feeds = ws.run(&["feeds"]).await;
+    assert_eq!(feeds.stdout.matches(warning).count(), 1, "{}", feeds.stdout);
+    let json: Vec<serde_json::Value> =
+        serde_json::from_str(&ws.run(&["feeds", "--json"]).await.stdout).unwrap();
+    for feed in json {
+        let warned = feed["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f.as_str().unwrap().contains(warning));
+        assert_eq!(warned, feed["name"] == "Unchecked", "{feed}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn https_proxy_from_the_environment_tunnels_https_feeds() {
+    let (server, served) = self_signed_server(items()).await;
+    let (proxy, log) = http_proxy(server).await;
+    let ws = Workspace::new(
+        r#"[[feed]]
+name = "Tunnelled"
+url = "https://feeds.invalid/news.xml"
+accept_invalid_certs = true
+"#,
+    );
+    let https_proxy = format!("http://{proxy}");
+    let run = common::feedwatch(
+        &ws.config(),
+        &["run", "--once"],
+        &[("HTTPS_PROXY", &https_proxy)],
+    )
+    .await;
+    assert_eq!(articles_of(&ws, "Tunnelled"), 2, "{}", run.stderr);
+    assert_eq!(targets(&log), ["CONNECT feeds.invalid:443 HTTP/1.1"]);
+    assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
