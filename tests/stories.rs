@@ -108,6 +108,19 @@ async fn one_wire_story_in_two_feeds_alerts_once_listing_both_sources() {
             )],
         ),
     );
+    // Before it is stored, preview says which stored story it would join, and how alike.
+    let id = wire["story"]["id"].as_i64().unwrap().to_string();
+    let latimes = server.url("/feeds/latimes.xml");
+    let preview = ws.run(&["preview", &latimes, "--json"]).await;
+    preview.assert_ok();
+    let preview: serde_json::Value = serde_json::from_str(&preview.stdout).unwrap();
+    let guess = &preview["entries"][0]["story"];
+    assert_eq!(guess["id"].as_i64().unwrap().to_string(), id);
+    assert!(guess["similarity"].as_f64().unwrap() >= 0.6, "{guess}");
+    ws.run(&["preview", &latimes])
+        .await
+        .assert_stdout_has(format!("≈ story {id} (similarity "));
+
     std::fs::write(
         ws.dir.path().join("config.toml"),
         config(&server, &["ap", "seattle", "latimes"], ""),
@@ -135,7 +148,6 @@ async fn one_wire_story_in_two_feeds_alerts_once_listing_both_sources() {
     );
     table.assert_stdout_has("also: NATO: Ukraine will be invited");
 
-    let id = wire["story"]["id"].as_i64().unwrap().to_string();
     let listed = ws.run(&["story", &id, "--json"]).await;
     listed.assert_ok();
     let listed: serde_json::Value = serde_json::from_str(&listed.stdout).unwrap();
@@ -147,6 +159,12 @@ async fn one_wire_story_in_two_feeds_alerts_once_listing_both_sources() {
     }
     let missing = ws.run(&["story", "999999"]).await;
     assert_eq!(missing.code, Some(1));
+
+    // Backtest places the archive in stories the same way: four matches, two alerts.
+    let backtest = ws.run(&["backtest", "watch", "--since", "30d"]).await;
+    backtest.assert_ok();
+    backtest.assert_stdout_has("alerts: 2, once per story; the other 2 matches");
+    backtest.assert_stdout_has("same story as");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -11,8 +11,10 @@ use chrono::Utc;
 
 use feedwatch::config::Config;
 use feedwatch::matcher::snippet::article_snippet;
+use feedwatch::matcher::text::Folded;
 use feedwatch::matcher::{Engine, Query, RuleSpec};
 use feedwatch::store::Store;
+use feedwatch::story::{self, Window};
 
 /// What to run over the archive.
 pub enum Subject {
@@ -22,7 +24,7 @@ pub enum Subject {
 
 pub fn backtest(path: &Path, subject: Subject, since: Duration, sample: usize) -> Result<ExitCode> {
     let config = Config::load(path)?;
-    let (label, query, feeds) = match &subject {
+    let (label, query, feeds, per_story) = match &subject {
         Subject::Rule(name) => {
             let Some(rule) = config.rules.iter().find(|r| &r.name == name) else {
                 let known: Vec<&str> = config.rules.iter().map(|r| r.name.as_str()).collect();
@@ -40,12 +42,14 @@ pub fn backtest(path: &Path, subject: Subject, since: Duration, sample: usize) -
                 format!("rule `{name}`"),
                 rule.query.clone(),
                 rule.feeds.clone(),
+                rule.per_story,
             )
         }
         Subject::Query(text) => (
             format!("query `{text}`"),
             Query::parse(text).map_err(|e| anyhow::anyhow!("--query: {}", e.render(text)))?,
             Vec::new(),
+            true,
         ),
     };
     let engine = Engine::new([RuleSpec {
@@ -69,15 +73,23 @@ pub fn backtest(path: &Path, subject: Subject, since: Duration, sample: usize) -
     let mut per_day: BTreeMap<String, usize> = BTreeMap::new();
     let mut per_feed: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
     let mut fired = Vec::new();
-    for stored in &archive {
+    // Every article is placed in a story, in order of time, as it would have been stored; the
+    // rule alerts for the first article of each story it matches.
+    let mut stories = Window::new(config.story);
+    let mut folded = Folded::default();
+    let mut alerted_stories = std::collections::HashSet::new();
+    for (index, stored) in archive.iter().enumerate() {
         let seen = per_feed.entry(&stored.feed).or_default();
         seen.1 += 1;
+        let sketch = story::sketch_article(&mut folded, &stored.article);
+        let placed = stories.place(index, sketch, stored.date());
         if let Some(explained) = engine.explain(&stored.article, &stored.feed).pop() {
             seen.0 += 1;
             *per_day
                 .entry(stored.date().format("%Y-%m-%d").to_string())
                 .or_default() += 1;
-            fired.push((stored, explained));
+            let alerts = alerted_stories.insert(placed.story) || !per_story;
+            fired.push((stored, explained, placed, alerts));
         }
     }
 
@@ -93,6 +105,16 @@ pub fn backtest(path: &Path, subject: Subject, since: Duration, sample: usize) -
     if fired.is_empty() {
         return Ok(ExitCode::SUCCESS);
     }
+    let alerts = fired.iter().filter(|f| f.3).count();
+    println!(
+        "alerts: {alerts}{}; the other {} matches were more sources of a story already alerted",
+        if per_story {
+            ", once per story"
+        } else {
+            " (per_story = false: one per article)"
+        },
+        fired.len() - alerts
+    );
     println!("\nper day:");
     let busiest = per_day.values().copied().max().unwrap_or(1);
     for (day, count) in &per_day {
@@ -109,7 +131,7 @@ pub fn backtest(path: &Path, subject: Subject, since: Duration, sample: usize) -
         fired.len()
     );
     let marks = super::marks();
-    for (stored, explained) in fired.iter().rev().take(sample) {
+    for (stored, explained, placed, _) in fired.iter().rev().take(sample) {
         println!(
             "  {}  {}  {}",
             stored.date().format("%Y-%m-%d %H:%M"),
@@ -121,6 +143,14 @@ pub fn backtest(path: &Path, subject: Subject, since: Duration, sample: usize) -
             }
         );
         println!("      matched: {}", explained.matched.terms.join(", "));
+        if let Some(joined) = placed.joined {
+            let first = &archive[placed.story];
+            let like = &archive[joined.article];
+            println!(
+                "      same story as \"{}\" ({}; similarity {:.2} to \"{}\" in {})",
+                first.article.title, first.feed, joined.similarity, like.article.title, like.feed
+            );
+        }
         if let Some(snippet) = article_snippet(
             &stored.article,
             &explained.highlights,

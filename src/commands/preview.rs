@@ -16,6 +16,43 @@ use feedwatch::matcher::snippet::article_snippet;
 use feedwatch::matcher::{Engine, Query, RuleSpec};
 use feedwatch::parse::{Article, ParsedFeed};
 use feedwatch::pipeline;
+use feedwatch::store::{Store, StoryGuess};
+use feedwatch::story::{self, StoryParams};
+
+/// Which stored story each entry would join: the database's, when there is one.
+struct Stories {
+    store: Option<Store>,
+    params: StoryParams,
+    folded: std::cell::RefCell<feedwatch::matcher::text::Folded>,
+}
+
+impl Stories {
+    fn open(config: &Config) -> Result<Stories> {
+        let store = if config.database.exists() {
+            Some(Store::open_existing(&config.database)?)
+        } else {
+            None
+        };
+        Ok(Stories {
+            store,
+            params: config.story,
+            folded: Default::default(),
+        })
+    }
+
+    /// The stored story `article` would join if it were stored now; a failed lookup is none.
+    fn guess(&self, article: &Article) -> Option<StoryGuess> {
+        let store = self.store.as_ref()?;
+        let sketch = story::sketch_article(&mut self.folded.borrow_mut(), article)?;
+        match store.guess_story(&sketch, chrono::Utc::now(), &self.params) {
+            Ok(guess) => guess,
+            Err(e) => {
+                tracing::warn!("cannot look up the stories stored: {e}");
+                None
+            }
+        }
+    }
+}
 
 pub async fn preview(
     path: &Path,
@@ -69,11 +106,12 @@ pub async fn preview(
         .map_or("", |f| f.name.as_str());
     // Each entry is matched as it is written: with rules that match nearly everything, the
     // matches of a whole feed held at once took gigabytes.
+    let stories = Stories::open(&config)?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let written = if as_json {
-        write_json(&mut out, &parsed, &engine, feed_name)
+        write_json(&mut out, &parsed, &engine, feed_name, &stories)
     } else {
-        write_text(&mut out, &url, &parsed, &engine, feed_name)
+        write_text(&mut out, &url, &parsed, &engine, feed_name, &stories)
     };
     match written.and_then(|()| out.flush()) {
         // A reader that stopped reading (`| head`) wanted no more.
@@ -89,6 +127,7 @@ fn write_json(
     parsed: &ParsedFeed,
     engine: &Engine,
     feed_name: &str,
+    stories: &Stories,
 ) -> std::io::Result<()> {
     // Fields in the order `json!` sorts its keys, as the document was first written.
     #[derive(Serialize)]
@@ -100,6 +139,7 @@ fn write_json(
         articles: &'a [Article],
         engine: &'a Engine,
         feed_name: &'a str,
+        stories: &'a Stories,
     }
     impl Serialize for Entries<'_> {
         fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -113,6 +153,12 @@ fn write_json(
                     "published": a.published.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
                     "summary": if a.summary.is_empty() { &a.content } else { &a.summary },
                     "matched_rules": matched.iter().map(|m| json!({"rule": m.matched.name, "terms": m.matched.terms})).collect::<Vec<_>>(),
+                    "story": self.stories.guess(a).map(|g| json!({
+                        "id": g.story,
+                        "joins_article": g.joined.article,
+                        "joins_title": g.title,
+                        "similarity": g.joined.similarity,
+                    })),
                 }))?;
             }
             seq.end()
@@ -123,6 +169,7 @@ fn write_json(
             articles: &parsed.articles,
             engine,
             feed_name,
+            stories,
         },
         feed: json!({"title": parsed.title, "link": parsed.link}),
     };
@@ -136,6 +183,7 @@ fn write_text(
     parsed: &ParsedFeed,
     engine: &Engine,
     feed_name: &str,
+    stories: &Stories,
 ) -> std::io::Result<()> {
     writeln!(
         out,
@@ -164,6 +212,13 @@ fn write_text(
         )?;
         if let Some(link) = &a.link {
             writeln!(out, "                  {link}")?;
+        }
+        if let Some(g) = stories.guess(a) {
+            writeln!(
+                out,
+                "                  ≈ story {} (similarity {:.2} to #{}: {})",
+                g.story, g.joined.similarity, g.joined.article, g.title
+            )?;
         }
         for m in engine.explain(a, feed_name) {
             writeln!(
