@@ -1,9 +1,13 @@
 //! Text normalisation shared by queries and articles, so both sides fold the same way.
 //!
-//! Folding: lower case with the full case folds news needs (`ß` -> `ss`, final sigma, Greek
-//! iota subscript), compatibility forms unified (NFKC: full-width letters, ligatures), and
-//! accents on Latin letters dropped unless [`Accents::Exact`] (`Zelenský` -> `zelensky`).
-//! Accents are kept on other scripts, where they make other letters (Cyrillic `й` is not `и`).
+//! Folding: Unicode full case folding (CaseFolding.txt, statuses C and F: `ß` -> `ss`, final
+//! sigma, Greek iota subscript, Cherokee, every cased script), compatibility forms unified (NFKC:
+//! full-width letters, ligatures), and accents on Latin and Greek letters dropped unless
+//! [`Accents::Exact`] (`Zelenský` -> `zelensky`, `Οδυσσεύς` -> `οδυσσευσ`; the Turkish dotless
+//! `ı` counts as an `i` without its dot, as `İ` is one with it). Accents are kept on other
+//! scripts, where they make other letters (Cyrillic `й` is not `и`). So a word written in upper, lower or title case, full or
+//! half width, folds as the same word does in an article's text; the tests walk every Unicode
+//! character to hold this.
 //!
 //! Tokens: runs of letters, digits, combining marks and `_`, split at everything else. This is
 //! Unicode word segmentation (UAX #29) for the cases that matter, except that an apostrophe or
@@ -14,10 +18,27 @@
 //!
 //! Each token keeps the byte range it came from in the original text, for highlighting.
 
+use std::fmt;
 use std::ops::Range;
 
+use icu_casemap::{CaseMapper, CaseMapperBorrowed};
+use icu_properties::props::{Alphabetic, GeneralCategory, GeneralCategoryGroup, Script};
+use icu_properties::{
+    CodePointMapData, CodePointMapDataBorrowed, CodePointSetData, CodePointSetDataBorrowed,
+};
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::{decompose_compatible, is_combining_mark};
+use writeable::Writeable;
+
+/// Full case folding, with the Unicode data compiled in.
+const CASE: CaseMapperBorrowed<'static> = CaseMapper::new();
+
+/// The character properties, from the same Unicode version as the folds: the standard
+/// library's may be older, and a letter it does not know yet would fold but split words.
+const ALPHABETIC: CodePointSetDataBorrowed<'static> = CodePointSetData::new::<Alphabetic>();
+const CATEGORY: CodePointMapDataBorrowed<'static, GeneralCategory> =
+    CodePointMapData::<GeneralCategory>::new();
+const SCRIPT: CodePointMapDataBorrowed<'static, Script> = CodePointMapData::<Script>::new();
 
 /// For each ASCII byte: itself lower-cased if it is a word character (a letter, a digit or
 /// `_`), else 0.
@@ -149,8 +170,9 @@ impl Folded {
             accents,
             word_start: 0,
             span: 0..0,
-            last_base_latin: false,
+            marks_are_accents: false,
             ascii: true,
+            unspaced: false,
         };
         let bytes = text.as_bytes();
         let mut offset = 0;
@@ -175,10 +197,6 @@ impl Folded {
                 if state.in_word() {
                     state.span.end = end;
                 }
-            } else if is_unspaced_script(c) {
-                state.flush();
-                decompose_compatible(c, |d| state.push_folded(d, offset, end));
-                state.flush();
             } else {
                 decompose_compatible(c, |d| state.step(d, offset, end));
             }
@@ -245,9 +263,13 @@ struct Folder<'a> {
     word_start: usize,
     /// The current word's byte range in the original text.
     span: Range<usize>,
-    last_base_latin: bool,
+    /// Whether combining marks here are accents: after a Latin or Greek letter.
+    marks_are_accents: bool,
     /// Whether the current word is ASCII only (then it needs no recomposition).
     ascii: bool,
+    /// Whether the current word is a character of a script written without spaces, which
+    /// takes only the combining marks after it (`ハ` + `゚`, recomposed to `パ`).
+    unspaced: bool,
 }
 
 impl Folder<'_> {
@@ -257,57 +279,65 @@ impl Folder<'_> {
 
     /// One character after compatibility decomposition, from `start..end` in the original.
     fn step(&mut self, c: char, start: usize, end: usize) {
+        if self.unspaced && !is_combining_mark(c) {
+            self.flush();
+        }
         if c.is_ascii_alphanumeric() || c == '_' {
-            self.last_base_latin = true;
+            self.marks_are_accents = true;
             self.push(c.to_ascii_lowercase(), start, end);
         } else if c.is_ascii() {
             self.flush();
         } else if c == '\u{345}' {
-            // Greek iota subscript folds to iota, as in full case folding.
+            // Greek iota subscript, the one combining mark with a case fold: iota, a letter.
             self.push('ι', start, end);
         } else if is_combining_mark(c) {
-            if self.in_word() && !(self.accents == Accents::Ignore && self.last_base_latin) {
+            if self.in_word() && !(self.accents == Accents::Ignore && self.marks_are_accents) {
                 self.push(c, start, end);
             }
         } else if is_unspaced_script(c) {
             self.flush();
             self.push_folded(c, start, end);
-            self.flush();
-        } else if c.is_alphanumeric() {
+            self.unspaced = true;
+        } else if is_letter_or_digit(c) {
             self.push_folded(c, start, end);
-            self.last_base_latin = is_latin(c);
+            self.marks_are_accents = marks_are_accents_on(c);
         } else {
             self.flush();
         }
     }
 
+    /// `c` case-folded (after compatibility decomposition), from `start..end` in the original.
     fn push_folded(&mut self, c: char, start: usize, end: usize) {
-        match c {
-            'ß' | 'ẞ' => {
-                self.push('s', start, end);
-                self.push('s', start, end);
-            }
-            'ς' => self.push('σ', start, end),
-            'ſ' => self.push('s', start, end),
-            _ => {
-                for lower in c.to_lowercase() {
-                    // `İ` lowers to `i` + combining dot, which is an accent like any other.
-                    if is_combining_mark(lower)
-                        && self.accents == Accents::Ignore
-                        && self.last_base_latin
-                    {
-                        continue;
-                    }
-                    self.push(lower, start, end);
-                    self.last_base_latin = is_latin(lower);
-                }
-            }
+        let mut utf8 = [0; 4];
+        let mut sink = FoldSink {
+            folder: self,
+            start,
+            end,
+        };
+        // The sink never fails, so neither does writing to it.
+        let _ = CASE.fold(c.encode_utf8(&mut utf8)).write_to(&mut sink);
+    }
+
+    /// One character of a case fold's result.
+    fn push_fold_result(&mut self, c: char, start: usize, end: usize) {
+        let ignore_accents = self.accents == Accents::Ignore;
+        // `İ` folds to `i` + combining dot, which is an accent like any other.
+        if is_combining_mark(c) && ignore_accents && self.marks_are_accents {
+            return;
         }
+        // Dotless `ı` is the one letter whose upper case (`I`) folds to another letter; without
+        // accents it is an `i` missing its dot.
+        let c = if c == 'ı' && ignore_accents { 'i' } else { c };
+        self.push(c, start, end);
+        self.marks_are_accents = marks_are_accents_on(c);
     }
 
     /// The ASCII letters, digits and `_` of `text` from `start` on, which `step` would push one
     /// by one, lower-cased; returns where they end.
     fn push_ascii_run(&mut self, text: &[u8], start: usize) -> usize {
+        if self.unspaced {
+            self.flush();
+        }
         if !self.in_word() {
             self.span = start..start;
             self.ascii = true;
@@ -321,7 +351,7 @@ impl Folder<'_> {
             end += 1;
         }
         self.span.end = self.span.end.max(end);
-        self.last_base_latin = true;
+        self.marks_are_accents = true;
         end
     }
 
@@ -336,8 +366,9 @@ impl Folder<'_> {
     }
 
     fn flush(&mut self) {
+        self.unspaced = false;
         if !self.in_word() {
-            self.last_base_latin = false;
+            self.marks_are_accents = false;
             return;
         }
         if !self.ascii {
@@ -351,7 +382,23 @@ impl Folder<'_> {
             .tokens
             .push((self.word_start..end, self.span.clone()));
         self.word_start = end;
-        self.last_base_latin = false;
+        self.marks_are_accents = false;
+    }
+}
+
+/// Takes a case fold's output for [`Folder::push_fold_result`].
+struct FoldSink<'f, 'a> {
+    folder: &'f mut Folder<'a>,
+    start: usize,
+    end: usize,
+}
+
+impl fmt::Write for FoldSink<'_, '_> {
+    fn write_str(&mut self, folded: &str) -> fmt::Result {
+        for c in folded.chars() {
+            self.folder.push_fold_result(c, self.start, self.end);
+        }
+        Ok(())
     }
 }
 
@@ -385,11 +432,20 @@ fn is_invisible_joiner(c: char) -> bool {
     )
 }
 
-fn is_latin(c: char) -> bool {
-    c.is_ascii_alphabetic()
-        || ('\u{00C0}'..='\u{024F}').contains(&c)
-        || ('\u{1E00}'..='\u{1EFF}').contains(&c)
+/// A letter or a digit: Unicode's Alphabetic property or a number (what `char::is_alphanumeric`
+/// says, in the folds' Unicode version).
+fn is_letter_or_digit(c: char) -> bool {
+    ALPHABETIC.contains(c) || GeneralCategoryGroup::Number.contains(CATEGORY.get(c))
 }
+
+/// Whether the accents on `c` are only accents, dropped unless [`Accents::Exact`]: on Latin and
+/// Greek letters (Greek capitals are written without them), not on Cyrillic, where `й` is
+/// another letter than `и`, nor on scripts whose marks are vowels.
+fn marks_are_accents_on(c: char) -> bool {
+    c.is_ascii_alphabetic()
+        || !c.is_ascii() && matches!(SCRIPT.get(c), Script::Latin | Script::Greek)
+}
+
 /// Scripts written without spaces between words.
 fn is_unspaced_script(c: char) -> bool {
     matches!(c as u32,
@@ -441,6 +497,139 @@ mod tests {
     #[test]
     fn invisible_joiners_do_not_split_words() {
         assert_eq!(t("Ukr\u{ad}aine NA\u{200d}TO"), ["ukraine", "nato"]);
+    }
+
+    /// Every Unicode scalar value.
+    fn every_char() -> impl Iterator<Item = char> {
+        (0..=u32::from(char::MAX)).filter_map(char::from_u32)
+    }
+
+    fn joined(text: &str, accents: Accents) -> String {
+        tokens(text, accents).concat()
+    }
+
+    /// Unicode's compatibility caseless form (definition D146 in chapter 3 of the standard),
+    /// `NFKD(fold(NFKD(fold(NFD(text)))))` with the full case fold, cut into words as the
+    /// module says and each word recomposed (NFC), the words joined.
+    fn reference_fold(text: &str) -> String {
+        let once: String = CASE
+            .fold_string(&text.nfd().collect::<String>())
+            .nfkd()
+            .collect();
+        let twice: String = CASE.fold_string(&once).nfkd().collect();
+        let (mut out, mut word) = (String::new(), String::new());
+        // A combining mark joins the word before it, if any; a character of an unspaced script
+        // is a word of its own with its marks.
+        let mut unspaced = false;
+        for c in twice.chars() {
+            if is_combining_mark(c) {
+                if !word.is_empty() {
+                    word.push(c);
+                }
+                continue;
+            }
+            if unspaced || !(c == '_' || is_letter_or_digit(c)) || is_unspaced_script(c) {
+                out.extend(word.nfc());
+                word.clear();
+            }
+            unspaced = is_unspaced_script(c);
+            if unspaced || c == '_' || is_letter_or_digit(c) {
+                word.push(c);
+            }
+        }
+        out.extend(word.nfc());
+        out
+    }
+
+    /// Up to 20 failures of `check` over every char, and how many there were in all.
+    fn failures(check: impl Fn(char) -> Option<String>) -> (usize, Vec<String>) {
+        let mut count = 0;
+        let mut shown = Vec::new();
+        for failure in every_char().filter_map(check) {
+            count += 1;
+            if shown.len() < 20 {
+                shown.push(failure);
+            }
+        }
+        (count, shown)
+    }
+
+    #[test]
+    fn every_char_folds_as_unicode_full_case_folding_and_nfkc_fold_it() {
+        let (count, shown) = failures(|c| {
+            let text = c.to_string();
+            let (folded, reference) = (joined(&text, Accents::Exact), reference_fold(&text));
+            (folded != reference).then(|| format!("U+{:04X} {folded:?} {reference:?}", c as u32))
+        });
+        assert_eq!(count, 0, "{shown:#?}");
+    }
+
+    #[test]
+    fn a_word_in_upper_lower_or_title_case_folds_as_the_word_does() {
+        let title = |word: &str| {
+            CASE.titlecase_segment_with_only_case_data_to_string(
+                word,
+                &icu_locale_core::LanguageIdentifier::UNKNOWN,
+                Default::default(),
+            )
+            .into_owned()
+        };
+        let (count, shown) = failures(|c| {
+            // The character alone and as the first of a word of two, so title case differs from
+            // upper case.
+            for word in [c.to_string(), format!("{c}{c}")] {
+                let cased = [word.to_uppercase(), word.to_lowercase(), title(&word)];
+                if cased.iter().all(|w| *w == word) {
+                    continue;
+                }
+                for accents in [Accents::Ignore, Accents::Exact] {
+                    let folded = joined(&word, accents);
+                    for w in &cased {
+                        // Full case folding keeps the dotless `ı` apart from `I` (Turkish
+                        // folds are another table); only with accents ignored is it an `i`.
+                        if c == 'ı' && accents == Accents::Exact {
+                            continue;
+                        }
+                        let other = joined(w, accents);
+                        if other != folded {
+                            return Some(format!(
+                                "U+{:04X} {word:?} -> {folded:?}, {w:?} -> {other:?} ({accents:?})",
+                                c as u32
+                            ));
+                        }
+                    }
+                }
+            }
+            None
+        });
+        assert_eq!(count, 0, "{shown:#?}");
+    }
+
+    #[test]
+    fn every_compatibility_form_folds_as_its_plain_form() {
+        let (count, shown) = failures(|c| {
+            let (text, plain) = (c.to_string(), c.to_string().nfkc().collect::<String>());
+            [Accents::Ignore, Accents::Exact]
+                .into_iter()
+                .find_map(|accents| {
+                    let (folded, other) = (joined(&text, accents), joined(&plain, accents));
+                    (folded != other)
+                        .then(|| format!("U+{:04X} {folded:?} {plain:?} -> {other:?}", c as u32))
+                })
+        });
+        assert_eq!(count, 0, "{shown:#?}");
+    }
+
+    #[test]
+    fn full_case_folds_that_lower_casing_misses() {
+        assert_eq!(t("ǅemal DŽEMAL"), ["dzemal", "dzemal"]);
+        assert_eq!(t("ꮳꮃꭹ ᏣᎳᎩ"), t("ᏣᎳᎩ ᏣᎳᎩ"));
+        assert_eq!(t("ﬀ ŉ ǰ ſ ẞ"), ["ff", "ʼn", "j", "s", "ss"]);
+        assert_eq!(t("ΣΊΣΥΦΟΣ σίσυφος"), t("σίσυφοσ σίσυφοσ"));
+        assert_eq!(t("ılık ILIK"), ["ilik", "ilik"]);
+        assert_eq!(t("ΟΔΥΣΣΕΥΣ Οδυσσεύς"), ["οδυσσευσ", "οδυσσευσ"]);
+        assert_ne!(tokens("ΟΔΥΣΣΕΥΣ Οδυσσεύς", Accents::Exact)[1], "οδυσσευσ");
+        assert_eq!(tokens("ılık", Accents::Exact), ["ılık"]);
     }
 
     #[test]

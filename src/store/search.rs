@@ -86,7 +86,8 @@ pub const INDEX_BATCH: usize = 5_000;
 
 /// The layout of the index file; a file of another layout is emptied and built again.
 /// 2: the words as the rule engine folds them.
-const INDEX_LAYOUT: i64 = 2;
+/// 3: folded by Unicode's full case folding (Cherokee, `ǅ`, new letters).
+const INDEX_LAYOUT: i64 = 3;
 
 const INDEX_SCHEMA: &str = "
 DROP TABLE IF EXISTS articles_fts;
@@ -796,6 +797,10 @@ mod tests {
             "Zelenský spoke",
             "the snake_case word",
             "ＮＡＴＯ’s summit",
+            "ᏣᎳᎩ ᎦᏬᏂᎯᏍᏗ",
+            "ΟΔΥΣΣΕΥΣ ΣΤΗΝ ΙΘΑΚΗ",
+            "ǅemal Bijedić",
+            "ılık su",
         ];
         let ids: Vec<i64> = (1..=summaries.len() as i64).collect();
         let (store, mut index) = store_with(&dir, &ids);
@@ -837,6 +842,11 @@ mod tests {
             ("snake_case", vec![4]),
             ("snake", vec![]),
             ("nato", vec![5]),
+            ("ꮳꮃꭹ", vec![6]),
+            ("Οδυσσεύς", vec![7]),
+            ("οδυσσευς", vec![7]),
+            ("DŽEMAL", vec![8]),
+            ("ILIK", vec![9]),
         ] {
             assert_eq!(rules(query), expected, "rules: {query}");
             assert_eq!(found(&mut index, query), expected, "search: {query}");
