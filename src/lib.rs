@@ -14,7 +14,8 @@
 //! - [`alert`]: the plain [`alert::Alert`] a match becomes.
 //! - [`store`]: SQLite — feeds, articles, matches, the alert record and the outbox; beside
 //!   it, the full-text search index, a file of its own.
-//! - [`notify`]: the outbox worker, the channels (stdout, desktop, webhooks) and their formats.
+//! - [`notify`]: the outbox worker, the channels (stdout, desktop, webhooks, email) and their
+//!   formats.
 //! - [`opml`]: OPML subscription lists in and out, folders and categories as feed tags.
 //! - [`pipeline`]: what polls and deliveries work with: the config, compiled rules, database
 //!   and HTTP clients.

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use feedwatch::config::{Config, NotifierKind};
+use feedwatch::config::{Config, Email, MailTransport, NotifierKind, SmtpTls};
 use feedwatch::fetch::{Proxy, RequestOptions};
 
 pub fn check(path: &Path) -> Result<ExitCode> {
@@ -51,6 +51,7 @@ pub fn check(path: &Path) -> Result<ExitCode> {
                 hook.format,
                 feedwatch::notify::webhook::redact(&hook.url)
             ),
+            NotifierKind::Email(email) => email_summary(email),
         };
         println!("  {}  {what}", n.name);
         let folds = n.digest.is_some() || n.rate_limit.is_some() || n.quiet.is_some();
@@ -105,6 +106,41 @@ fn http_summary(http: &RequestOptions) -> Option<String> {
         parts.push(format!("proxy {}", http.proxy.shown()));
     }
     (!parts.is_empty()).then(|| parts.join("; "))
+}
+
+/// `email smtps://mail.example.org:465 (TLS, login alerts) -> me@example.org`, and a warning
+/// when the `sendmail` program is not there. Never the password.
+fn email_summary(email: &Email) -> String {
+    let to: Vec<String> = email.to.iter().map(ToString::to_string).collect();
+    let via = match &email.transport {
+        MailTransport::Smtp(smtp) => {
+            let tls = match smtp.tls {
+                SmtpTls::Implicit => "TLS",
+                SmtpTls::StartTls => "STARTTLS",
+                SmtpTls::None => "no TLS",
+            };
+            let login = match &smtp.login {
+                Some((user, _)) => format!(", login {user}"),
+                None => String::new(),
+            };
+            format!("{} ({tls}{login})", smtp.address())
+        }
+        MailTransport::Sendmail(program) => {
+            let found = if program.components().count() > 1 {
+                program.is_file()
+            } else {
+                std::env::var_os("PATH").is_some_and(|path| {
+                    std::env::split_paths(&path).any(|d| d.join(program).is_file())
+                })
+            };
+            format!(
+                "sendmail {}{}",
+                program.display(),
+                if found { "" } else { " (warning: not found)" }
+            )
+        }
+    };
+    format!("email {via} from {} -> {}", email.from, to.join(", "))
 }
 
 /// A config others can read should not hold secrets itself; the file/credential/env forms keep

@@ -6,6 +6,7 @@
 //! `feedwatch check` shows all that is wrong.
 
 pub mod edit;
+mod email;
 mod feed_http;
 mod http;
 mod notifiers;
@@ -173,6 +174,8 @@ pub enum NotifierKind {
     Desktop(Desktop),
     /// An HTTP request carrying the alert in one of several body formats.
     Webhook(Webhook),
+    /// A mail through an SMTP server or the local `sendmail`.
+    Email(Email),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -199,6 +202,63 @@ pub struct Webhook {
     pub content_type: String,
     /// The chat a Telegram bot writes to.
     pub chat_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Email {
+    pub from: lettre::message::Mailbox,
+    pub to: Vec<lettre::message::Mailbox>,
+    pub transport: MailTransport,
+    /// The whole send: connecting, TLS, login and the message (or the `sendmail` run).
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum MailTransport {
+    Smtp(Smtp),
+    /// A `sendmail`-compatible program (Postfix, Exim, msmtp, ...): a path, or a bare name
+    /// looked up in `PATH`.
+    Sendmail(PathBuf),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Smtp {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    /// Log in with these (AUTH PLAIN or LOGIN), only ever over TLS.
+    pub login: Option<(String, crate::fetch::Sensitive)>,
+    /// A PEM certificate trusted as a root besides the system's, for a server whose
+    /// certificate a private CA issued.
+    pub extra_root: Option<Vec<u8>>,
+}
+
+impl Smtp {
+    /// `smtps://host:port`: what logs and `check` show (no login, no password).
+    pub fn address(&self) -> String {
+        let scheme = match self.tls {
+            SmtpTls::Implicit => "smtps",
+            SmtpTls::StartTls | SmtpTls::None => "smtp",
+        };
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        format!("{scheme}://{host}:{}", self.port)
+    }
+}
+
+/// How an SMTP connection is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// TLS from the first byte (`smtps://`, port 465).
+    Implicit,
+    /// STARTTLS, required: a server that does not offer it gets nothing (`smtp://`, port 587).
+    StartTls,
+    /// Clear text (`tls = "none"`), for a relay on this machine or network; never with a
+    /// password.
+    None,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

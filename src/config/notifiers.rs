@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use toml::Spanned;
 
+use super::email;
 use super::problems::{Problems, positive_duration};
 use super::raw::RawNotifier;
 use super::secret::{Secrets, sensitive_header};
@@ -41,30 +42,21 @@ fn notifier_kind(
     secrets: &mut Secrets,
     problems: &mut Problems,
 ) -> Option<NotifierKind> {
-    match raw.kind.get_ref().as_str() {
-        "stdout" => {
-            refuse_webhook_keys(raw, problems);
-            if let Some(open_with) = &raw.open_with {
-                problems.add(
-                    open_with.span(),
-                    format!(
-                        "`open_with` applies to desktop notifiers, not to `stdout` (notifier `{}`)",
-                        raw.name.get_ref()
-                    ),
-                );
-            }
-            Some(NotifierKind::Stdout)
-        }
-        "desktop" => {
-            refuse_webhook_keys(raw, problems);
-            desktop(raw, problems).map(NotifierKind::Desktop)
-        }
+    let kind = raw.kind.get_ref().as_str();
+    if KINDS.contains(&kind) {
+        refuse_foreign_keys(raw, problems);
+    }
+    match kind {
+        "stdout" => Some(NotifierKind::Stdout),
+        "desktop" => desktop(raw, problems).map(NotifierKind::Desktop),
         "webhook" => webhook(raw, secrets, problems).map(NotifierKind::Webhook),
+        "email" => email::email(raw, secrets, problems).map(NotifierKind::Email),
         other => {
             problems.add(
                 raw.kind.span(),
                 format!(
-                    "unknown notifier kind `{other}` (expected \"stdout\", \"desktop\" or \"webhook\")"
+                    "unknown notifier kind `{other}` (expected \"stdout\", \"desktop\", \"webhook\" \
+                     or \"email\")"
                 ),
             );
             None
@@ -72,27 +64,49 @@ fn notifier_kind(
     }
 }
 
-/// Keys that only webhooks take are refused elsewhere, so a misplaced key is not ignored.
-fn refuse_webhook_keys(raw: &RawNotifier, problems: &mut Problems) {
+const KINDS: [&str; 4] = ["stdout", "desktop", "webhook", "email"];
+
+/// A key as written (its span, if present) and the kinds that take it.
+type ForeignKey<'a> = (&'a str, Option<Range<usize>>, &'a [&'a str]);
+
+/// Keys that only other kinds take are refused, so a misplaced key is not ignored.
+fn refuse_foreign_keys(raw: &RawNotifier, problems: &mut Problems) {
+    fn at<T>(value: &Option<Spanned<T>>) -> Option<Range<usize>> {
+        value.as_ref().map(Spanned::span)
+    }
     let name = raw.name.get_ref();
-    let kind = raw.kind.get_ref();
-    let spans: [(&str, Option<Range<usize>>); 9] = [
-        ("url", raw.url.as_ref().map(|u| u.span())),
-        ("format", raw.format.as_ref().map(|f| f.span())),
-        ("timeout", raw.timeout.as_ref().map(|t| t.span())),
-        ("secret", raw.secret.as_ref().map(|t| t.span())),
-        ("method", raw.method.as_ref().map(|t| t.span())),
-        ("headers", raw.headers.as_ref().map(|t| t.span())),
-        ("template", raw.template.as_ref().map(|t| t.span())),
-        ("content_type", raw.content_type.as_ref().map(|t| t.span())),
-        ("chat_id", raw.chat_id.as_ref().map(|t| t.span())),
+    let kind = raw.kind.get_ref().as_str();
+    let webhook: &[&str] = &["webhook"];
+    let email: &[&str] = &["email"];
+    let keys: [ForeignKey; 18] = [
+        ("url", at(&raw.url), webhook),
+        ("format", at(&raw.format), webhook),
+        ("timeout", at(&raw.timeout), &["webhook", "email"]),
+        ("secret", at(&raw.secret), webhook),
+        ("method", at(&raw.method), webhook),
+        ("headers", at(&raw.headers), webhook),
+        ("template", at(&raw.template), webhook),
+        ("content_type", at(&raw.content_type), webhook),
+        ("chat_id", at(&raw.chat_id), webhook),
+        ("open_with", at(&raw.open_with), &["desktop"]),
+        ("smtp", at(&raw.smtp), email),
+        ("tls", at(&raw.tls), email),
+        ("tls_ca_file", at(&raw.tls_ca_file), email),
+        ("username", at(&raw.username), email),
+        ("password", at(&raw.password), email),
+        ("sendmail", at(&raw.sendmail), email),
+        ("from", at(&raw.from), email),
+        ("to", at(&raw.to), email),
     ];
-    for (key, span) in spans {
-        if let Some(span) = span {
+    for (key, span, kinds) in keys {
+        if let Some(span) = span
+            && !kinds.contains(&kind)
+        {
             problems.add(
                 span,
                 format!(
-                    "`{key}` applies to webhook notifiers, not to `{kind}` (notifier `{name}`)"
+                    "`{key}` applies to {} notifiers, not to `{kind}` (notifier `{name}`)",
+                    kinds.join(" and ")
                 ),
             );
         }

@@ -119,4 +119,32 @@ pub(super) struct RawNotifier {
     pub(super) digest: Option<Spanned<String>>,
     pub(super) rate_limit: Option<Spanned<String>>,
     pub(super) open_with: Option<Spanned<String>>,
+    pub(super) smtp: Option<Spanned<String>>,
+    pub(super) tls: Option<Spanned<String>>,
+    pub(super) tls_ca_file: Option<Spanned<String>>,
+    pub(super) username: Option<Spanned<String>>,
+    pub(super) password: Option<Spanned<RawSecret>>,
+    pub(super) sendmail: Option<Spanned<String>>,
+    pub(super) from: Option<Spanned<String>>,
+    pub(super) to: Option<Spanned<OneOrMany>>,
+}
+
+/// `to = "a@example.org"` or `to = ["a@example.org", "b@example.org"]`.
+#[derive(Deserialize)]
+#[serde(
+    untagged,
+    expecting = "an address or a list of addresses, e.g. \"me@example.org\""
+)]
+pub(super) enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub(super) fn items(&self) -> Vec<&str> {
+        match self {
+            OneOrMany::One(one) => vec![one.as_str()],
+            OneOrMany::Many(many) => many.iter().map(String::as_str).collect(),
+        }
+    }
 }

@@ -90,6 +90,11 @@ impl<'a> Secrets<'a> {
         }
     }
 
+    /// The config's folder, which relative paths in it start from.
+    pub(super) fn config_dir(&self) -> &Path {
+        self.config_dir
+    }
+
     /// What was written inline, in the order read.
     pub(super) fn into_inline(self) -> Vec<String> {
         self.inline

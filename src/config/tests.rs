@@ -445,3 +445,192 @@ proxy = "not a url hunter2"
         assert!(text.contains(expected), "{expected}\n{text}");
     }
 }
+
+#[test]
+fn email_over_smtp_reads_server_tls_login_and_addresses() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("smtp-password"), "s3cret\n").unwrap();
+    let text = r#"
+[[notifier]]
+name = "mail"
+kind = "email"
+smtp = "smtps://alerts%40example.org@mail.example.org"
+password = { file = "smtp-password" }
+from = "feedwatch <alerts@example.org>"
+to = ["me@example.net", "Ops <ops@example.net>"]
+timeout = "20s"
+
+[[notifier]]
+name = "relay"
+kind = "email"
+smtp = "smtp://127.0.0.1:2525"
+tls = "none"
+from = "feedwatch@localhost"
+to = "root@localhost"
+
+[[notifier]]
+name = "submission"
+kind = "email"
+smtp = "smtp://[::1]"
+username = "me"
+password = { env = "FW_TEST_NEVER_SET_SO_IT_FAILS" }
+from = "a@b.org"
+to = "c@d.org"
+"#;
+    let found = match Config::parse(text, &dir.path().join("config.toml")) {
+        Err(ConfigError::Invalid { problems, .. }) => problems,
+        other => panic!("{other:?}"),
+    };
+    // Only the unset variable is wrong, and its message names the variable, not a value.
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0]
+            .message
+            .contains("FW_TEST_NEVER_SET_SO_IT_FAILS is not set"),
+        "{found:?}"
+    );
+    let text = text.replace(
+        "password = { env = \"FW_TEST_NEVER_SET_SO_IT_FAILS\" }",
+        "password = { file = \"smtp-password\" }",
+    );
+    let config = Config::parse(&text, &dir.path().join("config.toml")).unwrap();
+    let NotifierKind::Email(mail) = &config.notifiers[0].kind else {
+        panic!("{:?}", config.notifiers[0]);
+    };
+    let MailTransport::Smtp(smtp) = &mail.transport else {
+        panic!("{mail:?}");
+    };
+    assert_eq!(smtp.address(), "smtps://mail.example.org:465");
+    assert_eq!(smtp.tls, SmtpTls::Implicit);
+    assert_eq!(
+        smtp.login,
+        Some((
+            "alerts@example.org".into(),
+            crate::fetch::Sensitive::new("s3cret")
+        ))
+    );
+    assert_eq!(mail.from.to_string(), "feedwatch <alerts@example.org>");
+    assert_eq!(mail.to.len(), 2);
+    assert_eq!(mail.timeout, Duration::from_secs(20));
+    let NotifierKind::Email(relay) = &config.notifiers[1].kind else {
+        panic!();
+    };
+    assert!(matches!(&relay.transport, MailTransport::Smtp(s)
+        if s.tls == SmtpTls::None && s.port == 2525 && s.login.is_none()));
+    let NotifierKind::Email(submission) = &config.notifiers[2].kind else {
+        panic!();
+    };
+    assert!(matches!(&submission.transport, MailTransport::Smtp(s)
+        if s.tls == SmtpTls::StartTls && s.port == 587 && s.address() == "smtp://[::1]:587"));
+    // A password read from a file is no inline secret.
+    assert!(
+        config.inline_secrets.is_empty(),
+        "{:?}",
+        config.inline_secrets
+    );
+}
+
+#[test]
+fn email_problems_are_all_reported_with_their_place() {
+    let found = problems(
+        r#"
+[[notifier]]
+name = "a"
+kind = "email"
+smtp = "smtps://user:pw@mail.example.org"
+from = "not an address"
+to = []
+
+[[notifier]]
+name = "b"
+kind = "email"
+smtp = "smtp://mail.example.org"
+sendmail = "/usr/sbin/sendmail"
+from = "a@b.org"
+to = "c@d.org"
+
+[[notifier]]
+name = "c"
+kind = "email"
+from = "a@b.org"
+to = "c@d.org"
+
+[[notifier]]
+name = "d"
+kind = "email"
+smtp = "smtp://mail.example.org"
+tls = "none"
+username = "u"
+password = "p"
+from = "a@b.org"
+to = "c@d.org"
+url = "http://x/"
+
+[[notifier]]
+name = "e"
+kind = "stdout"
+smtp = "smtp://mail.example.org"
+to = "c@d.org"
+
+[[notifier]]
+name = "f"
+kind = "email"
+smtp = "smtps://mail.example.org"
+username = "u"
+password = "hunter2"
+from = "a@b.org"
+to = "c@d.org"
+"#,
+    );
+    let expect = [
+        "6:8 `from` of `a`: `not an address` is not a mail address",
+        "7:6 `to` of `a` is empty",
+        "5:8 `smtp` of `a` holds a password",
+        "13:12 email notifier `b` has both `smtp` and `sendmail`",
+        "19:8 email notifier `c` needs `smtp`",
+        "32:7 `url` applies to webhook notifiers, not to `email` (notifier `d`)",
+        "29:12 `d` would send its password in clear text",
+        "37:8 `smtp` applies to email notifiers, not to `stdout` (notifier `e`)",
+        "38:6 `to` applies to email notifiers, not to `stdout` (notifier `e`)",
+        "45:12 `password` of `f` is written in the config itself; say where to read it",
+    ];
+    for (found, expected) in found.iter().zip(expect) {
+        assert!(found.starts_with(expected), "{found:?} is not {expected:?}");
+    }
+    assert_eq!(found.len(), expect.len(), "{found:?}");
+    assert!(!found.join("\n").contains("hunter2"), "{found:?}");
+}
+
+#[test]
+fn email_through_sendmail_refuses_smtp_keys() {
+    let config = parse(
+        "[[notifier]]\nname = \"m\"\nkind = \"email\"\nsendmail = \"sendmail\"\nfrom = \"a@b.org\"\nto = \"c@d.org\"\n",
+    )
+    .unwrap();
+    let NotifierKind::Email(mail) = &config.notifiers[0].kind else {
+        panic!();
+    };
+    assert_eq!(
+        mail.transport,
+        MailTransport::Sendmail(PathBuf::from("sendmail"))
+    );
+    let config = parse(
+        "[[notifier]]\nname = \"m\"\nkind = \"email\"\nsendmail = \"bin/sendmail\"\nfrom = \"a@b.org\"\nto = \"c@d.org\"\n",
+    )
+    .unwrap();
+    let NotifierKind::Email(mail) = &config.notifiers[0].kind else {
+        panic!();
+    };
+    assert_eq!(
+        mail.transport,
+        MailTransport::Sendmail(PathBuf::from("/etc/feedwatch/bin/sendmail"))
+    );
+    let found = problems(
+        "[[notifier]]\nname = \"m\"\nkind = \"email\"\nsendmail = \"sendmail\"\nusername = \"u\"\nfrom = \"a@b.org\"\nto = \"c@d.org\"\n",
+    );
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].starts_with("5:12 `username` of `m` goes with `smtp`"),
+        "{found:?}"
+    );
+}

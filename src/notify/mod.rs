@@ -1,4 +1,5 @@
-//! Delivering alerts: the outbox worker and one file per channel.
+//! Delivering alerts: the outbox worker and one file per channel (stdout, desktop, webhook,
+//! email).
 //!
 //! Alerts are never sent straight from a match. The match writes an outbox row (see `store`);
 //! [`deliver_due`] sends due rows, marks each delivered, retries failures with backoff and
@@ -16,6 +17,7 @@
 
 pub mod desktop;
 pub mod digest;
+pub mod email;
 pub mod formats;
 pub mod quiet;
 pub mod stdout;
@@ -133,6 +135,7 @@ pub async fn send(
         NotifierKind::Webhook(hook) => {
             webhook::send(http, &notifier.name, hook, alert, delivery_id).await
         }
+        NotifierKind::Email(mail) => email::send(&notifier.name, mail, alert, delivery_id).await,
     }
 }
 
@@ -159,6 +162,7 @@ pub async fn send_digest(
         NotifierKind::Webhook(hook) => {
             webhook::send_digest(http, &notifier.name, hook, digest).await
         }
+        NotifierKind::Email(mail) => email::send_digest(&notifier.name, mail, digest).await,
     }
 }
 

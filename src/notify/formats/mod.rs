@@ -154,7 +154,7 @@ fn plain_line(alert: &Alert) -> String {
 }
 
 /// The title, as a link when the alert has an http(s) one, in HTML.
-fn html_headline(alert: &Alert) -> String {
+pub(super) fn html_headline(alert: &Alert) -> String {
     let title = html_escape(alert.title());
     match alert.article.link.as_deref().map(url_safe) {
         Some(link) if !link.is_empty() => format!("<a href=\"{}\">{title}</a>", html_escape(&link)),
@@ -164,7 +164,7 @@ fn html_headline(alert: &Alert) -> String {
 
 /// The snippet with matched words marked for one format: `plain` escapes the text between
 /// them, `mark` escapes and marks a matched word.
-fn marked_snippet(
+pub(super) fn marked_snippet(
     alert: &Alert,
     plain: impl Fn(&str) -> String,
     mark: impl Fn(&str) -> String,
@@ -193,7 +193,7 @@ fn rfc3339(t: DateTime<Utc>) -> String {
 
 /// Links go inside markup (`<…>`, `(…)`, `href="…"`): only http(s) links pass, and the
 /// characters that could close the markup are percent-encoded.
-fn url_safe(link: &str) -> String {
+pub(super) fn url_safe(link: &str) -> String {
     match url::Url::parse(link) {
         Ok(u) if matches!(u.scheme(), "http" | "https") => u
             .as_str()
