@@ -10,8 +10,9 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
-use common::{ConfigBuilder, Workspace, rss, sleep_past};
+use common::{ConfigBuilder, Daemon, Workspace, rss, sleep_past, wait_until};
 use serde_json::Value;
 
 const USER: &str = "alerts@example.org";
@@ -299,6 +300,7 @@ async fn implicit_tls_carries_test_notify_and_an_unknown_certificate_is_refused(
     assert_eq!(out.code, Some(1), "{}", out.stdout);
     out.assert_stdout_has("test alert failed");
     out.assert_stdout_has(format!("smtps://127.0.0.1:{}", server.port));
+    out.assert_stdout_has("invalid peer certificate");
     assert_eq!(server.mails().len(), 1);
 }
 
@@ -328,6 +330,31 @@ async fn a_server_that_is_down_leaves_the_alert_pending_until_it_is_back() {
         header(&mails[0], "Message-ID"),
         [format!("<feedwatch.{}@example.org>", rows[0].0)]
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_daemon_retries_until_a_server_that_was_down_takes_the_mail() {
+    let Some(python) = python() else { return };
+    let port = free_port();
+    let ws = workspace(
+        &["Ukraine story"],
+        &format!(
+            "smtp = \"smtp://127.0.0.1:{port}\"\ntls = \"none\"\n\
+             retry_delay = \"1s\"\nretry_max_delay = \"2s\""
+        ),
+    );
+    let daemon = Daemon::start(&ws.config(), &[]);
+    daemon.wait_for_log("delivery failed, will retry", 1).await;
+    let server = SmtpServer::start(python, port, &[]);
+    wait_until(
+        Duration::from_secs(30),
+        "the retry reaches the server",
+        || !server.mails().is_empty(),
+    )
+    .await;
+    daemon.kill().await;
+    assert_eq!(server.mails().len(), 1);
+    assert_eq!(outbox(&ws)[0].1, "delivered");
 }
 
 #[tokio::test(flavor = "multi_thread")]

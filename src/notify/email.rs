@@ -399,7 +399,7 @@ fn unix_line_ends(crlf: &[u8]) -> Vec<u8> {
     out
 }
 
-/// An error and its causes, each said once.
+/// An error and its causes, each said once (lettre repeats "Connection error: " in its cause).
 fn chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
@@ -411,7 +411,13 @@ fn chain(err: &(dyn std::error::Error + 'static)) -> String {
         }
         source = cause.source();
     }
-    text
+    let mut parts: Vec<&str> = Vec::new();
+    for part in text.split(": ") {
+        if parts.last() != Some(&part) {
+            parts.push(part);
+        }
+    }
+    parts.join(": ")
 }
 
 #[cfg(test)]
@@ -591,6 +597,27 @@ mod tests {
         let raw = message(&email(), &mail, &digest.delivery_id, now).unwrap();
         let raw = String::from_utf8(raw.formatted()).unwrap();
         assert!(raw.contains("Message-ID: <feedwatch.digest-42@example.org>"));
+    }
+
+    #[test]
+    fn an_error_chain_says_each_part_once() {
+        let io = std::io::Error::other("Connection error: invalid peer certificate");
+        #[derive(Debug)]
+        struct Outer(std::io::Error);
+        impl std::fmt::Display for Outer {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "Connection error: {}", self.0)
+            }
+        }
+        impl std::error::Error for Outer {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        assert_eq!(
+            chain(&Outer(io)),
+            "Connection error: invalid peer certificate"
+        );
     }
 
     #[test]
