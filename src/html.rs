@@ -4,60 +4,49 @@
 
 use std::borrow::Cow;
 
-/// The inside of every start tag (`<` and `>` excluded), skipping comments.
-pub(crate) fn start_tags(html: &str) -> impl Iterator<Item = &str> {
-    let mut rest = html;
-    std::iter::from_fn(move || {
-        loop {
-            let open = rest.find('<')?;
-            rest = &rest[open + 1..];
-            if let Some(comment) = rest.strip_prefix("!--") {
-                rest = comment.find("-->").map_or("", |end| &comment[end + 3..]);
-                continue;
-            }
-            let close = rest.find('>')?;
-            let tag = &rest[..close];
-            rest = &rest[close + 1..];
-            if tag.starts_with(|c: char| c.is_ascii_alphabetic()) {
-                return Some(tag);
-            }
-        }
-    })
+/// A start tag as a browser's tokenizer reads it: its name lower-cased, its attributes'
+/// names lower-cased and their values with character references decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StartTag {
+    pub(crate) name: String,
+    attributes: Vec<(String, String)>,
 }
 
-/// A start tag's name, lower-cased.
-pub(crate) fn tag_name(tag: &str) -> String {
-    tag.chars()
-        .take_while(|c| c.is_ascii_alphanumeric())
-        .collect::<String>()
-        .to_ascii_lowercase()
-}
-
-/// An attribute's value, quoted or not, with its entities decoded.
-pub(crate) fn attr(tag: &str, name: &str) -> Option<String> {
-    let lower = tag.to_ascii_lowercase();
-    let mut from = 0;
-    while let Some(at) = lower[from..].find(name) {
-        let start = from + at;
-        from = start + name.len();
-        let before_ok = lower[..start].ends_with(|c: char| c.is_ascii_whitespace());
-        let after = lower[from..].trim_start();
-        if !before_ok || !after.starts_with('=') {
-            continue;
-        }
-        let value_start = tag.len() - after.len() + 1;
-        let value = tag[value_start..].trim_start();
-        let raw = match value.chars().next()? {
-            q @ ('"' | '\'') => value[1..].split(q).next().unwrap_or(""),
-            _ => value
-                .split(|c: char| c.is_ascii_whitespace() || c == '/')
-                .next()
-                .unwrap_or(""),
-        };
-        // In an attribute `&copy=1` in a URL stays as written, as browsers leave it.
-        return Some(htmlize::unescape_attribute(raw.trim()).into_owned());
+impl StartTag {
+    /// An attribute's value; the first, where a tag repeats one (as browsers take it).
+    pub(crate) fn attr(&self, name: &str) -> Option<&str> {
+        self.attributes
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
-    None
+}
+
+/// Every start tag of `html`, in document order, read by a WHATWG tokenizer (`html5gum`):
+/// unquoted attribute values (`href=https://x/feed.xml`, as minifiers write them), comments,
+/// and text inside `<script>`, `<style>`, `<title>` and `<textarea>` (never tags) come out as a
+/// browser reads them.
+pub(crate) fn start_tags(html: &str) -> impl Iterator<Item = StartTag> + '_ {
+    let mut emitter = html5gum::DefaultEmitter::default();
+    // A tokenizer alone does not know that `<script>` holds text; this tells it, as a tree
+    // builder would for the elements that matter here.
+    emitter.naively_switch_states(true);
+    html5gum::Tokenizer::new_with_emitter(html, emitter).filter_map(|token| match token {
+        Ok(html5gum::Token::StartTag(tag)) => Some(StartTag {
+            name: String::from_utf8_lossy(&tag.name).into_owned(),
+            attributes: tag
+                .attributes
+                .iter()
+                .map(|(name, value)| {
+                    (
+                        String::from_utf8_lossy(name).into_owned(),
+                        String::from_utf8_lossy(&value.value).into_owned(),
+                    )
+                })
+                .collect(),
+        }),
+        _ => None,
+    })
 }
 
 /// Decodes character references as a browser does in text (the WHATWG rules, through
@@ -112,12 +101,32 @@ mod tests {
 
     #[test]
     fn attribute_values_keep_what_only_looks_like_an_entity() {
-        assert_eq!(
-            attr(r#"link href="/f?a=1&copy=2&amp;b=&eacute;""#, "href").as_deref(),
-            Some("/f?a=1&copy=2&b=é")
-        );
+        let tags: Vec<StartTag> =
+            start_tags(r#"<link HREF="/f?a=1&copy=2&amp;b=&eacute;">"#).collect();
+        assert_eq!(tags[0].name, "link");
+        assert_eq!(tags[0].attr("href"), Some("/f?a=1&copy=2&b=é"));
         assert_eq!(named_entity("scaron"), Some("š"));
         assert_eq!(named_entity("NotEqualTilde"), Some("≂\u{338}"));
         assert_eq!(named_entity("bogus"), None);
+    }
+
+    #[test]
+    fn tags_are_read_as_a_browser_reads_them() {
+        let html = "<!-- <link href=/commented> --><LINK rel=alternate \
+                    href=https://news.example/a/b.xml?x=1&y=2 title=\"A &amp; B\"/>\
+                    <script>document.write('<link href=/scripted>')</script><p id=x><p/>";
+        let tags: Vec<StartTag> = start_tags(html).collect();
+        let names: Vec<&str> = tags.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["link", "script", "p", "p"]);
+        assert_eq!(
+            tags[0].attr("href"),
+            Some("https://news.example/a/b.xml?x=1&y=2")
+        );
+        assert_eq!(tags[0].attr("title"), Some("A & B"));
+        assert_eq!(tags[0].attr("rel"), Some("alternate"));
+        assert_eq!(tags[2].attr("id"), Some("x"));
+        // Whatever comes, the tokenizer ends.
+        assert_eq!(start_tags("<a href='x").count(), 0);
+        assert_eq!(start_tags("<<<>>>< a b=c").count(), 0);
     }
 }

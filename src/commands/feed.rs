@@ -31,7 +31,7 @@ pub async fn add(path: &Path, args: AddArgs) -> Result<ExitCode> {
     let mut url = typed_url(&args.url)?;
     refuse_duplicate(&config, &url)?;
     let fetcher = Fetcher::new(std::time::Duration::from_secs(30));
-    let mut found = probe(&fetcher, &url).await?;
+    let mut found = probe(&fetcher, &url, true).await?;
     if let Probe::Page(links) = &found {
         if let [only] = links.as_slice() {
             if !args.allow_local && !is_remote(&only.url) {
@@ -42,10 +42,10 @@ pub async fn add(path: &Path, args: AddArgs) -> Result<ExitCode> {
                 ))
                 .into());
             }
-            println!("{url} is a web page; it links to the feed {}", only.url);
+            println!("{url} is a web page; its feed is {}", only.url);
             url = only.url.clone();
             refuse_duplicate(&config, &url)?;
-            found = probe(&fetcher, &url).await?;
+            found = probe(&fetcher, &url, false).await?;
         } else {
             let list: Vec<String> = links
                 .iter()

@@ -163,7 +163,7 @@ async fn check_all(
         let permits = Arc::clone(&permits);
         tasks.spawn(async move {
             let _permit = permits.acquire_owned().await;
-            let outcome = match probe(&fetcher, &url).await {
+            let outcome = match probe(&fetcher, &url, false).await {
                 Ok(Probe::Feed(summary)) => Ok(summary.title),
                 Ok(Probe::Page(links)) => Err(format!(
                     "a web page, not a feed (it links to {})",

@@ -4,8 +4,8 @@
 use anyhow::{Result, anyhow};
 
 use feedwatch::config::{self, Config};
-use feedwatch::discover::{FeedLink, feed_links};
-use feedwatch::fetch::{Fetched, Fetcher, Validators};
+use feedwatch::discover::{FeedLink, feed_links, well_known_feeds};
+use feedwatch::fetch::{Fetched, Fetcher, Limits, RequestOptions, Validators};
 use feedwatch::parse::{decode, parse};
 
 /// What an address turned out to be.
@@ -20,8 +20,14 @@ pub struct FeedSummary {
     pub items: usize,
 }
 
-/// Fetches and parses `url` once; a page that is not a feed is searched for feed links.
-pub async fn probe(fetcher: &Fetcher, url: &str) -> Result<Probe> {
+/// Each well-known feed address of a site is given this long, all of them together
+/// [`WELL_KNOWN_DEADLINE`]: a site that stalls makes `feed add` give up, not hang.
+const WELL_KNOWN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+const WELL_KNOWN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Fetches and parses `url` once; a page that is not a feed is searched for feed links. With
+/// `guess`, an HTML page that links none has its site's well-known feed addresses tried.
+pub async fn probe(fetcher: &Fetcher, url: &str, guess: bool) -> Result<Probe> {
     let fetched = fetcher
         .fetch(url, &Validators::default(), config::DEFAULT_MAX_BODY)
         .await?;
@@ -42,12 +48,77 @@ pub async fn probe(fetcher: &Fetcher, url: &str) -> Result<Probe> {
         Err(err) => {
             let html = decode(&body.bytes, body.content_type.as_deref());
             let links = feed_links(&html, &body.final_url);
-            if links.is_empty() {
-                Err(anyhow!("{url}: {err}"))
-            } else {
-                Ok(Probe::Page(links))
+            if !links.is_empty() {
+                return Ok(Probe::Page(links));
+            }
+            let is_html = body
+                .content_type
+                .as_deref()
+                .is_some_and(|t| t.to_ascii_lowercase().contains("html"))
+                || looks_like_html(&html);
+            if guess
+                && is_html
+                && let Some(link) = well_known(fetcher, &body.final_url).await
+            {
+                return Ok(Probe::Page(vec![link]));
+            }
+            Err(anyhow!("{url}: {err}"))
+        }
+    }
+}
+
+fn looks_like_html(text: &str) -> bool {
+    let head: String = text.trim_start().chars().take(1024).collect();
+    let head = head.to_ascii_lowercase();
+    head.starts_with("<!doctype html") || head.contains("<html")
+}
+
+/// The first of the site's well-known feed addresses that serves a feed. Each is fetched under
+/// the usual caps (body size, redirects) and a timeout; one that fails is passed over.
+async fn well_known(fetcher: &Fetcher, page_url: &str) -> Option<FeedLink> {
+    let limits = Limits {
+        max_body: config::DEFAULT_MAX_BODY,
+        timeout: WELL_KNOWN_TIMEOUT,
+    };
+    let search = async {
+        for candidate in well_known_feeds(page_url) {
+            let fetched = fetcher
+                .fetch_limited(
+                    &candidate,
+                    &Validators::default(),
+                    &limits,
+                    &RequestOptions::default(),
+                )
+                .await;
+            let Ok(Fetched::Body(body)) = fetched else {
+                continue;
+            };
+            let content_type = body.content_type.as_deref();
+            if let Ok(feed) = parse(&body.bytes, content_type, Some(&body.final_url)) {
+                return Some(FeedLink {
+                    kind: kind_of(&decode(&body.bytes, content_type)),
+                    url: body.final_url,
+                    title: Some(feed.title).filter(|t| !t.trim().is_empty()),
+                });
             }
         }
+        None
+    };
+    tokio::time::timeout(WELL_KNOWN_DEADLINE, search)
+        .await
+        .ok()
+        .flatten()
+}
+
+/// `rss`, `atom` or `json`, from how the document begins.
+fn kind_of(text: &str) -> &'static str {
+    let head: String = text.trim_start().chars().take(1024).collect();
+    if head.starts_with('{') {
+        "json"
+    } else if head.contains("<feed") {
+        "atom"
+    } else {
+        "rss"
     }
 }
 
