@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::matcher::snippet::{in_view, snippet_ranges, window};
 use crate::matcher::{Highlight, field_text};
-use crate::parse::Article;
+use crate::parse::{Article, Enclosure};
 
 /// Summaries in alerts are cut to this many characters: enough to judge, short enough for chat.
 const SUMMARY_CHARS: usize = 400;
@@ -128,6 +128,11 @@ pub struct ArticleRef {
     pub link: Option<String>,
     pub published: Option<DateTime<Utc>>,
     pub summary: String,
+    /// Podcast audio, video, images: what the entry carries, for receivers and templates.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub enclosures: Vec<Enclosure>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thumbnail: Option<String>,
 }
 
 impl Alert {
@@ -153,6 +158,8 @@ impl Alert {
                 link: article.link.clone(),
                 published: article.published,
                 summary: truncate(summary, SUMMARY_CHARS),
+                enclosures: article.enclosures.clone(),
+                thumbnail: article.thumbnail.clone(),
             },
             matched,
             created_at: now,

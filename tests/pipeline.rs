@@ -393,3 +393,66 @@ async fn stdout_notifier_prints_one_line_per_alert() {
     again.assert_ok();
     assert_eq!(again.stdout.trim(), "");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_podcast_episode_alerts_with_its_audio_file_and_picture() {
+    let server = TestServer::start().await;
+    server.feed(
+        "cast.xml",
+        "application/rss+xml",
+        r#"<?xml version="1.0"?>
+<rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/"><channel><title>Cast</title>
+<item><guid>ep7</guid><title>Episode 7: NATO at 75</title><link>https://cast.example/7</link>
+<enclosure url="https://cdn.cast.example/ep7.mp3" length="31415926" type="audio/mpeg"/>
+<media:thumbnail url="https://cdn.cast.example/ep7.jpg"/></item>
+</channel></rss>"#,
+    );
+    let ws = Workspace::new(
+        &ConfigBuilder::new()
+            .named_feed("Cast", &server.url("/feeds/cast.xml"))
+            .rule("nato", "NATO", &["hook", "shelf"])
+            .webhook("hook", &server.url("/hook"))
+            .webhook("shelf", &server.url("/hook/shelf"))
+            .with(
+                "format = \"template\"\ncontent_type = \"text/plain\"\n\
+                 template = \"{{ article.enclosures[0].url }} {{ article.enclosures[0].length }} {{ article.thumbnail }}\"",
+            )
+            .build(),
+    );
+    ws.run(&["run", "--once"]).await.assert_ok();
+
+    let received = server.received();
+    let json = received
+        .iter()
+        .find(|r| r.uri == "/hook")
+        .expect("the JSON alert")
+        .json();
+    assert_eq!(
+        json["article"]["enclosures"],
+        serde_json::json!([{
+            "url": "https://cdn.cast.example/ep7.mp3",
+            "type": "audio/mpeg",
+            "length": 31415926
+        }])
+    );
+    assert_eq!(
+        json["article"]["thumbnail"],
+        "https://cdn.cast.example/ep7.jpg"
+    );
+    let templated = received
+        .iter()
+        .find(|r| r.uri == "/hook/shelf")
+        .expect("the templated alert");
+    assert_eq!(
+        templated.body,
+        "https://cdn.cast.example/ep7.mp3 31415926 https://cdn.cast.example/ep7.jpg"
+    );
+    // The article keeps them in the database too.
+    assert_eq!(
+        ws.query_i64(
+            "SELECT COUNT(*) FROM articles WHERE thumbnail = 'https://cdn.cast.example/ep7.jpg' \
+             AND json_extract(enclosures, '$[0].length') = 31415926"
+        ),
+        1
+    );
+}

@@ -152,6 +152,8 @@ fn write_json(
                     "link": a.link,
                     "published": a.published.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
                     "summary": if a.summary.is_empty() { &a.content } else { &a.summary },
+                    "enclosures": a.enclosures,
+                    "thumbnail": a.thumbnail,
                     "matched_rules": matched.iter().map(|m| json!({"rule": m.matched.name, "terms": m.matched.terms})).collect::<Vec<_>>(),
                     "story": self.stories.guess(a).map(|g| json!({
                         "id": g.story,

@@ -264,6 +264,8 @@ mod tests {
                     link: Some(link.into()),
                     published: Some(at),
                     summary: "NATO met".into(),
+                    enclosures: Vec::new(),
+                    thumbnail: None,
                 },
                 matched: vec!["NATO".into()],
                 created_at: at,

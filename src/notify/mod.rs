@@ -94,6 +94,8 @@ pub fn test_alert(now: DateTime<Utc>) -> Alert {
             link: Some("https://example.org/feedwatch-test?a=1&b=2".into()),
             published: Some(now),
             summary: "If you can read this, the notifier is set up.".into(),
+            enclosures: Vec::new(),
+            thumbnail: None,
         },
         matched: vec!["test".into()],
         created_at: now,

@@ -37,6 +37,23 @@ pub struct Article {
     pub content: String,
     pub authors: Vec<String>,
     pub categories: Vec<String>,
+    /// Files that come with the entry: RSS `<enclosure>`, Atom `rel="enclosure"` links, JSON
+    /// Feed attachments and Media RSS `media:content`, each web address once.
+    pub enclosures: Vec<Enclosure>,
+    /// A picture for the entry (`media:thumbnail`, or an image enclosure), if the feed has one.
+    pub thumbnail: Option<String>,
+}
+
+/// A file that comes with an article: a podcast episode's audio, a video, an image.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Enclosure {
+    pub url: String,
+    /// The MIME type the feed gives, e.g. `audio/mpeg`.
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub mime_type: Option<String>,
+    /// Size in bytes, where the feed gives one (0, "unknown" in RSS, is left out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub length: Option<u64>,
 }
 
 /// A parsed feed: its own title and link, and its entries in document order.
@@ -216,8 +233,15 @@ fn convert(feed: feed_rs::model::Feed) -> ParsedFeed {
 }
 
 fn convert_entry(entry: feed_rs::model::Entry, format: &FeedType) -> Article {
+    let (enclosures, thumbnail) = media(&entry, format);
     let guid = Some(entry.id.trim().to_string()).filter(|id| !id.is_empty());
-    let link = pick_link(&entry.links, guid.as_deref().unwrap_or(""));
+    let page_links: Vec<_> = entry
+        .links
+        .iter()
+        .filter(|l| !is_attachment(l, format))
+        .cloned()
+        .collect();
+    let link = pick_link(&page_links, guid.as_deref().unwrap_or(""));
     let summary = entry
         .summary
         .as_ref()
@@ -261,7 +285,76 @@ fn convert_entry(entry: feed_rs::model::Entry, format: &FeedType) -> Article {
             .into_iter()
             .map(|c| c.label.unwrap_or(c.term))
             .collect(),
+        enclosures,
+        thumbnail,
     }
+}
+
+/// A JSON Feed attachment, which feed-rs reads as a link that, unlike the item's `url`, has a
+/// MIME type: a file of the entry, never its page.
+fn is_attachment(link: &feed_rs::model::Link, format: &FeedType) -> bool {
+    *format == FeedType::JSON && link.rel.is_none() && link.media_type.is_some()
+}
+
+/// The entry's files and its picture. feed-rs reads RSS enclosures and `media:content` alike as
+/// media content, and Atom enclosures and JSON Feed attachments as links.
+fn media(entry: &feed_rs::model::Entry, format: &FeedType) -> (Vec<Enclosure>, Option<String>) {
+    let mut enclosures: Vec<Enclosure> = Vec::new();
+    let mut add = |url: &str, mime_type: Option<String>, length: Option<u64>| {
+        let url = url.trim();
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return;
+        }
+        let mime_type = mime_type.filter(|t| !t.is_empty());
+        let length = length.filter(|&n| n > 0);
+        // The same file named twice (an enclosure and its `media:content`): one entry, with
+        // what either says.
+        match enclosures.iter_mut().find(|e| e.url == url) {
+            Some(known) => {
+                known.mime_type = known.mime_type.take().or(mime_type);
+                known.length = known.length.or(length);
+            }
+            None => enclosures.push(Enclosure {
+                url: url.to_string(),
+                mime_type,
+                length,
+            }),
+        }
+    };
+    for object in &entry.media {
+        for content in &object.content {
+            if let Some(url) = &content.url {
+                add(
+                    url.as_str(),
+                    content.content_type.as_ref().map(|t| t.to_string()),
+                    content.size,
+                );
+            }
+        }
+    }
+    for link in &entry.links {
+        if link.rel.as_deref() == Some("enclosure") || is_attachment(link, format) {
+            add(&link.href, link.media_type.clone(), link.length);
+        }
+    }
+    let thumbnail = entry
+        .media
+        .iter()
+        .flat_map(|object| &object.thumbnails)
+        .map(|t| t.image.uri.trim())
+        .find(|uri| uri.starts_with("http://") || uri.starts_with("https://"))
+        .map(str::to_string)
+        .or_else(|| {
+            enclosures
+                .iter()
+                .find(|e| {
+                    e.mime_type
+                        .as_deref()
+                        .is_some_and(|t| t.starts_with("image/"))
+                })
+                .map(|e| e.url.clone())
+        });
+    (enclosures, thumbnail)
 }
 
 /// The page a feed or entry stands for: an `alternate` (or unlabelled) link, as feedparser and
@@ -292,6 +385,91 @@ mod tests {
 <pubDate>Tue, 10 Jun 2003 04:00:00 GMT</pubDate></item>
 <item><title>No id here</title><description>text</description></item>
 </channel></rss>"#;
+
+    #[test]
+    fn enclosures_and_thumbnails_are_kept_from_rss_media_rss_atom_and_json() {
+        let rss = r#"<rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/"><channel><title>Cast</title>
+<item><title>Episode 1</title><guid>e1</guid>
+<enclosure url="https://cdn.example/e1.mp3" length="12345678" type="audio/mpeg"/>
+<media:content url="https://cdn.example/e1.mp4" type="video/mp4" fileSize="0"/>
+<media:content url="https://cdn.example/e1.mp3" type="audio/mpeg" fileSize="12345678"/>
+<media:thumbnail url="https://cdn.example/e1.jpg"/></item>
+<item><title>Photo</title><guid>p1</guid><enclosure url="https://cdn.example/p.png" length="0" type="image/png"/></item>
+<item><title>Local</title><guid>l1</guid><enclosure url="file:///etc/passwd" length="1" type="text/plain"/></item>
+</channel></rss>"#;
+        let feed = parse(rss.as_bytes(), None, None).unwrap();
+        let episode = &feed.articles[0];
+        let mut files = episode.enclosures.clone();
+        files.sort_by(|a, b| a.url.cmp(&b.url));
+        assert_eq!(
+            files,
+            [
+                Enclosure {
+                    url: "https://cdn.example/e1.mp3".into(),
+                    mime_type: Some("audio/mpeg".into()),
+                    length: Some(12_345_678),
+                },
+                Enclosure {
+                    url: "https://cdn.example/e1.mp4".into(),
+                    mime_type: Some("video/mp4".into()),
+                    length: None,
+                },
+            ]
+        );
+        assert_eq!(
+            episode.thumbnail.as_deref(),
+            Some("https://cdn.example/e1.jpg")
+        );
+        // An image enclosure is the picture when there is no thumbnail.
+        assert_eq!(
+            feed.articles[1].thumbnail.as_deref(),
+            Some("https://cdn.example/p.png")
+        );
+        // A thumbnail on its own, as news feeds give it.
+        let news = r#"<rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/"><channel><title>N</title>
+<item><title>Summit</title><guid>n1</guid><media:thumbnail width="240" height="135" url="https://ichef.example/n1.jpg"/></item>
+</channel></rss>"#;
+        let news = parse(news.as_bytes(), None, None).unwrap();
+        assert_eq!(
+            news.articles[0].thumbnail.as_deref(),
+            Some("https://ichef.example/n1.jpg")
+        );
+        assert!(news.articles[0].enclosures.is_empty());
+        // Only web addresses: a feed cannot point a receiver at a local file.
+        assert!(feed.articles[2].enclosures.is_empty());
+
+        let atom = r#"<feed xmlns="http://www.w3.org/2005/Atom"><title>A</title><id>urn:a</id>
+<entry><id>urn:1</id><title>Talk</title><link rel="alternate" href="https://a.example/talk"/>
+<link rel="enclosure" href="https://a.example/talk.ogg" type="audio/ogg" length="42"/></entry></feed>"#;
+        let feed = parse(atom.as_bytes(), None, None).unwrap();
+        assert_eq!(
+            feed.articles[0].link.as_deref(),
+            Some("https://a.example/talk")
+        );
+        assert_eq!(
+            feed.articles[0].enclosures,
+            [Enclosure {
+                url: "https://a.example/talk.ogg".into(),
+                mime_type: Some("audio/ogg".into()),
+                length: Some(42),
+            }]
+        );
+
+        let json = r#"{"version": "https://jsonfeed.org/version/1.1", "title": "J", "items": [
+{"id": "1", "title": "Show",
+ "attachments": [{"url": "https://j.example/1.m4a", "mime_type": "audio/x-m4a", "size_in_bytes": 99}]}]}"#;
+        let feed = parse(json.as_bytes(), None, None).unwrap();
+        // An attachment is not the page of an item that gives no `url`.
+        assert_eq!(feed.articles[0].link, None);
+        assert_eq!(
+            feed.articles[0].enclosures,
+            [Enclosure {
+                url: "https://j.example/1.m4a".into(),
+                mime_type: Some("audio/x-m4a".into()),
+                length: Some(99),
+            }]
+        );
+    }
 
     #[test]
     fn rss_ttl_is_read_in_minutes() {

@@ -158,8 +158,9 @@ pub(super) fn normalise(text: &str) -> Option<String> {
     // the rewrite.
     let found = MARKERS.matches(text);
     let has = |marker: Marker| found.matched(marker as usize);
-    let steps: [(bool, Rewrite); 8] = [
+    let steps: [(bool, Rewrite); 9] = [
         (has(Marker::Item), flatten_nested_items),
+        (has(Marker::Thumbnail), keep_lone_thumbnails),
         (has(Marker::Atom03), |t| Some(upgrade_atom03(t))),
         (has(Marker::UserLand), |t| {
             Some(USERLAND_NS.replace_all(t, "").into_owned())
@@ -344,6 +345,45 @@ fn rewrite_items(text: &str, rewrite: impl Fn(&str) -> Option<String>) -> Option
     Some(out)
 }
 
+/// feed-rs keeps a `media:thumbnail` only beside a `media:content`, while news feeds (the BBC's
+/// among them) give an item its thumbnail alone. Such an item gets a `media:content` for each of
+/// its enclosures, or one naming [`NO_FILE`] when it has none, which `convert` leaves out.
+fn keep_lone_thumbnails(text: &str) -> Option<String> {
+    rewrite_items(text, |body| {
+        if !has_element(body, "media:thumbnail")
+            || has_element(body, "media:content")
+            || has_element(body, "media:group")
+        {
+            return None;
+        }
+        let mut added = String::new();
+        for (at, _) in body.match_indices("<enclosure") {
+            let Some(end) = body[at..].find('>') else {
+                continue;
+            };
+            let tag = &body[at..at + end];
+            let Some(url) = attribute(tag, "url") else {
+                continue;
+            };
+            added.push_str(&format!(r#"<media:content url="{url}""#));
+            if let Some(mime) = attribute(tag, "type") {
+                added.push_str(&format!(r#" type="{mime}""#));
+            }
+            if let Some(length) = attribute(tag, "length") {
+                added.push_str(&format!(r#" fileSize="{length}""#));
+            }
+            added.push_str("/>");
+        }
+        if added.is_empty() {
+            added = format!(r#"<media:content url="{NO_FILE}"/>"#);
+        }
+        Some(format!("{body}{added}"))
+    })
+}
+
+/// The address of the stand-in file [`keep_lone_thumbnails`] adds.
+pub(super) const NO_FILE: &str = "urn:feedwatch:no-file";
+
 /// Prefixes real feeds use without declaring them; a lenient reader knows what they mean.
 const WELL_KNOWN_PREFIXES: [(&str, &str); 4] = [
     ("itunes", "http://www.itunes.com/dtds/podcast-1.0.dtd"),
@@ -368,6 +408,8 @@ enum Marker {
     NakedMarkup,
     /// An RSS item.
     Item,
+    /// A Media RSS thumbnail.
+    Thumbnail,
 }
 
 /// The markers as one set of patterns: one pass over a document says which it holds, where a
@@ -385,6 +427,7 @@ static MARKERS: LazyLock<RegexSet> = LazyLock::new(|| {
         format!("<(?:{}):", prefixes.join("|")),
         format!("{NAKED_MARKUP_HOLDERS}[^<]*<[A-Za-z]"),
         r"<item[\s>]".into(),
+        r"<media:thumbnail[\s/>]".into(),
     ])
     .expect("static patterns")
 });

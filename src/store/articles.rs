@@ -220,8 +220,9 @@ pub(super) fn ingest(
         // are unique per feed.
         let mut insert_article = tx.prepare_cached(
             "INSERT INTO articles (feed_id, identity, canonical_link, guid, title, link,
-                                   published, summary, content, first_seen_at, last_seen_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)
+                                   published, summary, content, first_seen_at, last_seen_at,
+                                   enclosures, thumbnail)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12)
              ON CONFLICT DO NOTHING",
         )?;
         let mut claim = tx.prepare_cached(
@@ -258,7 +259,9 @@ pub(super) fn ingest(
                 a.published.map(|t| t.timestamp()),
                 a.summary,
                 a.content,
-                now.timestamp()
+                now.timestamp(),
+                enclosures_json(&a.enclosures)?,
+                a.thumbnail,
             ])?;
             if inserted == 0 {
                 continue;
@@ -330,4 +333,12 @@ fn delivery_id(rule: &str, alert_key: &str, notifier: &str) -> String {
         hasher.update([0]);
     }
     hex::encode(&hasher.finalize()[..16])
+}
+
+/// What the `enclosures` column holds: NULL for the many articles without any.
+fn enclosures_json(enclosures: &[crate::parse::Enclosure]) -> Result<Option<String>, StoreError> {
+    if enclosures.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(serde_json::to_string(enclosures)?))
 }

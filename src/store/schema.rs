@@ -270,4 +270,9 @@ CREATE TABLE story_bands (
     PRIMARY KEY (band, article_id)
 ) STRICT, WITHOUT ROWID;
 "#,
+    // An article's files and picture (podcast audio, video, `media:thumbnail`), as JSON.
+    r#"
+ALTER TABLE articles ADD COLUMN enclosures TEXT;
+ALTER TABLE articles ADD COLUMN thumbnail TEXT;
+"#,
 ];

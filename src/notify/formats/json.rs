@@ -25,6 +25,8 @@ pub fn payload(alert: &Alert, delivery_id: &str) -> Value {
             "link": alert.article.link,
             "published": alert.article.published.map(rfc3339),
             "summary": alert.article.summary,
+            "enclosures": alert.article.enclosures,
+            "thumbnail": alert.article.thumbnail,
         },
         "matched": alert.matched,
         "snippet": alert.snippet,

@@ -275,6 +275,8 @@ mod tests {
                 link: Some("https://x.org/a?b=1&c=2".into()),
                 published: None,
                 summary: "s".into(),
+                enclosures: Vec::new(),
+                thumbnail: None,
             },
             matched: vec!["Ukraine".into()],
             created_at: Utc::now(),
