@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The shipped units under a real systemd, installed as their headers tell an administrator to.
 #
-#   tests/deploy/units.sh BINARY
+#   BOX=PATH/systemd-box tests/deploy/units.sh BINARY
 #
-# Boots systemd in a Debian chroot (BOX, default ../shared/tools/systemd-box: its PID 1 has
-# namespaces of its own, so its boot-time cleaning never touches this machine), serves feeds
+# Boots systemd in a Debian chroot with BOX, a script that boots one (`up`, `exec CMD...`,
+# `install SRC DST`, `down`; its PID 1 has namespaces of its own, so its boot-time cleaning
+# never touches this machine; CI passes the one beside the checkout), serves feeds
 # and receives webhooks on host loopback, and checks:
 #   system unit: active (running) without restarts, an alert through a webhook whose address is
 #   a credential, the administrator's status/matches/feeds see the service's database, reload
@@ -17,8 +18,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 binary=$(realpath "${1:?usage: units.sh BINARY}")
-BOX=${BOX:-$repo/../shared/tools/systemd-box}
-[ -x "$BOX" ] || { echo "units.sh: no systemd box at $BOX (set BOX)"; exit 1; }
+[ -x "${BOX:-}" ] || { echo "units.sh: set BOX to a systemd box script (up, exec, install, down)"; exit 1; }
 
 work=$(mktemp -d)
 # The box keeps its journal between runs: read only this run's lines.
