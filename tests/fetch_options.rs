@@ -127,6 +127,12 @@ url = "{anonymous}"
     assert_eq!(anonymous[0]["accept-language"], "en");
     assert_eq!(anonymous[0]["user-agent"], AGENT);
 
+    // `preview` of the feed's address fetches it as the poller does.
+    let preview =
+        common::feedwatch(&ws.config(), &["preview", &site.url("/private.xml")], &env).await;
+    preview.assert_ok().assert_stdout_has("Second");
+    assert_no_secret("preview", &preview);
+
     for args in [&["feeds"][..], &["feeds", "--json"], &["check"]] {
         let out = common::feedwatch(&ws.config(), args, &env).await;
         out.assert_ok();
@@ -247,6 +253,21 @@ struct Proxied {
 
 type ProxyLog = std::sync::Arc<std::sync::Mutex<Vec<Proxied>>>;
 
+/// An HTTP request's head, up to the blank line, read a byte at a time so that nothing after
+/// it is taken; `None` when the connection ends first.
+async fn read_head(stream: &mut (impl tokio::io::AsyncRead + Unpin)) -> Option<String> {
+    use tokio::io::AsyncReadExt;
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if stream.read(&mut byte).await.unwrap_or(0) == 0 {
+            return None;
+        }
+        head.push(byte[0]);
+    }
+    Some(String::from_utf8_lossy(&head).into_owned())
+}
+
 /// A small HTTP proxy on 127.0.0.1 that sends every request, whatever its host, to `upstream`:
 /// absolute-form GETs are rewritten to origin-form, CONNECT becomes a tunnel.
 async fn http_proxy(upstream: std::net::SocketAddr) -> (std::net::SocketAddr, ProxyLog) {
@@ -259,15 +280,9 @@ async fn http_proxy(upstream: std::net::SocketAddr) -> (std::net::SocketAddr, Pr
         while let Ok((mut client, _)) = listener.accept().await {
             let seen = std::sync::Arc::clone(&seen);
             tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") {
-                    if client.read(&mut byte).await.unwrap_or(0) == 0 {
-                        return;
-                    }
-                    head.push(byte[0]);
-                }
-                let head = String::from_utf8_lossy(&head).into_owned();
+                let Some(head) = read_head(&mut client).await else {
+                    return;
+                };
                 let mut lines = head.split("\r\n");
                 let request_line = lines.next().unwrap_or("").to_string();
                 let headers: Vec<&str> = lines.filter(|l| !l.is_empty()).collect();
@@ -516,7 +531,7 @@ async fn self_signed_server(
 ) {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     use tokio_rustls::rustls;
     use tokio_rustls::rustls::pki_types::pem::PemObject;
     use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -548,13 +563,8 @@ async fn self_signed_server(
                 let Ok(mut tls) = acceptor.accept(tcp).await else {
                     return;
                 };
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") {
-                    if tls.read(&mut byte).await.unwrap_or(0) == 0 {
-                        return;
-                    }
-                    head.push(byte[0]);
+                if read_head(&mut tls).await.is_none() {
+                    return;
                 }
                 count.fetch_add(1, Ordering::SeqCst);
                 let answer = format!(
