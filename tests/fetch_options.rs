@@ -108,7 +108,9 @@ url = "{anonymous}"
     std::fs::write(ws.path("credentials/news-password"), PASSWORD).unwrap();
     let env = [("FW_TEST_API_KEY", API_KEY)];
 
-    let run = common::feedwatch(&ws.config(), &["run", "--once"], &env).await;
+    // At the chattiest log level, so that whatever the HTTP stack logs is seen too.
+    let traced = [env[0], ("RUST_LOG", "trace")];
+    let run = common::feedwatch(&ws.config(), &["run", "--once"], &traced).await;
     assert_no_secret("run --once", &run);
     assert_eq!(feed_column::<i64>(&ws, "Private", "last_status"), 200);
     assert_eq!(articles_of(&ws, "Private"), 2);
