@@ -127,3 +127,24 @@ async fn pages_that_are_no_help_fail_under_the_usual_caps_without_guessing() {
     assert!(site.requests("/feed").is_empty());
     assert!(configured(&ws).is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_well_known_address_that_never_answers_is_given_up_on() {
+    let site = TestServer::start().await;
+    site.page("/", "text/html", "<!doctype html><title>Site</title>");
+    // Far longer than any fetch may take: only the candidate's own timeout ends it.
+    site.route(
+        "/feed",
+        Route::Slow {
+            delay: std::time::Duration::from_secs(600),
+            body: news().into_bytes(),
+        },
+    );
+    site.page("/rss.xml", "application/rss+xml", news());
+    let ws = Workspace::new("");
+    // The harness gives a command 60 s; the candidate gets 10 s of them.
+    let out = ws.run(&["feed", "add", &site.url("/")]).await;
+    out.assert_ok();
+    assert_eq!(configured(&ws), [site.url("/rss.xml")]);
+    assert_eq!(site.requests("/feed").len(), 1);
+}
