@@ -9,11 +9,20 @@
 //! Run: `cargo bench --bench poll` (or `cargo bench --bench poll -- 100 1000 5000`); add
 //! `--runs=5` for medians of five runs; set `FEEDWATCH_BIN=/path/to/feedwatch` to measure
 //! another build on the same feeds.
+//!
+//! Real servers are far away: `--latency=500ms` holds every answer (200, 304) that long before
+//! it starts, and `--tail` makes that the median of a long-tailed spread instead (log-normal,
+//! about a tenth of answers over 3.6 times the median, one in a hundred over 10 times, capped at
+//! 20 s). `--hosts=500` spreads the feeds over that many loopback addresses (default 25).
+//!
+//! The bare loop keeps feedwatch's own limits (at most `PER_HOST` requests to one host and
+//! `DEFAULT_MAX_FETCHES` in all), so that both are equally polite to the servers.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -29,9 +38,41 @@ use common::{measure_child_if_asked, run_feedwatch};
 /// How each run calls feedwatch.
 const POLL_ARGS: &[&str] = &["--log-level", "warn", "run", "--once"];
 
-/// Feeds are spread over this many loopback hosts (127.0.0.1, 127.0.0.2, …), as real feeds
-/// are spread over many sites; feedwatch limits requests per host.
+/// Feeds are spread over this many loopback hosts (127.0.0.1, 127.0.0.2, …) unless `--hosts`
+/// says otherwise, as real feeds are spread over many sites; feedwatch limits requests per host.
 const HOSTS: usize = 25;
+
+/// How long the server takes to start each answer.
+#[derive(Clone, Copy, Debug)]
+struct Latency {
+    median: Duration,
+    long_tail: bool,
+}
+
+/// Answers ever given, to draw each one's latency from.
+static ANSWERS: AtomicU64 = AtomicU64::new(0);
+
+impl Latency {
+    /// The wait before one answer: fixed, or log-normal with sigma 1 around the median.
+    fn draw(&self) -> Duration {
+        if !self.long_tail {
+            return self.median;
+        }
+        let mut rng = common::Seeded(ANSWERS.fetch_add(1, Ordering::Relaxed) * 0x9e37_79b9 + 1);
+        rng.next();
+        // Box-Muller: one standard normal number from two uniform ones.
+        let (u1, u2) = (rng.unit().max(1e-12), rng.unit());
+        let normal = (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
+        self.median
+            .mul_f64(normal.exp())
+            .min(Duration::from_secs(20))
+    }
+}
+
+struct Site {
+    feeds: HashMap<String, Feed>,
+    latency: Latency,
+}
 
 /// Everyday news words for generated text; none of them alone makes a rule match.
 #[rustfmt::skip]
@@ -183,10 +224,13 @@ fn generate_feed(index: usize, rng: &mut Lcg) -> (String, usize) {
     (xml, items)
 }
 
-async fn serve(State(feeds): State<Arc<HashMap<String, Feed>>>, request: Request) -> Response {
-    let Some(feed) = feeds.get(request.uri().path()) else {
+async fn serve(State(site): State<Arc<Site>>, request: Request) -> Response {
+    let Some(feed) = site.feeds.get(request.uri().path()) else {
         return StatusCode::NOT_FOUND.into_response();
     };
+    if !site.latency.median.is_zero() {
+        tokio::time::sleep(site.latency.draw()).await;
+    }
     let etag = HeaderValue::from_str(&feed.etag).unwrap();
     if request.headers().get(header::IF_NONE_MATCH) == Some(&etag) {
         return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
@@ -205,11 +249,11 @@ async fn serve(State(feeds): State<Arc<HashMap<String, Feed>>>, request: Request
 }
 
 /// Starts one listener per host and returns the feed URLs, the item count and the body bytes.
-async fn start_site(n: usize) -> (Vec<String>, usize, usize) {
+async fn start_site(n: usize, hosts: usize, latency: Latency) -> (Vec<String>, usize, usize) {
     let mut rng = Lcg(42);
     let mut listeners = Vec::new();
-    for host in 0..HOSTS {
-        let ip = format!("127.0.0.{}", host + 1);
+    for host in 0..hosts {
+        let ip = format!("127.0.{}.{}", host / 250, host % 250 + 1);
         let listener = tokio::net::TcpListener::bind((ip.as_str(), 0))
             .await
             .expect("bind a loopback address");
@@ -224,7 +268,7 @@ async fn start_site(n: usize) -> (Vec<String>, usize, usize) {
         items += count;
         bytes += xml.len();
         let path = format!("/feed/{index}.xml");
-        urls.push(format!("http://{}{path}", addrs[index % HOSTS]));
+        urls.push(format!("http://{}{path}", addrs[index % hosts]));
         feeds.insert(
             path,
             Feed {
@@ -233,9 +277,9 @@ async fn start_site(n: usize) -> (Vec<String>, usize, usize) {
             },
         );
     }
-    let feeds = Arc::new(feeds);
+    let site = Arc::new(Site { feeds, latency });
     for listener in listeners {
-        let app = Router::new().fallback(serve).with_state(Arc::clone(&feeds));
+        let app = Router::new().fallback(serve).with_state(Arc::clone(&site));
         tokio::spawn(async move { axum::serve(listener, app).await.ok() });
     }
     (urls, items, bytes)
@@ -248,15 +292,25 @@ fn median<T: Copy + PartialOrd>(values: &[T]) -> T {
     sorted[sorted.len() / 2]
 }
 
-/// The floor: fetch and parse every feed with reqwest + feed-rs, 16 at a time, store nothing.
+/// The floor: fetch and parse every feed with reqwest + feed-rs, store nothing; at most
+/// feedwatch's `PER_HOST` requests to one host and `DEFAULT_MAX_FETCHES` in all.
 async fn bare_loop(urls: &[String]) -> Duration {
+    use feedwatch::fetch::{DEFAULT_MAX_FETCHES, PER_HOST};
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let started = Instant::now();
-    let limit = Arc::new(tokio::sync::Semaphore::new(16));
+    let limit = Arc::new(tokio::sync::Semaphore::new(DEFAULT_MAX_FETCHES));
+    let mut per_host: HashMap<String, Arc<tokio::sync::Semaphore>> = HashMap::new();
     let mut tasks = tokio::task::JoinSet::new();
     for url in urls {
+        let host = url.split('/').nth(2).unwrap_or_default().to_string();
+        let host = Arc::clone(
+            per_host
+                .entry(host)
+                .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(PER_HOST))),
+        );
         let (client, url, limit) = (client.clone(), url.clone(), Arc::clone(&limit));
         tasks.spawn(async move {
+            let _host = host.acquire_owned().await;
             let _permit = limit.acquire_owned().await;
             let body = client
                 .get(&url)
@@ -293,14 +347,36 @@ fn main() {
     } else {
         sizes
     };
+    let option = |name: &str| {
+        args.iter()
+            .find_map(|a| a.strip_prefix(&format!("--{name}=")).map(str::to_string))
+    };
+    let hosts: usize = option("hosts").map_or(HOSTS, |n| n.parse().expect("--hosts=N"));
+    let latency = Latency {
+        median: option("latency").map_or(Duration::ZERO, |d| {
+            humantime::parse_duration(&d).expect("--latency=500ms")
+        }),
+        long_tail: args.iter().any(|a| a == "--tail"),
+    };
     let runtime = tokio::runtime::Runtime::new().unwrap();
     if runs > 1 {
         println!("medians of {runs} runs, each on a fresh database\n");
     }
+    if !latency.median.is_zero() {
+        let shape = if latency.long_tail {
+            "median, long-tailed"
+        } else {
+            "fixed"
+        };
+        println!(
+            "{hosts} hosts; every answer waits {:?} ({shape})\n",
+            latency.median
+        );
+    }
     println!("| feeds | items | body MB | run | wall | CPU | peak RSS |");
     println!("|---:|---:|---:|---|---:|---:|---:|");
     for n in sizes {
-        let (urls, items, bytes) = runtime.block_on(start_site(n));
+        let (urls, items, bytes) = runtime.block_on(start_site(n, hosts, latency));
         let mut config = String::from("database = \"feedwatch.db\"\n");
         for (index, url) in urls.iter().enumerate() {
             let _ = write!(

@@ -6,7 +6,7 @@
 //! clock stops while a laptop sleeps), a delivery task drains the outbox, and the search
 //! indexer (see `indexer`) adds new articles to the search index on a thread of its own.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -72,24 +72,35 @@ pub async fn run_once(
     let mut polls = JoinSet::new();
     let mut waiting = Vec::new();
     let now = Utc::now();
+    let mut due = Vec::new();
     for (index, (feed, id)) in feeds.into_iter().enumerate() {
-        let pipeline = Arc::clone(&pipeline);
-        let admission = Arc::clone(&admission);
         let state = states
             .remove(&id)
             .unwrap_or_else(|| new_feed_state(&feed, id));
-        if let Some(wait) = state.waiting_at(now) {
-            waiting.push(WaitingFeed {
+        match state.waiting_at(now) {
+            Some(wait) => waiting.push(WaitingFeed {
                 feed: feed.name.clone(),
                 wait: wait.clone(),
-            });
-            continue;
+            }),
+            None => due.push((index, PollRequest { feed, state })),
         }
-        let request = PollRequest { feed, state };
-        polls.spawn(async move { (index, poll_feed(&pipeline, &admission, request).await) });
     }
+    // Polls are started a window at a time, each host's feeds spread over the run so that a
+    // window holds many hosts: a poll waiting for its host's turn costs memory, and ten
+    // thousand of them at once cost more than the fetches themselves.
+    let window = pipeline.fetcher.max_in_flight() * 2;
+    let mut due = interleave_hosts(due).into_iter();
     let mut reports = Vec::new();
-    while let Some(joined) = polls.join_next().await {
+    loop {
+        while polls.len() < window
+            && let Some((index, request)) = due.next()
+        {
+            let (pipeline, admission) = (Arc::clone(&pipeline), Arc::clone(&admission));
+            polls.spawn(async move { (index, poll_feed(&pipeline, &admission, request).await) });
+        }
+        let Some(joined) = polls.join_next().await else {
+            break;
+        };
         match joined {
             Ok((index, report)) => {
                 let report = report?;
@@ -131,15 +142,25 @@ pub async fn run(
     loop {
         daemon.liveness.beat();
         daemon.prune_when_due();
-        let next_wake = daemon.start_due_polls().await?;
+        // The feeds are looked over when the earliest is due, not each time a poll ends: with
+        // thousands of feeds and hundreds of polls in flight, that read every feed's state
+        // for each poll.
+        if Utc::now() >= daemon.next_wake {
+            daemon.next_wake = daemon.start_due_polls().await?;
+        }
         if daemon.watchdog.is_some() {
             systemd::watchdog();
         }
-        let sleep = (next_wake - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+        let sleep = (daemon.next_wake - Utc::now())
+            .to_std()
+            .unwrap_or(Duration::ZERO);
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = tokio::time::sleep(sleep) => {}
-            _ = reload.notified() => daemon.reload().await,
+            _ = reload.notified() => {
+                daemon.reload().await;
+                daemon.next_wake = Utc::now();
+            }
             Some(joined) = daemon.polls.join_next_with_id(), if !daemon.polls.is_empty() => {
                 daemon.poll_ended(joined);
             }
@@ -167,6 +188,10 @@ struct Daemon {
     next_prune: DateTime<Utc>,
     polls: JoinSet<Result<FeedReport, StoreError>>,
     in_flight: HashMap<tokio::task::Id, FeedId>,
+    /// The feeds of `in_flight`, to skip them in one lookup each.
+    polling: HashSet<FeedId>,
+    /// When the loop looks over the feeds next: the earliest next poll it knows of.
+    next_wake: DateTime<Utc>,
     watchdog: Option<Duration>,
     /// Notifies `reload` when the config file changes, for as long as it is kept.
     _watcher: Option<::notify::RecommendedWatcher>,
@@ -226,6 +251,8 @@ impl Daemon {
             next_prune: started,
             polls: JoinSet::new(),
             in_flight: HashMap::new(),
+            polling: HashSet::new(),
+            next_wake: started,
             watchdog: systemd::watchdog_interval(),
             _watcher: watcher,
         })
@@ -249,7 +276,7 @@ impl Daemon {
         let nap = self.watchdog.unwrap_or(MAX_SLEEP).min(MAX_SLEEP);
         let mut next_wake = now + chrono_duration(nap);
         for (feed, id) in &self.feeds {
-            if self.in_flight.values().any(|f| f == id) {
+            if self.polling.contains(id) {
                 continue; // never poll one feed twice at the same time
             }
             // A feed never polled starts within the first minute, spread so that a config
@@ -273,6 +300,7 @@ impl Daemon {
                 .polls
                 .spawn(async move { poll_feed(&pipeline, &admission, request).await });
             self.in_flight.insert(task.id(), *id);
+            self.polling.insert(*id);
         }
         Ok(next_wake)
     }
@@ -282,9 +310,23 @@ impl Daemon {
         &mut self,
         joined: Result<(tokio::task::Id, Result<FeedReport, StoreError>), JoinError>,
     ) {
+        let task = match &joined {
+            Ok((task, _)) => *task,
+            Err(e) => e.id(),
+        };
+        if let Some(feed) = self.in_flight.remove(&task) {
+            self.polling.remove(&feed);
+        }
+        // The feed's next poll; at once (it is still due) if the poll could not record one.
+        let next = match &joined {
+            Ok((_, Ok(report))) => report.next_poll_at,
+            _ => Some(Utc::now()),
+        };
+        if let Some(next) = next {
+            self.next_wake = self.next_wake.min(next);
+        }
         match joined {
-            Ok((task, Ok(report))) => {
-                self.in_flight.remove(&task);
+            Ok((_, Ok(report))) => {
                 self.liveness.stored(None);
                 if report.result.as_ref().is_ok_and(|s| s.new_alerts > 0) {
                     self.wake_delivery.notify_one();
@@ -293,15 +335,11 @@ impl Daemon {
                     self.indexer.stored();
                 }
             }
-            Ok((task, Err(e))) => {
-                self.in_flight.remove(&task);
+            Ok((_, Err(e))) => {
                 tracing::error!("database error while polling: {e}");
                 self.liveness.stored(Some(e.to_string()));
             }
-            Err(e) => {
-                self.in_flight.remove(&e.id());
-                tracing::error!("a poll task failed: {e}");
-            }
+            Err(e) => tracing::error!("a poll task failed: {e}"),
         }
     }
 
@@ -361,6 +399,40 @@ impl Daemon {
         }
         tracing::info!("feedwatch stopped");
     }
+}
+
+/// The polls in turns of their hosts (the first feed of each host, then the second of each...),
+/// keeping the config's order within a host.
+fn interleave_hosts(polls: Vec<(usize, PollRequest)>) -> Vec<(usize, PollRequest)> {
+    let mut by_host: HashMap<String, Vec<(usize, PollRequest)>> = HashMap::new();
+    let mut hosts = Vec::new();
+    for poll in polls {
+        let host = url::Url::parse(poll.1.state.poll_url())
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_default();
+        let queue = by_host.entry(host.clone()).or_default();
+        if queue.is_empty() {
+            hosts.push(host);
+        }
+        queue.push(poll);
+    }
+    let mut queues: Vec<std::vec::IntoIter<_>> = hosts
+        .iter()
+        .filter_map(|h| by_host.remove(h))
+        .map(Vec::into_iter)
+        .collect();
+    let mut turns = Vec::new();
+    while !queues.is_empty() {
+        queues.retain_mut(|queue| match queue.next() {
+            Some(poll) => {
+                turns.push(poll);
+                true
+            }
+            None => false,
+        });
+    }
+    turns
 }
 
 /// The state of a feed the store has no row for yet: never polled.
@@ -426,6 +498,9 @@ async fn reconfigure(current: &Pipeline) -> Result<(Arc<Pipeline>, Vec<(Feed, Fe
             config.database.display()
         ));
     }
+    if config.max_fetches != current.config.max_fetches {
+        tracing::warn!("`max_fetches` changed; it takes effect at the next start");
+    }
     let pipeline = Arc::new(current.reconfigured(config));
     let feeds = pipeline.sync_feeds().await.map_err(|e| e.to_string())?;
     Ok((pipeline, feeds))
@@ -470,5 +545,46 @@ async fn delivery_loop(
             _ = wake.notified() => {}
             _ = tokio::time::sleep(sleep) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scheduler::Schedule;
+
+    fn request(url: &str) -> PollRequest {
+        PollRequest {
+            feed: Feed {
+                name: url.into(),
+                url: url.into(),
+                schedule: Schedule::Interval(Duration::from_secs(900)),
+                max_body_bytes: 1_000_000,
+                timeout: Duration::from_secs(30),
+                adaptive: false,
+                tags: Vec::new(),
+            },
+            state: FeedState {
+                url: url.into(),
+                ..FeedState::default()
+            },
+        }
+    }
+
+    #[test]
+    fn polls_take_turns_by_host_in_config_order_within_each() {
+        let urls = [
+            "http://a/1",
+            "http://a/2",
+            "http://a/3",
+            "http://b/1",
+            "http://c/1",
+        ];
+        let polls = urls.iter().map(|u| request(u)).enumerate().collect();
+        let order: Vec<usize> = interleave_hosts(polls)
+            .into_iter()
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(order, [0, 3, 4, 1, 2]);
     }
 }

@@ -13,16 +13,23 @@
 //! feed's `proxy`, else the usual environment variables (`HTTPS_PROXY`, `HTTP_PROXY`,
 //! `ALL_PROXY`, `NO_PROXY`; `socks5h://` included); each proxy and certificate setting has its
 //! own client (and connection pool), built on first use.
+//!
+//! Polling waits on servers far more than it computes, so many requests are in flight at once:
+//! as many as the process's file descriptors allow, up to [`DEFAULT_MAX_FETCHES`] or the
+//! config's `max_fetches`. A request waits for its host's turn before it takes one of those
+//! slots, so one busy site never holds up the others. Memory is bounded apart: bodies fetched
+//! but not yet parsed count against [`BODY_BUDGET`], and new requests wait while it is spent.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use reqwest::StatusCode;
 use reqwest::header::{self, HeaderMap};
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 
 const USER_AGENT: &str = concat!("feedwatch/", env!("CARGO_PKG_VERSION"));
 const ACCEPT: &str = "application/rss+xml, application/atom+xml, application/feed+json, \
@@ -35,6 +42,23 @@ pub const PER_HOST: usize = 4;
 /// The longest pause a server can ask for through `Retry-After` or `max-age`: beyond a day, a
 /// typo in a header would silence a feed.
 pub const MAX_SERVER_PAUSE: Duration = Duration::from_secs(24 * 60 * 60);
+/// Requests in flight at once over all hosts, unless the config says otherwise or file
+/// descriptors are short: with servers that take half a second to answer, 512 at a time poll
+/// 10,000 feeds in about ten seconds, and each costs only a socket and its buffers meanwhile.
+pub const DEFAULT_MAX_FETCHES: usize = 512;
+/// Bytes of fetched bodies waiting to be parsed, past which new requests wait: when parsing
+/// cannot keep up (fast servers, slow CPU) the bodies would otherwise pile up in memory.
+pub const BODY_BUDGET: usize = 16 * 1024 * 1024;
+/// Bodies read at once. A request whose server has answered waits for one of these before it
+/// reads the body: with fast servers, hundreds of bodies would otherwise be read into memory
+/// together, each with its connection's buffers.
+const BODIES_READ_AT_ONCE: usize = 64;
+/// File descriptors kept for everything but fetching: the database and its log, the search
+/// index, the config watcher, webhook connections, standard streams.
+const RESERVED_DESCRIPTORS: usize = 128;
+/// How long an idle connection is kept for the next request to its host. Feeds of one site
+/// are polled together; past that an idle connection only holds a file descriptor.
+const IDLE_CONNECTION: Duration = Duration::from_secs(15);
 
 /// What the server said last time, to send back for a conditional GET.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -160,6 +184,9 @@ impl Fetched {
 #[derive(Debug)]
 pub struct Body {
     pub bytes: Vec<u8>,
+    /// Counts these bytes against [`BODY_BUDGET`] until dropped: drop it once the bytes are
+    /// parsed.
+    pub held: Option<HeldBody>,
     /// The `Content-Type` header, for its charset.
     pub content_type: Option<String>,
     /// Where the body came from after redirects: the base for relative links.
@@ -234,11 +261,24 @@ pub struct Fetcher {
     timeout: Duration,
     /// One semaphore per `host:port`, created on first use.
     hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// Requests in flight over all hosts; taken after the host's turn.
+    in_flight: Arc<Semaphore>,
+    max_in_flight: usize,
+    reading: Semaphore,
+    bodies: Arc<BodyBudget>,
 }
 
 impl Fetcher {
-    /// A fetcher whose [`Fetcher::fetch`] gives up after `timeout` in total.
+    /// A fetcher whose [`Fetcher::fetch`] gives up after `timeout` in total, with the default
+    /// number of requests in flight.
     pub fn new(timeout: Duration) -> Fetcher {
+        Fetcher::with_max_fetches(timeout, None)
+    }
+
+    /// Like [`Fetcher::new`], with at most `max_fetches` requests in flight at once (by default
+    /// [`DEFAULT_MAX_FETCHES`]), fewer if file descriptors are short.
+    pub fn with_max_fetches(timeout: Duration, max_fetches: Option<usize>) -> Fetcher {
+        let max_in_flight = fetch_slots(max_fetches, raise_open_file_limit());
         let client = client_builder(timeout)
             .build()
             .unwrap_or_else(|_| reqwest::Client::new());
@@ -247,7 +287,16 @@ impl Fetcher {
             other_clients: Mutex::new(HashMap::new()),
             timeout,
             hosts: Mutex::new(HashMap::new()),
+            in_flight: Arc::new(Semaphore::new(max_in_flight)),
+            max_in_flight,
+            reading: Semaphore::new(BODIES_READ_AT_ONCE),
+            bodies: Arc::new(BodyBudget::default()),
         }
+    }
+
+    /// How many requests may be in flight at once.
+    pub fn max_in_flight(&self) -> usize {
+        self.max_in_flight
     }
 
     /// Fetches `url` (http, https or file) with the fetcher's timeout; see [`Fetcher::fetch_limited`].
@@ -278,24 +327,25 @@ impl Fetcher {
         if url.starts_with("file:") {
             return read_file(url, limits.max_body).await;
         }
-        let exchange = self.follow(url, validators, limits.max_body, options);
-        match tokio::time::timeout(limits.timeout, exchange).await {
-            Ok(result) => result,
-            Err(_) => Err(FetchError::Timeout {
-                url: url.to_string(),
-                seconds: limits.timeout.as_secs(),
-            }),
-        }
+        self.follow(url, validators, limits, options).await
     }
 
-    /// The request loop: one GET per hop until a non-redirect answer.
+    /// The request loop: one GET per hop until a non-redirect answer. The time limit runs from
+    /// the first request sent: waiting for a turn (the host's, a slot, room for the body) is
+    /// not the server's slowness.
     async fn follow(
         &self,
         url: &str,
         validators: &Validators,
-        max_body: u64,
+        limits: &Limits,
         options: &RequestOptions,
     ) -> Result<Fetched, FetchError> {
+        let max_body = limits.max_body;
+        let mut deadline = None;
+        let timed_out = || FetchError::Timeout {
+            url: url.to_string(),
+            seconds: limits.timeout.as_secs(),
+        };
         let mut current = url::Url::parse(url).map_err(|e| FetchError::Network {
             url: url.to_string(),
             message: format!("not a valid URL: {e}"),
@@ -305,18 +355,39 @@ impl Fetcher {
         let mut all_permanent = true;
         loop {
             let permit = self.host_permit(&current).await;
-            let response = request(&client, &current, validators, options)
-                .send()
-                .await
-                .map_err(|e| network(url, e))?;
+            // The host's turn first, then a slot: a request queued behind its host holds none.
+            self.bodies.wait_for_room().await;
+            let slot = Arc::clone(&self.in_flight).acquire_owned().await.ok();
+            let deadline =
+                *deadline.get_or_insert_with(|| tokio::time::Instant::now() + limits.timeout);
+            let response = tokio::time::timeout_at(
+                deadline,
+                request(&client, &current, validators, options).send(),
+            )
+            .await
+            .map_err(|_| timed_out())?
+            .map_err(|e| network(url, e))?;
             let status = response.status();
             if !status.is_redirection() || status == StatusCode::NOT_MODIFIED {
                 let moved_to = (chain.len() > 1 && all_permanent).then(|| current.to_string());
-                let result = finish(url, response, validators, max_body, moved_to).await;
-                drop(permit);
+                let read = async {
+                    // Only a body worth reading waits (a 304 or an error has next to none).
+                    let _reading = match status.is_success() {
+                        true => self.reading.acquire().await.ok(),
+                        false => None,
+                    };
+                    finish(url, response, validators, max_body, moved_to).await
+                };
+                let mut result = tokio::time::timeout_at(deadline, read)
+                    .await
+                    .unwrap_or_else(|_| Err(timed_out()));
+                drop((slot, permit));
+                if let Ok(Fetched::Body(body)) = &mut result {
+                    body.held = Some(self.bodies.hold(body.bytes.len()));
+                }
                 return result;
             }
-            drop(permit);
+            drop((slot, permit));
             let next = response
                 .headers()
                 .get(header::LOCATION)
@@ -408,6 +479,9 @@ fn client_builder(timeout: Duration) -> reqwest::ClientBuilder {
         .connect_timeout(Duration::from_secs(10).min(timeout))
         // Redirects are followed in `fetch` to see each hop's status.
         .redirect(reqwest::redirect::Policy::none())
+        // Idle connections hold file descriptors too: a few per host, for a short while.
+        .pool_max_idle_per_host(PER_HOST)
+        .pool_idle_timeout(IDLE_CONNECTION)
 }
 
 /// One GET of `url`: the validators, then the feed's own options. Headers, cookie and basic
@@ -517,12 +591,106 @@ async fn finish(
     }
     Ok(Fetched::Body(Body {
         bytes,
+        held: None,
         content_type,
         final_url,
         validators: new_validators,
         status: status.as_u16(),
         hints,
     }))
+}
+
+/// Fetched bodies not yet parsed, in bytes, against [`BODY_BUDGET`].
+#[derive(Debug, Default)]
+struct BodyBudget {
+    held: AtomicUsize,
+    freed: Notify,
+}
+
+impl BodyBudget {
+    /// Waits while the bodies held exceed the budget. Requests already under way finish
+    /// regardless, so the budget can be overrun by what they bring, never deadlocked.
+    async fn wait_for_room(&self) {
+        loop {
+            let freed = self.freed.notified();
+            if self.held.load(Ordering::Acquire) <= BODY_BUDGET {
+                return;
+            }
+            freed.await;
+        }
+    }
+
+    fn hold(self: &Arc<Self>, bytes: usize) -> HeldBody {
+        self.held.fetch_add(bytes, Ordering::AcqRel);
+        HeldBody {
+            budget: Arc::clone(self),
+            bytes,
+        }
+    }
+}
+
+/// A fetched body's bytes counted against [`BODY_BUDGET`] until this is dropped.
+#[derive(Debug)]
+pub struct HeldBody {
+    budget: Arc<BodyBudget>,
+    bytes: usize,
+}
+
+impl Drop for HeldBody {
+    fn drop(&mut self) {
+        self.budget.held.fetch_sub(self.bytes, Ordering::AcqRel);
+        self.budget.freed.notify_waiters();
+    }
+}
+
+/// Requests in flight at once: the config's number or the default, but never more than half
+/// the file descriptors left after [`RESERVED_DESCRIPTORS`] (the other half is for idle
+/// connections kept for reuse), and at least one.
+fn fetch_slots(configured: Option<usize>, open_file_limit: Option<u64>) -> usize {
+    let wanted = configured.unwrap_or(DEFAULT_MAX_FETCHES).max(1);
+    match open_file_limit {
+        Some(limit) => {
+            let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+            wanted
+                .min(limit.saturating_sub(RESERVED_DESCRIPTORS) / 2)
+                .max(1)
+        }
+        None => wanted,
+    }
+}
+
+/// Raises the soft limit on open files to the hard one, as far as the system lets a process
+/// (many systems start daemons at 1,024 with a hard limit far above), and returns the limit
+/// now in force; `None` where it cannot be read.
+#[cfg(unix)]
+#[allow(unsafe_code)]
+fn raise_open_file_limit() -> Option<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit through a pointer to a value we own.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return None;
+    }
+    if limit.rlim_cur < limit.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: limit.rlim_max,
+            rlim_max: limit.rlim_max,
+        };
+        // SAFETY: setrlimit only reads the rlimit it is given.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            limit = raised;
+        }
+    }
+    // RLIM_INFINITY is the largest value: no practical limit. (`rlim_t` is not u64 everywhere.)
+    #[allow(clippy::useless_conversion)]
+    Some(u64::try_from(limit.rlim_cur).unwrap_or(u64::MAX))
+}
+
+#[cfg(not(unix))]
+fn raise_open_file_limit() -> Option<u64> {
+    None
 }
 
 fn network(url: &str, err: reqwest::Error) -> FetchError {
@@ -551,6 +719,7 @@ async fn read_file(url: &str, max_body: u64) -> Result<Fetched, FetchError> {
     let bytes = tokio::fs::read(&path).await.map_err(file_error)?;
     Ok(Fetched::Body(Body {
         bytes,
+        held: None,
         content_type: None,
         final_url: url.to_string(),
         validators: Validators::default(),
@@ -619,6 +788,41 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
     use reqwest::header::HeaderValue;
+
+    #[test]
+    fn fetch_slots_follow_the_config_within_the_file_descriptors() {
+        assert_eq!(fetch_slots(None, Some(1_048_576)), DEFAULT_MAX_FETCHES);
+        assert_eq!(fetch_slots(Some(2000), Some(1_048_576)), 2000);
+        // systemd's usual soft limit when the hard one cannot be reached.
+        assert_eq!(
+            fetch_slots(None, Some(1024)),
+            (1024 - RESERVED_DESCRIPTORS) / 2
+        );
+        assert_eq!(fetch_slots(Some(16), Some(1024)), 16);
+        assert_eq!(fetch_slots(None, Some(20)), 1);
+        assert_eq!(fetch_slots(Some(0), None), 1);
+    }
+
+    #[tokio::test]
+    async fn new_requests_wait_while_unparsed_bodies_exceed_the_budget() {
+        let budget = Arc::new(BodyBudget::default());
+        let big = budget.hold(BODY_BUDGET + 1);
+        let waiting = tokio::spawn({
+            let budget = Arc::clone(&budget);
+            async move { budget.wait_for_room().await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            !waiting.is_finished(),
+            "a request starts with the budget spent"
+        );
+        drop(big);
+        tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("parsing a body lets the next request start")
+            .unwrap();
+        assert_eq!(budget.held.load(Ordering::Acquire), 0);
+    }
 
     #[test]
     fn retry_after_takes_seconds_and_dates() {

@@ -41,7 +41,8 @@ impl Pipeline {
         // apiece at every start: they are built on threads of their own while the database
         // opens and the rules compile.
         let (store, engine, fetcher, http) = std::thread::scope(|scope| {
-            let fetcher = scope.spawn(|| Fetcher::new(DEFAULT_FETCH_TIMEOUT));
+            let fetcher = scope
+                .spawn(|| Fetcher::with_max_fetches(DEFAULT_FETCH_TIMEOUT, config.max_fetches));
             let http = scope.spawn(|| {
                 reqwest::Client::builder()
                     .user_agent(concat!("feedwatch/", env!("CARGO_PKG_VERSION")))

@@ -26,18 +26,16 @@ use crate::story;
 /// The shortest interval `adaptive = true` goes down to.
 const MIN_ADAPTIVE_INTERVAL: Duration = Duration::from_secs(60);
 
-/// Feeds fetched, parsed and matched at once: what the network and the CPU see.
-const CONCURRENT_FETCHES: usize = 16;
-/// Polls open at once, from the start of their fetch until their writes are durable. Those
-/// past matching wait for the store's one committer without holding a fetch slot, so feeds
-/// keep being fetched and parsed while it writes; this bounds the memory they hold meanwhile.
+/// Polls past their fetch at once, from parsing until their writes are durable. Those past
+/// matching wait for the store's one committer, so feeds keep being fetched and parsed while
+/// it writes; this bounds the memory they hold meanwhile. (How many fetches are in flight is
+/// the fetcher's business: see `fetch`.)
 const OPEN_POLLS: usize = 48;
 
-/// How many polls may run, how many of them may be fetching, and how many parsing; shared by
+/// How many fetched polls may be worked on at once, and how many of them parsing; shared by
 /// all polls.
 #[derive(Debug)]
 pub struct Admission {
-    fetching: Semaphore,
     open: Semaphore,
     /// One parse per CPU: parsing is pure work, and every parser thread more than the CPUs
     /// can run only adds switching and memory (each thread gets its own allocator arena).
@@ -48,7 +46,6 @@ impl Default for Admission {
     fn default() -> Self {
         let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
         Admission {
-            fetching: Semaphore::new(CONCURRENT_FETCHES),
             open: Semaphore::new(OPEN_POLLS),
             parsing: Semaphore::new(cpus),
         }
@@ -68,6 +65,8 @@ pub struct PollRequest {
 pub struct FeedReport {
     pub feed: String,
     pub result: Result<PollSummary, PollError>,
+    /// When the feed is due again; `None` for a feed that is not polled any more.
+    pub next_poll_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -121,9 +120,6 @@ pub async fn poll_feed(
     admission: &Admission,
     request: PollRequest,
 ) -> Result<FeedReport, StoreError> {
-    // The semaphores are never closed, so acquiring cannot fail.
-    let _open = admission.open.acquire().await.ok();
-    let fetching = admission.fetching.acquire().await.ok();
     let PollRequest { feed, state } = request;
     if let Some(at) = state.gone_at {
         let error = PollError::Gone {
@@ -137,6 +133,7 @@ pub async fn poll_feed(
         return Ok(FeedReport {
             feed: feed.name,
             result,
+            next_poll_at: None,
         });
     }
     let now = Utc::now();
@@ -149,9 +146,11 @@ pub async fn poll_feed(
         now,
     };
     let fetched = poll.fetch().await;
+    // Waiting here, a fetched body counts against the fetcher's budget, which holds back new
+    // requests. The semaphore is never closed, so acquiring cannot fail.
+    let _open = admission.open.acquire().await.ok();
     let answer = poll.interpret(fetched).await?;
     let plan = poll.plan_next_poll(&answer);
-    drop(fetching);
     poll.commit(answer, plan).await
 }
 
@@ -311,14 +310,14 @@ impl Poll<'_> {
     async fn interpret_body(&self, body: Body, hints: Hints) -> Result<Answer, StoreError> {
         let base = body.final_url.clone();
         let content_type = body.content_type.clone();
-        let bytes = body.bytes;
+        let (bytes, held) = (body.bytes, body.held);
         // A panic inside the parser ends this task only; it becomes the feed's error.
         let parsing = self.admission.parsing.acquire().await.ok();
         let parsed = tokio::task::spawn_blocking(move || {
             parse::parse(&bytes, content_type.as_deref(), Some(&base))
         })
         .await;
-        drop(parsing);
+        drop((parsing, held));
         let feed = self.feed.name.clone();
         let parsed = match parsed {
             Ok(Ok(parsed)) => parsed,
@@ -451,6 +450,7 @@ impl Poll<'_> {
         Ok(FeedReport {
             feed: feed.clone(),
             result,
+            next_poll_at: Some(next.at),
         })
     }
 

@@ -53,6 +53,9 @@ pub struct Config {
     pub retention: Duration,
     /// What makes articles from several feeds one story: `story_window`, `story_threshold`.
     pub story: StoryParams,
+    /// Requests in flight at once over all feeds; `None`: as many as file descriptors allow,
+    /// up to `fetch::DEFAULT_MAX_FETCHES`.
+    pub max_fetches: Option<usize>,
     pub feeds: Vec<Feed>,
     pub rules: Vec<Rule>,
     pub notifiers: Vec<Notifier>,
@@ -346,6 +349,7 @@ impl Config {
             database: default_database(path),
             retention: DEFAULT_RETENTION,
             story: StoryParams::default(),
+            max_fetches: None,
             feeds: Vec::new(),
             rules: Vec::new(),
             notifiers: Vec::new(),

@@ -16,6 +16,7 @@ pub(super) struct RawConfig {
     pub(super) story_window: Option<Spanned<String>>,
     /// Similarity (0..1) from which two articles are one story.
     pub(super) story_threshold: Option<Spanned<f64>>,
+    pub(super) max_fetches: Option<Spanned<i64>>,
     #[serde(default)]
     pub(super) defaults: RawDefaults,
     #[serde(default, rename = "feed")]

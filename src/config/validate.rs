@@ -31,6 +31,13 @@ pub(super) fn validate(raw: RawConfig, text: &str, path: &Path) -> Result<Config
     };
     let retention = retention(raw.retention.as_ref(), &mut problems);
     let story = story_params(&raw, &mut problems);
+    let max_fetches = raw.max_fetches.as_ref().and_then(|n| {
+        let fetches = usize::try_from(*n.get_ref()).ok().filter(|&n| n >= 1);
+        if fetches.is_none() {
+            problems.add(n.span(), "max_fetches must be 1 or more");
+        }
+        fetches
+    });
 
     let env = |variable: &str| std::env::var_os(variable);
     let mut secrets = Secrets::new(&base, &env);
@@ -93,6 +100,7 @@ pub(super) fn validate(raw: RawConfig, text: &str, path: &Path) -> Result<Config
         database,
         retention,
         story,
+        max_fetches,
         feeds,
         rules,
         notifiers,
