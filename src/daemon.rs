@@ -563,6 +563,7 @@ mod tests {
                 timeout: Duration::from_secs(30),
                 adaptive: false,
                 tags: Vec::new(),
+                http: Default::default(),
             },
             state: FeedState {
                 url: url.into(),
