@@ -287,10 +287,7 @@ impl Folder<'_> {
             self.push(c.to_ascii_lowercase(), start, end);
         } else if c.is_ascii() {
             self.flush();
-        } else if c == '\u{345}' {
-            // Greek iota subscript, the one combining mark with a case fold: iota, a letter.
-            self.push('ι', start, end);
-        } else if is_combining_mark(c) {
+        } else if is_combining_mark(c) && CASE.simple_fold(c) == c {
             if self.in_word() && !(self.accents == Accents::Ignore && self.marks_are_accents) {
                 self.push(c, start, end);
             }
@@ -299,6 +296,8 @@ impl Folder<'_> {
             self.push_folded(c, start, end);
             self.unspaced = true;
         } else if is_letter_or_digit(c) {
+            // Letters, and the one combining mark with a case fold: the Greek iota subscript
+            // folds to an iota, a letter of its own.
             self.push_folded(c, start, end);
             self.marks_are_accents = marks_are_accents_on(c);
         } else {
