@@ -8,6 +8,8 @@
 //! - [`fetch`]: HTTP and `file://` -> bytes, with conditional GET and a body cap.
 //! - [`parse`]: bytes -> plain [`parse::Article`]s (encodings, repairs, markup to text).
 //! - [`dedup`]: an article's stable identity, so it is new exactly once.
+//! - [`extract`]: an article's web page -> its main text (`full_text`).
+//! - [`fulltext`]: fetching new articles' pages, once each, for their main text before matching.
 //! - [`html`]: HTML read as text: start tags, attributes, character entities.
 //! - [`discover`]: the feeds an HTML page links to, for "this is a web page" errors.
 //! - [`matcher`]: the watch-rule query language and the engine that runs every rule at once.
@@ -31,7 +33,7 @@
 //! - [`http`]: the optional listener: metrics, health checks, Atom feeds of the matches and a
 //!   status page.
 //!
-//! Only `fetch`, `store`, `notify`, `poll`, `indexer`, `daemon` and `http` touch the world; the stages between are plain
+//! Only `fetch`, `fulltext`, `store`, `notify`, `poll`, `indexer`, `daemon` and `http` touch the world; the stages between are plain
 //! functions over plain types.
 
 #![deny(unsafe_code)]
@@ -41,7 +43,9 @@ pub mod config;
 pub mod daemon;
 pub mod dedup;
 pub mod discover;
+pub mod extract;
 pub mod fetch;
+pub mod fulltext;
 pub mod html;
 pub mod http;
 pub mod indexer;

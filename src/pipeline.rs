@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::config::{Config, DEFAULT_FETCH_TIMEOUT, Feed};
 use crate::fetch::Fetcher;
+use crate::fulltext::PageCache;
 use crate::matcher::{Engine, RuleSpec};
 use crate::store::{Db, FeedId, Store, StoreError};
 
@@ -17,6 +18,8 @@ pub struct Pipeline {
     pub(crate) fetcher: Arc<Fetcher>,
     /// For deliveries (webhooks), apart from the fetcher's per-host limits.
     pub(crate) http: reqwest::Client,
+    /// What article pages gave lately (`full_text`), kept across reloads.
+    pub(crate) pages: Arc<PageCache>,
 }
 
 /// Builds the matching engine for a config's rules.
@@ -60,6 +63,7 @@ impl Pipeline {
             db: Db::new(store?),
             fetcher: Arc::new(fetcher),
             http,
+            pages: Arc::default(),
         })
     }
 
@@ -75,6 +79,7 @@ impl Pipeline {
             db: self.db.clone(),
             fetcher: Arc::clone(&self.fetcher),
             http: self.http.clone(),
+            pages: Arc::clone(&self.pages),
         }
     }
 

@@ -13,6 +13,7 @@ use crate::alert::{Alert, FeedRef};
 use crate::config::Feed;
 use crate::dedup::{Identity, identify};
 use crate::fetch::{Body, FetchError, Fetched, Hints, Limits, MAX_SERVER_PAUSE};
+use crate::fulltext;
 use crate::matcher::text::Folded;
 use crate::metrics::metrics;
 use crate::parse::{self, ParseError, ParsedFeed};
@@ -485,6 +486,15 @@ impl Poll<'_> {
                 Ok((identities, unseen, true))
             })
             .await?;
+        // The pages of new articles, before matching, so that the rules see their text.
+        fulltext::fill(
+            &self.pipeline.fetcher,
+            &self.pipeline.pages,
+            self.feed,
+            &mut articles,
+            &unseen,
+        )
+        .await;
 
         let feed_ref = FeedRef {
             name: self.feed.name.clone(),
@@ -652,6 +662,7 @@ mod tests {
             max_body_bytes: 10_000_000,
             timeout: Duration::from_secs(30),
             adaptive: false,
+            full_text: Default::default(),
             tags: Vec::new(),
             http: Default::default(),
         }

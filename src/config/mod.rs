@@ -77,10 +77,25 @@ pub struct Feed {
     pub timeout: Duration,
     /// Shorten the interval by itself when a poll finds only new items.
     pub adaptive: bool,
+    /// Whether each new article's own page is fetched for its full text.
+    pub full_text: FullText,
     /// Free-form labels, e.g. the OPML category the feed was imported from.
     pub tags: Vec<String>,
     /// Headers, user agent, cookie, basic auth, proxy and certificate checks of its requests.
     pub http: crate::fetch::RequestOptions,
+}
+
+/// `full_text`: when a new article's page is fetched and its main text becomes the article's
+/// `content`, before the rules see it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum FullText {
+    /// The feed's own text only.
+    #[default]
+    Off,
+    /// Every new article's page.
+    Always,
+    /// Only when the entry carries a teaser (see [`crate::extract::is_teaser`]).
+    Auto,
 }
 
 #[derive(Debug, Clone)]

@@ -45,6 +45,7 @@ pub(super) struct RawDefaults {
     pub(super) max_body: Option<Spanned<String>>,
     pub(super) timeout: Option<Spanned<String>>,
     pub(super) adaptive: Option<bool>,
+    pub(super) full_text: Option<Spanned<RawFullText>>,
     /// HTTP options (see `feed_http`); a feed's own replace these, headers name by name.
     pub(super) headers: Option<Spanned<RawHeaders>>,
     pub(super) user_agent: Option<Spanned<String>>,
@@ -66,6 +67,7 @@ pub(super) struct RawFeed {
     pub(super) max_body: Option<Spanned<String>>,
     pub(super) timeout: Option<Spanned<String>>,
     pub(super) adaptive: Option<bool>,
+    pub(super) full_text: Option<Spanned<RawFullText>>,
     #[serde(default)]
     pub(super) tags: Vec<String>,
     pub(super) headers: Option<Spanned<RawHeaders>>,
@@ -75,6 +77,14 @@ pub(super) struct RawFeed {
     pub(super) password: Option<Spanned<RawSecret>>,
     pub(super) proxy: Option<Spanned<RawSecret>>,
     pub(super) accept_invalid_certs: Option<bool>,
+}
+
+/// `full_text = true | false | "auto"`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub(super) enum RawFullText {
+    Flag(bool),
+    Word(String),
 }
 
 /// Request headers by name, each value a secret or not.

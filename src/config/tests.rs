@@ -128,6 +128,25 @@ fn rule_accents_option_is_exact_or_ignore() {
 }
 
 #[test]
+fn full_text_is_a_flag_or_auto_and_feeds_inherit_it() {
+    let config = parse(
+        "[defaults]\nfull_text = \"auto\"\n[[feed]]\nurl = \"http://a.org/\"\n\
+         [[feed]]\nurl = \"http://b.org/\"\nfull_text = true\n\
+         [[feed]]\nurl = \"http://c.org/\"\nfull_text = false\n",
+    )
+    .unwrap();
+    let modes: Vec<FullText> = config.feeds.iter().map(|f| f.full_text).collect();
+    assert_eq!(modes, [FullText::Auto, FullText::Always, FullText::Off]);
+    let plain = parse("[[feed]]\nurl = \"http://a.org/\"\n").unwrap();
+    assert_eq!(plain.feeds[0].full_text, FullText::Off);
+    let found = problems("[[feed]]\nurl = \"http://a.org/\"\nfull_text = \"always\"\n");
+    assert_eq!(
+        found,
+        ["3:13 invalid full_text `always` (true, false or \"auto\")"]
+    );
+}
+
+#[test]
 fn too_short_interval_and_bad_cron_are_rejected() {
     let found = problems(
         "[[feed]]\nurl = \"http://a.org/\"\ninterval = \"1s\"\n[[feed]]\nurl = \"http://b.org/\"\ncron = \"61 * * * *\"\n",

@@ -11,11 +11,12 @@ use toml::Spanned;
 use super::feed_http;
 use super::notifiers::notifier;
 use super::problems::{Problems, positive_duration};
-use super::raw::{RawConfig, RawDefaults, RawFeed, RawRule};
+use super::raw::{RawConfig, RawDefaults, RawFeed, RawFullText, RawRule};
 use super::secret::Secrets;
 use super::{
     Config, ConfigError, DEFAULT_FETCH_TIMEOUT, DEFAULT_INTERVAL, DEFAULT_MAX_BODY,
-    DEFAULT_RETENTION, Feed, MIN_INTERVAL, MIN_RETENTION, Rule, base_dir, default_database,
+    DEFAULT_RETENTION, Feed, FullText, MIN_INTERVAL, MIN_RETENTION, Rule, base_dir,
+    default_database,
 };
 use crate::matcher::{Accents, Query};
 use crate::scheduler::Schedule;
@@ -197,6 +198,7 @@ struct FeedDefaults {
     max_body: u64,
     timeout: Duration,
     adaptive: bool,
+    full_text: FullText,
     http: feed_http::HttpKeys,
 }
 
@@ -223,6 +225,11 @@ impl FeedDefaults {
                 .and_then(|t| fetch_timeout(t, problems))
                 .unwrap_or(DEFAULT_FETCH_TIMEOUT),
             adaptive: raw.adaptive.unwrap_or(false),
+            full_text: raw
+                .full_text
+                .as_ref()
+                .and_then(|f| full_text(f, problems))
+                .unwrap_or_default(),
         }
     }
 }
@@ -281,6 +288,11 @@ fn feed(
         max_body_bytes,
         timeout,
         adaptive: raw.adaptive.unwrap_or(defaults.adaptive),
+        full_text: raw
+            .full_text
+            .as_ref()
+            .and_then(|f| full_text(f, problems))
+            .unwrap_or(defaults.full_text),
         tags: raw.tags.clone(),
         http,
     })
@@ -494,6 +506,21 @@ fn interval_schedule(written: &Spanned<String>, problems: &mut Problems) -> Opti
                     "invalid interval `{}`: {e} (examples: \"90s\", \"15m\", \"1h 30m\")",
                     written.get_ref()
                 ),
+            );
+            None
+        }
+    }
+}
+
+fn full_text(written: &Spanned<RawFullText>, problems: &mut Problems) -> Option<FullText> {
+    match written.get_ref() {
+        RawFullText::Flag(true) => Some(FullText::Always),
+        RawFullText::Flag(false) => Some(FullText::Off),
+        RawFullText::Word(word) if word == "auto" => Some(FullText::Auto),
+        RawFullText::Word(word) => {
+            problems.add(
+                written.span(),
+                format!("invalid full_text `{word}` (true, false or \"auto\")"),
             );
             None
         }
