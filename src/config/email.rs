@@ -238,7 +238,10 @@ fn login(
     problems: &mut Problems,
 ) -> Option<Option<(String, Sensitive)>> {
     let name = raw.name.get_ref();
-    let in_url = percent_decode(url.username());
+    // `alerts%40example.org` in the URL is the user `alerts@example.org`.
+    let in_url = percent_encoding::percent_decode_str(url.username())
+        .decode_utf8_lossy()
+        .into_owned();
     let user = match (&raw.username, in_url.is_empty()) {
         (Some(user), false) => {
             problems.add(
@@ -296,30 +299,6 @@ fn login(
             Some(Some((user, Sensitive::new(password))))
         }
     }
-}
-
-/// A URL's user part as written, `%40` and the like decoded.
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The PEM file `tls_ca_file`, read now so `check` reports a missing or unusable one.
@@ -390,17 +369,4 @@ fn sendmail(
         PathBuf::from(text)
     };
     Some(MailTransport::Sendmail(program))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::percent_decode;
-
-    #[test]
-    fn user_names_in_urls_are_percent_decoded() {
-        assert_eq!(percent_decode("alerts%40example.org"), "alerts@example.org");
-        assert_eq!(percent_decode("plain"), "plain");
-        assert_eq!(percent_decode("bad%4"), "bad%4");
-        assert_eq!(percent_decode("%zz"), "%zz");
-    }
 }
