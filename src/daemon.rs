@@ -562,6 +562,7 @@ mod tests {
                 max_body_bytes: 1_000_000,
                 timeout: Duration::from_secs(30),
                 adaptive: false,
+                full_text: Default::default(),
                 tags: Vec::new(),
                 http: Default::default(),
             },

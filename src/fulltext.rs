@@ -298,3 +298,151 @@ async fn fetch_text(
     })?;
     Ok((Arc::from(text), validators))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use axum::http::{HeaderMap, StatusCode, header};
+    use axum::response::IntoResponse;
+
+    const PAGE: &str = "<html><body><article><p>The harbour board approved the new breakwater \
+        on Tuesday after two years of hearings, and work on the foundations starts in the \
+        spring, the board's chair said.</p></article></body></html>";
+
+    /// A page with an ETag on 127.0.0.1 that answers `If-None-Match` with 304; counts the
+    /// requests and the conditional ones.
+    async fn page_server() -> (String, Arc<AtomicUsize>, Arc<AtomicUsize>) {
+        let (hits, conditional) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (h, c) = (Arc::clone(&hits), Arc::clone(&conditional));
+        let app = axum::Router::new().fallback(move |headers: HeaderMap| {
+            let (h, c) = (Arc::clone(&h), Arc::clone(&c));
+            async move {
+                h.fetch_add(1, Ordering::SeqCst);
+                if headers
+                    .get(header::IF_NONE_MATCH)
+                    .is_some_and(|v| v == "\"v1\"")
+                {
+                    c.fetch_add(1, Ordering::SeqCst);
+                    return StatusCode::NOT_MODIFIED.into_response();
+                }
+                (
+                    [
+                        (header::CONTENT_TYPE, "text/html"),
+                        (header::ETAG, "\"v1\""),
+                    ],
+                    PAGE,
+                )
+                    .into_response()
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/story", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.ok() });
+        (url, hits, conditional)
+    }
+
+    fn limits() -> Limits {
+        Limits {
+            max_body: 1 << 20,
+            timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// Makes what the cache holds for `url` as old as `age`.
+    fn age(cache: &PageCache, url: &str, age: Duration) {
+        let mut pages = cache.lock();
+        let page = pages.get_mut(url).unwrap();
+        page.checked = Instant::now().checked_sub(age).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_remembered_page_is_not_fetched_and_a_stale_one_is_asked_for_conditionally() {
+        let (url, hits, conditional) = page_server().await;
+        let (fetcher, cache) = (Fetcher::new(Duration::from_secs(10)), PageCache::default());
+        let options = RequestOptions::default();
+        let text = |r: Result<Option<Arc<str>>, PageError>| r.unwrap().unwrap().to_string();
+
+        let first = text(page_text(&fetcher, &cache, &url, &limits(), &options).await);
+        assert!(first.starts_with("The harbour board approved"), "{first}");
+        assert_eq!(hits.load(Ordering::SeqCst), 1);
+
+        // Remembered: no request at all.
+        let again = text(page_text(&fetcher, &cache, &url, &limits(), &options).await);
+        assert_eq!(again, first);
+        assert_eq!(hits.load(Ordering::SeqCst), 1);
+
+        // Stale: asked again with its ETag; the 304 keeps the remembered text.
+        age(&cache, &url, FRESH_FOR + Duration::from_secs(1));
+        let revalidated = text(page_text(&fetcher, &cache, &url, &limits(), &options).await);
+        assert_eq!(revalidated, first);
+        assert_eq!(hits.load(Ordering::SeqCst), 2);
+        assert_eq!(conditional.load(Ordering::SeqCst), 1);
+        // And fresh again from then on.
+        text(page_text(&fetcher, &cache, &url, &limits(), &options).await);
+        assert_eq!(hits.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_failed_page_is_left_alone_for_a_while_then_tried_again() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/gone", listener.local_addr().unwrap());
+        let hits = Arc::new(AtomicUsize::new(0));
+        let h = Arc::clone(&hits);
+        let app = axum::Router::new().fallback(move || {
+            h.fetch_add(1, Ordering::SeqCst);
+            async { StatusCode::NOT_FOUND }
+        });
+        tokio::spawn(async move { axum::serve(listener, app).await.ok() });
+        let (fetcher, cache) = (Fetcher::new(Duration::from_secs(10)), PageCache::default());
+        let options = RequestOptions::default();
+
+        let first = page_text(&fetcher, &cache, &url, &limits(), &options).await;
+        assert!(matches!(first, Err(PageError::Fetch(_))), "{first:?}");
+        // Known to fail: not asked again for now, and nothing to say about it.
+        let second = page_text(&fetcher, &cache, &url, &limits(), &options).await;
+        assert!(matches!(second, Ok(None)), "{second:?}");
+        assert_eq!(hits.load(Ordering::SeqCst), 1);
+        age(&cache, &url, FAILED_FOR + Duration::from_secs(1));
+        let third = page_text(&fetcher, &cache, &url, &limits(), &options).await;
+        assert!(third.is_err());
+        assert_eq!(hits.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn the_cache_forgets_the_oldest_page_when_full() {
+        let cache = PageCache::default();
+        let page = |checked| CachedPage {
+            text: None,
+            validators: Validators::default(),
+            checked,
+        };
+        let start = Instant::now();
+        for i in 0..CACHE_PAGES {
+            cache.put(
+                &format!("http://a/{i}"),
+                page(start + Duration::from_millis(i as u64)),
+            );
+        }
+        cache.put("http://a/new", page(start + Duration::from_secs(3600)));
+        assert_eq!(cache.len(), CACHE_PAGES);
+        assert!(cache.get("http://a/0").is_none());
+        assert!(cache.get("http://a/1").is_some() && cache.get("http://a/new").is_some());
+    }
+
+    #[test]
+    fn only_web_links_are_fetched() {
+        let with_link = |link: &str| Article {
+            link: Some(link.into()),
+            ..Article::default()
+        };
+        assert_eq!(
+            page_url(&with_link("https://news.example/a?b=1")).as_deref(),
+            Some("https://news.example/a?b=1")
+        );
+        assert_eq!(page_url(&with_link("file:///etc/passwd")), None);
+        assert_eq!(page_url(&with_link("javascript:alert(1)")), None);
+        assert_eq!(page_url(&Article::default()), None);
+    }
+}
