@@ -411,3 +411,41 @@ async fn a_hanging_page_does_not_hold_up_other_feeds() {
     assert_eq!(summary(&ws, "h"), "Teaser of a hanging page.");
     daemon.kill().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn preview_matches_a_full_text_feed_on_its_pages() {
+    let server = TestServer::start().await;
+    html(&server, "/story/desalination", "news-article.html");
+    server.feed(
+        "courier.xml",
+        "application/rss+xml",
+        feed(
+            &server,
+            &[(
+                "d1",
+                "Council decides on water supply",
+                "The council voted.",
+                "/story/desalination",
+            )],
+        ),
+    );
+    let url = server.url("/feeds/courier.xml");
+    let config = ConfigBuilder::new()
+        .named_feed("courier", &url)
+        .with("full_text = true")
+        .rule("water", "desalination", &[])
+        .build();
+    let ws = Workspace::new(&config);
+
+    let out = ws.run(&["preview", &url, "--json"]).await;
+    out.assert_ok();
+    let preview: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        preview["entries"][0]["matched_rules"][0]["rule"], "water",
+        "{preview}"
+    );
+    assert_eq!(server.requests("/story/desalination").len(), 1);
+    // Preview writes nothing: a poll afterwards fetches the page for the article it stores.
+    ws.run(&["run", "--once"]).await.assert_ok();
+    assert!(content(&ws, "d1").contains("desalination plant"));
+}

@@ -3,6 +3,7 @@
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use serde::Serialize;
@@ -12,6 +13,7 @@ use serde_json::json;
 use feedwatch::config::{self, Config};
 use feedwatch::dedup::identify;
 use feedwatch::fetch::{Fetched, Fetcher, Limits, Validators};
+use feedwatch::fulltext::{self, PageCache};
 use feedwatch::matcher::snippet::article_snippet;
 use feedwatch::matcher::{Engine, Query, RuleSpec};
 use feedwatch::parse::{Article, ParsedFeed};
@@ -86,18 +88,25 @@ pub async fn preview(
         timeout: configured.map_or(config::DEFAULT_FETCH_TIMEOUT, |f| f.timeout),
     };
     let options = configured.map(|f| f.http.clone()).unwrap_or_default();
-    let fetched = Fetcher::new(limits.timeout)
+    let fetcher = Arc::new(Fetcher::new(limits.timeout));
+    let fetched = fetcher
         .fetch_limited(&url, &Validators::default(), &limits, &options)
         .await?;
     let Fetched::Body(body) = fetched else {
         anyhow::bail!("{url}: the server answered 304 Not Modified to an unconditional request");
     };
-    let parsed = feedwatch::parse::parse(
+    let mut parsed = feedwatch::parse::parse(
         &body.bytes,
         body.content_type.as_deref(),
         Some(&body.final_url),
     )
     .with_context(|| url.clone())?;
+    // With `full_text`, every entry is matched on its page's text, as a poll would if it were new.
+    if let Some(feed) = configured.filter(|f| f.full_text != config::FullText::Off) {
+        let all_new = vec![true; parsed.articles.len()];
+        let pages = Arc::new(PageCache::default());
+        fulltext::fill(&fetcher, &pages, feed, &mut parsed.articles, &all_new).await;
+    }
 
     let feed_name = config
         .feeds
