@@ -170,6 +170,7 @@ pub async fn fill(
             (i, url, text)
         });
     };
+    let asked = wanted.len();
     for next in wanted.by_ref().take(PAGES_AT_ONCE) {
         spawn(&mut tasks, next);
     }
@@ -208,6 +209,10 @@ pub async fn fill(
             ),
         }
     }
+    tracing::debug!(
+        feed = %feed.name,
+        "read {filled} of {asked} article pages into their articles' content"
+    );
     filled
 }
 
