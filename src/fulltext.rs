@@ -226,10 +226,23 @@ async fn page_text(
     options: &RequestOptions,
 ) -> Result<Option<Arc<str>>, PageError> {
     let lock = cache.fetch_lock(url);
+    // Dropped after the lock's guard: the lock is released, then forgotten.
+    let _done = Fetching { cache, url };
     let _fetching = lock.lock().await;
-    let result = remembered_or_fetched(fetcher, cache, url, limits, options).await;
-    cache.fetched(url);
-    result
+    remembered_or_fetched(fetcher, cache, url, limits, options).await
+}
+
+/// Forgets a page's fetch lock when its fetch ends, also when the fetch is aborted (a poll's
+/// page budget spent), so that the locks do not pile up.
+struct Fetching<'a> {
+    cache: &'a PageCache,
+    url: &'a str,
+}
+
+impl Drop for Fetching<'_> {
+    fn drop(&mut self) {
+        self.cache.fetched(self.url);
+    }
 }
 
 async fn remembered_or_fetched(
@@ -413,6 +426,37 @@ mod tests {
         let third = page_text(&fetcher, &cache, &url, &limits(), &options).await;
         assert!(third.is_err());
         assert_eq!(hits.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn an_aborted_fetch_leaves_no_lock_behind() {
+        // Connections are queued but never answered.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hangs", listener.local_addr().unwrap());
+        let (fetcher, cache) = (
+            Arc::new(Fetcher::new(Duration::from_secs(10))),
+            Arc::new(PageCache::default()),
+        );
+        let task = tokio::spawn({
+            let (fetcher, cache, url) = (Arc::clone(&fetcher), Arc::clone(&cache), url.clone());
+            async move {
+                page_text(
+                    &fetcher,
+                    &cache,
+                    &url,
+                    &limits(),
+                    &RequestOptions::default(),
+                )
+                .await
+            }
+        });
+        while cache.fetching.lock().unwrap().is_empty() {
+            tokio::task::yield_now().await;
+        }
+        task.abort();
+        assert!(task.await.unwrap_err().is_cancelled());
+        assert!(cache.fetching.lock().unwrap().is_empty());
+        drop(listener);
     }
 
     #[test]
