@@ -1,6 +1,7 @@
 //! Poll throughput: N generated news feeds (20-100 items each) served from memory by an
 //! in-process server, polled by the release `feedwatch run --once` through the whole pipeline
-//! (fetch, parse, dedup, match, store), first cold, then warm (every feed answers 304).
+//! (fetch, parse, dedup, match, store), first cold, then warm (every feed answers 304), then
+//! steady (every feed answers 200 with what it sent before), then the idle daemon's memory.
 //!
 //! feedwatch runs as a child process so that its wall time, CPU time and peak RSS are its own
 //! and not the server's. For scale, the same feeds are also fetched and parsed by a bare
@@ -22,7 +23,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -48,6 +49,10 @@ struct Latency {
     median: Duration,
     long_tail: bool,
 }
+
+/// Set for the steady-state run: every feed answers 200 with its whole body, as a server that
+/// ignores `If-None-Match` does, and nothing in it is new.
+static IGNORE_VALIDATORS: AtomicBool = AtomicBool::new(false);
 
 /// Answers ever given, to draw each one's latency from.
 static ANSWERS: AtomicU64 = AtomicU64::new(0);
@@ -232,7 +237,9 @@ async fn serve(State(site): State<Arc<Site>>, request: Request) -> Response {
         tokio::time::sleep(site.latency.draw()).await;
     }
     let etag = HeaderValue::from_str(&feed.etag).unwrap();
-    if request.headers().get(header::IF_NONE_MATCH) == Some(&etag) {
+    if !IGNORE_VALIDATORS.load(Ordering::Relaxed)
+        && request.headers().get(header::IF_NONE_MATCH) == Some(&etag)
+    {
         return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
     }
     (
@@ -283,6 +290,57 @@ async fn start_site(n: usize, hosts: usize, latency: Latency) -> (Vec<String>, u
         tokio::spawn(async move { axum::serve(listener, app).await.ok() });
     }
     (urls, items, bytes)
+}
+
+/// The daemon's resident memory once it has polled every feed (each answers 304) and has
+/// nothing to do: `feedwatch run` on the database of a cold poll, every feed made due at once;
+/// RSS is read 5 s and 30 s after the last poll (the search indexer catches up meanwhile).
+fn idle_rss(dir: &std::path::Path, config: &std::path::Path, feeds: usize) -> (f64, f64) {
+    let db = dir.join("feedwatch.db");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let started = chrono::Utc::now().timestamp();
+    conn.execute("UPDATE feeds SET next_poll_at = 0", [])
+        .unwrap();
+    let binary =
+        std::env::var_os("FEEDWATCH_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_feedwatch").into());
+    let mut daemon = std::process::Command::new(binary)
+        .arg("--config")
+        .arg(config)
+        .args(["--log-level", "warn", "run"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start feedwatch run");
+    let polled = || -> usize {
+        conn.query_row(
+            "SELECT COUNT(*) FROM feeds WHERE last_attempt_at >= ?1",
+            [started],
+            |r| r.get::<_, i64>(0),
+        )
+        .unwrap_or(0) as usize
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while polled() < feeds {
+        assert!(Instant::now() < deadline, "the daemon polled every feed");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let rss = || -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", daemon.id())).unwrap();
+        let kib: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS in /proc/PID/status");
+        kib / 1024.0
+    };
+    std::thread::sleep(Duration::from_secs(5));
+    let soon = rss();
+    std::thread::sleep(Duration::from_secs(25));
+    let later = rss();
+    let _ = std::process::Command::new("kill")
+        .arg(daemon.id().to_string())
+        .status();
+    let _ = daemon.wait();
+    (soon, later)
 }
 
 /// The middle value (the upper middle of an even count).
@@ -386,7 +444,9 @@ fn main() {
         }
         config.push_str(RULES);
 
-        let (mut bare, mut cold, mut warm) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut bare, mut cold, mut warm, mut steady) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut idle = None;
         let (mut stored, mut matches) = (0, 0);
         for _ in 0..runs {
             let dir = tempfile::tempdir().unwrap();
@@ -415,6 +475,12 @@ fn main() {
                 not_modified as usize, n,
                 "every feed answered 304 when warm"
             );
+            IGNORE_VALIDATORS.store(true, Ordering::Relaxed);
+            steady.push(run_feedwatch(&config_path, POLL_ARGS, None));
+            IGNORE_VALIDATORS.store(false, Ordering::Relaxed);
+            if idle.is_none() && std::env::var_os("FEEDWATCH_BENCH_NO_IDLE").is_none() {
+                idle = Some(idle_rss(dir.path(), &config_path, n));
+            }
         }
 
         let mb = bytes as f64 / 1e6;
@@ -422,7 +488,11 @@ fn main() {
             "| {n} | {items} | {mb:.1} | bare reqwest + feed-rs | {:.2} s | - | - |",
             median(&bare).as_secs_f64()
         );
-        for (label, measured) in [("feedwatch cold", &cold), ("feedwatch warm (304)", &warm)] {
+        for (label, measured) in [
+            ("feedwatch cold", &cold),
+            ("feedwatch warm (304)", &warm),
+            ("feedwatch steady (200, nothing new)", &steady),
+        ] {
             let wall: Vec<Duration> = measured.iter().map(|m| m.wall).collect();
             let cpu: Vec<Duration> = measured.iter().map(|m| m.cpu).collect();
             let rss: Vec<i64> = measured.iter().map(|m| m.peak_rss_kib).collect();
@@ -437,7 +507,7 @@ fn main() {
             let list = |label: &str, values: Vec<String>| {
                 println!("  {n} feeds, {label}: {}", values.join(" / "));
             };
-            for (label, measured) in [("cold", &cold), ("warm", &warm)] {
+            for (label, measured) in [("cold", &cold), ("warm", &warm), ("steady", &steady)] {
                 list(
                     &format!("{label} wall, CPU, RSS per run"),
                     measured
@@ -467,6 +537,23 @@ fn main() {
             shown.join(" / "),
             median(&ratios)
         );
+        let ratios: Vec<f64> = steady
+            .iter()
+            .zip(&bare)
+            .map(|(c, b)| c.wall.as_secs_f64() / b.as_secs_f64())
+            .collect();
+        let shown: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
+        println!(
+            "  {n} feeds, steady wall / bare loop wall of the same run: {} (median {:.2})",
+            shown.join(" / "),
+            median(&ratios)
+        );
+        if let Some((soon, later)) = idle {
+            println!(
+                "  {n} feeds, daemon idle after polling them all: RSS {soon:.1} MB after 5 s, \
+                 {later:.1} MB after 30 s"
+            );
+        }
         println!(
             "\n{n} feeds: {stored} articles stored, {matches} matches ({:.3} per article)\n",
             matches as f64 / stored.max(1) as f64
