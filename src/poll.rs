@@ -4,13 +4,14 @@
 //! error; only a database failure is an `Err`.
 
 use std::collections::HashSet;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::alert::{Alert, FeedRef};
-use crate::config::Feed;
+use crate::config::{Feed, FullText};
 use crate::dedup::{Identity, identify};
 use crate::fetch::{Body, FetchError, Fetched, Hints, Limits, MAX_SERVER_PAUSE};
 use crate::fulltext;
@@ -145,11 +146,13 @@ pub async fn poll_feed(
         feed: &feed,
         state: &state,
         now,
+        open: Mutex::new(None),
     };
     let fetched = poll.fetch().await;
     // Waiting here, a fetched body counts against the fetcher's budget, which holds back new
     // requests. The semaphore is never closed, so acquiring cannot fail.
-    let _open = admission.open.acquire().await.ok();
+    let slot = admission.open.acquire().await.ok();
+    *poll.open_slot() = slot;
     let answer = poll.interpret(fetched).await?;
     let plan = poll.plan_next_poll(&answer);
     poll.commit(answer, plan).await
@@ -164,6 +167,9 @@ struct Poll<'a> {
     now: DateTime<Utc>,
     /// The feed's period, shortened by an earlier missed-items warning with `adaptive`.
     period: Duration,
+    /// Its place among the open polls, once fetched; given up while it waits on article pages
+    /// (`full_text`), so that a slow site holds up no other feed's poll.
+    open: Mutex<Option<SemaphorePermit<'a>>>,
 }
 
 /// What a fetch amounted to: the outcome to record on the feed, what the caller hears, what
@@ -213,7 +219,11 @@ struct Found {
     new: Vec<NewEntry>,
 }
 
-impl Poll<'_> {
+impl<'a> Poll<'a> {
+    fn open_slot(&self) -> std::sync::MutexGuard<'_, Option<SemaphorePermit<'a>>> {
+        self.open.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Fetches the feed where it is now, conditionally on the validators of the last body.
     async fn fetch(&self) -> Result<Fetched, FetchError> {
         let limits = Limits {
@@ -487,14 +497,22 @@ impl Poll<'_> {
             })
             .await?;
         // The pages of new articles, before matching, so that the rules see their text.
-        fulltext::fill(
-            &self.pipeline.fetcher,
-            &self.pipeline.pages,
-            self.feed,
-            &mut articles,
-            &unseen,
-        )
-        .await;
+        if self.feed.full_text != FullText::Off && unseen.contains(&true) {
+            // Taken and dropped: the slot is free while the pages are fetched.
+            let had_slot = self.open_slot().take().is_some();
+            fulltext::fill(
+                &self.pipeline.fetcher,
+                &self.pipeline.pages,
+                self.feed,
+                &mut articles,
+                &unseen,
+            )
+            .await;
+            if had_slot {
+                let slot = self.admission.open.acquire().await.ok();
+                *self.open_slot() = slot;
+            }
+        }
 
         let feed_ref = FeedRef {
             name: self.feed.name.clone(),
