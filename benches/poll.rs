@@ -9,7 +9,8 @@
 //!
 //! Run: `cargo bench --bench poll` (or `cargo bench --bench poll -- 100 1000 5000`); add
 //! `--runs=5` for medians of five runs; set `FEEDWATCH_BIN=/path/to/feedwatch` to measure
-//! another build on the same feeds.
+//! another build on the same feeds. `--stories-off` adds, in each run, a cold poll with
+//! `story_window = "0s"` (no story sketches or lookups), for the cost of stories side by side.
 //!
 //! Real servers are far away: `--latency=500ms` holds every answer (200, 304) that long before
 //! it starts, and `--tail` makes that the median of a long-tailed spread instead (log-normal,
@@ -399,6 +400,7 @@ fn main() {
         .map(|n| n.parse().expect("--runs=N takes a number"))
         .unwrap_or(1)
         .max(1);
+    let stories_off = args.iter().any(|a| a == "--stories-off");
     let sizes: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
     let sizes = if sizes.is_empty() {
         vec![100, 1000]
@@ -447,12 +449,19 @@ fn main() {
         let (mut bare, mut cold, mut warm, mut steady) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let mut idle = None;
+        let mut cold_off = Vec::new();
         let (mut stored, mut matches) = (0, 0);
         for _ in 0..runs {
             let dir = tempfile::tempdir().unwrap();
             let config_path = dir.path().join("config.toml");
             std::fs::write(&config_path, &config).unwrap();
             bare.push(runtime.block_on(bare_loop(&urls)));
+            if stories_off {
+                let off = tempfile::tempdir().unwrap();
+                let off_path = off.path().join("config.toml");
+                std::fs::write(&off_path, format!("story_window = \"0s\"\n{config}")).unwrap();
+                cold_off.push(run_feedwatch(&off_path, POLL_ARGS, None));
+            }
             cold.push(run_feedwatch(&config_path, POLL_ARGS, None));
             warm.push(run_feedwatch(&config_path, POLL_ARGS, None));
 
@@ -488,11 +497,15 @@ fn main() {
             "| {n} | {items} | {mb:.1} | bare reqwest + feed-rs | {:.2} s | - | - |",
             median(&bare).as_secs_f64()
         );
-        for (label, measured) in [
+        let mut rows = vec![
             ("feedwatch cold", &cold),
             ("feedwatch warm (304)", &warm),
             ("feedwatch steady (200, nothing new)", &steady),
-        ] {
+        ];
+        if stories_off {
+            rows.insert(0, ("feedwatch cold, stories off", &cold_off));
+        }
+        for (label, measured) in rows {
             let wall: Vec<Duration> = measured.iter().map(|m| m.wall).collect();
             let cpu: Vec<Duration> = measured.iter().map(|m| m.cpu).collect();
             let rss: Vec<i64> = measured.iter().map(|m| m.peak_rss_kib).collect();
@@ -507,7 +520,11 @@ fn main() {
             let list = |label: &str, values: Vec<String>| {
                 println!("  {n} feeds, {label}: {}", values.join(" / "));
             };
-            for (label, measured) in [("cold", &cold), ("warm", &warm), ("steady", &steady)] {
+            let mut runs_of = vec![("cold", &cold), ("warm", &warm), ("steady", &steady)];
+            if stories_off {
+                runs_of.insert(0, ("cold stories off", &cold_off));
+            }
+            for (label, measured) in runs_of {
                 list(
                     &format!("{label} wall, CPU, RSS per run"),
                     measured

@@ -530,7 +530,9 @@ impl<'a> Poll<'a> {
                 continue;
             }
             let alerts = self.raised_alerts(&article, &identity, &feed_ref);
-            let sketch = story::sketch_article(&mut folded, &article);
+            let sketch = (!self.pipeline.config.story.window.is_zero())
+                .then(|| story::sketch_article(&mut folded, &article))
+                .flatten();
             new.push(NewEntry {
                 article,
                 identity,

@@ -206,6 +206,24 @@ fn same_story_precision_and_recall_meet_their_goals_on_the_labelled_set() {
         s.true_pairs,
         s.found_pairs
     );
+    let independent_missed = s
+        .missed
+        .iter()
+        .filter(|m| m.ends_with("(independent)"))
+        .count();
+    let independent_pairs: usize = {
+        let mut sizes: HashMap<&str, usize> = HashMap::new();
+        for i in items.iter().filter(|i| i.kind == "independent") {
+            *sizes.entry(i.story.as_str()).or_default() += 1;
+        }
+        sizes.values().map(|n| n * (n - 1) / 2).sum()
+    };
+    println!(
+        "independent reports: {} of {independent_pairs} pairs found; copies: {} of {} pairs found",
+        independent_pairs - independent_missed,
+        s.true_pairs - independent_pairs - (s.missed.len() - independent_missed),
+        s.true_pairs - independent_pairs
+    );
     println!("missed: {:#?}\nwrong: {:#?}", s.missed, s.wrong);
     assert!(s.precision >= 0.97, "precision {:.3}", s.precision);
     assert!(s.recall >= 0.85, "recall {:.3}", s.recall);
