@@ -301,7 +301,7 @@ fn check_feed(bytes: &[u8]) {
 }
 
 /// Inputs fuzzing found that once broke the parser (two made quick-xml panic, one the date
-/// reader).
+/// reader, one feed-rs's author parser).
 #[test]
 fn inputs_fuzzing_found_stay_fixed() {
     let found = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/fuzz-found");

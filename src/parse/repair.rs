@@ -22,6 +22,31 @@ pub(super) fn repair(text: &str) -> String {
     balance_tags(&text)
 }
 
+/// An e-mail address as feed-rs's author parser finds it, and a character beside it that is
+/// neither ASCII nor part of a word.
+static EMAIL_BESIDE_WIDE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"([^\p{ASCII}\w])([A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,})|([A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,})([^\p{ASCII}\w])",
+    )
+    .expect("static pattern")
+});
+
+/// Puts a space between an e-mail address and a non-ASCII character that touches it
+/// (`Editor\u{a0}news@example.org`): feed-rs takes an author's name to be what is left after
+/// the address and one byte more, and panics when that byte is inside a character.
+pub(super) fn space_out_emails(text: &str) -> String {
+    let space_out = |text: &str| {
+        EMAIL_BESIDE_WIDE
+            .replace_all(text, |c: &regex::Captures| match (c.get(1), c.get(2)) {
+                (Some(wide), Some(email)) => format!("{} {}", wide.as_str(), email.as_str()),
+                _ => format!("{} {}", &c[3], &c[4]),
+            })
+            .into_owned()
+    };
+    // A match takes the address, so an address between two such characters needs a second pass.
+    space_out(&space_out(text))
+}
+
 /// `<rss>` with no `<channel>` is an empty feed, not an unknown document.
 fn add_missing_channel(text: String) -> String {
     if !text.contains("<rss") || text.contains("<channel") {
