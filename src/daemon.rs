@@ -148,6 +148,15 @@ pub async fn run(
         if Utc::now() >= daemon.next_wake {
             daemon.next_wake = daemon.start_due_polls().await?;
         }
+        // Once a burst of polls is over, give the memory it freed back to the system: the
+        // allocator keeps it otherwise, and a daemon spends most of its life waiting.
+        if daemon.polls.is_empty() {
+            if !std::mem::replace(&mut daemon.trimmed, true) {
+                release_free_memory();
+            }
+        } else {
+            daemon.trimmed = false;
+        }
         if daemon.watchdog.is_some() {
             systemd::watchdog();
         }
@@ -192,6 +201,8 @@ struct Daemon {
     polling: HashSet<FeedId>,
     /// When the loop looks over the feeds next: the earliest next poll it knows of.
     next_wake: DateTime<Utc>,
+    /// Whether freed memory went back to the system since the last poll ended.
+    trimmed: bool,
     watchdog: Option<Duration>,
     /// Notifies `reload` when the config file changes, for as long as it is kept.
     _watcher: Option<::notify::RecommendedWatcher>,
@@ -253,6 +264,7 @@ impl Daemon {
             in_flight: HashMap::new(),
             polling: HashSet::new(),
             next_wake: started,
+            trimmed: false,
             watchdog: systemd::watchdog_interval(),
             _watcher: watcher,
         })
@@ -434,6 +446,20 @@ fn interleave_hosts(polls: Vec<(usize, PollRequest)>) -> Vec<(usize, PollRequest
     }
     turns
 }
+
+/// Returns the free memory at the top of the allocator's heaps to the system (glibc keeps it,
+/// in one heap per thread that ever allocated).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+fn release_free_memory() {
+    // SAFETY: malloc_trim takes a byte count and only works on the allocator's own state.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn release_free_memory() {}
 
 /// The state of a feed the store has no row for yet: never polled.
 fn new_feed_state(feed: &Feed, id: FeedId) -> FeedState {
