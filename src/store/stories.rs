@@ -11,7 +11,7 @@ use crate::story::{self, Joined, MAX_CANDIDATES, Sketch, StoryParams};
 
 /// Rows read per band at most, newest first: a band shared by a flood of copies of one story
 /// costs no more than this.
-const PER_BAND: usize = 8;
+const PER_BAND: usize = 2;
 
 /// The story an article is in.
 #[derive(Debug, Clone, PartialEq)]

@@ -44,7 +44,7 @@ pub const DEFAULT_THRESHOLD: f64 = 0.6;
 pub const DEFAULT_WINDOW: Duration = Duration::from_secs(48 * 60 * 60);
 /// Candidates compared at most per article, so that a flood of one story costs a bounded
 /// amount (the best match among them is as good as any: they are all the same story).
-pub const MAX_CANDIDATES: usize = 32;
+pub const MAX_CANDIDATES: usize = 8;
 
 /// What stories are made of: the window looked back over, and the similarity that joins.
 #[derive(Debug, Clone, Copy, PartialEq)]
