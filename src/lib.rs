@@ -8,6 +8,8 @@
 //! - [`fetch`]: HTTP and `file://` -> bytes, with conditional GET and a body cap.
 //! - [`parse`]: bytes -> plain [`parse::Article`]s (encodings, repairs, markup to text).
 //! - [`dedup`]: an article's stable identity, so it is new exactly once.
+//! - [`story`]: whether a new article is the same story as one stored lately (MinHash of the
+//!   folded words of title and lead), so a syndicated story alerts once.
 //! - [`extract`]: an article's web page -> its main text (`full_text`).
 //! - [`fulltext`]: fetching new articles' pages, once each, for their main text before matching.
 //! - [`html`]: HTML read as text: start tags, attributes, character entities.
@@ -25,16 +27,15 @@
 //!   one write to the store.
 //! - [`indexer`]: the thread that keeps the search index up with the store.
 //! - [`daemon`]: the run loop that polls feeds when due and delivers the outbox.
-//! - [`story`]: whether a new article is the same story as one stored lately (MinHash of the
-//!   folded words of title and lead), so a syndicated story alerts once.
-//! - [`service`]: one instance per database, systemd notifications, config file watching.
+//! - [`service`]: one instance per database, systemd notifications, log priorities for the
+//!   journal, config file watching.
 //! - [`metrics`]: counts kept at the stages' edges (polls, fetch time, stored matches,
 //!   deliveries), for `/metrics`.
 //! - [`http`]: the optional listener: metrics, health checks, Atom feeds of the matches and a
 //!   status page.
 //!
-//! Only `fetch`, `fulltext`, `store`, `notify`, `poll`, `indexer`, `daemon` and `http` touch the world; the stages between are plain
-//! functions over plain types.
+//! Only `fetch`, `fulltext`, `store`, `notify`, `poll`, `indexer`, `daemon` and `http` touch
+//! the world; the stages between are plain functions over plain types.
 
 #![deny(unsafe_code)]
 
