@@ -314,7 +314,7 @@ fn media(entry: &feed_rs::model::Entry, format: &FeedType) -> (Vec<Enclosure>, O
     let mut enclosures: Vec<Enclosure> = Vec::new();
     let mut add = |url: &str, mime_type: Option<String>, length: Option<u64>| {
         let url = url.trim();
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
+        if !is_web_address(url) {
             return;
         }
         let mime_type = mime_type.filter(|t| !t.is_empty());
@@ -354,7 +354,7 @@ fn media(entry: &feed_rs::model::Entry, format: &FeedType) -> (Vec<Enclosure>, O
         .iter()
         .flat_map(|object| &object.thumbnails)
         .map(|t| t.image.uri.trim())
-        .find(|uri| uri.starts_with("http://") || uri.starts_with("https://"))
+        .find(|uri| is_web_address(uri))
         .map(str::to_string)
         .or_else(|| {
             enclosures
@@ -369,6 +369,11 @@ fn media(entry: &feed_rs::model::Entry, format: &FeedType) -> (Vec<Enclosure>, O
     (enclosures, thumbnail)
 }
 
+/// Whether `text` is an http(s) address: the only links an article may hand on to a receiver.
+fn is_web_address(text: &str) -> bool {
+    text.starts_with("http://") || text.starts_with("https://")
+}
+
 /// The page a feed or entry stands for: an `alternate` (or unlabelled) link, as feedparser and
 /// browsers take it. A `self`, `enclosure` or comments link is not the article's page; without
 /// a page link, an id that is a web address (a permalink guid, an Atom id) is the page.
@@ -381,7 +386,7 @@ fn pick_link(links: &[feed_rs::model::Link], id: &str) -> Option<String> {
         .filter(|h| !h.is_empty())
         .or_else(|| {
             let id = id.trim();
-            (id.starts_with("http://") || id.starts_with("https://")).then_some(id)
+            is_web_address(id).then_some(id)
         })
         .map(str::to_string)
 }
