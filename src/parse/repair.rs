@@ -22,29 +22,68 @@ pub(super) fn repair(text: &str) -> String {
     balance_tags(&text)
 }
 
-/// An e-mail address as feed-rs's author parser finds it, and a character beside it that is
-/// neither ASCII nor part of a word.
-static EMAIL_BESIDE_WIDE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
-        r"([^\p{ASCII}\w])([A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,})|([A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,})([^\p{ASCII}\w])",
-    )
-    .expect("static pattern")
+/// A run of what feed-rs's author parser can take into an e-mail address match (the address,
+/// `mailto:`, its odd `<[(` and `>])` delimiters), with the `&`, `#` and `;` of the character
+/// references that may stand for them in the source.
+static EMAIL_RUN: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"[A-Za-z0-9._%+\-:\[\]()&#;]*@[A-Za-z0-9._%+\-:\[\]()&#;]*")
+        .expect("static pattern")
 });
 
-/// Puts a space between an e-mail address and a non-ASCII character that touches it
-/// (`Editor\u{a0}news@example.org`): feed-rs takes an author's name to be what is left after
-/// the address and one byte more, and panics when that byte is inside a character.
+/// A numeric character reference, XML (`&#133;`, `&#x85;`) or JSON (`\u0085`, after any
+/// escaped backslash).
+static NUMERIC_REFERENCE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"&#[xX]([0-9A-Fa-f]{1,6});|&#([0-9]{1,7});|(\\\\)|\\u([0-9A-Fa-f]{4})")
+        .expect("static pattern")
+});
+
+/// Puts a space between anything that may be an e-mail address and a non-ASCII character that
+/// touches it (`Editor\u{a0}news@example.org`, `(\u{85}mailto:news@example.org)`): feed-rs
+/// takes an author's name to be what is left after the address and one byte more, and panics
+/// when that byte is inside a character. Non-ASCII characters written as references are
+/// written out first, as the parser would see them.
 pub(super) fn space_out_emails(text: &str) -> String {
-    let space_out = |text: &str| {
-        EMAIL_BESIDE_WIDE
-            .replace_all(text, |c: &regex::Captures| match (c.get(1), c.get(2)) {
-                (Some(wide), Some(email)) => format!("{} {}", wide.as_str(), email.as_str()),
-                _ => format!("{} {}", &c[3], &c[4]),
-            })
-            .into_owned()
-    };
-    // A match takes the address, so an address between two such characters needs a second pass.
-    space_out(&space_out(text))
+    let text = write_out_references(text);
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut copied = 0;
+    for run in EMAIL_RUN.find_iter(&text) {
+        out.push_str(&text[copied..run.start()]);
+        let before = text[..run.start()].chars().next_back();
+        let after = text[run.end()..].chars().next();
+        if before.is_some_and(|c| !c.is_ascii()) {
+            out.push(' ');
+        }
+        out.push_str(run.as_str());
+        if after.is_some_and(|c| !c.is_ascii()) {
+            out.push(' ');
+        }
+        copied = run.end();
+    }
+    out.push_str(&text[copied..]);
+    out
+}
+
+/// Replaces references to non-ASCII characters by the characters, where the text may hold
+/// them as they are (not the XML-invalid ones, not JSON's surrogate halves).
+fn write_out_references(text: &str) -> std::borrow::Cow<'_, str> {
+    NUMERIC_REFERENCE.replace_all(text, |c: &regex::Captures| {
+        let whole = c[0].to_string();
+        if c.get(3).is_some() {
+            return whole;
+        }
+        let (digits, radix) = match (c.get(1), c.get(2), c.get(4)) {
+            (Some(hex), _, _) | (_, _, Some(hex)) => (hex.as_str(), 16),
+            (_, Some(dec), _) => (dec.as_str(), 10),
+            _ => return whole,
+        };
+        match u32::from_str_radix(digits, radix)
+            .ok()
+            .and_then(char::from_u32)
+        {
+            Some(ch) if !ch.is_ascii() && !matches!(ch, '\u{fffe}' | '\u{ffff}') => ch.to_string(),
+            _ => whole,
+        }
+    })
 }
 
 /// `<rss>` with no `<channel>` is an empty feed, not an unknown document.
@@ -776,6 +815,37 @@ pub(super) fn balance_tags(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// feed-rs cuts the byte before and after what it takes for an address: that byte must be
+    /// ASCII whether the character is there as it is or as a reference, behind `mailto:` or not.
+    #[test]
+    fn addresses_touching_wide_characters_are_set_apart() {
+        let cases = [
+            (
+                "Editor\u{a0}news@example.org\u{ab}",
+                "Editor\u{a0} news@example.org \u{ab}",
+            ),
+            (
+                "Simon (\u{85}mailto:s@example.com)",
+                "Simon (\u{85} mailto:s@example.com)",
+            ),
+            (
+                "Simon (&#133;mailto:s@example.com)",
+                "Simon (\u{85} mailto:s@example.com)",
+            ),
+            ("Simon &#x85;s@example.com", "Simon \u{85} s@example.com"),
+            (r#""A\u0085b@example.org""#, "\"A\u{85} b@example.org\""),
+            // An escaped backslash is not a reference; ASCII neighbours need nothing.
+            (r#""\\u0085b@example.org""#, r#""\\u0085b@example.org""#),
+            (
+                "plain a@example.org &amp; &#65;",
+                "plain a@example.org &amp; &#65;",
+            ),
+        ];
+        for (text, spaced) in cases {
+            assert_eq!(space_out_emails(text), spaced, "{text}");
+        }
+    }
 
     /// `Marker` and `MARKERS` are two lists kept in one order: each marker finds its own text.
     #[test]
