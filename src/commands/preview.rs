@@ -23,7 +23,7 @@ use feedwatch::story::{self, StoryParams};
 
 /// Which stored story each entry would join: the database's, when there is one.
 struct Stories {
-    store: Option<Store>,
+    store: Option<std::cell::RefCell<Store>>,
     params: StoryParams,
     folded: std::cell::RefCell<feedwatch::matcher::text::Folded>,
 }
@@ -31,7 +31,7 @@ struct Stories {
 impl Stories {
     fn open(config: &Config) -> Result<Stories> {
         let store = if config.database.exists() {
-            Some(Store::open_existing(&config.database)?)
+            Some(Store::open_existing(&config.database)?.into())
         } else {
             None
         };
@@ -46,7 +46,10 @@ impl Stories {
     fn guess(&self, article: &Article) -> Option<StoryGuess> {
         let store = self.store.as_ref()?;
         let sketch = story::sketch_article(&mut self.folded.borrow_mut(), article)?;
-        match store.guess_story(&sketch, chrono::Utc::now(), &self.params) {
+        match store
+            .borrow_mut()
+            .guess_story(&sketch, chrono::Utc::now(), &self.params)
+        {
             Ok(guess) => guess,
             Err(e) => {
                 tracing::warn!("cannot look up the stories stored: {e}");

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, params};
 
-use super::stories::{self, Placement};
+use super::stories::{self, Placement, StoryIndex};
 use super::{FeedId, Store, StoreError, timestamp};
 use crate::alert::{Alert, StoryRef};
 use crate::dedup::Identity;
@@ -208,6 +208,7 @@ pub(super) fn touch(
 /// writing the same input twice changes nothing the second time.
 pub(super) fn ingest(
     tx: &Connection,
+    story_index: &mut StoryIndex,
     feed: FeedId,
     feed_url: &str,
     items: &[NewEntry],
@@ -271,9 +272,15 @@ pub(super) fn ingest(
             let alert_key = identity.alert_key(feed_url);
             let story = match &item.sketch {
                 // A window of zero turns stories off.
-                Some(sketch) if !story_params.window.is_zero() => {
-                    stories::place(tx, article_id, &alert_key, sketch, now, story_params)?
-                }
+                Some(sketch) if !story_params.window.is_zero() => stories::place(
+                    tx,
+                    story_index,
+                    article_id,
+                    &alert_key,
+                    sketch,
+                    now,
+                    story_params,
+                )?,
                 _ => Placement::alone(article_id, &alert_key),
             };
             for RaisedAlert {

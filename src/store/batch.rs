@@ -23,6 +23,7 @@ use tokio::sync::oneshot;
 
 use super::articles::{self, IngestStats, NewEntry};
 use super::feeds::{self, FeedId, PollOutcome, ServerWait};
+use super::stories::StoryIndex;
 use super::{Db, Store, StoreError};
 use crate::dedup::Identity;
 use crate::story::StoryParams;
@@ -233,8 +234,10 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let written: Result<Vec<IngestStats>, StoreError> =
-            writes.iter().map(|write| write_poll(&tx, write)).collect();
+        let written: Result<Vec<IngestStats>, StoreError> = writes
+            .iter()
+            .map(|write| write_poll(&tx, &mut self.stories, write))
+            .collect();
         match written {
             Ok(stats) => {
                 tx.commit()?;
@@ -242,6 +245,8 @@ impl Store {
             }
             Err(_) => {
                 tx.rollback()?;
+                // It holds the sketches of articles no longer stored.
+                self.stories.forget();
                 self.commit_polls_one_by_one(writes)
             }
         }
@@ -258,13 +263,14 @@ impl Store {
         let mut results = Vec::with_capacity(writes.len());
         for write in writes {
             let mut savepoint = tx.savepoint()?;
-            match write_poll(&savepoint, write) {
+            match write_poll(&savepoint, &mut self.stories, write) {
                 Ok(stats) => {
                     savepoint.commit()?;
                     results.push(Ok(stats));
                 }
                 Err(e) => {
                     savepoint.rollback()?;
+                    self.stories.forget();
                     results.push(Err(e));
                 }
             }
@@ -274,10 +280,15 @@ impl Store {
     }
 }
 
-fn write_poll(conn: &rusqlite::Connection, write: &PollWrite) -> Result<IngestStats, StoreError> {
+fn write_poll(
+    conn: &rusqlite::Connection,
+    stories: &mut StoryIndex,
+    write: &PollWrite,
+) -> Result<IngestStats, StoreError> {
     articles::touch(conn, write.feed, &write.present, write.now)?;
     let stats = articles::ingest(
         conn,
+        stories,
         write.feed,
         &write.feed_url,
         &write.new,

@@ -104,6 +104,9 @@ impl StoreError {
 
 pub struct Store {
     conn: Connection,
+    /// Finds the stories new articles may join; built from the stored sketches when first
+    /// needed (see `stories`).
+    stories: stories::StoryIndex,
 }
 
 /// The store shared by the daemon's tasks. SQLite calls are short but blocking, so they run on
@@ -195,7 +198,10 @@ impl Store {
              PRAGMA foreign_keys = ON;",
         )
         .map_err(open_error)?;
-        let mut store = Store { conn };
+        let mut store = Store {
+            conn,
+            stories: Default::default(),
+        };
         store.migrate(path)?;
         Ok(store)
     }
@@ -220,7 +226,10 @@ impl Store {
             })?;
         // A reader waits only in the rare moments WAL needs an exclusive lock (recovery).
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        Ok(Store { conn })
+        Ok(Store {
+            conn,
+            stories: Default::default(),
+        })
     }
 
     /// Runs `write` with commits that do not wait for the disk: for writes that a power cut may

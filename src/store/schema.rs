@@ -275,4 +275,12 @@ CREATE TABLE story_bands (
 ALTER TABLE articles ADD COLUMN enclosures TEXT;
 ALTER TABLE articles ADD COLUMN thumbnail TEXT;
 "#,
+    // Story candidates are found in memory (`story::BandIndex`), built from the sketches.
+    // Sketches are made with other hash functions now: those stored before cannot be
+    // compared, so their articles stay stories of their own.
+    r#"
+DELETE FROM story_sketches;
+DROP TABLE story_bands;
+DROP INDEX story_sketches_by_exact;
+"#,
 ];

@@ -1,17 +1,15 @@
-//! Stories in the store: the sketches of the articles within the story window and the keys
-//! of their bands, which find the stored articles a new one may be a copy of (see `story`).
-//! Placing an article happens in the commit that stores it, so two feeds carrying one story
-//! and committed together still make one story.
+//! Stories in the store: the sketches of the articles within the story window, kept in a
+//! table so that they outlive the process, and in memory in a [`Window`] that finds the
+//! stored articles a new one may be a copy of (see `story`), built from the table when first
+//! needed and again after pruning. Placing an article happens in the commit that stores it,
+//! so two feeds carrying one story and committed together still make one story.
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Store, StoreError, timestamp};
-use crate::story::{self, Joined, MAX_CANDIDATES, Sketch, StoryParams};
-
-/// Rows read per band at most, newest first: a band shared by a flood of copies of one story
-/// costs no more than this.
-const PER_BAND: usize = 2;
+use crate::story::window::MAX_ARTICLES;
+use crate::story::{Joined, Sketch, StoryParams, Window};
 
 /// The story an article is in.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,96 +33,85 @@ impl Placement {
     }
 }
 
+/// The stored sketches in memory, keyed by article id: built from the table when an article
+/// is first placed or looked up, and again after pruning or a rolled-back write.
+#[derive(Debug, Default)]
+pub(super) struct StoryIndex(Option<Window<i64>>);
+
+impl StoryIndex {
+    /// The window, built now if it is not yet, with `params` in force.
+    fn get(
+        &mut self,
+        conn: &Connection,
+        params: &StoryParams,
+    ) -> Result<&mut Window<i64>, StoreError> {
+        if self.0.is_none() {
+            self.0 = Some(load(conn, params)?);
+        }
+        let window = self.0.get_or_insert_with(|| Window::new(*params));
+        window.set_params(*params);
+        Ok(window)
+    }
+
+    /// Drops the window, to be built again from the table when next needed.
+    pub(super) fn forget(&mut self) {
+        self.0 = None;
+    }
+}
+
+/// A window of the newest stored sketches (as many as it holds), oldest first.
+fn load(conn: &Connection, params: &StoryParams) -> Result<Window<i64>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT article_id, story_id, seen_at, exact, sketch FROM
+           (SELECT * FROM story_sketches ORDER BY article_id DESC LIMIT ?1)
+         ORDER BY article_id",
+    )?;
+    let mut rows = stmt.query(params![MAX_ARTICLES as i64])?;
+    let mut window = Window::new(*params);
+    while let Some(row) = rows.next()? {
+        let sketch = Sketch::from_bytes(row.get(3)?, &row.get::<_, Vec<u8>>(4)?);
+        window.record(row.get(0)?, row.get(1)?, sketch, timestamp(row.get(2)?));
+    }
+    Ok(window)
+}
+
 /// The stored article within the window before `at` that `sketch` is most like, at or above
-/// the threshold, with its story: exact copies by their hash, the rest through the bands.
-pub(super) fn find(
+/// the threshold, with its story.
+fn find(
     conn: &Connection,
+    window: &Window<i64>,
     sketch: &Sketch,
     at: DateTime<Utc>,
-    params: &StoryParams,
-) -> Result<Option<(Placement, Joined<i64>)>, StoreError> {
-    let since = story::window::window_start(at, params).timestamp();
-    let mut ids: Vec<i64> = Vec::new();
-    {
-        let mut exact = conn.prepare_cached(
-            "SELECT article_id FROM story_sketches WHERE exact = ?1 AND seen_at >= ?2
-             ORDER BY article_id LIMIT 1",
-        )?;
-        if let Some(id) = exact
-            .query_row(params![sketch.exact, since], |r| r.get(0))
-            .optional()?
-        {
-            ids.push(id);
-        }
-        let mut banded = conn.prepare_cached(
-            "SELECT article_id FROM story_bands WHERE band = ?1 ORDER BY article_id DESC LIMIT ?2",
-        )?;
-        for band in story::bands(sketch) {
-            let rows = banded.query_map(params![band, PER_BAND as i64], |r| r.get::<_, i64>(0))?;
-            for id in rows {
-                let id = id?;
-                if !ids.contains(&id) && ids.len() < MAX_CANDIDATES {
-                    ids.push(id);
-                }
-            }
-        }
-    }
-    if ids.is_empty() {
-        return Ok(None);
-    }
-    ids.sort_unstable();
-    let mut read = conn.prepare_cached(
-        "SELECT story_id, story_key, exact, sketch FROM story_sketches
-         WHERE article_id = ?1 AND seen_at >= ?2",
-    )?;
-    let mut stories = Vec::new();
-    let mut candidates = Vec::new();
-    for id in ids {
-        let row = read
-            .query_row(params![id, since], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, i64>(2)?,
-                    r.get::<_, Vec<u8>>(3)?,
-                ))
-            })
-            .optional()?;
-        if let Some((story_id, key, exact, bytes)) = row
-            && let Some(other) = Sketch::from_bytes(exact, &bytes)
-        {
-            stories.push((id, story_id, key));
-            candidates.push((id, other));
-        }
-    }
-    let Some(joined) = story::best_match(sketch, candidates, params.threshold) else {
+) -> Result<Option<Placement>, StoreError> {
+    let Some((story, joined)) = window.find(sketch, at) else {
         return Ok(None);
     };
-    let Some((_, id, key)) = stories.into_iter().find(|(a, _, _)| *a == joined.article) else {
-        return Ok(None);
-    };
-    let placement = Placement {
-        id,
+    // The story's key is kept with each of its articles' sketches.
+    let key: Option<String> = conn
+        .prepare_cached("SELECT story_key FROM story_sketches WHERE article_id = ?1")?
+        .query_row(params![joined.article], |r| r.get(0))
+        .optional()?;
+    Ok(key.map(|key| Placement {
+        id: story,
         key,
         joined: Some(joined),
-    };
-    Ok(Some((placement, joined)))
+    }))
 }
 
 /// Places a newly stored article in its story and records its sketch for the articles after
-/// it; inside the caller's transaction.
+/// it; inside the caller's transaction, whose caller forgets `index` should it roll back.
 pub(super) fn place(
     tx: &Connection,
+    index: &mut StoryIndex,
     article: i64,
     alert_key: &str,
     sketch: &Sketch,
     now: DateTime<Utc>,
     params: &StoryParams,
 ) -> Result<Placement, StoreError> {
-    let placement = match find(tx, sketch, now, params)? {
-        Some((placement, _)) => placement,
-        None => Placement::alone(article, alert_key),
-    };
+    let window = index.get(tx, params)?;
+    let placement =
+        find(tx, window, sketch, now)?.unwrap_or_else(|| Placement::alone(article, alert_key));
     let joined = placement.joined;
     tx.prepare_cached(
         "INSERT INTO story_sketches (article_id, story_id, story_key, joined_to, similarity,
@@ -141,12 +128,7 @@ pub(super) fn place(
         sketch.exact,
         sketch.to_bytes()
     ])?;
-    let mut band = tx.prepare_cached(
-        "INSERT INTO story_bands (band, article_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
-    )?;
-    for key in story::bands(sketch) {
-        band.execute(params![key, article])?;
-    }
+    window.record(article, placement.id, Some(sketch.clone()), now);
     if joined.is_some() {
         tx.prepare_cached("UPDATE articles SET story_id = ?2 WHERE id = ?1")?
             .execute(params![article, placement.id])?;
@@ -208,12 +190,16 @@ impl Store {
 
     /// The stored story an article seen at `at` would join, without storing anything.
     pub fn guess_story(
-        &self,
+        &mut self,
         sketch: &Sketch,
         at: DateTime<Utc>,
         params: &StoryParams,
     ) -> Result<Option<StoryGuess>, StoreError> {
-        let Some((placement, joined)) = find(&self.conn, sketch, at, params)? else {
+        let window = self.stories.get(&self.conn, params)?;
+        let Some(placement) = find(&self.conn, window, sketch, at)? else {
+            return Ok(None);
+        };
+        let Some(joined) = placement.joined else {
             return Ok(None);
         };
         let title = self
@@ -235,33 +221,14 @@ impl Store {
     /// Forgets the sketches of articles first seen before `cutoff` (the story window ago):
     /// what stays is what new articles are compared with. Returns how many went.
     pub fn prune_stories(&mut self, cutoff: DateTime<Utc>) -> Result<usize, StoreError> {
-        let tx = self.conn.transaction()?;
-        let old: Vec<(i64, i64, Vec<u8>)> = {
-            let mut stmt = tx.prepare(
-                "SELECT article_id, exact, sketch FROM story_sketches WHERE seen_at < ?1",
-            )?;
-            let rows = stmt.query_map(params![cutoff.timestamp()], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })?;
-            rows.collect::<Result<_, _>>()?
-        };
-        {
-            let mut band =
-                tx.prepare_cached("DELETE FROM story_bands WHERE band = ?1 AND article_id = ?2")?;
-            let mut sketch_row =
-                tx.prepare_cached("DELETE FROM story_sketches WHERE article_id = ?1")?;
-            for (article, exact, bytes) in &old {
-                // The bands are found again from the sketch: the table is keyed by band.
-                if let Some(sketch) = Sketch::from_bytes(*exact, bytes) {
-                    for key in story::bands(&sketch) {
-                        band.execute(params![key, article])?;
-                    }
-                }
-                sketch_row.execute(params![article])?;
-            }
+        let gone = self.conn.execute(
+            "DELETE FROM story_sketches WHERE seen_at < ?1",
+            params![cutoff.timestamp()],
+        )?;
+        if gone > 0 {
+            self.stories.forget();
         }
-        tx.commit()?;
-        Ok(old.len())
+        Ok(gone)
     }
 }
 
@@ -274,6 +241,7 @@ mod tests {
     use crate::matcher::text::Folded;
     use crate::parse::Article;
     use crate::store::{FeedId, NewEntry, PollOutcome, PollWrite, RaisedAlert};
+    use crate::story;
 
     const LEAD: &str = "NATO leaders said Tuesday that Ukraine will be invited to join the \
         military alliance when allies agree and conditions are met, but stopped short of \
@@ -446,11 +414,40 @@ mod tests {
                 .unwrap(),
             2
         );
-        let bands: i64 = store
-            .conn
-            .query_row("SELECT COUNT(*) FROM story_bands", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(bands, story::BANDS as i64);
+        // The index is built again from the one sketch left.
+        let params = StoryParams::default();
+        assert_eq!(store.stories.get(&store.conn, &params).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_story_outlives_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fw.db");
+        let t0 = Utc::now();
+        {
+            let mut store = Store::open(&path).unwrap();
+            let (a, _, _) = feeds(&mut store);
+            let first = write(
+                a,
+                "http://a/",
+                vec![entry("a", "1", "NATO", LEAD, true)],
+                t0,
+            );
+            store.commit_polls(&[first]).unwrap();
+        }
+        let mut store = Store::open(&path).unwrap();
+        let (_, b, _) = feeds(&mut store);
+        let copy = write(
+            b,
+            "http://b/",
+            vec![entry("b", "2", "NATO", LEAD, true)],
+            t0 + chrono::Duration::hours(1),
+        );
+        store.commit_polls(&[copy]).unwrap();
+        assert_eq!(alerts(&store).len(), 1);
+        let story = store.story(1).unwrap();
+        assert_eq!(story.len(), 2);
+        assert_eq!(story[1].joined.map(|j| j.article), Some(1));
     }
 
     #[test]

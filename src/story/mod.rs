@@ -6,14 +6,18 @@
 //! in the words the matcher folds and splits ([`crate::matcher::text`]): case, accents and
 //! scripts behave as in rules, and Han or kana text, one token per character, gives character
 //! pairs. The fraction of equal minimum hashes estimates the Jaccard similarity of the two
-//! sets; with their sizes it also gives how much of the shorter is in the longer. Candidates are found by locality-sensitive hashing: the hashes are cut into
-//! [`BANDS`] bands of [`ROWS`], and two sketches with an equal band are compared; that is a
-//! few index lookups per article, however many are stored. An exact copy (the same folded
-//! words) is found by a hash of its own, whatever its length.
+//! sets; with their sizes it also gives how much of the shorter is in the longer.
+//! Candidates are found by locality-sensitive hashing: the hashes are cut into [`BANDS`]
+//! bands of [`ROWS`], and two sketches with an equal band are compared; an exact copy (the
+//! same folded words) is found by a hash of its own, whatever its length. The [`BandIndex`]
+//! of bands and exact hashes lives in memory: a few hash probes per article, however many
+//! are stored.
 //!
-//! Plain functions over plain types; the store keeps the sketches and bands ([`crate::store`]),
-//! and [`Window`] holds them in memory for `preview` and `backtest`.
+//! Plain functions over plain types. [`Window`] holds recent sketches in memory and places
+//! articles in stories; the store keeps the sketches so that its window is built again after
+//! a restart ([`crate::store`]), and `preview` and `backtest` use windows of their own.
 
+pub(crate) mod index;
 pub(crate) mod window;
 
 use std::time::Duration;
@@ -21,6 +25,7 @@ use std::time::Duration;
 use crate::matcher::text::{Accents, Folded};
 use crate::parse::Article;
 
+pub use index::BandIndex;
 pub use window::Window;
 
 /// Minimum hashes in a sketch.
@@ -224,37 +229,42 @@ fn mix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
-/// The minimum of each of [`HASHES`] hash functions over the shingles. Function `i` is the
-/// shingle's hash mixed with a seed of its own; keeping the high 32 bits is plenty (two
-/// different minima collide once in four billion).
+/// [`HASHES`] minimum hashes by one-permutation hashing: each shingle's hash falls in one of
+/// [`HASHES`] bins and each bin keeps its least, one hash per shingle instead of one per
+/// shingle and bin. Equal bins estimate the Jaccard similarity as k independent minima do
+/// (Li, Owen & Zhang, 2012). A bin no shingle fell in takes the value of the next bin that has
+/// one, shifted by the distance so that it is never equal to a bin's own value by accident
+/// (densification by rotation, Shrivastava & Li, 2014): two sets with the same shingles still
+/// give the same sketch.
 fn min_hashes(shingles: &[u64]) -> [u32; HASHES] {
     let mut mins = [u32::MAX; HASHES];
+    let mut filled = [false; HASHES];
     for &s in shingles {
-        for (i, min) in mins.iter_mut().enumerate() {
-            let h = (mix(s ^ SEEDS[i]) >> 32) as u32;
-            if h < *min {
-                *min = h;
-            }
+        let h = mix(s);
+        // The high half picks the bin, the low half is the value.
+        let bin = (((h >> 32) * HASHES as u64) >> 32) as usize;
+        mins[bin] = mins[bin].min(h as u32);
+        filled[bin] = true;
+    }
+    if !filled.contains(&true) {
+        return mins;
+    }
+    let own = mins;
+    for bin in 0..HASHES {
+        if filled[bin] {
+            continue;
         }
+        let distance = (1..HASHES)
+            .find(|d| filled[(bin + d) % HASHES])
+            .unwrap_or(0);
+        mins[bin] =
+            own[(bin + distance) % HASHES].wrapping_add((distance as u32).wrapping_mul(ROTATION));
     }
     mins
 }
 
-/// One seed per hash function, fixed: stored sketches must stay comparable.
-const SEEDS: [u64; HASHES] = {
-    let mut seeds = [0; HASHES];
-    let mut state: u64 = 0x5eed_0f57_0a1e_5eed;
-    let mut i = 0;
-    while i < HASHES {
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        seeds[i] = z ^ (z >> 31);
-        i += 1;
-    }
-    seeds
-};
+/// What a borrowed bin adds per bin of distance: odd and far from small numbers.
+const ROTATION: u32 = 0x9e37_79b9;
 
 #[cfg(test)]
 mod tests;

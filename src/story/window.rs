@@ -1,12 +1,18 @@
 //! Recent sketches in memory, for placing articles in stories without a database: `preview`,
-//! `backtest` and the tests. The store does the same with its tables (`store::stories`), over
-//! the same [`bands`] and [`best_match`].
+//! `backtest` and the tests. The store does the same with the sketches in its tables
+//! (`store::stories`), over the same [`BandIndex`] and [`best_match`].
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use chrono::{DateTime, Utc};
 
-use super::{Joined, MAX_CANDIDATES, Sketch, StoryParams, bands, best_match};
+use super::index::{BandIndex, KEYS_PER_ARTICLE};
+use super::{Joined, Sketch, StoryParams, best_match};
+
+/// Articles a window holds at most: a window with more (a hundred thousand new articles a
+/// day) compares new articles with the newest this many. About 450 bytes each, sketch and
+/// index keys: 45 MB at most.
+pub const MAX_ARTICLES: usize = 100_000;
 
 /// Articles seen within the window, their sketches and stories.
 #[derive(Debug)]
@@ -14,10 +20,9 @@ pub struct Window<K> {
     params: StoryParams,
     /// Oldest first; `first` is the sequence number of the front.
     entries: VecDeque<Entry<K>>,
-    first: u64,
-    /// Band key -> sequence numbers of the entries with that band, oldest first.
-    bands: HashMap<i64, Vec<u64>>,
-    exact: HashMap<i64, Vec<u64>>,
+    first: u32,
+    /// Sequence numbers by band and exact-copy hash.
+    index: BandIndex,
 }
 
 #[derive(Debug)]
@@ -42,8 +47,7 @@ impl<K: Copy> Window<K> {
             params,
             entries: VecDeque::new(),
             first: 0,
-            bands: HashMap::new(),
-            exact: HashMap::new(),
+            index: BandIndex::default(),
         }
     }
 
@@ -53,25 +57,15 @@ impl<K: Copy> Window<K> {
             return None;
         }
         let since = window_start(at, &self.params);
-        let mut seen = Vec::new();
-        let exact = self.exact.get(&sketch.exact).into_iter().flatten();
-        let banded = bands(sketch)
-            .into_iter()
-            .filter_map(|band| self.bands.get(&band))
-            .flatten();
-        for &seq in exact.chain(banded) {
-            if !seen.contains(&seq) && seen.len() < MAX_CANDIDATES {
-                seen.push(seq);
-            }
-        }
-        seen.sort_unstable();
-        let candidates = seen.iter().filter_map(|&seq| {
-            let entry = self.entries.get(usize::try_from(seq - self.first).ok()?)?;
+        let candidates = self.index.candidates(sketch).into_iter().filter_map(|seq| {
+            let entry = self.entry(seq)?;
             let other = entry.sketch.clone()?;
-            (entry.at >= since && entry.at <= at).then_some((seq, other))
+            // Not "at or before `at`": the store's polls record their own times, which need
+            // not come in order within one commit.
+            (entry.at >= since).then_some((seq, other))
         });
         let joined = best_match(sketch, candidates, self.params.threshold)?;
-        let entry = &self.entries[(joined.article - self.first) as usize];
+        let entry = self.entry(joined.article)?;
         Some((
             entry.story,
             Joined {
@@ -96,20 +90,34 @@ impl<K: Copy> Window<K> {
                 joined: None,
             },
         };
-        let seq = self.first + self.entries.len() as u64;
+        self.record(key, placed.story, sketch, at);
+        placed
+    }
+
+    /// Records an article placed in `story` already, for the articles after it; articles older
+    /// than the window, and the oldest beyond [`MAX_ARTICLES`], are let go first.
+    pub fn record(&mut self, key: K, story: K, sketch: Option<Sketch>, at: DateTime<Utc>) {
+        self.expire(window_start(at, &self.params));
+        if self.entries.len() >= MAX_ARTICLES {
+            self.entries.pop_front();
+            self.first = self.first.wrapping_add(1);
+        }
+        let seq = self.first.wrapping_add(self.entries.len() as u32);
         if let Some(s) = &sketch {
-            for band in bands(s) {
-                self.bands.entry(band).or_default().push(seq);
-            }
-            self.exact.entry(s.exact).or_default().push(seq);
+            self.index.insert(s, seq);
         }
         self.entries.push_back(Entry {
             key,
-            story: placed.story,
+            story,
             at,
             sketch,
         });
-        placed
+        self.compact();
+    }
+
+    /// Takes up what [`StoryParams`] say from now on (a reloaded config).
+    pub fn set_params(&mut self, params: StoryParams) {
+        self.params = params;
     }
 
     /// How many articles the window holds.
@@ -121,29 +129,28 @@ impl<K: Copy> Window<K> {
         self.entries.is_empty()
     }
 
+    /// The entry with sequence number `seq`, if it is still in the window.
+    fn entry(&self, seq: u32) -> Option<&Entry<K>> {
+        self.entries.get(seq.wrapping_sub(self.first) as usize)
+    }
+
     fn expire(&mut self, before: DateTime<Utc>) {
         while self.entries.front().is_some_and(|e| e.at < before) {
-            let Some(entry) = self.entries.pop_front() else {
-                break;
-            };
-            let seq = self.first;
-            self.first += 1;
-            if let Some(s) = &entry.sketch {
-                for band in bands(s) {
-                    forget(&mut self.bands, band, seq);
-                }
-                forget(&mut self.exact, s.exact, seq);
-            }
+            self.entries.pop_front();
+            self.first = self.first.wrapping_add(1);
         }
     }
-}
 
-/// Takes `seq` off the list under `key`, and the list when it is empty.
-fn forget(map: &mut HashMap<i64, Vec<u64>>, key: i64, seq: u64) {
-    if let Some(list) = map.get_mut(&key) {
-        list.retain(|&x| x != seq);
-        if list.is_empty() {
-            map.remove(&key);
+    /// Builds the index again once the keys of articles gone outnumber those of the ones in.
+    fn compact(&mut self) {
+        if self.index.len() <= 2 * KEYS_PER_ARTICLE * self.entries.len() + 4096 {
+            return;
+        }
+        self.index = BandIndex::default();
+        for (offset, entry) in self.entries.iter().enumerate() {
+            if let Some(s) = &entry.sketch {
+                self.index.insert(s, self.first.wrapping_add(offset as u32));
+            }
         }
     }
 }

@@ -1,0 +1,68 @@
+//! The lookup from a sketch to the recent articles it may be a copy of: for each band key and
+//! exact-copy hash, the newest article that had it. Held in memory, so that placing an article
+//! costs a few hash probes whatever the window holds. [`super::Window`] keeps one over its
+//! articles.
+
+use rustc_hash::FxHashMap;
+
+use super::{MAX_CANDIDATES, Sketch, bands, mix};
+
+/// Band keys and exact-copy hashes -> the newest article with each, as a number the owner
+/// gives (a window's sequence number).
+///
+/// Keys and articles are cut to 32 bits: about 8 bytes for each of the 17 keys of an article.
+/// The keys are hashes already, so the map's own hash is the cheapest there is.
+/// A key collision only adds a candidate, which the comparison of sketches turns down. Keys of
+/// articles that left the window stay until the owner rebuilds the index; their candidates
+/// are dropped when they are looked up (the owner knows which articles are still in).
+#[derive(Debug, Default)]
+pub struct BandIndex {
+    newest: FxHashMap<u32, u32>,
+}
+
+impl BandIndex {
+    /// The articles `sketch` may be a copy of, at most [`MAX_CANDIDATES`], oldest first: the
+    /// exact copy first, then band by band. Only the newest article of each band is kept:
+    /// when a band is shared by many copies of one story, any of them finds the story.
+    pub fn candidates(&self, sketch: &Sketch) -> Vec<u32> {
+        let mut found = Vec::with_capacity(MAX_CANDIDATES);
+        for key in keys(sketch) {
+            if let Some(&article) = self.newest.get(&key)
+                && !found.contains(&article)
+            {
+                found.push(article);
+                if found.len() == MAX_CANDIDATES {
+                    break;
+                }
+            }
+        }
+        found.sort_unstable();
+        found
+    }
+
+    /// Records `article` as the newest with each of the sketch's keys.
+    pub fn insert(&mut self, sketch: &Sketch, article: u32) {
+        for key in keys(sketch) {
+            self.newest.insert(key, article);
+        }
+    }
+
+    /// How many keys it holds, including those of articles gone from the window.
+    pub fn len(&self) -> usize {
+        self.newest.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.newest.is_empty()
+    }
+}
+
+/// Keys an article is indexed under, for every article this many.
+pub const KEYS_PER_ARTICLE: usize = super::BANDS + 1;
+
+/// The exact-copy hash, then the band keys. Band keys are already mixed and distinct per band;
+/// the exact hash is mixed with a tag of its own so it never meets a band key by design.
+fn keys(sketch: &Sketch) -> impl Iterator<Item = u32> {
+    let exact = mix(sketch.exact as u64 ^ 0x0e8a_c7c0_9e00_0000) as u32;
+    std::iter::once(exact).chain(bands(sketch).into_iter().map(|band| band as u32))
+}
