@@ -10,6 +10,7 @@ mod articles;
 mod batch;
 mod feeds;
 mod outbox;
+mod owner;
 mod schema;
 mod search;
 mod stories;
@@ -203,6 +204,7 @@ impl Store {
             stories: Default::default(),
         };
         store.migrate(path)?;
+        owner::give_to_folder_owner(path);
         Ok(store)
     }
 

@@ -260,6 +260,7 @@ impl SearchIndex {
             tx.commit()?;
             Ok(())
         })?;
+        super::owner::give_to_folder_owner(path);
         Ok(index)
     }
 
