@@ -15,7 +15,7 @@ use tokio::sync::{Notify, watch};
 use tokio::task::{JoinError, JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, Feed};
+use crate::config::{Config, ConfigError, Feed};
 use crate::http::{self, Liveness};
 use crate::indexer::{Indexer, Removals};
 use crate::notify::{self, DeliveryStats};
@@ -362,7 +362,7 @@ impl Daemon {
         tokio::time::sleep(service::RELOAD_DEBOUNCE).await;
         systemd::reloading();
         match reconfigure(&self.pipeline).await {
-            Ok((pipeline, feeds)) => {
+            Ok(Reloaded { pipeline, feeds }) => {
                 self.pipeline = pipeline;
                 self.feeds = feeds;
                 self.current.send_replace(Arc::clone(&self.pipeline));
@@ -504,12 +504,9 @@ async fn prune(pipeline: Arc<Pipeline>, indexer: Option<Removals>) {
 
 /// Reads the config file again and builds the pipeline for it, keeping the database, the
 /// connection pools and every feed's state. Any error leaves the running pipeline untouched.
-async fn reconfigure(current: &Pipeline) -> Result<(Arc<Pipeline>, Vec<(Feed, FeedId)>), String> {
+async fn reconfigure(current: &Pipeline) -> Result<Reloaded, ReloadError> {
     let path = current.config.path.clone();
-    let mut config = tokio::task::spawn_blocking(move || Config::load(&path))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
+    let mut config = tokio::task::spawn_blocking(move || Config::load(&path)).await??;
     let listen = |config: &Config| config.http.as_ref().map(|h| h.listen);
     if listen(&config) != listen(&current.config) {
         // The listener (or its absence) stays as it started, and so does the token guarding it.
@@ -519,17 +516,33 @@ async fn reconfigure(current: &Pipeline) -> Result<(Arc<Pipeline>, Vec<(Feed, Fe
         config.http = current.config.http.clone();
     }
     if config.database != current.config.database {
-        return Err(format!(
-            "`database` changed to {}; that needs a restart",
-            config.database.display()
-        ));
+        return Err(ReloadError::DatabaseMoved(config.database));
     }
     if config.max_fetches != current.config.max_fetches {
         tracing::warn!("`max_fetches` changed; it takes effect at the next start");
     }
     let pipeline = Arc::new(current.reconfigured(config));
-    let feeds = pipeline.sync_feeds().await.map_err(|e| e.to_string())?;
-    Ok((pipeline, feeds))
+    let feeds = pipeline.sync_feeds().await?;
+    Ok(Reloaded { pipeline, feeds })
+}
+
+/// A config read again, ready to run on.
+struct Reloaded {
+    pipeline: Arc<Pipeline>,
+    feeds: Vec<(Feed, FeedId)>,
+}
+
+/// Why a reload kept the running config.
+#[derive(Debug, thiserror::Error)]
+enum ReloadError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("`database` changed to {}; that needs a restart", .0.display())]
+    DatabaseMoved(std::path::PathBuf),
+    #[error("the feeds could not be recorded: {0}")]
+    Store(#[from] StoreError),
+    #[error("reading the config stopped: {0}")]
+    Task(#[from] JoinError),
 }
 
 async fn delivery_loop(

@@ -10,7 +10,8 @@
 #   system unit: active (running) without restarts, an alert through a webhook whose address is
 #   a credential, the administrator's status/matches/feeds see the service's database, reload
 #   reads an edited config, a broken feed is a warning in the journal, stop ends with
-#   Result=success, a broken config fails the unit at once with its error at priority err;
+#   Result=success, files root's `search` makes in the state folder stay the service's, a broken
+#   config fails the unit at once with its error at priority err;
 #   user unit: the same life under a lingering user's manager (`systemctl --user`), with a
 #   desktop alert through the user's session bus to a notification daemon (dunst on Xvfb).
 # Needs root. Exits non-zero on the first check that fails, with the unit's journal.
@@ -157,6 +158,16 @@ step "system unit: stop"
 box systemctl stop feedwatch
 [ "$(box systemctl show -p Result --value feedwatch)" = success ] || fail "Result=success"
 ok "Result=success"
+
+step "system unit: what root's commands make in its state folder stays the service's"
+# With the service stopped, `search` builds the index itself.
+box bash -c 'rm -f /var/lib/feedwatch/feedwatch-search.db*'
+out=$(admin search summit) && grep -q "NATO summit opens" <<<"$out" || fail "search finds the stored article: $out"
+owner=$(box stat -L -c %u /var/lib/feedwatch)
+for file in $(box ls /var/lib/feedwatch/); do
+  [ "$(box stat -c %u "/var/lib/feedwatch/$file")" = "$owner" ] || fail "$file belongs to the service (uid $owner)"
+done
+ok "the search index root built belongs to the service"
 
 step "system unit: a broken config fails at once, with its reason"
 printf '[[feed]]\nurl = "%s/first.xml"\nintervall = "5m"\n' "$base" >"$work/config.toml"
