@@ -8,6 +8,7 @@
 
 mod atom;
 mod health;
+mod limits;
 mod metrics;
 mod page;
 
@@ -87,6 +88,11 @@ pub fn serve(
     tracing::info!("HTTP listening on http://{bound}/");
     tokio::spawn(async move {
         let stopped = shutdown.clone();
+        let listener = limits::Bounded::new(
+            listener,
+            limits::MAX_CONNECTIONS,
+            limits::CONNECTION_LIFETIME,
+        );
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move { stopped.cancelled().await })
             .await;
