@@ -341,6 +341,28 @@ async fn the_matches_are_an_atom_feed_that_readers_and_feedwatch_itself_read() {
     );
     let (status, _, nato) = get(&format!("{base}/feeds/rules/nato.atom"), None).await;
     assert_eq!(status, 200, "{nato}");
+    // A reader that sends back the entity tag is told nothing changed.
+    let first = client()
+        .get(format!("{base}/feeds/matches.atom"))
+        .send()
+        .await
+        .unwrap();
+    let tag = first.headers()["etag"].to_str().unwrap().to_string();
+    let again = client()
+        .get(format!("{base}/feeds/matches.atom"))
+        .header("if-none-match", &tag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status().as_u16(), 304);
+    assert_eq!(again.headers()["etag"].to_str().unwrap(), tag);
+    let other = client()
+        .get(format!("{base}/feeds/rules/nato.atom"))
+        .header("if-none-match", &tag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status().as_u16(), 200, "another feed, another tag");
     let (status, _, _) = get(&format!("{base}/feeds/rules/nobody.atom"), None).await;
     assert_eq!(status, 404);
 

@@ -20,7 +20,7 @@ pub(super) async fn all_matches(State(state): State<AppState>, headers: HeaderMa
         title: "feedwatch: all matches".into(),
         self_link: self_link(&headers, "/feeds/matches.atom"),
     };
-    serve(&state, None, about).await
+    serve(&state, None, about, &headers).await
 }
 
 pub(super) async fn rule_matches(
@@ -42,10 +42,15 @@ pub(super) async fn rule_matches(
         title: format!("feedwatch: {}", rule.name),
         self_link: self_link(&headers, &path),
     };
-    serve(&state, Some(rule.name.clone()), about).await
+    serve(&state, Some(rule.name.clone()), about, &headers).await
 }
 
-async fn serve(state: &AppState, rule: Option<String>, about: FeedAbout) -> Response {
+async fn serve(
+    state: &AppState,
+    rule: Option<String>,
+    about: FeedAbout,
+    headers: &HeaderMap,
+) -> Response {
     let filter = MatchFilter {
         rule,
         since: None,
@@ -56,14 +61,44 @@ async fn serve(state: &AppState, rule: Option<String>, about: FeedAbout) -> Resp
         .db
         .read(move |s| s.matches_where(&filter))
         .await;
-    match read {
-        Ok(matches) => (
-            [(header::CONTENT_TYPE, ATOM)],
-            render(&about, &matches, Utc::now()),
-        )
-            .into_response(),
-        Err(e) => unavailable("cannot read the matches", e),
+    let matches = match read {
+        Ok(matches) => matches,
+        Err(e) => return unavailable("cannot read the matches", e),
+    };
+    // A feed with no match yet is dated at the epoch, not now, so that the same matches always
+    // give the same document and the same tag.
+    let body = render(&about, &matches, DateTime::UNIX_EPOCH);
+    let tag = entity_tag(&body);
+    if asked_again(headers, &tag) {
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, tag)]).into_response();
     }
+    (
+        [
+            (header::CONTENT_TYPE, ATOM.to_string()),
+            (header::ETAG, tag),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// A strong entity tag of the document: a feed reader that sends it back gets `304` until a
+/// match is added.
+fn entity_tag(body: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(body.as_bytes());
+    format!("\"{}\"", hex::encode(&digest[..16]))
+}
+
+/// Whether `If-None-Match` names `tag` (or is `*`).
+fn asked_again(headers: &HeaderMap, tag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().trim_start_matches("W/"))
+        .any(|t| t == tag || t == "*")
 }
 
 /// What the feed says about itself.
