@@ -75,8 +75,12 @@ impl Store {
     /// of what was alerted stay, so a pruned story can never alert again. Returns how many
     /// articles went.
     pub fn prune(&mut self, cutoff: DateTime<Utc>) -> Result<usize, StoreError> {
+        // An article its feed listed when last read (its `last_seen_at` is the feed's
+        // `listed_at`) is still there while the feed answers 304, however long that lasts.
         let deleted = self.conn.execute(
-            "DELETE FROM articles WHERE last_seen_at < ?1",
+            "DELETE FROM articles WHERE last_seen_at < ?1
+               AND last_seen_at < COALESCE(
+                   (SELECT listed_at FROM feeds WHERE feeds.id = articles.feed_id), ?1)",
             params![cutoff.timestamp()],
         )?;
         // Give freed pages back to the file system and refresh the planner's statistics.

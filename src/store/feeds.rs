@@ -179,6 +179,7 @@ pub(super) fn record_poll(
                     missed_items_at = CASE WHEN ?9 IS NULL THEN missed_items_at ELSE ?5 END,
                     suggested_interval = COALESCE(?9, suggested_interval),
                     ttl = CASE WHEN ?6 = 304 THEN ttl ELSE ?10 END,
+                    listed_at = CASE WHEN ?6 = 304 THEN listed_at ELSE ?5 END,
                     wait_until = ?11, wait_reason = ?12
                  WHERE id = ?1",
             )?

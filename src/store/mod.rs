@@ -378,8 +378,6 @@ mod tests {
         now: DateTime<Utc>,
     ) -> IngestStats {
         let write = PollWrite {
-            feed,
-            feed_url: "http://f/".into(),
             present: present.iter().map(|a| identify(a)).collect(),
             new: new
                 .into_iter()
@@ -397,6 +395,18 @@ mod tests {
                         .collect(),
                 })
                 .collect(),
+            ..poll_write(feed, now)
+        };
+        store.commit_polls(&[write]).unwrap().remove(0).unwrap()
+    }
+
+    /// A poll of feed `http://f/` answered 200 with nothing in it.
+    fn poll_write(feed: FeedId, now: DateTime<Utc>) -> PollWrite {
+        PollWrite {
+            feed,
+            feed_url: "http://f/".into(),
+            present: Vec::new(),
+            new: Vec::new(),
             outcome: PollOutcome::Success {
                 status: 200,
                 validators: Validators::default(),
@@ -409,8 +419,7 @@ mod tests {
             next_poll_at: now,
             server_wait: None,
             story: crate::story::StoryParams::default(),
-        };
-        store.commit_polls(&[write]).unwrap().remove(0).unwrap()
+        }
     }
 
     fn not_stored(store: &Store, feed: FeedId, articles: &[&Article]) -> Vec<bool> {
@@ -590,6 +599,32 @@ mod tests {
             }
         );
         assert_eq!(store.matches(10).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_feed_unchanged_for_longer_than_the_retention_keeps_its_articles() {
+        let (_dir, mut store, feed) = one_feed();
+        let long_ago = Utc::now() - chrono::Duration::days(200);
+        let listed = article("listed", "NATO");
+        poll(&mut store, feed, &[], vec![(&listed, Vec::new())], long_ago);
+        // Every poll since has been answered 304: the feed still lists it.
+        let not_modified = PollWrite {
+            outcome: PollOutcome::Success {
+                status: 304,
+                validators: Validators::default(),
+                title: None,
+                moved_to: None,
+                missed_items: None,
+                ttl: None,
+            },
+            ..poll_write(feed, Utc::now())
+        };
+        store.commit_polls(&[not_modified]).unwrap();
+        let pruned = store
+            .prune(Utc::now() - chrono::Duration::days(90))
+            .unwrap();
+        assert_eq!(pruned, 0);
+        assert_eq!(not_stored(&store, feed, &[&listed]), [false]);
     }
 
     #[test]

@@ -283,4 +283,11 @@ DELETE FROM story_sketches;
 DROP TABLE story_bands;
 DROP INDEX story_sketches_by_exact;
 "#,
+    // When a feed's body was last read: its articles then are those it still lists while it
+    // answers 304, so pruning keeps them however long the feed stays unchanged.
+    r#"
+ALTER TABLE feeds ADD COLUMN listed_at INTEGER;
+UPDATE feeds SET listed_at = (SELECT MAX(last_seen_at) FROM articles
+                              WHERE articles.feed_id = feeds.id);
+"#,
 ];
