@@ -75,13 +75,14 @@ impl Store {
     /// of what was alerted stay, so a pruned story can never alert again. Returns how many
     /// articles went.
     pub fn prune(&mut self, cutoff: DateTime<Utc>) -> Result<usize, StoreError> {
-        // An article its feed listed when last read (its `last_seen_at` is the feed's
-        // `listed_at`) is still there while the feed answers 304, however long that lasts.
+        // An article its feed listed when last read (its `last_seen_at` is within
+        // `TOUCH_EVERY` of the feed's `listed_at`) is still there while the feed answers 304,
+        // however long that lasts.
         let deleted = self.conn.execute(
             "DELETE FROM articles WHERE last_seen_at < ?1
                AND last_seen_at < COALESCE(
-                   (SELECT listed_at FROM feeds WHERE feeds.id = articles.feed_id), ?1)",
-            params![cutoff.timestamp()],
+                   (SELECT listed_at FROM feeds WHERE feeds.id = articles.feed_id) - ?2, ?1)",
+            params![cutoff.timestamp(), TOUCH_EVERY],
         )?;
         // Give freed pages back to the file system and refresh the planner's statistics.
         self.conn
@@ -184,8 +185,14 @@ const STORED_SQL: &str = "
     SELECT EXISTS (SELECT 1 FROM articles WHERE feed_id = ?1 AND identity = ?2)
         OR EXISTS (SELECT 1 FROM articles WHERE feed_id = ?1 AND canonical_link = ?3)";
 
+/// How stale `last_seen_at` may be before a poll that finds the article writes it again:
+/// pruning counts in months, and writing every present article at every poll was a fifth of
+/// a poll's CPU when nothing was new.
+pub(super) const TOUCH_EVERY: i64 = 24 * 60 * 60;
+
 /// Marks the stored ones among `identities` as still in their feed, which is what keeps them
-/// from being pruned (see `prune`) and coming back as new.
+/// from being pruned (see `prune`) and coming back as new; those marked in the last
+/// [`TOUCH_EVERY`] are left as they are.
 pub(super) fn touch(
     tx: &Connection,
     feed: FeedId,
@@ -194,14 +201,15 @@ pub(super) fn touch(
 ) -> Result<(), StoreError> {
     let mut touch = tx.prepare_cached(
         "UPDATE articles SET last_seen_at = ?4
-         WHERE feed_id = ?1 AND (identity = ?2 OR canonical_link = ?3)",
+         WHERE feed_id = ?1 AND (identity = ?2 OR canonical_link = ?3) AND last_seen_at < ?5",
     )?;
     for identity in identities {
         touch.execute(params![
             feed,
             identity.id,
             identity.canonical_link,
-            now.timestamp()
+            now.timestamp(),
+            now.timestamp() - TOUCH_EVERY
         ])?;
     }
     Ok(())

@@ -602,6 +602,44 @@ mod tests {
     }
 
     #[test]
+    fn an_article_still_in_its_feed_is_marked_seen_once_a_day() {
+        let (_dir, mut store, feed) = one_feed();
+        let t0 = Utc::now() - chrono::Duration::days(10);
+        let a = article("a", "NATO");
+        poll(&mut store, feed, &[], vec![(&a, Vec::new())], t0);
+        let seen = |store: &Store| -> i64 {
+            store
+                .conn
+                .query_row("SELECT last_seen_at FROM articles", [], |r| r.get(0))
+                .unwrap()
+        };
+        poll(
+            &mut store,
+            feed,
+            &[&a],
+            Vec::new(),
+            t0 + chrono::Duration::hours(1),
+        );
+        assert_eq!(
+            seen(&store),
+            t0.timestamp(),
+            "an hour later: not written again"
+        );
+        let t2 = t0 + chrono::Duration::days(2);
+        poll(&mut store, feed, &[&a], Vec::new(), t2);
+        assert_eq!(seen(&store), t2.timestamp(), "two days later: written");
+        // Listed at the last read, an hour ago: kept however old the cutoff makes it look.
+        poll(
+            &mut store,
+            feed,
+            &[&a],
+            Vec::new(),
+            t2 + chrono::Duration::hours(20),
+        );
+        assert_eq!(store.prune(t2 + chrono::Duration::hours(1)).unwrap(), 0);
+    }
+
+    #[test]
     fn a_feed_unchanged_for_longer_than_the_retention_keeps_its_articles() {
         let (_dir, mut store, feed) = one_feed();
         let long_ago = Utc::now() - chrono::Duration::days(200);
