@@ -46,6 +46,24 @@ pub struct PollWrite {
     pub story: StoryParams,
 }
 
+#[cfg(test)]
+impl PollWrite {
+    /// A poll of `url` answered `200` at `now` with nothing in it, for tests to fill in.
+    pub(crate) fn empty(feed: FeedId, url: &str, now: DateTime<Utc>) -> PollWrite {
+        PollWrite {
+            feed,
+            feed_url: url.into(),
+            present: Vec::new(),
+            new: Vec::new(),
+            outcome: PollOutcome::answered(200),
+            now,
+            next_poll_at: now,
+            server_wait: None,
+            story: StoryParams::default(),
+        }
+    }
+}
+
 /// A poll's write and where its result goes. The write goes back with the result, so that the
 /// poll's own task frees its articles: freeing them took a tenth of the committer's CPU time
 /// in a cold poll, and every poll waits for the committer.
@@ -384,8 +402,6 @@ mod tests {
             })
             .collect();
         PollWrite {
-            feed,
-            feed_url: url.into(),
             present: articles.iter().map(identify).collect(),
             new: articles
                 .into_iter()
@@ -407,24 +423,15 @@ mod tests {
                 missed_items: None,
                 ttl: None,
             },
-            now,
             next_poll_at: now + chrono::Duration::minutes(15),
-            server_wait: None,
-            story: crate::story::StoryParams::default(),
+            ..PollWrite::empty(feed, url, now)
         }
     }
 
     /// What a poll answered `304 Not Modified` writes: fetch state only.
     fn not_modified(feed: FeedId, url: &str, now: DateTime<Utc>) -> PollWrite {
         PollWrite {
-            outcome: PollOutcome::Success {
-                status: 304,
-                validators: Validators::default(),
-                title: None,
-                moved_to: None,
-                missed_items: None,
-                ttl: None,
-            },
+            outcome: PollOutcome::answered(304),
             ..poll_of(feed, url, &[], now)
         }
     }

@@ -85,6 +85,21 @@ pub enum PollOutcome {
     },
 }
 
+#[cfg(test)]
+impl PollOutcome {
+    /// A successful answer with `status` (`200` with a body, `304`) and nothing else to record.
+    pub(crate) fn answered(status: u16) -> PollOutcome {
+        PollOutcome::Success {
+            status,
+            validators: Default::default(),
+            title: None,
+            moved_to: None,
+            missed_items: None,
+            ttl: None,
+        }
+    }
+}
+
 impl Store {
     /// Makes the feeds table agree with the config: new feeds are added (due now), names are
     /// updated. Feeds no longer in the config keep their rows, so their articles stay

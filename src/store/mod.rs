@@ -315,7 +315,6 @@ mod tests {
     use super::*;
     use crate::alert::{Alert, FeedRef};
     use crate::dedup::{Identity, identify};
-    use crate::fetch::Validators;
     use crate::parse::Article;
 
     #[test]
@@ -395,31 +394,9 @@ mod tests {
                         .collect(),
                 })
                 .collect(),
-            ..poll_write(feed, now)
+            ..PollWrite::empty(feed, "http://f/", now)
         };
         store.commit_polls(&[write]).unwrap().remove(0).unwrap()
-    }
-
-    /// A poll of feed `http://f/` answered 200 with nothing in it.
-    fn poll_write(feed: FeedId, now: DateTime<Utc>) -> PollWrite {
-        PollWrite {
-            feed,
-            feed_url: "http://f/".into(),
-            present: Vec::new(),
-            new: Vec::new(),
-            outcome: PollOutcome::Success {
-                status: 200,
-                validators: Validators::default(),
-                title: None,
-                moved_to: None,
-                missed_items: None,
-                ttl: None,
-            },
-            now,
-            next_poll_at: now,
-            server_wait: None,
-            story: crate::story::StoryParams::default(),
-        }
     }
 
     fn not_stored(store: &Store, feed: FeedId, articles: &[&Article]) -> Vec<bool> {
@@ -647,15 +624,8 @@ mod tests {
         poll(&mut store, feed, &[], vec![(&listed, Vec::new())], long_ago);
         // Every poll since has been answered 304: the feed still lists it.
         let not_modified = PollWrite {
-            outcome: PollOutcome::Success {
-                status: 304,
-                validators: Validators::default(),
-                title: None,
-                moved_to: None,
-                missed_items: None,
-                ttl: None,
-            },
-            ..poll_write(feed, Utc::now())
+            outcome: PollOutcome::answered(304),
+            ..PollWrite::empty(feed, "http://f/", Utc::now())
         };
         store.commit_polls(&[not_modified]).unwrap();
         let pruned = store

@@ -237,10 +237,9 @@ mod tests {
     use super::*;
     use crate::alert::{Alert, FeedRef};
     use crate::dedup::identify;
-    use crate::fetch::Validators;
     use crate::matcher::text::Folded;
     use crate::parse::Article;
-    use crate::store::{FeedId, NewEntry, PollOutcome, PollWrite, RaisedAlert};
+    use crate::store::{FeedId, NewEntry, PollWrite, RaisedAlert};
     use crate::story;
 
     const LEAD: &str = "NATO leaders said Tuesday that Ukraine will be invited to join the \
@@ -282,22 +281,8 @@ mod tests {
 
     fn write(feed: FeedId, url: &str, new: Vec<NewEntry>, now: DateTime<Utc>) -> PollWrite {
         PollWrite {
-            feed,
-            feed_url: url.into(),
-            present: Vec::new(),
             new,
-            outcome: PollOutcome::Success {
-                status: 200,
-                validators: Validators::default(),
-                title: None,
-                moved_to: None,
-                missed_items: None,
-                ttl: None,
-            },
-            now,
-            next_poll_at: now,
-            story: StoryParams::default(),
-            server_wait: None,
+            ..PollWrite::empty(feed, url, now)
         }
     }
 
