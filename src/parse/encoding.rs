@@ -194,6 +194,20 @@ fn rewrite_declaration(text: &str) -> Option<String> {
     if !body[start..].starts_with("<?xml") {
         return (body.len() != text.len()).then(|| body.to_string());
     }
+    // A declaration holds no `<` and ends at its first `>`, which `?` comes before. One cut
+    // short (`<?xml ve<rss …`) would have the XML layer read on to the next `?>`, into the
+    // document, and take an `encoding` found there in mid-read (it panics): it goes.
+    let rest = &body[start..];
+    let close = rest.find('>');
+    let next_tag = rest[1..].find('<').map(|at| at + 1);
+    let well_formed = match (close, next_tag) {
+        (Some(close), next) => next.is_none_or(|next| next > close) && rest[..close].ends_with('?'),
+        (None, _) => false,
+    };
+    if !well_formed {
+        let cut = next_tag.or(close.map(|c| c + 1)).unwrap_or(rest.len());
+        return Some(format!("{}{}", &body[..start], &rest[cut..]));
+    }
     let end = start + body[start..].find("?>")?;
     let decl = &body[start..end];
     let label = attribute(decl, "encoding")?;
@@ -310,6 +324,17 @@ mod tests {
             );
         }
         assert_eq!(announced(b"<rss/>"), None);
+    }
+
+    #[test]
+    fn a_declaration_cut_short_is_dropped_not_read_into_the_document() {
+        let cut = "<?xml ve<rss version=\"2.0\"><channel><title>T</title></channel></rss>\
+                   <?xml version=\"1.0\" encoding=\"utf-16\"?>";
+        let settled = settle(Cow::Borrowed(cut));
+        assert!(settled.starts_with("<rss version"), "{settled}");
+        assert!(!settled.contains("<?xml"), "{settled}");
+        let unclosed = settle(Cow::Borrowed("<?xml version='1.0' x><rss/>"));
+        assert_eq!(unclosed, "<rss/>");
     }
 
     #[test]
