@@ -187,32 +187,26 @@ pub(super) fn attribute<'a>(tag: &'a str, name: &str) -> Option<&'a str> {
     None
 }
 
-/// Rewrites `encoding="..."` in a leading XML declaration to UTF-8; `None` if nothing to do.
+/// Rewrites `encoding="..."` in a leading XML declaration to UTF-8, after dropping any
+/// declaration cut short before it; `None` if nothing to do.
 fn rewrite_declaration(text: &str) -> Option<String> {
     let body = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut body = Cow::Borrowed(body);
+    while let Some((start, cut)) = broken_declaration(&body) {
+        body = Cow::Owned(format!("{}{}", &body[..start], &body[start + cut..]));
+    }
+    let changed = body.len() != text.len();
     let start = body.len() - body.trim_start().len();
     if !body[start..].starts_with("<?xml") {
-        return (body.len() != text.len()).then(|| body.to_string());
-    }
-    // A declaration holds no `<` and ends at its first `>`, which `?` comes before. One cut
-    // short (`<?xml ve<rss …`) would have the XML layer read on to the next `?>`, into the
-    // document, and take an `encoding` found there in mid-read (it panics): it goes.
-    let rest = &body[start..];
-    let close = rest.find('>');
-    let next_tag = rest[1..].find('<').map(|at| at + 1);
-    let well_formed = match (close, next_tag) {
-        (Some(close), next) => next.is_none_or(|next| next > close) && rest[..close].ends_with('?'),
-        (None, _) => false,
-    };
-    if !well_formed {
-        let cut = next_tag.or(close.map(|c| c + 1)).unwrap_or(rest.len());
-        return Some(format!("{}{}", &body[..start], &rest[cut..]));
+        return changed.then(|| body.into_owned());
     }
     let end = start + body[start..].find("?>")?;
     let decl = &body[start..end];
-    let label = attribute(decl, "encoding")?;
+    let Some(label) = attribute(decl, "encoding") else {
+        return changed.then(|| body.into_owned());
+    };
     if label.eq_ignore_ascii_case("utf-8") {
-        return (body.len() != text.len()).then(|| body.to_string());
+        return changed.then(|| body.into_owned());
     }
     let label_at = start + decl.find(label)?;
     let mut fixed = String::with_capacity(body.len());
@@ -220,6 +214,32 @@ fn rewrite_declaration(text: &str) -> Option<String> {
     fixed.push_str("UTF-8");
     fixed.push_str(&body[label_at + label.len()..]);
     Some(fixed)
+}
+
+/// Where a leading XML declaration cut short starts and how long it is. A declaration holds no
+/// `<` and ends at its first `>`, which `?` comes before. One cut short (`<?xml ve<rss …`)
+/// would have the XML layer read on to the next `?>`, into the document, and take an
+/// `encoding` found there in mid-read (it panics), so it goes; the one after it may be cut
+/// short too.
+fn broken_declaration(body: &str) -> Option<(usize, usize)> {
+    let start = body.len() - body.trim_start().len();
+    let rest = &body[start..];
+    if !rest.starts_with("<?xml") {
+        return None;
+    }
+    let close = rest.find('>');
+    let next_tag = rest[1..].find('<').map(|at| at + 1);
+    let well_formed = match close {
+        Some(close) => next_tag.is_none_or(|next| next > close) && rest[..close].ends_with('?'),
+        None => false,
+    };
+    if well_formed {
+        return None;
+    }
+    Some((
+        start,
+        next_tag.or(close.map(|c| c + 1)).unwrap_or(rest.len()),
+    ))
 }
 
 #[cfg(test)]
@@ -335,6 +355,9 @@ mod tests {
         assert!(!settled.contains("<?xml"), "{settled}");
         let unclosed = settle(Cow::Borrowed("<?xml version='1.0' x><rss/>"));
         assert_eq!(unclosed, "<rss/>");
+        let twice = "\n<?xml version=\"1.0\" encoding=\"u<?xml encoding=\"windows-1251\"{\"a\":1}";
+        // With no markup after them, nothing is left to read.
+        assert_eq!(settle(Cow::Borrowed(twice)), "\n");
     }
 
     #[test]
