@@ -24,7 +24,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -35,6 +35,7 @@ use axum::response::{IntoResponse, Response};
 
 mod common;
 
+use common::news::{Latency, Lcg};
 use common::{measure_child_if_asked, run_feedwatch};
 
 /// How each run calls feedwatch.
@@ -44,69 +45,14 @@ const POLL_ARGS: &[&str] = &["--log-level", "warn", "run", "--once"];
 /// says otherwise, as real feeds are spread over many sites; feedwatch limits requests per host.
 const HOSTS: usize = 25;
 
-/// How long the server takes to start each answer.
-#[derive(Clone, Copy, Debug)]
-struct Latency {
-    median: Duration,
-    long_tail: bool,
-}
-
 /// Set for the steady-state run: every feed answers 200 with its whole body, as a server that
 /// ignores `If-None-Match` does, and nothing in it is new.
 static IGNORE_VALIDATORS: AtomicBool = AtomicBool::new(false);
-
-/// Answers ever given, to draw each one's latency from.
-static ANSWERS: AtomicU64 = AtomicU64::new(0);
-
-impl Latency {
-    /// The wait before one answer: fixed, or log-normal with sigma 1 around the median.
-    fn draw(&self) -> Duration {
-        if !self.long_tail {
-            return self.median;
-        }
-        let mut rng = common::Seeded(ANSWERS.fetch_add(1, Ordering::Relaxed) * 0x9e37_79b9 + 1);
-        rng.next();
-        // Box-Muller: one standard normal number from two uniform ones.
-        let (u1, u2) = (rng.unit().max(1e-12), rng.unit());
-        let normal = (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
-        self.median
-            .mul_f64(normal.exp())
-            .min(Duration::from_secs(20))
-    }
-}
 
 struct Site {
     feeds: HashMap<String, Feed>,
     latency: Latency,
 }
-
-/// Everyday news words for generated text; none of them alone makes a rule match.
-#[rustfmt::skip]
-const WORDS: &[&str] = &[
-    "government", "market", "council", "report", "energy", "weather", "minister", "vote",
-    "football", "election", "border", "trade", "court", "strike", "harbour", "rail", "science",
-    "port", "health", "city", "police", "school", "company", "price", "water", "people", "year",
-    "week", "plan", "office", "local", "public", "service", "project", "data", "hospital",
-    "road", "club", "season", "film", "music", "festival", "museum", "river", "farm", "bridge",
-    "airport", "train", "ferry", "union", "workers", "teachers", "students", "parents",
-    "residents", "mayor", "judge", "jury", "trial", "agency", "survey", "study", "research",
-    "results", "figures", "growth", "jobs", "wages", "rent", "housing", "homes", "shops",
-    "tourism", "visitors", "summer", "winter", "morning", "evening", "night", "weekend", "new",
-    "old", "first", "last", "major", "small", "national", "regional", "official", "said",
-    "says", "will", "could", "after", "before", "during", "about", "against", "between",
-    "with", "from", "over", "under", "the", "a", "of", "to", "in", "on", "and", "for", "is",
-    "was", "has", "have", "more", "than", "its", "their", "this", "that",
-];
-
-/// What the rules look for; about one article in eight mentions one of them.
-#[rustfmt::skip]
-const TOPIC_TERMS: &[&str] = &[
-    "Ukraine", "Ukrainian", "NATO", "Jens Stoltenberg", "Kremlin", "inflation", "budget",
-    "storm", "storms", "earthquake", "wildfire", "ransomware", "data breach", "Olympics",
-    "vaccine", "outbreak", "central bank", "interest rates", "semiconductor", "chip factory",
-    "climate summit", "emissions", "heatwave", "flooding", "cyclone", "refugees", "asylum",
-    "artificial intelligence", "quantum computer", "space launch", "Mars", "satellite",
-];
 
 const RULES: &str = r#"
 [[rule]]
@@ -169,40 +115,6 @@ query = '"space launch" OR Mars OR satellite'
 struct Feed {
     body: Bytes,
     etag: String,
-}
-
-/// A tiny deterministic generator, so every run serves the same feeds.
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        self.0 >> 33
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    /// `n` everyday words; one time in `topic_odds` one of them is a topic term instead.
-    fn words(&mut self, n: usize, topic_odds: usize) -> String {
-        let topic_at = (self.below(topic_odds) == 0).then(|| self.below(n));
-        let mut text = String::new();
-        for i in 0..n {
-            if i > 0 {
-                text.push(' ');
-            }
-            if topic_at == Some(i) {
-                text.push_str(TOPIC_TERMS[self.below(TOPIC_TERMS.len())]);
-            } else {
-                text.push_str(WORDS[self.below(WORDS.len())]);
-            }
-        }
-        text
-    }
 }
 
 fn generate_feed(index: usize, rng: &mut Lcg) -> (String, usize) {

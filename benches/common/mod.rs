@@ -6,6 +6,7 @@
 #[path = "../../tests/common/child.rs"]
 mod child;
 mod measure;
+pub mod news;
 
 pub use child::{Measured, wait4};
 pub use measure::{measure_child_if_asked, run_feedwatch};
