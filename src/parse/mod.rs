@@ -91,12 +91,15 @@ pub fn parse(
     });
     // The XML and JSON layers are third-party code fed untrusted bytes: should one of them panic,
     // that is this feed's error, not the end of the daemon. A panic of a known kind is tried
-    // again with its trigger taken out.
-    let attempt = |spaced_emails| {
-        std::panic::catch_unwind(|| parse_guarded(bytes, content_type, base_url, spaced_emails))
-    };
-    attempt(false)
-        .or_else(|first| attempt(true).map_err(|_| first))
+    // again with its trigger taken out: first the least of it, then all of it.
+    let attempt =
+        |guard| std::panic::catch_unwind(|| parse_guarded(bytes, content_type, base_url, guard));
+    attempt(Guard::None)
+        .or_else(|first| {
+            attempt(Guard::SpacedEmails)
+                .or_else(|_| attempt(Guard::NoAuthors))
+                .map_err(|_| first)
+        })
         .unwrap_or_else(|payload| {
             let reason = payload
                 .downcast_ref::<&str>()
@@ -107,20 +110,35 @@ pub fn parse(
         })
 }
 
-/// `spaced_emails`: set apart e-mail addresses that touch a non-ASCII character
-/// ([`repair::space_out_emails`]), which feed-rs's author parser cuts inside.
+/// What is taken out of a feed read again after feed-rs's author parser panicked on it: it
+/// takes an author's name to be what is left after the e-mail address and one byte more, and
+/// panics when that byte is inside a character.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Guard {
+    None,
+    /// E-mail addresses set apart from the non-ASCII characters they touch
+    /// ([`repair::space_out_emails`]): the authors are kept.
+    SpacedEmails,
+    /// The authors it parses left out ([`repair::drop_authors`]), when markup or escapes
+    /// between the address and the character hide them from the first.
+    NoAuthors,
+}
+
 fn parse_guarded(
     bytes: &[u8],
     content_type: Option<&str>,
     base_url: Option<&str>,
-    spaced_emails: bool,
+    guard: Guard,
 ) -> Result<ParsedFeed, ParseError> {
     let decoded = decode(bytes, content_type);
     let mut normalised = repair::normalise(&decoded);
-    if spaced_emails {
-        normalised = Some(repair::space_out_emails(
-            normalised.as_deref().unwrap_or(&decoded),
-        ));
+    let guarded = |text: &str| match guard {
+        Guard::None => None,
+        Guard::SpacedEmails => Some(repair::space_out_emails(text)),
+        Guard::NoAuthors => Some(repair::drop_authors(text)),
+    };
+    if let Some(text) = guarded(normalised.as_deref().unwrap_or(&decoded)) {
+        normalised = Some(text);
     }
     let text = normalised.as_deref().unwrap_or(&decoded);
     let first_try = parse_utf8(text.as_bytes(), base_url);

@@ -63,6 +63,41 @@ pub(super) fn space_out_emails(text: &str) -> String {
     out
 }
 
+/// The start and end tags of the RSS elements whose text feed-rs reads as "name and e-mail
+/// address".
+static AUTHOR_TAG: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"<(/?)(managingEditor|webMaster|author)\b").expect("static pattern")
+});
+
+/// The feed without what feed-rs parses as an author's name and address: RSS
+/// `managingEditor`, `webMaster` and `author` elements (renamed to names it skips), JSON Feed
+/// `author` and `authors`.
+/// The last resort for a feed that made the author parser panic however its addresses were
+/// set apart: a feed without authors is better than none.
+pub(super) fn drop_authors(text: &str) -> String {
+    if text.trim_start().starts_with('{') {
+        let Ok(mut feed) = serde_json::from_str::<serde_json::Value>(text) else {
+            return text.to_string();
+        };
+        let strip = |object: &mut serde_json::Value| {
+            if let Some(map) = object.as_object_mut() {
+                map.remove("author");
+                map.remove("authors");
+            }
+        };
+        strip(&mut feed);
+        if let Some(items) = feed.get_mut("items").and_then(|i| i.as_array_mut()) {
+            items.iter_mut().for_each(strip);
+        }
+        return feed.to_string();
+    }
+    // Renamed, not cut out: an element feed-rs does not know is skipped whole, however its
+    // content or its end is broken.
+    AUTHOR_TAG
+        .replace_all(text, "<${1}x-dropped-$2")
+        .into_owned()
+}
+
 /// Replaces references to non-ASCII characters by the characters, where the text may hold
 /// them as they are (not the XML-invalid ones, not JSON's surrogate halves).
 fn write_out_references(text: &str) -> std::borrow::Cow<'_, str> {
@@ -815,6 +850,25 @@ pub(super) fn balance_tags(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn authors_are_left_out_of_rss_and_json_feeds() {
+        let rss = "<channel><webMaster>\u{1f600}<![CDATA[w@example.org]]></webMaster>\
+                   <item><title>T</title><author a='1'>x</author><author/></item></channel>";
+        assert_eq!(
+            drop_authors(rss),
+            "<channel><x-dropped-webMaster>\u{1f600}<![CDATA[w@example.org]]></x-dropped-webMaster>\
+             <item><title>T</title><x-dropped-author a='1'>x</x-dropped-author><x-dropped-author/>\
+             </item></channel>"
+        );
+        let json =
+            r#"{"title":"J","author":{"name":"a"},"items":[{"id":"1","authors":[{"name":"b"}]}]}"#;
+        let dropped: serde_json::Value = serde_json::from_str(&drop_authors(json)).unwrap();
+        assert_eq!(
+            dropped,
+            serde_json::json!({"title": "J", "items": [{"id": "1"}]})
+        );
+    }
 
     /// feed-rs cuts the byte before and after what it takes for an address: that byte must be
     /// ASCII whether the character is there as it is or as a reference, behind `mailto:` or not.
