@@ -117,9 +117,12 @@ pub fn backoff(period: Duration, failures: u32, jitter: f64) -> Duration {
 }
 
 /// A cheap, dependency-free number in 0..1 for jitter: spreading polls needs no cryptography.
+/// The same seed gives the same number, so a feed keeps its place in a spread however often
+/// the scheduler looks at it (a fresh random hasher each time moved every unpolled feed to a
+/// new slot at every look, and most of them to the front).
 pub fn jitter_fraction(seed: &str) -> f64 {
-    use std::hash::{BuildHasher, RandomState};
-    let hash = RandomState::new().hash_one(seed);
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(seed);
     (hash % 10_000) as f64 / 10_000.0
 }
 
@@ -131,6 +134,22 @@ pub fn chrono_duration(d: Duration) -> chrono::Duration {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn jitter_is_the_same_for_a_seed_and_spread_across_seeds() {
+        assert_eq!(
+            jitter_fraction("https://a.example/feed"),
+            jitter_fraction("https://a.example/feed")
+        );
+        let spread: Vec<f64> = (0..1000)
+            .map(|i| jitter_fraction(&format!("https://site{i}.example/feed")))
+            .collect();
+        let first_half = spread.iter().filter(|&&j| j < 0.5).count();
+        assert!(
+            (400..600).contains(&first_half),
+            "{first_half} of 1000 under 0.5"
+        );
+    }
 
     #[test]
     fn interval_adds_the_period() {
