@@ -201,6 +201,9 @@ struct Daemon {
     polling: HashSet<FeedId>,
     /// When the loop looks over the feeds next: the earliest next poll it knows of.
     next_wake: DateTime<Utc>,
+    /// Whether due feeds were left unstarted because [`Daemon::poll_window`] polls were
+    /// under way: the loop looks again once half of them have ended.
+    saturated: bool,
     /// Whether freed memory went back to the system since the last poll ended.
     trimmed: bool,
     watchdog: Option<Duration>,
@@ -264,6 +267,7 @@ impl Daemon {
             in_flight: HashMap::new(),
             polling: HashSet::new(),
             next_wake: started,
+            saturated: false,
             trimmed: false,
             watchdog: systemd::watchdog_interval(),
             _watcher: watcher,
@@ -287,9 +291,14 @@ impl Daemon {
         let mut states = self.pipeline.db.read(|s| s.poll_states()).await?;
         let nap = self.watchdog.unwrap_or(MAX_SLEEP).min(MAX_SLEEP);
         let mut next_wake = now + chrono_duration(nap);
+        let window = self.poll_window();
         for (feed, id) in &self.feeds {
             if self.polling.contains(id) {
                 continue; // never poll one feed twice at the same time
+            }
+            if self.polls.len() >= window {
+                self.saturated = true;
+                break;
             }
             // A feed never polled starts within the first minute, spread so that a config
             // of many feeds does not fire them all at once.
@@ -317,6 +326,12 @@ impl Daemon {
         Ok(next_wake)
     }
 
+    /// Polls under way at most, as `run --once` starts them: a poll waiting for its host's
+    /// turn or a fetch slot holds memory, and a hundred thousand of them at once held gigabytes.
+    fn poll_window(&self) -> usize {
+        self.pipeline.fetcher.max_in_flight() * 2
+    }
+
     /// Hands what a finished poll stored to delivery and the search indexer.
     fn poll_ended(
         &mut self,
@@ -336,6 +351,12 @@ impl Daemon {
         };
         if let Some(next) = next {
             self.next_wake = self.next_wake.min(next);
+        }
+        // Feeds left due for want of room: look again once half the window is free, not at
+        // each poll's end, which would read every feed's state for each.
+        if self.saturated && self.polls.len() <= self.poll_window() / 2 {
+            self.saturated = false;
+            self.next_wake = Utc::now();
         }
         match joined {
             Ok((_, Ok(report))) => {

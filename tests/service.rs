@@ -447,3 +447,32 @@ async fn a_listing_piped_into_a_reader_that_leaves_ends_quietly() {
         "{status:?}: {stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_daemon_with_room_for_two_polls_at_a_time_still_polls_every_feed() {
+    let server = TestServer::start().await;
+    let names: Vec<String> = (0..8).map(|i| format!("f{i}")).collect();
+    for name in &names {
+        server.feed(
+            &format!("{name}.xml"),
+            "application/rss+xml",
+            rss(name, &[(name, &format!("NATO news from {name}"), "")]),
+        );
+    }
+    // `max_fetches = 1` leaves the daemon room for two polls under way.
+    let config = names
+        .iter()
+        .fold(ConfigBuilder::new(), |config, name| {
+            config.named_feed(name, &server.url(&format!("/feeds/{name}.xml")))
+        })
+        .rule("n", "NATO", &[])
+        .build();
+    let ws = Workspace::new(&format!("max_fetches = 1\n\n{config}"));
+    let daemon = Daemon::start(&ws.config(), &[]);
+    daemon.wait_for_log("feedwatch started", 1).await;
+    wait_until(WAIT, "every feed's article to be stored", || {
+        ws.query_i64("SELECT COUNT(*) FROM articles") == 8
+    })
+    .await;
+    daemon.kill().await;
+}
