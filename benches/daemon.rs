@@ -20,7 +20,6 @@
 //! `FEEDWATCH_BIN=/path/to/feedwatch` runs another build.
 
 use std::fmt::Write as _;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -199,15 +198,7 @@ async fn start_site(
     news_every: Duration,
     horizon: Duration,
 ) -> (Arc<Site>, Vec<String>) {
-    let mut listeners = Vec::new();
-    for host in 0..hosts {
-        let ip = format!("127.0.{}.{}", host / 250, host % 250 + 1);
-        let listener = tokio::net::TcpListener::bind((ip.as_str(), 0))
-            .await
-            .expect("bind a loopback address");
-        listeners.push(listener);
-    }
-    let addrs: Vec<SocketAddr> = listeners.iter().map(|l| l.local_addr().unwrap()).collect();
+    let (listeners, addrs) = common::news::loopback_listeners(hosts).await;
     let mut rng = common::Seeded(42);
     let mut feeds = Vec::with_capacity(n);
     let mut urls = Vec::with_capacity(n);

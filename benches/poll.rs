@@ -22,7 +22,6 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -171,15 +170,7 @@ async fn serve(State(site): State<Arc<Site>>, request: Request) -> Response {
 /// Starts one listener per host and returns the feed URLs, the item count and the body bytes.
 async fn start_site(n: usize, hosts: usize, latency: Latency) -> (Vec<String>, usize, usize) {
     let mut rng = Lcg(42);
-    let mut listeners = Vec::new();
-    for host in 0..hosts {
-        let ip = format!("127.0.{}.{}", host / 250, host % 250 + 1);
-        let listener = tokio::net::TcpListener::bind((ip.as_str(), 0))
-            .await
-            .expect("bind a loopback address");
-        listeners.push(listener);
-    }
-    let addrs: Vec<SocketAddr> = listeners.iter().map(|l| l.local_addr().unwrap()).collect();
+    let (listeners, addrs) = common::news::loopback_listeners(hosts).await;
     let mut feeds = HashMap::new();
     let mut urls = Vec::new();
     let (mut items, mut bytes) = (0, 0);

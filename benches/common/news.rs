@@ -92,3 +92,20 @@ impl Lcg {
         text
     }
 }
+
+/// One listener on each of `hosts` loopback addresses (127.0.0.1, 127.0.0.2, …), as real feeds
+/// are spread over many sites, with the addresses they are bound to.
+pub async fn loopback_listeners(
+    hosts: usize,
+) -> (Vec<tokio::net::TcpListener>, Vec<std::net::SocketAddr>) {
+    let mut listeners = Vec::new();
+    for host in 0..hosts {
+        let ip = format!("127.0.{}.{}", host / 250, host % 250 + 1);
+        let listener = tokio::net::TcpListener::bind((ip.as_str(), 0))
+            .await
+            .expect("bind a loopback address");
+        listeners.push(listener);
+    }
+    let addrs = listeners.iter().map(|l| l.local_addr().unwrap()).collect();
+    (listeners, addrs)
+}
