@@ -290,4 +290,9 @@ ALTER TABLE feeds ADD COLUMN listed_at INTEGER;
 UPDATE feeds SET listed_at = (SELECT MAX(last_seen_at) FROM articles
                               WHERE articles.feed_id = feeds.id);
 "#,
+    // Pruning finds old sketches by article id (`Store::prune_stories`): an index over their
+    // times only cost every stored article an insert.
+    r#"
+DROP INDEX story_sketches_by_time;
+"#,
 ];
