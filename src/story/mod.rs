@@ -18,6 +18,8 @@
 //! a restart ([`crate::store`]), and `preview` and `backtest` use windows of their own.
 
 pub(crate) mod index;
+mod shingles;
+mod shingles_fast;
 pub(crate) mod window;
 
 use std::time::Duration;
@@ -103,25 +105,7 @@ pub fn sketch(folded: &mut Folded, title: &str, summary: &str) -> Option<Sketch>
         let w = if i == title_words { w ^ 0x9e37 } else { w };
         exact = (exact ^ w).wrapping_mul(FNV_PRIME);
     }
-    // Pairs within the title and within the lead, none across the seam.
-    let pairs = |ws: &[u64]| {
-        ws.windows(2)
-            .map(|p| mix(p[0].rotate_left(17) ^ p[1]))
-            .collect::<Vec<_>>()
-    };
-    let (t, l) = words.split_at(title_words);
-    let mut shingles = pairs(t);
-    shingles.extend(pairs(l));
-    shingles.sort_unstable();
-    shingles.dedup();
-    if shingles.len() < MIN_SHINGLES {
-        return None;
-    }
-    // The words themselves too: independent reports of one event share its names and
-    // numbers more than their word order.
-    shingles.extend(words.iter().map(|&w| mix(w)));
-    shingles.sort_unstable();
-    shingles.dedup();
+    let shingles = shingles_fast::shingles(&words, title_words)?;
     Some(Sketch {
         exact: exact as i64,
         size: u16::try_from(shingles.len()).unwrap_or(u16::MAX),
@@ -170,14 +154,14 @@ pub fn bands(sketch: &Sketch) -> [i64; BANDS] {
 
 /// The best of `candidates` at or above `threshold`: exact copies first, then the most alike,
 /// the earliest on a tie (candidates come oldest first).
-pub fn best_match<K: Copy>(
+pub fn best_match<'a, K: Copy>(
     sketch: &Sketch,
-    candidates: impl IntoIterator<Item = (K, Sketch)>,
+    candidates: impl IntoIterator<Item = (K, &'a Sketch)>,
     threshold: f64,
 ) -> Option<Joined<K>> {
     let mut best: Option<Joined<K>> = None;
     for (article, other) in candidates {
-        let similarity = similarity(sketch, &other);
+        let similarity = similarity(sketch, other);
         if similarity >= threshold && best.is_none_or(|b| similarity > b.similarity) {
             best = Some(Joined {
                 article,

@@ -59,7 +59,7 @@ impl<K: Copy> Window<K> {
         let since = window_start(at, &self.params);
         let candidates = self.index.candidates(sketch).into_iter().filter_map(|seq| {
             let entry = self.entry(seq)?;
-            let other = entry.sketch.clone()?;
+            let other = entry.sketch.as_ref()?;
             // Not "at or before `at`": the store's polls record their own times, which need
             // not come in order within one commit.
             (entry.at >= since).then_some((seq, other))

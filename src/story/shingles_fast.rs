@@ -1,0 +1,103 @@
+//! The shingles of [`super::shingles`] without sorting them: a text has a hundred or so, and
+//! sorting them twice was most of the cost of a sketch. A small set tells which are new.
+
+use super::shingles::pair;
+use super::{MIN_SHINGLES, mix};
+
+/// The distinct shingles of a text of `words` (hashed), the first `title_words` its title, in
+/// the order first found; `None` with fewer than [`MIN_SHINGLES`] distinct word pairs. The
+/// same set as [`super::shingles::shingles`].
+pub(super) fn shingles(words: &[u64], title_words: usize) -> Option<Vec<u64>> {
+    let (title, lead) = words.split_at(title_words);
+    // Fewer than two shingles a word: pairs and words.
+    let mut distinct = Distinct::with_room(2 * words.len());
+    for p in title.windows(2).chain(lead.windows(2)) {
+        distinct.insert(pair(p[0], p[1]));
+    }
+    if distinct.found.len() < MIN_SHINGLES {
+        return None;
+    }
+    for &word in words {
+        distinct.insert(mix(word));
+    }
+    Some(distinct.found)
+}
+
+/// A set of shingles by open addressing. Shingles are mixed hashes already, so their low bits
+/// pick the slot; 0 marks an empty slot, and the shingle 0 is kept apart.
+struct Distinct {
+    slots: Vec<u64>,
+    zero: bool,
+    found: Vec<u64>,
+}
+
+impl Distinct {
+    /// Room for `room` shingles, the table at most half full.
+    fn with_room(room: usize) -> Distinct {
+        Distinct {
+            slots: vec![0; (2 * room).next_power_of_two().max(16)],
+            zero: false,
+            found: Vec::with_capacity(room),
+        }
+    }
+
+    fn insert(&mut self, shingle: u64) {
+        if shingle == 0 {
+            if !self.zero {
+                self.zero = true;
+                self.found.push(0);
+            }
+            return;
+        }
+        let mask = self.slots.len() - 1;
+        let mut slot = shingle as usize & mask;
+        loop {
+            match self.slots[slot] {
+                0 => {
+                    self.slots[slot] = shingle;
+                    self.found.push(shingle);
+                    return;
+                }
+                held if held == shingle => return,
+                _ => slot = (slot + 1) & mask,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::super::shingles as plain;
+    use super::*;
+
+    proptest! {
+        // Few distinct words, so that pairs and words repeat; 0 hashes to the shingle 0.
+        #[test]
+        fn gives_the_shingles_sorting_gives(
+            words in prop::collection::vec(0u64..24, 0..120),
+            cut in 0usize..=120,
+        ) {
+            let title_words = cut.min(words.len());
+            let fast = shingles(&words, title_words).map(|mut s| {
+                s.sort_unstable();
+                s
+            });
+            prop_assert_eq!(fast, plain::shingles(&words, title_words));
+        }
+
+        #[test]
+        fn gives_the_shingles_sorting_gives_for_any_hashes(
+            words in prop::collection::vec(any::<u64>(), 0..200),
+            cut in 0usize..=200,
+        ) {
+            let title_words = cut.min(words.len());
+            let fast = shingles(&words, title_words).map(|mut s| {
+                s.sort_unstable();
+                s
+            });
+            prop_assert_eq!(fast, plain::shingles(&words, title_words));
+        }
+    }
+}
