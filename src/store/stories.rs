@@ -110,8 +110,18 @@ pub(super) fn place(
     params: &StoryParams,
 ) -> Result<Placement, StoreError> {
     let window = index.get(tx, params)?;
-    let placement =
-        find(tx, window, sketch, now)?.unwrap_or_else(|| Placement::alone(article, alert_key));
+    let placed = window.place(article, Some(sketch.clone()), now);
+    let placement = match placed.joined {
+        // Every article in the window has its row: the story's key is kept with it.
+        Some(joined) => Placement {
+            id: placed.story,
+            key: tx
+                .prepare_cached("SELECT story_key FROM story_sketches WHERE article_id = ?1")?
+                .query_row(params![joined.article], |r| r.get(0))?,
+            joined: Some(joined),
+        },
+        None => Placement::alone(article, alert_key),
+    };
     let joined = placement.joined;
     tx.prepare_cached(
         "INSERT INTO story_sketches (article_id, story_id, story_key, joined_to, similarity,
@@ -128,7 +138,6 @@ pub(super) fn place(
         sketch.exact,
         sketch.to_bytes()
     ])?;
-    window.record(article, placement.id, Some(sketch.clone()), now);
     if joined.is_some() {
         tx.prepare_cached("UPDATE articles SET story_id = ?2 WHERE id = ?1")?
             .execute(params![article, placement.id])?;

@@ -47,6 +47,24 @@ impl BandIndex {
         }
     }
 
+    /// Records `article` as the newest with each of the sketch's keys, and gives the articles
+    /// that were: [`BandIndex::candidates`] then [`BandIndex::insert`], in one probe per key.
+    pub fn replace(&mut self, sketch: &Sketch, article: u32) -> Vec<u32> {
+        let mut found = Vec::with_capacity(MAX_CANDIDATES);
+        for key in keys(sketch) {
+            // A key the sketch has twice gives back the article itself the second time.
+            if let Some(old) = self.newest.insert(key, article)
+                && old != article
+                && found.len() < MAX_CANDIDATES
+                && !found.contains(&old)
+            {
+                found.push(old);
+            }
+        }
+        found.sort_unstable();
+        found
+    }
+
     /// How many keys it holds, including those of articles gone from the window.
     pub fn len(&self) -> usize {
         self.newest.len()

@@ -123,3 +123,32 @@ proptest! {
         }
     }
 }
+
+/// Sketches drawn from few values, so that their bands and exact hashes often meet.
+fn alike_sketches() -> impl Strategy<Value = Vec<Sketch>> {
+    let sketch =
+        (0i64..4, prop::collection::vec(0u32..3, HASHES)).prop_map(|(exact, mins)| Sketch {
+            exact,
+            size: 20,
+            mins: mins.try_into().unwrap(),
+        });
+    prop::collection::vec(sketch, 1..60)
+}
+
+proptest! {
+    /// Replacing finds the candidates a lookup finds, and leaves the index as an insert does.
+    #[test]
+    fn replacing_is_looking_up_then_inserting(sketches in alike_sketches()) {
+        let (mut replaced, mut inserted) = (BandIndex::default(), BandIndex::default());
+        for (article, sketch) in sketches.iter().enumerate() {
+            let article = article as u32;
+            let expected = inserted.candidates(sketch);
+            inserted.insert(sketch, article);
+            prop_assert_eq!(replaced.replace(sketch, article), expected);
+            prop_assert_eq!(replaced.len(), inserted.len());
+        }
+        for sketch in &sketches {
+            prop_assert_eq!(replaced.candidates(sketch), inserted.candidates(sketch));
+        }
+    }
+}

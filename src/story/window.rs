@@ -53,11 +53,68 @@ impl<K: Copy> Window<K> {
 
     /// The story of an article seen at `at`, without recording it.
     pub fn find(&self, sketch: &Sketch, at: DateTime<Utc>) -> Option<(K, Joined<K>)> {
+        self.best(sketch, self.index.candidates(sketch), at)
+    }
+
+    /// Places an article seen at `at` (articles come in order of time) in its story and
+    /// records it; articles older than the window are let go first.
+    pub fn place(&mut self, key: K, sketch: Option<Sketch>, at: DateTime<Utc>) -> Placed<K> {
+        self.expire(window_start(at, &self.params));
+        // One probe of the index per key finds the candidates and records the article.
+        let found = sketch.as_ref().and_then(|s| {
+            let candidates = self.index.replace(s, self.next_seq());
+            self.best(s, candidates, at)
+        });
+        let placed = match found {
+            Some((story, joined)) => Placed {
+                story,
+                joined: Some(joined),
+            },
+            None => Placed {
+                story: key,
+                joined: None,
+            },
+        };
+        self.push(key, placed.story, sketch, at);
+        placed
+    }
+
+    /// Records an article placed in `story` already, for the articles after it; articles older
+    /// than the window, and the oldest beyond [`MAX_ARTICLES`], are let go first.
+    pub fn record(&mut self, key: K, story: K, sketch: Option<Sketch>, at: DateTime<Utc>) {
+        self.expire(window_start(at, &self.params));
+        if let Some(s) = &sketch {
+            self.index.insert(s, self.next_seq());
+        }
+        self.push(key, story, sketch, at);
+    }
+
+    /// Takes up what [`StoryParams`] say from now on (a reloaded config).
+    pub fn set_params(&mut self, params: StoryParams) {
+        self.params = params;
+    }
+
+    /// How many articles the window holds.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The candidate at or above the threshold `sketch` is most like, with its story.
+    fn best(
+        &self,
+        sketch: &Sketch,
+        candidates: Vec<u32>,
+        at: DateTime<Utc>,
+    ) -> Option<(K, Joined<K>)> {
         if self.params.window.is_zero() {
             return None;
         }
         let since = window_start(at, &self.params);
-        let candidates = self.index.candidates(sketch).into_iter().filter_map(|seq| {
+        let candidates = candidates.into_iter().filter_map(|seq| {
             let entry = self.entry(seq)?;
             let other = entry.sketch.as_ref()?;
             // Not "at or before `at`": the store's polls record their own times, which need
@@ -75,36 +132,17 @@ impl<K: Copy> Window<K> {
         ))
     }
 
-    /// Places an article seen at `at` (articles come in order of time) in its story and
-    /// records it; articles older than the window are let go first.
-    pub fn place(&mut self, key: K, sketch: Option<Sketch>, at: DateTime<Utc>) -> Placed<K> {
-        self.expire(window_start(at, &self.params));
-        let found = sketch.as_ref().and_then(|s| self.find(s, at));
-        let placed = match found {
-            Some((story, joined)) => Placed {
-                story,
-                joined: Some(joined),
-            },
-            None => Placed {
-                story: key,
-                joined: None,
-            },
-        };
-        self.record(key, placed.story, sketch, at);
-        placed
+    /// The sequence number of the next article recorded.
+    fn next_seq(&self) -> u32 {
+        self.first.wrapping_add(self.entries.len() as u32)
     }
 
-    /// Records an article placed in `story` already, for the articles after it; articles older
-    /// than the window, and the oldest beyond [`MAX_ARTICLES`], are let go first.
-    pub fn record(&mut self, key: K, story: K, sketch: Option<Sketch>, at: DateTime<Utc>) {
-        self.expire(window_start(at, &self.params));
+    /// Adds an article whose keys are in the index already, letting the oldest go beyond
+    /// [`MAX_ARTICLES`] (its sequence number stays the one it was indexed under).
+    fn push(&mut self, key: K, story: K, sketch: Option<Sketch>, at: DateTime<Utc>) {
         if self.entries.len() >= MAX_ARTICLES {
             self.entries.pop_front();
             self.first = self.first.wrapping_add(1);
-        }
-        let seq = self.first.wrapping_add(self.entries.len() as u32);
-        if let Some(s) = &sketch {
-            self.index.insert(s, seq);
         }
         self.entries.push_back(Entry {
             key,
@@ -113,20 +151,6 @@ impl<K: Copy> Window<K> {
             sketch,
         });
         self.compact();
-    }
-
-    /// Takes up what [`StoryParams`] say from now on (a reloaded config).
-    pub fn set_params(&mut self, params: StoryParams) {
-        self.params = params;
-    }
-
-    /// How many articles the window holds.
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
     }
 
     /// The entry with sequence number `seq`, if it is still in the window.
