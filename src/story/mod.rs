@@ -18,6 +18,7 @@
 //! a restart ([`crate::store`]), and `preview` and `backtest` use windows of their own.
 
 pub(crate) mod index;
+mod key_table;
 mod shingles;
 mod shingles_fast;
 pub(crate) mod window;
