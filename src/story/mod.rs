@@ -19,6 +19,7 @@
 
 pub(crate) mod index;
 mod key_table;
+mod lead;
 mod shingles;
 mod shingles_fast;
 pub(crate) mod window;
@@ -41,6 +42,9 @@ pub const ROWS: usize = 3;
 /// Words of the summary (or content) read as the lead: syndicated copies keep the lead and
 /// cut or extend the end.
 pub const LEAD_WORDS: usize = 50;
+/// Bytes of a summary folded for its lead at first (the rest only if they hold fewer words):
+/// 50 words of English take about 300, of Russian about 600.
+const LEAD_BYTES: usize = 16 * LEAD_WORDS;
 /// Word pairs (besides its words) an article needs before it can join a story: an empty or nearly empty text
 /// would join anything as short, and a bare headline ("Live updates") is no story.
 pub const MIN_SHINGLES: usize = 8;
@@ -97,7 +101,11 @@ pub fn sketch(folded: &mut Folded, title: &str, summary: &str) -> Option<Sketch>
     folded.fold(title, Accents::Ignore);
     let title_words = folded.len();
     words.extend(folded.words().map(word_hash));
-    folded.fold(summary, Accents::Ignore);
+    let start = lead::lead(summary, LEAD_BYTES);
+    folded.fold(start, Accents::Ignore);
+    if folded.len() < LEAD_WORDS && start.len() < summary.len() {
+        folded.fold(summary, Accents::Ignore);
+    }
     words.extend(folded.words().take(LEAD_WORDS).map(word_hash));
 
     let mut exact = FNV_OFFSET;
