@@ -82,7 +82,7 @@ pub struct Sketch {
     /// How many distinct word pairs: with the estimated Jaccard similarity this gives the
     /// share of the shorter text found in the longer.
     pub size: u16,
-    pub mins: [u32; HASHES],
+    pub mins: [u16; HASHES],
 }
 
 /// The stored article a new one is most like, and how alike.
@@ -182,24 +182,33 @@ pub fn best_match<'a, K: Copy>(
 }
 
 impl Sketch {
-    /// The sketch as stored: its size (two bytes), then the minimum hashes (four bytes
-    /// each), little-endian.
+    /// The sketch as stored: its size, then the minimum hashes, two bytes each, little-endian.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mins = self.mins.iter().flat_map(|m| m.to_le_bytes());
         self.size.to_le_bytes().into_iter().chain(mins).collect()
     }
 
-    /// Reads back [`Sketch::to_bytes`]; `None` for a blob of another length.
+    /// Reads back [`Sketch::to_bytes`], and the sketches stored with whole 32-bit minima
+    /// before; `None` for a blob of another length.
     pub fn from_bytes(exact: i64, bytes: &[u8]) -> Option<Sketch> {
-        if bytes.len() != 2 + HASHES * 4 {
+        let (size, stored) = bytes.split_first_chunk::<2>()?;
+        let mut mins = [0; HASHES];
+        if stored.len() == HASHES * 2 {
+            for (min, two) in mins.iter_mut().zip(stored.chunks_exact(2)) {
+                *min = u16::from_le_bytes([two[0], two[1]]);
+            }
+        } else if stored.len() == HASHES * 4 {
+            for (min, four) in mins.iter_mut().zip(stored.chunks_exact(4)) {
+                *min = high_half(u32::from_le_bytes([four[0], four[1], four[2], four[3]]));
+            }
+        } else {
             return None;
         }
-        let size = u16::from_le_bytes([bytes[0], bytes[1]]);
-        let mut mins = [0; HASHES];
-        for (min, four) in mins.iter_mut().zip(bytes[2..].chunks_exact(4)) {
-            *min = u32::from_le_bytes(four.try_into().ok()?);
-        }
-        Some(Sketch { exact, size, mins })
+        Some(Sketch {
+            exact,
+            size: u16::from_le_bytes(*size),
+            mins,
+        })
     }
 }
 
@@ -229,7 +238,19 @@ fn mix(mut x: u64) -> u64 {
 /// one, shifted by the distance so that it is never equal to a bin's own value by accident
 /// (densification by rotation, Shrivastava & Li, 2014): two sets with the same shingles still
 /// give the same sketch.
-fn min_hashes(shingles: &[u64]) -> [u32; HASHES] {
+///
+/// Each minimum is kept to its high 16 bits: half the memory and the bytes stored, and two
+/// bins still equal by accident about once in 65,536. The high bits of a minimum are the
+/// minimum of the high bits, so sketches stored with whole minima read back as made now.
+fn min_hashes(shingles: &[u64]) -> [u16; HASHES] {
+    whole_min_hashes(shingles).map(high_half)
+}
+
+fn high_half(min: u32) -> u16 {
+    (min >> 16) as u16
+}
+
+fn whole_min_hashes(shingles: &[u64]) -> [u32; HASHES] {
     let mut mins = [u32::MAX; HASHES];
     let mut filled = [false; HASHES];
     for &s in shingles {

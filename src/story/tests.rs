@@ -61,6 +61,21 @@ fn a_stored_sketch_reads_back_equal() {
     assert_eq!(Sketch::from_bytes(a.exact, &[1, 2, 3]), None);
 }
 
+proptest! {
+    /// A sketch stored with whole 32-bit minima reads back as the sketch made now.
+    #[test]
+    fn a_sketch_stored_with_whole_minima_reads_back_as_made_now(
+        shingles in prop::collection::vec(any::<u64>(), 1..200),
+    ) {
+        let whole = whole_min_hashes(&shingles);
+        let mut stored = 7u16.to_le_bytes().to_vec();
+        stored.extend(whole.iter().flat_map(|m| m.to_le_bytes()));
+        let read = Sketch::from_bytes(3, &stored).unwrap();
+        prop_assert_eq!(read.mins, min_hashes(&shingles));
+        prop_assert_eq!(read.size, 7);
+    }
+}
+
 #[test]
 fn the_window_forgets_articles_older_than_it() {
     let params = StoryParams::default();
@@ -127,7 +142,7 @@ proptest! {
 /// Sketches drawn from few values, so that their bands and exact hashes often meet.
 fn alike_sketches() -> impl Strategy<Value = Vec<Sketch>> {
     let sketch =
-        (0i64..4, prop::collection::vec(0u32..3, HASHES)).prop_map(|(exact, mins)| Sketch {
+        (0i64..4, prop::collection::vec(0u16..3, HASHES)).prop_map(|(exact, mins)| Sketch {
             exact,
             size: 20,
             mins: mins.try_into().unwrap(),
