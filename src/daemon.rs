@@ -8,7 +8,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use tokio::sync::{Notify, watch};
@@ -22,7 +22,7 @@ use crate::notify::{self, DeliveryStats};
 use crate::pipeline::Pipeline;
 use crate::poll::{Admission, FeedReport, PollRequest, poll_feed};
 use crate::scheduler::{chrono_duration, jitter_fraction};
-use crate::service::{self, systemd};
+use crate::service::{self, memory, systemd};
 use crate::store::{FeedId, FeedState, ServerWait, StoreError};
 
 /// The longest the loop sleeps: tokio's monotonic clock stops during suspend, wall-clock
@@ -34,6 +34,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// handful start at once, a thousand over a minute) and never exceeds this.
 const FIRST_POLL_WINDOW: Duration = Duration::from_secs(60);
 const FIRST_POLL_SPACING: Duration = Duration::from_millis(50);
+/// How often memory freed while polls go on is given back to the system.
+const RELEASE_MEMORY_EVERY: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -73,7 +75,8 @@ pub async fn run_once(
     let mut waiting = Vec::new();
     let now = Utc::now();
     let mut due = Vec::new();
-    for (index, (feed, id)) in feeds.into_iter().enumerate() {
+    for (index, id) in feeds {
+        let feed = pipeline.config.feeds[index].clone();
         let state = states
             .remove(&id)
             .unwrap_or_else(|| new_feed_state(&feed, id));
@@ -148,15 +151,7 @@ pub async fn run(
         if Utc::now() >= daemon.next_wake {
             daemon.next_wake = daemon.start_due_polls().await?;
         }
-        // Once a burst of polls is over, give the memory it freed back to the system: the
-        // allocator keeps it otherwise, and a daemon spends most of its life waiting.
-        if daemon.polls.is_empty() {
-            if !std::mem::replace(&mut daemon.trimmed, true) {
-                release_free_memory();
-            }
-        } else {
-            daemon.trimmed = false;
-        }
+        daemon.release_memory_when_due();
         if daemon.watchdog.is_some() {
             systemd::watchdog();
         }
@@ -183,7 +178,8 @@ pub async fn run(
 /// loop (delivery, search indexing).
 struct Daemon {
     pipeline: Arc<Pipeline>,
-    feeds: Vec<(Feed, FeedId)>,
+    /// Each feed's place in the config's `feeds` and its id.
+    feeds: Vec<(usize, FeedId)>,
     /// Where the delivery task reads the pipeline from, so that it follows reloads.
     current: watch::Sender<Arc<Pipeline>>,
     wake_delivery: Arc<Notify>,
@@ -204,8 +200,9 @@ struct Daemon {
     /// Whether due feeds were left unstarted because [`Daemon::poll_window`] polls were
     /// under way: the loop looks again once half of them have ended.
     saturated: bool,
-    /// Whether freed memory went back to the system since the last poll ended.
-    trimmed: bool,
+    /// When freed memory last went back to the system, and whether polls ended since.
+    trimmed_at: Instant,
+    polled_since_trim: bool,
     watchdog: Option<Duration>,
     /// Notifies `reload` when the config file changes, for as long as it is kept.
     _watcher: Option<::notify::RecommendedWatcher>,
@@ -268,10 +265,22 @@ impl Daemon {
             polling: HashSet::new(),
             next_wake: started,
             saturated: false,
-            trimmed: false,
+            trimmed_at: Instant::now(),
+            polled_since_trim: false,
             watchdog: systemd::watchdog_interval(),
             _watcher: watcher,
         })
+    }
+
+    /// Gives the memory freed since the last time back to the system once a burst of polls is
+    /// over, and at least once a minute while polls go on: the allocator keeps it otherwise.
+    fn release_memory_when_due(&mut self) {
+        let burst_over = self.polls.is_empty() && self.polled_since_trim;
+        if burst_over || self.trimmed_at.elapsed() >= RELEASE_MEMORY_EVERY {
+            memory::release_free();
+            self.trimmed_at = Instant::now();
+            self.polled_since_trim = false;
+        }
     }
 
     /// Prunes old articles once a day, in the background.
@@ -286,42 +295,43 @@ impl Daemon {
 
     /// Starts a poll of every feed that is due and not being polled already; returns when the
     /// loop should look again.
+    /// The look reads only when each feed is due; a poll reads its feed's whole state as it
+    /// starts.
     async fn start_due_polls(&mut self) -> Result<DateTime<Utc>, StoreError> {
         let now = Utc::now();
-        let mut states = self.pipeline.db.read(|s| s.poll_states()).await?;
+        let due = self.pipeline.db.read(|s| s.next_polls()).await?;
         let nap = self.watchdog.unwrap_or(MAX_SLEEP).min(MAX_SLEEP);
         let mut next_wake = now + chrono_duration(nap);
         let window = self.poll_window();
-        for (feed, id) in &self.feeds {
-            if self.polling.contains(id) {
+        let pipeline = Arc::clone(&self.pipeline);
+        for &(index, id) in &self.feeds {
+            if self.polling.contains(&id) {
                 continue; // never poll one feed twice at the same time
             }
             if self.polls.len() >= window {
                 self.saturated = true;
                 break;
             }
+            let Some(&next_poll_at) = due.get(&id) else {
+                continue; // gone (410): not polled again
+            };
+            let feed = &pipeline.config.feeds[index];
             // A feed never polled starts within the first minute, spread so that a config
             // of many feeds does not fire them all at once.
-            let state = states
-                .remove(id)
-                .unwrap_or_else(|| new_feed_state(feed, *id));
-            let due_at = state
-                .next_poll_at
+            let due_at = next_poll_at
                 .unwrap_or_else(|| self.started + first_poll_offset(feed, self.feeds.len()));
             if due_at > now {
                 next_wake = next_wake.min(due_at);
                 continue;
             }
-            let (pipeline, admission) = (Arc::clone(&self.pipeline), Arc::clone(&self.admission));
-            let request = PollRequest {
-                feed: feed.clone(),
-                state,
-            };
-            let task = self
-                .polls
-                .spawn(async move { poll_feed(&pipeline, &admission, request).await });
-            self.in_flight.insert(task.id(), *id);
-            self.polling.insert(*id);
+            let (pipeline, admission) = (Arc::clone(&pipeline), Arc::clone(&self.admission));
+            let feed = feed.clone();
+            let task = self.polls.spawn(async move {
+                let state = pipeline.db.read(move |s| s.poll_state(id)).await?;
+                poll_feed(&pipeline, &admission, PollRequest { feed, state }).await
+            });
+            self.in_flight.insert(task.id(), id);
+            self.polling.insert(id);
         }
         Ok(next_wake)
     }
@@ -344,6 +354,7 @@ impl Daemon {
         if let Some(feed) = self.in_flight.remove(&task) {
             self.polling.remove(&feed);
         }
+        self.polled_since_trim = true;
         // The feed's next poll; at once (it is still due) if the poll could not record one.
         let next = match &joined {
             Ok((_, Ok(report))) => report.next_poll_at,
@@ -468,20 +479,6 @@ fn interleave_hosts(polls: Vec<(usize, PollRequest)>) -> Vec<(usize, PollRequest
     turns
 }
 
-/// Returns the free memory at the top of the allocator's heaps to the system (glibc keeps it,
-/// in one heap per thread that ever allocated).
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-#[allow(unsafe_code)]
-fn release_free_memory() {
-    // SAFETY: malloc_trim takes a byte count and only works on the allocator's own state.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn release_free_memory() {}
-
 /// The state of a feed the store has no row for yet: never polled.
 fn new_feed_state(feed: &Feed, id: FeedId) -> FeedState {
     FeedState {
@@ -550,7 +547,7 @@ async fn reconfigure(current: &Pipeline) -> Result<Reloaded, ReloadError> {
 /// A config read again, ready to run on.
 struct Reloaded {
     pipeline: Arc<Pipeline>,
-    feeds: Vec<(Feed, FeedId)>,
+    feeds: Vec<(usize, FeedId)>,
 }
 
 /// Why a reload kept the running config.

@@ -259,6 +259,7 @@ enum FeedAction {
 }
 
 fn main() -> ExitCode {
+    service::memory::limit_heaps();
     let cli = Cli::parse();
     let daemon = matches!(cli.command, Command::Run { .. });
     if !daemon {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::{Config, DEFAULT_FETCH_TIMEOUT, Feed};
+use crate::config::{Config, DEFAULT_FETCH_TIMEOUT};
 use crate::fetch::Fetcher;
 use crate::fulltext::PageCache;
 use crate::matcher::{Engine, RuleSpec};
@@ -83,23 +83,27 @@ impl Pipeline {
         }
     }
 
-    /// Registers the config's feeds in the store; returns them with their ids.
-    pub(crate) async fn sync_feeds(&self) -> Result<Vec<(Feed, FeedId)>, StoreError> {
-        let feeds: Vec<(String, String)> = self
-            .config
-            .feeds
-            .iter()
-            .map(|f| (f.url.clone(), f.name.clone()))
-            .collect();
+    /// Registers the config's feeds in the store; returns each one's place in
+    /// `config.feeds` with its id.
+    pub(crate) async fn sync_feeds(&self) -> Result<Vec<(usize, FeedId)>, StoreError> {
+        let config = Arc::clone(&self.config);
         let ids = self
             .db
-            .call(move |s| s.sync_feeds(feeds.iter().map(|(u, n)| (u.as_str(), n.as_str()))))
+            .call(move |s| {
+                s.sync_feeds(
+                    config
+                        .feeds
+                        .iter()
+                        .map(|f| (f.url.as_str(), f.name.as_str())),
+                )
+            })
             .await?;
         Ok(self
             .config
             .feeds
             .iter()
-            .filter_map(|f| ids.get(&f.url).map(|&id| (f.clone(), id)))
+            .enumerate()
+            .filter_map(|(index, f)| ids.get(&f.url).map(|&id| (index, id)))
             .collect())
     }
 }

@@ -200,6 +200,42 @@ pub mod systemd {
     }
 }
 
+/// How the process holds memory over a long life.
+pub mod memory {
+    /// Heaps the allocator keeps at most. glibc makes one for each thread that allocates
+    /// while the others' are busy (up to eight per core), and each keeps what was freed in
+    /// it: 20,000 feeds in the daemon held 600 MB in sixteen heaps and 240 MB in two, for the
+    /// same CPU (daemon benchmark).
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    const HEAPS: libc::c_int = 2;
+
+    /// Caps the allocator's heaps at [`HEAPS`]; called before any thread starts.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[allow(unsafe_code)]
+    pub fn limit_heaps() {
+        // SAFETY: mallopt only sets a parameter of the allocator's own state.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, HEAPS);
+        }
+    }
+
+    /// Returns the free memory in the allocator's heaps to the system (glibc keeps it).
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[allow(unsafe_code)]
+    pub fn release_free() {
+        // SAFETY: malloc_trim takes a byte count and only works on the allocator's own state.
+        unsafe {
+            libc::malloc_trim(0);
+        }
+    }
+
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    pub fn limit_heaps() {}
+
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    pub fn release_free() {}
+}
+
 /// Watches the config file and wakes `changed` when it is written. Editors save by writing a new
 /// file and renaming it over the old one, so the folder is watched and events are filtered by
 /// file name. Returns `None` (after logging why) when the platform cannot watch; SIGHUP still
