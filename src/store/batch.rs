@@ -525,6 +525,31 @@ mod tests {
         assert_eq!(synchronous, 2, "FULL");
     }
 
+    #[test]
+    fn the_daemons_light_reads_agree_with_the_full_states_and_leave_gone_feeds_out() {
+        let (_dir, mut store, a, b) = two_feeds();
+        let now = Utc::now();
+        let gone = PollWrite {
+            outcome: PollOutcome::Failure {
+                status: Some(410),
+                error: "gone".into(),
+                counts_as_failure: true,
+                gone: true,
+            },
+            ..PollWrite::empty(b, "http://b/", now)
+        };
+        store
+            .commit_polls(&[poll_of(a, "http://a/", &["1"], now), gone])
+            .unwrap();
+        let states = store.poll_states().unwrap();
+        let due = store.next_polls().unwrap();
+        assert_eq!(due.len(), 1, "the gone feed is not due ever again");
+        assert_eq!(due[&a], states[&a].next_poll_at);
+        assert!(due[&a].is_some());
+        assert_eq!(store.poll_state(a).unwrap(), states[&a]);
+        assert!(store.poll_state(b).unwrap().gone_at.is_some());
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_commits_all_return_their_own_counts() {
         let dir = tempfile::tempdir().unwrap();
