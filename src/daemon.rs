@@ -30,9 +30,11 @@ use crate::store::{FeedId, FeedState, ServerWait, StoreError};
 const MAX_SLEEP: Duration = Duration::from_secs(60);
 /// How long in-flight work may take to finish after a stop is asked for.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-/// First polls after start are spread over a window that grows with the number of feeds (a
-/// handful start at once, a thousand over a minute) and never exceeds this.
-const FIRST_POLL_WINDOW: Duration = Duration::from_secs(60);
+/// First polls after start, and polls that fell due while the daemon was stopped, are spread
+/// over a window of this much a feed, up to the feed's interval: a handful start at once, a
+/// thousand over 50 s, a hundred thousand over their whole interval. Polls started together
+/// stay together at every later interval, and a hundred thousand cold polls at once held both
+/// CPUs and hundreds of megabytes for minutes, then nothing for the rest of the interval.
 const FIRST_POLL_SPACING: Duration = Duration::from_millis(50);
 /// How often memory freed while polls go on is given back to the system.
 const RELEASE_MEMORY_EVERY: Duration = Duration::from_secs(60);
@@ -316,10 +318,10 @@ impl Daemon {
                 continue; // gone (410): not polled again
             };
             let feed = &pipeline.config.feeds[index];
-            // A feed never polled starts within the first minute, spread so that a config
-            // of many feeds does not fire them all at once.
-            let due_at = next_poll_at
-                .unwrap_or_else(|| self.started + first_poll_offset(feed, self.feeds.len()));
+            let due_at = match next_poll_at {
+                Some(at) if at >= self.started => at,
+                _ => self.started + first_poll_offset(feed, self.feeds.len()),
+            };
             if due_at > now {
                 next_wake = next_wake.min(due_at);
                 continue;
@@ -489,11 +491,10 @@ fn new_feed_state(feed: &Feed, id: FeedId) -> FeedState {
     }
 }
 
-/// Where in the start-up window a feed's first poll falls.
+/// Where in the start-up window a feed's first poll falls (see [`FIRST_POLL_SPACING`]).
 fn first_poll_offset(feed: &Feed, feeds: usize) -> chrono::Duration {
     let window = FIRST_POLL_SPACING
         .saturating_mul(u32::try_from(feeds).unwrap_or(u32::MAX))
-        .min(FIRST_POLL_WINDOW)
         .min(feed.schedule.period(Utc::now()));
     chrono_duration(window.mul_f64(jitter_fraction(&feed.url)))
 }
