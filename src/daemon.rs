@@ -318,10 +318,7 @@ impl Daemon {
                 continue; // gone (410): not polled again
             };
             let feed = &pipeline.config.feeds[index];
-            let due_at = match next_poll_at {
-                Some(at) if at >= self.started => at,
-                _ => self.started + first_poll_offset(feed, self.feeds.len()),
-            };
+            let due_at = due_at(next_poll_at, self.started, feed, self.feeds.len());
             if due_at > now {
                 next_wake = next_wake.min(due_at);
                 continue;
@@ -491,6 +488,20 @@ fn new_feed_state(feed: &Feed, id: FeedId) -> FeedState {
     }
 }
 
+/// When a feed is due: when its last poll said, unless that was before the daemon started
+/// (never polled, or due while it was stopped); then at its place in the start-up spread.
+fn due_at(
+    next_poll_at: Option<DateTime<Utc>>,
+    started: DateTime<Utc>,
+    feed: &Feed,
+    feeds: usize,
+) -> DateTime<Utc> {
+    match next_poll_at {
+        Some(at) if at >= started => at,
+        _ => started + first_poll_offset(feed, feeds),
+    }
+}
+
 /// Where in the start-up window a feed's first poll falls (see [`FIRST_POLL_SPACING`]).
 fn first_poll_offset(feed: &Feed, feeds: usize) -> chrono::Duration {
     let window = FIRST_POLL_SPACING
@@ -611,24 +622,68 @@ mod tests {
     use super::*;
     use crate::scheduler::Schedule;
 
+    /// A feed polled every 15 minutes.
+    fn feed(url: &str) -> Feed {
+        Feed {
+            name: url.into(),
+            url: url.into(),
+            schedule: Schedule::Interval(Duration::from_secs(900)),
+            max_body_bytes: 1_000_000,
+            timeout: Duration::from_secs(30),
+            adaptive: false,
+            full_text: Default::default(),
+            tags: Vec::new(),
+            http: Default::default(),
+        }
+    }
+
     fn request(url: &str) -> PollRequest {
         PollRequest {
-            feed: Feed {
-                name: url.into(),
-                url: url.into(),
-                schedule: Schedule::Interval(Duration::from_secs(900)),
-                max_body_bytes: 1_000_000,
-                timeout: Duration::from_secs(30),
-                adaptive: false,
-                full_text: Default::default(),
-                tags: Vec::new(),
-                http: Default::default(),
-            },
+            feed: feed(url),
             state: FeedState {
                 url: url.into(),
                 ..FeedState::default()
             },
         }
+    }
+
+    #[test]
+    fn a_hundred_thousand_feeds_start_spread_over_their_interval_and_a_few_at_once() {
+        let started = Utc::now();
+        let feeds: Vec<Feed> = (0..100_000)
+            .map(|i| feed(&format!("http://site{}.example/{i}.xml", i % 500)))
+            .collect();
+        let mut per_minute = [0usize; 15];
+        for f in &feeds {
+            let offset = (due_at(None, started, f, feeds.len()) - started).num_seconds();
+            per_minute[usize::try_from(offset / 60).unwrap()] += 1;
+        }
+        for (minute, &n) in per_minute.iter().enumerate() {
+            assert!(
+                (6_000..7_400).contains(&n),
+                "minute {minute}: {n} first polls"
+            );
+        }
+        // A few feeds start within their 50 ms each.
+        for f in &feeds[..4] {
+            assert!(due_at(None, started, f, 4) - started < chrono::Duration::milliseconds(200));
+        }
+    }
+
+    #[test]
+    fn a_poll_due_while_the_daemon_was_stopped_is_spread_and_a_later_one_kept() {
+        let started = Utc::now();
+        let f = feed("http://x/");
+        let overdue = due_at(
+            Some(started - chrono::Duration::hours(3)),
+            started,
+            &f,
+            1000,
+        );
+        assert!(overdue >= started && overdue < started + chrono::Duration::seconds(50));
+        assert_eq!(overdue, due_at(None, started, &f, 1000));
+        let later = started + chrono::Duration::minutes(7);
+        assert_eq!(due_at(Some(later), started, &f, 1000), later);
     }
 
     #[test]
