@@ -28,6 +28,10 @@ use crate::store::{FeedId, FeedState, ServerWait, StoreError};
 /// The longest the loop sleeps: tokio's monotonic clock stops during suspend, wall-clock
 /// `next_poll_at` does not, so compare at least this often.
 const MAX_SLEEP: Duration = Duration::from_secs(60);
+/// The least time between two looks over the feeds. Each look reads every feed's due time, and
+/// a hundred thousand feeds at 15 minutes fall due 9 ms apart: looking at each due time took a
+/// quarter of a core. A poll starts up to this much after it is due, never before.
+const LOOK_GAP: Duration = Duration::from_secs(1);
 /// How long in-flight work may take to finish after a stop is asked for.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// First polls after start, and polls that fell due while the daemon was stopped, are spread
@@ -332,7 +336,7 @@ impl Daemon {
             self.in_flight.insert(task.id(), id);
             self.polling.insert(id);
         }
-        Ok(next_wake)
+        Ok(next_wake.max(now + chrono_duration(LOOK_GAP)))
     }
 
     /// Polls under way at most, as `run --once` starts them: a poll waiting for its host's
