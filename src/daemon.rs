@@ -30,7 +30,8 @@ use crate::store::{FeedId, FeedState, ServerWait, StoreError};
 const MAX_SLEEP: Duration = Duration::from_secs(60);
 /// The least time between two looks over the feeds. Each look reads every feed's due time, and
 /// a hundred thousand feeds at 15 minutes fall due 9 ms apart: looking at each due time took a
-/// quarter of a core. A poll starts up to this much after it is due, never before.
+/// quarter of a core. A poll starts up to this much after it is due, never before; a poll that
+/// could not record its next time is tried again after this much, not at once.
 const LOOK_GAP: Duration = Duration::from_secs(1);
 /// How long in-flight work may take to finish after a stop is asked for.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -154,7 +155,8 @@ pub async fn run(
         // The feeds are looked over when the earliest is due, not each time a poll ends: with
         // thousands of feeds and hundreds of polls in flight, that read every feed's state
         // for each poll.
-        if Utc::now() >= daemon.next_wake {
+        if Utc::now() >= daemon.next_wake && daemon.until_next_look().is_zero() {
+            daemon.looked_at = Some(Instant::now());
             daemon.next_wake = daemon.start_due_polls().await?;
         }
         daemon.release_memory_when_due();
@@ -163,7 +165,9 @@ pub async fn run(
         }
         let sleep = (daemon.next_wake - Utc::now())
             .to_std()
-            .unwrap_or(Duration::ZERO);
+            .unwrap_or(Duration::ZERO)
+            .max(daemon.until_next_look())
+            .min(daemon.nap());
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = tokio::time::sleep(sleep) => {}
@@ -184,8 +188,7 @@ pub async fn run(
 /// loop (delivery, search indexing).
 struct Daemon {
     pipeline: Arc<Pipeline>,
-    /// Each feed's place in the config's `feeds` and its id.
-    feeds: Vec<(usize, FeedId)>,
+    feeds: Vec<Watched>,
     /// Where the delivery task reads the pipeline from, so that it follows reloads.
     current: watch::Sender<Arc<Pipeline>>,
     wake_delivery: Arc<Notify>,
@@ -203,6 +206,8 @@ struct Daemon {
     polling: HashSet<FeedId>,
     /// When the loop looks over the feeds next: the earliest next poll it knows of.
     next_wake: DateTime<Utc>,
+    /// When it last did (see [`LOOK_GAP`]).
+    looked_at: Option<Instant>,
     /// Whether due feeds were left unstarted because [`Daemon::poll_window`] polls were
     /// under way: the loop looks again once half of them have ended.
     saturated: bool,
@@ -254,6 +259,7 @@ impl Daemon {
         );
         systemd::ready(&format!("watching {} feeds", feeds.len()));
         let started = Utc::now();
+        let feeds = watched(&pipeline.config, feeds, &[], started);
         Ok(Daemon {
             pipeline,
             feeds,
@@ -270,6 +276,7 @@ impl Daemon {
             in_flight: HashMap::new(),
             polling: HashSet::new(),
             next_wake: started,
+            looked_at: None,
             saturated: false,
             trimmed_at: Instant::now(),
             polled_since_trim: false,
@@ -281,12 +288,25 @@ impl Daemon {
     /// Gives the memory freed since the last time back to the system once a burst of polls is
     /// over, and at least once a minute while polls go on: the allocator keeps it otherwise.
     fn release_memory_when_due(&mut self) {
-        let burst_over = self.polls.is_empty() && self.polled_since_trim;
-        if burst_over || self.trimmed_at.elapsed() >= RELEASE_MEMORY_EVERY {
+        let burst_over = self.polls.is_empty();
+        if self.polled_since_trim
+            && (burst_over || self.trimmed_at.elapsed() >= RELEASE_MEMORY_EVERY)
+        {
             memory::release_free();
             self.trimmed_at = Instant::now();
             self.polled_since_trim = false;
         }
+    }
+
+    /// How long until the loop may look over the feeds again.
+    fn until_next_look(&self) -> Duration {
+        self.looked_at
+            .map_or(Duration::ZERO, |at| LOOK_GAP.saturating_sub(at.elapsed()))
+    }
+
+    /// The longest the loop sleeps: a minute, or less to keep systemd's watchdog fed.
+    fn nap(&self) -> Duration {
+        self.watchdog.unwrap_or(MAX_SLEEP).min(MAX_SLEEP)
     }
 
     /// Prunes old articles once a day, in the background.
@@ -306,11 +326,15 @@ impl Daemon {
     async fn start_due_polls(&mut self) -> Result<DateTime<Utc>, StoreError> {
         let now = Utc::now();
         let due = self.pipeline.db.read(|s| s.next_polls()).await?;
-        let nap = self.watchdog.unwrap_or(MAX_SLEEP).min(MAX_SLEEP);
-        let mut next_wake = now + chrono_duration(nap);
+        let mut next_wake = now + chrono_duration(self.nap());
         let window = self.poll_window();
         let pipeline = Arc::clone(&self.pipeline);
-        for &(index, id) in &self.feeds {
+        for &Watched {
+            index,
+            id,
+            spread_at,
+        } in &self.feeds
+        {
             if self.polling.contains(&id) {
                 continue; // never poll one feed twice at the same time
             }
@@ -322,7 +346,7 @@ impl Daemon {
                 continue; // gone (410): not polled again
             };
             let feed = &pipeline.config.feeds[index];
-            let due_at = due_at(next_poll_at, self.started, feed, self.feeds.len());
+            let due_at = due_at(next_poll_at, self.started, spread_at);
             if due_at > now {
                 next_wake = next_wake.min(due_at);
                 continue;
@@ -336,7 +360,7 @@ impl Daemon {
             self.in_flight.insert(task.id(), id);
             self.polling.insert(id);
         }
-        Ok(next_wake.max(now + chrono_duration(LOOK_GAP)))
+        Ok(next_wake)
     }
 
     /// Polls under way at most, as `run --once` starts them: a poll waiting for its host's
@@ -398,8 +422,8 @@ impl Daemon {
         systemd::reloading();
         match reconfigure(&self.pipeline).await {
             Ok(Reloaded { pipeline, feeds }) => {
+                self.feeds = watched(&pipeline.config, feeds, &self.feeds, Utc::now());
                 self.pipeline = pipeline;
-                self.feeds = feeds;
                 self.current.send_replace(Arc::clone(&self.pipeline));
                 tracing::info!(
                     feeds = self.feeds.len(),
@@ -492,21 +516,58 @@ fn new_feed_state(feed: &Feed, id: FeedId) -> FeedState {
     }
 }
 
+/// A configured feed as the loop sees it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Watched {
+    /// Its place in the config's `feeds`.
+    index: usize,
+    id: FeedId,
+    /// When it is polled if it was never polled or fell due while the daemon was stopped: its
+    /// place in the spread of the feeds that came with it (at the start, or in a reload).
+    spread_at: DateTime<Utc>,
+}
+
+/// The feeds of `config` (each with its place and id) as the loop watches them: those in
+/// `before` keep their place in the spread; the others are spread from `now` over 50 ms for
+/// each of them (see [`FIRST_POLL_SPACING`]).
+fn watched(
+    config: &Config,
+    feeds: Vec<(usize, FeedId)>,
+    before: &[Watched],
+    now: DateTime<Utc>,
+) -> Vec<Watched> {
+    let kept: HashMap<FeedId, DateTime<Utc>> = before.iter().map(|w| (w.id, w.spread_at)).collect();
+    let new = feeds
+        .iter()
+        .filter(|(_, id)| !kept.contains_key(id))
+        .count();
+    feeds
+        .into_iter()
+        .map(|(index, id)| Watched {
+            index,
+            id,
+            spread_at: kept
+                .get(&id)
+                .copied()
+                .unwrap_or_else(|| now + first_poll_offset(&config.feeds[index], new)),
+        })
+        .collect()
+}
+
 /// When a feed is due: when its last poll said, unless that was before the daemon started
-/// (never polled, or due while it was stopped); then at its place in the start-up spread.
+/// (never polled, or due while it was stopped); then at its place in the spread.
 fn due_at(
     next_poll_at: Option<DateTime<Utc>>,
     started: DateTime<Utc>,
-    feed: &Feed,
-    feeds: usize,
+    spread_at: DateTime<Utc>,
 ) -> DateTime<Utc> {
     match next_poll_at {
         Some(at) if at >= started => at,
-        _ => started + first_poll_offset(feed, feeds),
+        _ => spread_at,
     }
 }
 
-/// Where in the start-up window a feed's first poll falls (see [`FIRST_POLL_SPACING`]).
+/// Where in its spread a feed's first poll falls, among `feeds` (see [`FIRST_POLL_SPACING`]).
 fn first_poll_offset(feed: &Feed, feeds: usize) -> chrono::Duration {
     let window = FIRST_POLL_SPACING
         .saturating_mul(u32::try_from(feeds).unwrap_or(u32::MAX))
@@ -651,15 +712,26 @@ mod tests {
         }
     }
 
+    fn config_of(feeds: Vec<Feed>) -> Config {
+        use std::path::Path;
+        Config {
+            feeds,
+            ..Config::empty(Path::new("config.toml"))
+        }
+    }
+
     #[test]
-    fn a_hundred_thousand_feeds_start_spread_over_their_interval_and_a_few_at_once() {
+    fn a_hundred_thousand_feeds_start_spread_over_their_interval() {
         let started = Utc::now();
-        let feeds: Vec<Feed> = (0..100_000)
-            .map(|i| feed(&format!("http://site{}.example/{i}.xml", i % 500)))
-            .collect();
+        let config = config_of(
+            (0..100_000)
+                .map(|i| feed(&format!("http://site{}.example/{i}.xml", i % 500)))
+                .collect(),
+        );
+        let ids = (0..config.feeds.len()).map(|i| (i, i as FeedId)).collect();
         let mut per_minute = [0usize; 15];
-        for f in &feeds {
-            let offset = (due_at(None, started, f, feeds.len()) - started).num_seconds();
+        for w in watched(&config, ids, &[], started) {
+            let offset = (due_at(None, started, w.spread_at) - started).num_seconds();
             per_minute[usize::try_from(offset / 60).unwrap()] += 1;
         }
         for (minute, &n) in per_minute.iter().enumerate() {
@@ -668,26 +740,34 @@ mod tests {
                 "minute {minute}: {n} first polls"
             );
         }
-        // A few feeds start within their 50 ms each.
-        for f in &feeds[..4] {
-            assert!(due_at(None, started, f, 4) - started < chrono::Duration::milliseconds(200));
+    }
+
+    #[test]
+    fn feeds_a_reload_adds_are_spread_among_themselves_and_the_others_keep_their_place() {
+        let started = Utc::now();
+        let config = config_of((0..1000).map(|i| feed(&format!("http://a/{i}"))).collect());
+        let ids = |n: usize| (0..n).map(|i| (i, i as FeedId)).collect::<Vec<_>>();
+        let before = watched(&config, ids(998), &[], started);
+        let reloaded = started + chrono::Duration::hours(5);
+        let after = watched(&config, ids(1000), &before, reloaded);
+        assert_eq!(after[..998], before[..]);
+        for added in &after[998..] {
+            // Two new feeds: within 100 ms of the reload, not within the 50 s of a thousand.
+            let offset = added.spread_at - reloaded;
+            assert!(offset >= chrono::Duration::zero(), "{offset}");
+            assert!(offset < chrono::Duration::milliseconds(100), "{offset}");
         }
     }
 
     #[test]
     fn a_poll_due_while_the_daemon_was_stopped_is_spread_and_a_later_one_kept() {
         let started = Utc::now();
-        let f = feed("http://x/");
-        let overdue = due_at(
-            Some(started - chrono::Duration::hours(3)),
-            started,
-            &f,
-            1000,
-        );
-        assert!(overdue >= started && overdue < started + chrono::Duration::seconds(50));
-        assert_eq!(overdue, due_at(None, started, &f, 1000));
+        let spread_at = started + chrono::Duration::seconds(20);
+        let overdue = started - chrono::Duration::hours(3);
+        assert_eq!(due_at(Some(overdue), started, spread_at), spread_at);
+        assert_eq!(due_at(None, started, spread_at), spread_at);
         let later = started + chrono::Duration::minutes(7);
-        assert_eq!(due_at(Some(later), started, &f, 1000), later);
+        assert_eq!(due_at(Some(later), started, spread_at), later);
     }
 
     #[test]

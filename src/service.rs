@@ -209,10 +209,14 @@ pub mod memory {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     const HEAPS: libc::c_int = 2;
 
-    /// Caps the allocator's heaps at [`HEAPS`]; called before any thread starts.
+    /// Caps the allocator's heaps at [`HEAPS`], unless `MALLOC_ARENA_MAX` sets them; called
+    /// before any thread starts.
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     #[allow(unsafe_code)]
     pub fn limit_heaps() {
+        if std::env::var_os("MALLOC_ARENA_MAX").is_some() {
+            return;
+        }
         // SAFETY: mallopt only sets a parameter of the allocator's own state.
         unsafe {
             libc::mallopt(libc::M_ARENA_MAX, HEAPS);

@@ -140,7 +140,7 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Every feed's state as the poller needs it, in one read per cycle (`run --once`).
+    /// Every feed's state as the poller needs it, in one read (`run --once`, `/metrics`).
     pub fn poll_states(&self) -> Result<HashMap<FeedId, FeedState>, StoreError> {
         let sql = poll_state_sql().replace(" WHERE f.id = ?1", "");
         let mut stmt = self.conn.prepare_cached(&sql)?;
