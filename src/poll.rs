@@ -21,7 +21,7 @@ use crate::parse::{self, ParseError, ParsedFeed};
 use crate::pipeline::Pipeline;
 use crate::scheduler::{backoff, chrono_duration, jitter_fraction};
 use crate::store::{
-    FeedState, NewEntry, PollOutcome, PollWrite, RaisedAlert, ServerWait, StoreError,
+    FeedState, NewEntry, PollOutcome, PollWrite, RaisedAlert, Seen, ServerWait, StoreError,
 };
 use crate::story;
 
@@ -212,7 +212,8 @@ struct NextPoll {
 }
 
 /// What a fetched body holds that the store needs: the identities in the feed that are stored
-/// already, and the articles not stored yet with the alerts they raise.
+/// already and due a new last-seen mark, and the articles not stored yet with the alerts they
+/// raise.
 #[derive(Default)]
 struct Found {
     present: Vec<Identity>,
@@ -483,19 +484,21 @@ impl<'a> Poll<'a> {
         }
         let unique = identities.len();
         let id = self.state.id;
-        let (identities, unseen, had_articles) = self
+        let now = self.now;
+        let (identities, seen, had_articles) = self
             .pipeline
             .db
             .read(move |s| {
                 // A feed with nothing stored yet (its first poll) has seen none of them.
                 if !s.has_articles(id)? {
-                    let unseen = vec![true; identities.len()];
-                    return Ok((identities, unseen, false));
+                    let seen = vec![Seen::New; identities.len()];
+                    return Ok((identities, seen, false));
                 }
-                let unseen = s.not_stored(id, &identities)?;
-                Ok((identities, unseen, true))
+                let seen = s.seen(id, &identities, now)?;
+                Ok((identities, seen, true))
             })
             .await?;
+        let unseen: Vec<bool> = seen.iter().map(|s| *s == Seen::New).collect();
         // The pages of new articles, before matching, so that the rules see their text.
         if self.feed.full_text != FullText::Off && unseen.contains(&true) {
             // Taken and dropped: the slot is free while the pages are fetched.
@@ -520,14 +523,19 @@ impl<'a> Poll<'a> {
             title: parsed.title.clone(),
         };
         let mut new = Vec::new();
-        // New articles get their last-seen mark when they are stored; only the others need one.
+        // New articles get their last-seen mark when they are stored; of the others, only those
+        // whose mark is old need one.
         let mut present = Vec::new();
         // Sketched here, off the committer, which only looks the sketch up.
         let mut folded = Folded::default();
-        for ((article, identity), is_new) in articles.into_iter().zip(identities).zip(unseen) {
-            if !is_new {
-                present.push(identity);
-                continue;
+        for ((article, identity), seen) in articles.into_iter().zip(identities).zip(seen) {
+            match seen {
+                Seen::New => {}
+                Seen::Stale => {
+                    present.push(identity);
+                    continue;
+                }
+                Seen::Marked => continue,
             }
             let alerts = self.raised_alerts(&article, &identity, &feed_ref);
             let sketch = (!self.pipeline.config.story.window.is_zero())

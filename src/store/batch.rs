@@ -33,7 +33,8 @@ use crate::story::StoryParams;
 pub struct PollWrite {
     pub feed: FeedId,
     pub feed_url: String,
-    /// Identities in the feed that are stored already: they are marked as still in it.
+    /// Identities in the feed that are stored already with an old last-seen mark: they are
+    /// marked as still in it.
     pub present: Vec<Identity>,
     /// The articles not stored yet, each with its alerts and their notifiers.
     pub new: Vec<NewEntry>,

@@ -21,7 +21,9 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::{Connection, TransactionBehavior};
 
-pub use articles::{ArchivedArticle, IngestStats, MatchFilter, NewEntry, RaisedAlert, StoredMatch};
+pub use articles::{
+    ArchivedArticle, IngestStats, MatchFilter, NewEntry, RaisedAlert, Seen, StoredMatch,
+};
 pub use batch::PollWrite;
 pub use feeds::{FeedId, FeedState, PollOutcome, ServerWait};
 pub use outbox::{Delivery, OutboxEntry};
@@ -402,6 +404,28 @@ mod tests {
     fn not_stored(store: &Store, feed: FeedId, articles: &[&Article]) -> Vec<bool> {
         let identities: Vec<Identity> = articles.iter().map(|a| identify(a)).collect();
         store.not_stored(feed, &identities).unwrap()
+    }
+
+    #[test]
+    fn an_entry_is_due_a_new_mark_only_once_its_last_one_is_a_day_old() {
+        let (_dir, mut store, feed) = one_feed();
+        let (stored, unknown) = (article("1", "NATO"), article("2", "Other"));
+        let then = Utc::now() - chrono::Duration::days(3);
+        poll(&mut store, feed, &[], vec![(&stored, Vec::new())], then);
+        let identities = [identify(&stored), identify(&unknown)];
+        let seen = |at| store.seen(feed, &identities, at).unwrap();
+        assert_eq!(
+            seen(then + chrono::Duration::hours(1)),
+            [Seen::Marked, Seen::New]
+        );
+        let now = Utc::now();
+        assert_eq!(seen(now), [Seen::Stale, Seen::New]);
+        // Marked again, it is not due again for a day.
+        poll(&mut store, feed, &[&stored], Vec::new(), now);
+        assert_eq!(
+            store.seen(feed, &identities, now).unwrap(),
+            [Seen::Marked, Seen::New]
+        );
     }
 
     #[test]
