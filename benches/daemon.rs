@@ -39,8 +39,6 @@ use common::news::{Latency, Lcg};
 
 /// Real feeds are spread over many sites, and feedwatch polls at most 4 at a time from one.
 const HOSTS: usize = 500;
-/// The daemon spreads first polls over this much a feed, up to the interval.
-const FIRST_POLL_SPACING: Duration = Duration::from_millis(50);
 /// How often the daemon's CPU and memory are read.
 const SAMPLE_EVERY: Duration = Duration::from_secs(5);
 /// How long the daemon may take to stop after SIGTERM before the benchmark gives up on it.
@@ -488,7 +486,7 @@ fn main() {
 
     println!("| schedule | polls | lag p50 | lag p99 | lag max |");
     println!("|---|---:|---:|---:|---:|");
-    let spread = (FIRST_POLL_SPACING * feeds as u32).min(interval);
+    let spread = (feedwatch::daemon::FIRST_POLL_SPACING * feeds as u32).min(interval);
     lag_row(
         &format!(
             "first round: first request after start (spread planned over {:.0} s)",

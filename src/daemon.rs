@@ -40,7 +40,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// thousand over 50 s, a hundred thousand over their whole interval. Polls started together
 /// stay together at every later interval, and a hundred thousand cold polls at once held both
 /// CPUs and hundreds of megabytes for minutes, then nothing for the rest of the interval.
-const FIRST_POLL_SPACING: Duration = Duration::from_millis(50);
+pub const FIRST_POLL_SPACING: Duration = Duration::from_millis(50);
 /// How often memory freed while polls go on is given back to the system.
 const RELEASE_MEMORY_EVERY: Duration = Duration::from_secs(60);
 
@@ -152,9 +152,8 @@ pub async fn run(
     loop {
         daemon.liveness.beat();
         daemon.prune_when_due();
-        // The feeds are looked over when the earliest is due, not each time a poll ends: with
-        // thousands of feeds and hundreds of polls in flight, that read every feed's state
-        // for each poll.
+        // The feeds are looked over when the earliest is due and at most once a [`LOOK_GAP`],
+        // not each time a poll ends: each look reads every feed's due time.
         if Utc::now() >= daemon.next_wake && daemon.until_next_look().is_zero() {
             daemon.looked_at = Some(Instant::now());
             daemon.next_wake = daemon.start_due_polls().await?;
@@ -320,9 +319,8 @@ impl Daemon {
     }
 
     /// Starts a poll of every feed that is due and not being polled already; returns when the
-    /// loop should look again.
-    /// The look reads only when each feed is due; a poll reads its feed's whole state as it
-    /// starts.
+    /// loop should look again. The look reads only when each feed is due; a poll reads its
+    /// feed's whole state as it starts.
     async fn start_due_polls(&mut self) -> Result<DateTime<Utc>, StoreError> {
         let now = Utc::now();
         let due = self.pipeline.db.read(|s| s.next_polls()).await?;

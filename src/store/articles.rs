@@ -49,21 +49,6 @@ pub struct StoredMatch {
 }
 
 impl Store {
-    /// Which of `identities` this feed has not stored yet (by id or by canonical link); reads
-    /// only, so it needs no transaction and no sync.
-    pub fn not_stored(
-        &self,
-        feed: FeedId,
-        identities: &[Identity],
-    ) -> Result<Vec<bool>, StoreError> {
-        let now = Utc::now();
-        Ok(self
-            .seen(feed, identities, now)?
-            .into_iter()
-            .map(|seen| seen == Seen::New)
-            .collect())
-    }
-
     /// Whether this feed has stored each of `identities` (by id or by canonical link), and if
     /// so whether its last-seen mark is older than [`TOUCH_EVERY`] at `now`; reads only, so it
     /// needs no transaction and no sync.

@@ -403,7 +403,8 @@ mod tests {
 
     fn not_stored(store: &Store, feed: FeedId, articles: &[&Article]) -> Vec<bool> {
         let identities: Vec<Identity> = articles.iter().map(|a| identify(a)).collect();
-        store.not_stored(feed, &identities).unwrap()
+        let seen = store.seen(feed, &identities, Utc::now()).unwrap();
+        seen.into_iter().map(|s| s == Seen::New).collect()
     }
 
     #[test]
