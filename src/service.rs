@@ -203,9 +203,9 @@ pub mod systemd {
 /// How the process holds memory over a long life.
 pub mod memory {
     /// Heaps the allocator keeps at most. glibc makes one for each thread that allocates
-    /// while the others' are busy (up to eight per core), and each keeps what was freed in
-    /// it: 20,000 feeds in the daemon held 600 MB in sixteen heaps and 240 MB in two, for the
-    /// same CPU (daemon benchmark).
+    /// while the others' are busy, and each keeps what was freed in it: 20,000 feeds in the
+    /// daemon held 600 MB with glibc's default and 240 MB with two heaps, for the same CPU
+    /// (daemon benchmark).
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     const HEAPS: libc::c_int = 2;
 
