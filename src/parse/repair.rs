@@ -3,10 +3,14 @@
 
 use std::sync::LazyLock;
 
-use regex::{Regex, RegexSet};
+use regex::Regex;
 
 use super::attribute;
 use crate::html::named_entity;
+use markers::Marker;
+
+mod markers;
+mod markers_fast;
 
 /// Fixes the small faults that make feed-rs reject a whole feed. Returns the text unchanged when
 /// none applies.
@@ -255,8 +259,8 @@ type Rewrite = fn(&str) -> Option<String>;
 pub(super) fn normalise(text: &str) -> Option<String> {
     // Each step: whether the text can need it (the markers it holds, found in one pass), and
     // the rewrite.
-    let found = MARKERS.matches(text);
-    let has = |marker: Marker| found.matched(marker as usize);
+    let found = markers_fast::find(text);
+    let has = |marker: Marker| found.has(marker);
     let steps: [(bool, Rewrite); 9] = [
         (has(Marker::Item), flatten_nested_items),
         (has(Marker::Thumbnail), keep_lone_thumbnails),
@@ -490,46 +494,6 @@ const WELL_KNOWN_PREFIXES: [(&str, &str); 4] = [
     ("dc", "http://purl.org/dc/elements/1.1/"),
     ("content", "http://purl.org/rss/1.0/modules/content/"),
 ];
-
-/// What [`normalise`] looks for before it tries a rewrite, in the order of [`MARKERS`].
-#[derive(Clone, Copy)]
-enum Marker {
-    Atom03,
-    UserLand,
-    TypeAttribute,
-    ModeAttribute,
-    Rdf,
-    /// An element of another vocabulary that can stand in for a missing RSS one.
-    StandIn,
-    /// An element with one of the [`WELL_KNOWN_PREFIXES`].
-    WellKnownPrefix,
-    /// A title, summary or content with an element in it.
-    NakedMarkup,
-    /// An RSS item.
-    Item,
-    /// A Media RSS thumbnail.
-    Thumbnail,
-}
-
-/// The markers as one set of patterns: one pass over a document says which it holds, where a
-/// search for each took ten passes.
-static MARKERS: LazyLock<RegexSet> = LazyLock::new(|| {
-    let prefixes: Vec<&str> = WELL_KNOWN_PREFIXES.iter().map(|(p, _)| *p).collect();
-    RegexSet::new([
-        regex::escape(ATOM03_NS),
-        regex::escape("backend.userland.com/rss"),
-        "type=".into(),
-        "mode=".into(),
-        "rdf:RDF".into(),
-        r"<(?:dc:(?:title|description)|media:title|atom:(?:summary|content|published|updated))\b"
-            .into(),
-        format!("<(?:{}):", prefixes.join("|")),
-        format!("{NAKED_MARKUP_HOLDERS}[^<]*<[A-Za-z]"),
-        r"<item[\s>]".into(),
-        r"<media:thumbnail[\s/>]".into(),
-    ])
-    .expect("static patterns")
-});
 
 /// Declares on the root element the well-known prefixes the document uses but never declares,
 /// and writes a well-known namespace declared in another letter case
@@ -899,37 +863,5 @@ mod tests {
         for (text, spaced) in cases {
             assert_eq!(space_out_emails(text), spaced, "{text}");
         }
-    }
-
-    /// `Marker` and `MARKERS` are two lists kept in one order: each marker finds its own text.
-    #[test]
-    fn each_marker_is_found_by_its_own_pattern() {
-        let samples = [
-            (Marker::Atom03, r#"<feed xmlns="http://purl.org/atom/ns#">"#),
-            (
-                Marker::UserLand,
-                r#"<rss xmlns="http://backend.userland.com/rss2">"#,
-            ),
-            (Marker::TypeAttribute, r#"<title type="text/plain">"#),
-            (Marker::ModeAttribute, r#"<content mode="base64">"#),
-            (Marker::Rdf, "<rdf:RDF>"),
-            (Marker::StandIn, "<dc:description>"),
-            (Marker::StandIn, "<atom:published>"),
-            (Marker::Item, "<item>"),
-            (Marker::WellKnownPrefix, "<media:content/>"),
-            (
-                Marker::NakedMarkup,
-                "<title type=\"html\">A <b>bold</b> move</title>",
-            ),
-        ];
-        for (marker, sample) in samples {
-            let found: Vec<usize> = MARKERS.matches(sample).into_iter().collect();
-            assert!(found.contains(&(marker as usize)), "{sample}: {found:?}");
-        }
-        let none: Vec<usize> = MARKERS
-            .matches("<rss><channel><title>A &lt;b&gt; &amp; B</title><items/></channel></rss>")
-            .into_iter()
-            .collect();
-        assert!(none.is_empty(), "{none:?}");
     }
 }

@@ -1,0 +1,240 @@
+//! The markers of [`super::markers`] found by a scan instead of a regex engine's overlapping
+//! search over the whole text (most of what `normalise` cost on every body): the plain
+//! strings by a substring search that stops at the first, the element markers at each `<` in
+//! turn, until all of them are found.
+
+use std::sync::LazyLock;
+
+use memchr::memmem;
+use regex::Regex;
+
+use super::markers::{Found, Marker};
+use super::{ATOM03_NS, WELL_KNOWN_PREFIXES};
+
+/// Markers that are a plain string anywhere in the text.
+const LITERALS: [(Marker, &str); 5] = [
+    (Marker::Atom03, ATOM03_NS),
+    (Marker::UserLand, "backend.userland.com/rss"),
+    (Marker::TypeAttribute, "type="),
+    (Marker::ModeAttribute, "mode="),
+    (Marker::Rdf, "rdf:RDF"),
+];
+
+/// Markers that start at a `<`.
+const ELEMENTS: [Marker; 5] = [
+    Marker::StandIn,
+    Marker::WellKnownPrefix,
+    Marker::NakedMarkup,
+    Marker::Item,
+    Marker::Thumbnail,
+];
+
+/// Elements of other vocabularies that can stand in for missing RSS ones.
+const STAND_INS: [&str; 7] = [
+    "dc:title",
+    "dc:description",
+    "media:title",
+    "atom:summary",
+    "atom:content",
+    "atom:published",
+    "atom:updated",
+];
+
+/// Elements that hold text or markup (after an optional `atom:`).
+const HOLDERS: [&str; 6] = [
+    "title",
+    "subtitle",
+    "summary",
+    "rights",
+    "content",
+    "description",
+];
+
+/// The markers `text` holds: the same as [`super::markers::find`].
+pub(super) fn find(text: &str) -> Found {
+    let bytes = text.as_bytes();
+    let mut found = Found::default();
+    for (marker, literal) in LITERALS {
+        if memmem::find(bytes, literal.as_bytes()).is_some() {
+            found.add(marker);
+        }
+    }
+    for at in memchr::memchr_iter(b'<', bytes) {
+        if found.has_all(&ELEMENTS) {
+            break;
+        }
+        // `<` is one byte, so what follows starts on a character.
+        let rest = &text[at + 1..];
+        if !found.has(Marker::StandIn)
+            && STAND_INS
+                .iter()
+                .any(|name| rest.starts_with(name) && !starts_with_word(&rest[name.len()..]))
+        {
+            found.add(Marker::StandIn);
+        }
+        if !found.has(Marker::WellKnownPrefix)
+            && WELL_KNOWN_PREFIXES.iter().any(|(prefix, _)| {
+                rest.strip_prefix(prefix)
+                    .is_some_and(|r| r.starts_with(':'))
+            })
+        {
+            found.add(Marker::WellKnownPrefix);
+        }
+        if !found.has(Marker::NakedMarkup) && holds_markup(rest) {
+            found.add(Marker::NakedMarkup);
+        }
+        if !found.has(Marker::Item)
+            && rest
+                .strip_prefix("item")
+                .is_some_and(|r| r.starts_with(|c: char| c.is_whitespace() || c == '>'))
+        {
+            found.add(Marker::Item);
+        }
+        if !found.has(Marker::Thumbnail)
+            && rest
+                .strip_prefix("media:thumbnail")
+                .is_some_and(|r| r.starts_with(|c: char| c.is_whitespace() || c == '/' || c == '>'))
+        {
+            found.add(Marker::Thumbnail);
+        }
+    }
+    found
+}
+
+/// Whether `rest` (what follows a `<`) is a holder's start tag whose text, up to the next `<`,
+/// is followed by an element: `title type="html">A <b>`.
+fn holds_markup(rest: &str) -> bool {
+    let rest = rest.strip_prefix("atom:").unwrap_or(rest);
+    let Some(name) = HOLDERS.iter().find(|name| rest.starts_with(*name)) else {
+        return false;
+    };
+    let rest = &rest[name.len()..];
+    let after_tag = if let Some(after) = rest.strip_prefix('>') {
+        after
+    } else if rest.starts_with(char::is_whitespace) {
+        match rest.find('>') {
+            Some(end) => &rest[end + 1..],
+            None => return false,
+        }
+    } else {
+        return false;
+    };
+    after_tag
+        .find('<')
+        .and_then(|at| after_tag.as_bytes().get(at + 1))
+        .is_some_and(u8::is_ascii_alphabetic)
+}
+
+/// Whether `text` starts with a word character as a regex's `\b` sees it (Unicode letters,
+/// marks, digits and connectors).
+fn starts_with_word(text: &str) -> bool {
+    static WORD: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^\w").expect("static pattern"));
+    match text.as_bytes().first() {
+        None => false,
+        Some(&b) if b.is_ascii() => b.is_ascii_alphanumeric() || b == b'_',
+        Some(_) => WORD.is_match(text),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::super::markers;
+    use super::*;
+
+    /// Pieces of markup the markers are made of, and near misses, so that random joins of
+    /// them make and break markers.
+    const PIECES: &[&str] = &[
+        "<",
+        ">",
+        "/",
+        " ",
+        "\n",
+        "\u{a0}",
+        "\u{2028}",
+        "=",
+        "\"",
+        ":",
+        "x",
+        "_",
+        "é",
+        "9",
+        "\u{301}",
+        "٣",
+        "²",
+        "item",
+        "items",
+        "media:thumbnail",
+        "media:title",
+        "media",
+        "dc:title",
+        "dc:description",
+        "dc",
+        "atom:",
+        "atom:summary",
+        "atom:content",
+        "atom:published",
+        "atom:updated",
+        "title",
+        "subtitle",
+        "summary",
+        "rights",
+        "content",
+        "description",
+        "itunes",
+        "type=",
+        "type",
+        "mode=",
+        "rdf:RDF",
+        "rdf:rdf",
+        "http://purl.org/atom/ns#",
+        "backend.userland.com/rss",
+        "backend.userland.com/",
+        "<b>",
+        "</",
+        "&lt;",
+        "<![CDATA[",
+        "]]>",
+    ];
+
+    fn document() -> impl Strategy<Value = String> {
+        prop::collection::vec(prop::sample::select(PIECES), 0..40).prop_map(|p| p.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+
+        #[test]
+        fn finds_what_the_patterns_find(text in document()) {
+            prop_assert_eq!(find(&text), markers::find(&text), "{:?}", text);
+        }
+
+        #[test]
+        fn finds_what_the_patterns_find_in_any_text(text in any::<String>()) {
+            prop_assert_eq!(find(&text), markers::find(&text));
+        }
+    }
+
+    /// The feeds of real projects in `tests/data` (their corpus and what fuzzing found).
+    #[test]
+    fn finds_what_the_patterns_find_in_the_test_feeds() {
+        fn walk(dir: &std::path::Path, checked: &mut usize) {
+            for entry in std::fs::read_dir(dir).expect("readable test data") {
+                let path = entry.expect("entry").path();
+                if path.is_dir() {
+                    walk(&path, checked);
+                } else if let Ok(text) = std::fs::read_to_string(&path) {
+                    assert_eq!(find(&text), markers::find(&text), "{}", path.display());
+                    *checked += 1;
+                }
+            }
+        }
+        let mut checked = 0;
+        walk(
+            std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data")),
+            &mut checked,
+        );
+        assert!(checked > 100, "only {checked} test files read");
+    }
+}
