@@ -1,7 +1,8 @@
 //! Poll throughput: N generated news feeds (20-100 items each) served from memory by an
 //! in-process server, polled by the release `feedwatch run --once` through the whole pipeline
 //! (fetch, parse, dedup, match, store), first cold, then warm (every feed answers 304), then
-//! steady (every feed answers 200 with what it sent before), then the idle daemon's memory.
+//! steady (every feed answers 200 with what it sent before), then steady with news (every feed
+//! answers 200 with one new item on top, its oldest rolled out), then the idle daemon's memory.
 //!
 //! feedwatch runs as a child process so that its wall time, CPU time and peak RSS are its own
 //! and not the server's. For scale, the same feeds are also fetched and parsed by a bare
@@ -47,6 +48,10 @@ const HOSTS: usize = 25;
 /// Set for the steady-state run: every feed answers 200 with its whole body, as a server that
 /// ignores `If-None-Match` does, and nothing in it is new.
 static IGNORE_VALIDATORS: AtomicBool = AtomicBool::new(false);
+
+/// Set for the steady run with news: every feed answers with its next body, one new item on
+/// top and its oldest rolled out, as a feed does between two polls.
+static NEXT_BODY: AtomicBool = AtomicBool::new(false);
 
 struct Site {
     feeds: HashMap<String, Feed>,
@@ -114,31 +119,45 @@ query = '"space launch" OR Mars OR satellite'
 struct Feed {
     body: Bytes,
     etag: String,
+    /// What the feed says at the next poll, and its tag.
+    next: Bytes,
+    next_etag: String,
 }
 
-fn generate_feed(index: usize, rng: &mut Lcg) -> (String, usize) {
-    let items = 20 + rng.below(81);
-    let mut xml = format!(
+/// A feed's body and its next one (one new item on top, the oldest rolled out), and how many
+/// items the first holds.
+fn generate_feed(index: usize, rng: &mut Lcg) -> (String, String, usize) {
+    let count = 20 + rng.below(81);
+    let head = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<rss version=\"2.0\"><channel>\
          <title>Feed {index}</title><link>https://site{index}.example/</link>\
          <description>Generated news</description>"
     );
-    for item in 0..items {
-        let _ = write!(
-            xml,
-            "<item><title>{}</title><link>https://site{index}.example/story/{item}</link>\
-             <guid>https://site{index}.example/story/{item}</guid>\
-             <pubDate>Wed, 25 Nov 2026 {:02}:{:02}:00 GMT</pubDate>\
-             <description>&lt;p&gt;{}&lt;/p&gt; &lt;p&gt;{}&lt;/p&gt;</description></item>",
-            rng.words(8, 30),
-            item % 24,
-            item % 60,
-            rng.words(45, 20),
-            rng.words(40, 20),
-        );
-    }
-    xml.push_str("</channel></rss>");
-    (xml, items)
+    let items: Vec<String> = (0..count)
+        .map(|item| generate_item(index, item, rng))
+        .collect();
+    // A generator of its own, so that the first bodies stay what they were without it.
+    let newest = generate_item(index, count, &mut Lcg(7 + index as u64));
+    let body = format!("{head}{}</channel></rss>", items.concat());
+    let next = format!(
+        "{head}{newest}{}</channel></rss>",
+        items[..count - 1].concat()
+    );
+    (body, next, count)
+}
+
+fn generate_item(index: usize, item: usize, rng: &mut Lcg) -> String {
+    format!(
+        "<item><title>{}</title><link>https://site{index}.example/story/{item}</link>\
+         <guid>https://site{index}.example/story/{item}</guid>\
+         <pubDate>Wed, 25 Nov 2026 {:02}:{:02}:00 GMT</pubDate>\
+         <description>&lt;p&gt;{}&lt;/p&gt; &lt;p&gt;{}&lt;/p&gt;</description></item>",
+        rng.words(8, 30),
+        item % 24,
+        item % 60,
+        rng.words(45, 20),
+        rng.words(40, 20),
+    )
 }
 
 async fn serve(State(site): State<Arc<Site>>, request: Request) -> Response {
@@ -148,7 +167,12 @@ async fn serve(State(site): State<Arc<Site>>, request: Request) -> Response {
     if !site.latency.median.is_zero() {
         tokio::time::sleep(site.latency.draw()).await;
     }
-    let etag = HeaderValue::from_str(&feed.etag).unwrap();
+    let (body, etag) = if NEXT_BODY.load(Ordering::Relaxed) {
+        (&feed.next, &feed.next_etag)
+    } else {
+        (&feed.body, &feed.etag)
+    };
+    let etag = HeaderValue::from_str(etag).unwrap();
     if !IGNORE_VALIDATORS.load(Ordering::Relaxed)
         && request.headers().get(header::IF_NONE_MATCH) == Some(&etag)
     {
@@ -162,7 +186,7 @@ async fn serve(State(site): State<Arc<Site>>, request: Request) -> Response {
             ),
             (header::ETAG, etag),
         ],
-        feed.body.clone(),
+        body.clone(),
     )
         .into_response()
 }
@@ -175,7 +199,7 @@ async fn start_site(n: usize, hosts: usize, latency: Latency) -> (Vec<String>, u
     let mut urls = Vec::new();
     let (mut items, mut bytes) = (0, 0);
     for index in 0..n {
-        let (xml, count) = generate_feed(index, &mut rng);
+        let (xml, next, count) = generate_feed(index, &mut rng);
         items += count;
         bytes += xml.len();
         let path = format!("/feed/{index}.xml");
@@ -185,6 +209,8 @@ async fn start_site(n: usize, hosts: usize, latency: Latency) -> (Vec<String>, u
             Feed {
                 body: Bytes::from(xml),
                 etag: format!("\"v1-{index}\""),
+                next: Bytes::from(next),
+                next_etag: format!("\"v2-{index}\""),
             },
         );
     }
@@ -349,8 +375,8 @@ fn main() {
         }
         config.push_str(RULES);
 
-        let (mut bare, mut cold, mut warm, mut steady) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut bare, mut cold, mut warm, mut steady, mut news) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let mut idle = None;
         let mut cold_off = Vec::new();
         let (mut stored, mut matches) = (0, 0);
@@ -393,6 +419,13 @@ fn main() {
             if idle.is_none() && std::env::var_os("FEEDWATCH_BENCH_NO_IDLE").is_none() {
                 idle = Some(idle_rss(dir.path(), &config_path, n));
             }
+            NEXT_BODY.store(true, Ordering::Relaxed);
+            news.push(run_feedwatch(&config_path, POLL_ARGS, None));
+            NEXT_BODY.store(false, Ordering::Relaxed);
+            let after: i64 = conn
+                .query_row("SELECT COUNT(*) FROM articles", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(after - stored, n as i64, "one new article a feed");
         }
 
         let mb = bytes as f64 / 1e6;
@@ -404,6 +437,7 @@ fn main() {
             ("feedwatch cold", &cold),
             ("feedwatch warm (304)", &warm),
             ("feedwatch steady (200, nothing new)", &steady),
+            ("feedwatch steady (200, one new item)", &news),
         ];
         if stories_off {
             rows.insert(0, ("feedwatch cold, stories off", &cold_off));
@@ -423,7 +457,12 @@ fn main() {
             let list = |label: &str, values: Vec<String>| {
                 println!("  {n} feeds, {label}: {}", values.join(" / "));
             };
-            let mut runs_of = vec![("cold", &cold), ("warm", &warm), ("steady", &steady)];
+            let mut runs_of = vec![
+                ("cold", &cold),
+                ("warm", &warm),
+                ("steady", &steady),
+                ("steady with news", &news),
+            ];
             if stories_off {
                 runs_of.insert(0, ("cold stories off", &cold_off));
             }
@@ -457,17 +496,19 @@ fn main() {
             shown.join(" / "),
             median(&ratios)
         );
-        let ratios: Vec<f64> = steady
-            .iter()
-            .zip(&bare)
-            .map(|(c, b)| c.wall.as_secs_f64() / b.as_secs_f64())
-            .collect();
-        let shown: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
-        println!(
-            "  {n} feeds, steady wall / bare loop wall of the same run: {} (median {:.2})",
-            shown.join(" / "),
-            median(&ratios)
-        );
+        for (label, measured) in [("steady", &steady), ("steady with news", &news)] {
+            let ratios: Vec<f64> = measured
+                .iter()
+                .zip(&bare)
+                .map(|(c, b)| c.wall.as_secs_f64() / b.as_secs_f64())
+                .collect();
+            let shown: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
+            println!(
+                "  {n} feeds, {label} wall / bare loop wall of the same run: {} (median {:.2})",
+                shown.join(" / "),
+                median(&ratios)
+            );
+        }
         if let Some((soon, later)) = idle {
             println!(
                 "  {n} feeds, daemon idle after polling them all: RSS {soon:.1} MB after 5 s, \
