@@ -136,6 +136,7 @@ fn fill(db: &Path, feed_url: &str, n: usize, rules: usize, notifier: &str) {
                 moved_to: None,
                 missed_items: None,
                 ttl: None,
+                unchanged: false,
             },
             now,
             next_poll_at: now,

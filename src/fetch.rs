@@ -60,11 +60,15 @@ const RESERVED_DESCRIPTORS: usize = 128;
 /// are polled together; past that an idle connection only holds a file descriptor.
 const IDLE_CONNECTION: Duration = Duration::from_secs(15);
 
-/// What the server said last time, to send back for a conditional GET.
+/// What tells whether a feed changed since its body was last read: what the server said, to
+/// send back for a conditional GET, and the body's own hash, for servers that send the same
+/// body again whatever they are asked.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Validators {
     pub etag: Option<String>,
     pub last_modified: Option<String>,
+    /// Set by the poll that read the body ([`crate::poll`]); the fetcher only keeps it.
+    pub digest: Option<String>,
 }
 
 /// Per-feed limits on one fetch.
@@ -547,6 +551,7 @@ async fn finish(
         etag: header_string(headers, header::ETAG).or_else(|| validators.etag.clone()),
         last_modified: header_string(headers, header::LAST_MODIFIED)
             .or_else(|| validators.last_modified.clone()),
+        digest: validators.digest.clone(),
     };
     let hints = Hints {
         moved_to,

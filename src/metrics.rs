@@ -93,7 +93,8 @@ impl Metrics {
         let polls = Family::<ResultLabel, Counter>::default();
         registry.register(
             "polls",
-            "Feed polls by result: ok, not_modified, fetch_error, parse_error, gone",
+            "Feed polls by result: ok, not_modified (a 304, or the body read last time sent again), \
+             fetch_error, parse_error, gone",
             polls.clone(),
         );
         // 5 ms to about 82 s: a loopback file to a feed that times out.

@@ -13,7 +13,7 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 use crate::alert::{Alert, FeedRef};
 use crate::config::{Feed, FullText};
 use crate::dedup::{Identity, identify};
-use crate::fetch::{Body, FetchError, Fetched, Hints, Limits, MAX_SERVER_PAUSE};
+use crate::fetch::{Body, FetchError, Fetched, Hints, Limits, MAX_SERVER_PAUSE, Validators};
 use crate::fulltext;
 use crate::matcher::text::Folded;
 use crate::metrics::metrics;
@@ -267,29 +267,55 @@ impl<'a> Poll<'a> {
             );
         }
         Ok(match fetched {
-            Fetched::NotModified { validators, .. } => Answer {
-                outcome: PollOutcome::Success {
-                    status: 304,
-                    validators,
-                    title: None,
-                    moved_to: hints.moved_to,
-                    missed_items: None,
-                    ttl: None,
-                },
-                result: Ok(PollSummary {
-                    not_modified: true,
-                    ..PollSummary::default()
-                }),
-                found: Found::default(),
-                // The feed's `<ttl>` from its last body still holds.
-                not_before: later(max_age, ttl_wait(self.state.ttl, self.now)),
-            },
-            Fetched::Body(body) => {
+            Fetched::NotModified { validators, .. } => {
+                self.unchanged(304, validators, hints.moved_to, max_age)
+            }
+            Fetched::Body(mut body) => {
+                let digest = body_digest(&body);
+                if self.state.validators.digest.as_ref() == Some(&digest) {
+                    body.validators.digest = Some(digest);
+                    return Ok(self.unchanged(
+                        body.status,
+                        body.validators,
+                        hints.moved_to,
+                        max_age,
+                    ));
+                }
+                body.validators.digest = Some(digest);
                 let mut answer = self.interpret_body(body, hints).await?;
                 answer.not_before = later(answer.not_before.take(), max_age);
                 answer
             }
         })
+    }
+
+    /// A feed as it was when its body was last read: the server answered 304, or sent that
+    /// body again.
+    fn unchanged(
+        &self,
+        status: u16,
+        validators: Validators,
+        moved_to: Option<String>,
+        max_age: Option<ServerWait>,
+    ) -> Answer {
+        Answer {
+            outcome: PollOutcome::Success {
+                status,
+                validators,
+                title: None,
+                moved_to,
+                missed_items: None,
+                ttl: None,
+                unchanged: true,
+            },
+            result: Ok(PollSummary {
+                not_modified: true,
+                ..PollSummary::default()
+            }),
+            found: Found::default(),
+            // The feed's `<ttl>` from its last body still holds.
+            not_before: later(max_age, ttl_wait(self.state.ttl, self.now)),
+        }
     }
 
     fn interpret_failure(&self, error: FetchError) -> Answer {
@@ -368,6 +394,7 @@ impl<'a> Poll<'a> {
                 moved_to: hints.moved_to,
                 missed_items,
                 ttl,
+                unchanged: false,
             },
             result: Ok(summary),
             found,
@@ -591,6 +618,23 @@ impl<'a> Poll<'a> {
     }
 }
 
+/// A hash of what a body's parse depends on: the body, where it came from (the base of its
+/// links), its declared type, and this build of feedwatch (whose parser may read it better).
+fn body_digest(body: &Body) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for part in [
+        env!("CARGO_PKG_VERSION").as_bytes(),
+        body.final_url.as_bytes(),
+        body.content_type.as_deref().unwrap_or_default().as_bytes(),
+    ] {
+        hasher.update((part.len() as u64).to_le_bytes());
+        hasher.update(part);
+    }
+    hasher.update(&body.bytes);
+    hex::encode(hasher.finalize())
+}
+
 fn warn_missed_items(feed: &Feed, items: usize, period: Duration, suggested: Duration) {
     let (every, shorter) = (
         humantime::format_duration(period),
@@ -679,7 +723,6 @@ fn next_poll_at(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fetch::Validators;
     use crate::scheduler::Schedule;
 
     fn feed_every(interval: Duration) -> Feed {
@@ -704,6 +747,7 @@ mod tests {
             moved_to: None,
             missed_items: None,
             ttl,
+            unchanged: false,
         }
     }
 

@@ -118,6 +118,39 @@ async fn second_poll_echoes_validators_and_a_304_keeps_them() {
     assert_eq!(feeds[0]["articles"], 3);
 }
 
+/// A server that ignores conditional requests and sends the same body again costs no parse:
+/// the feed stays as it was when that body was read (listed then), and a changed body is read.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_sent_again_unchanged_is_not_read_again() {
+    let site = TestServer::start().await;
+    site.page("/same.xml", "application/rss+xml", three_items());
+    let ws = Workspace::new(&config("", &[("News", site.url("/same.xml"))]));
+
+    ws.run(&["run", "--once"]).await.assert_ok();
+    let listed = feed_int(&ws, "News", "listed_at").expect("the body was read");
+    assert!(feed_text(&ws, "News", "body_digest").is_some());
+    sleep_past(listed).await;
+    ws.run(&["run", "--once"]).await.assert_ok();
+    assert_eq!(site.requests("/same.xml").len(), 2);
+    assert!(feed_int(&ws, "News", "last_attempt_at") > Some(listed));
+    assert_eq!(
+        feed_int(&ws, "News", "listed_at"),
+        Some(listed),
+        "not read again"
+    );
+    assert_eq!(feed_int(&ws, "News", "last_status"), Some(200));
+
+    let mut items = vec![("n4", "Fourth", "four")];
+    items.extend([("n1", "First", "one"), ("n2", "Second", "two")]);
+    site.page("/same.xml", "application/rss+xml", rss("News", &items));
+    ws.run(&["run", "--once"]).await.assert_ok();
+    assert!(
+        feed_int(&ws, "News", "listed_at") > Some(listed),
+        "the new body was read"
+    );
+    assert_eq!(titles(&ws), ["First", "Second", "Third", "Fourth"]);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn user_agent_names_feedwatch_and_its_version() {
     let site = TestServer::start().await;

@@ -117,6 +117,7 @@ fn stories_in_store(items: &[Item]) -> Vec<i64> {
                 moved_to: None,
                 missed_items: None,
                 ttl: None,
+                unchanged: false,
             },
             now: item.at,
             next_poll_at: item.at,

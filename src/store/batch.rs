@@ -417,8 +417,9 @@ mod tests {
                 status: 200,
                 validators: Validators {
                     etag: Some(format!("\"{}\"", guids.len())),
-                    last_modified: None,
+                    ..Validators::default()
                 },
+                unchanged: false,
                 title: None,
                 moved_to: None,
                 missed_items: None,

@@ -74,6 +74,9 @@ pub enum PollOutcome {
         missed_items: Option<Duration>,
         /// The body's RSS `<ttl>`; a 304 keeps the one stored.
         ttl: Option<Duration>,
+        /// No body was read: the server answered 304, or sent the body read last time again.
+        /// The feed's `<ttl>` and its listing stay those of that body.
+        unchanged: bool,
     },
     Failure {
         status: Option<u16>,
@@ -96,6 +99,7 @@ impl PollOutcome {
             moved_to: None,
             missed_items: None,
             ttl: None,
+            unchanged: status == 304,
         }
     }
 }
@@ -196,6 +200,7 @@ pub(super) fn record_poll(
             moved_to,
             missed_items,
             ttl,
+            unchanged,
         } => {
             let missed = missed_items.map(|d| d.as_secs() as i64);
             let ttl = ttl.map(|d| d.as_secs() as i64);
@@ -206,9 +211,9 @@ pub(super) fn record_poll(
                     moved_to = COALESCE(?8, moved_to),
                     missed_items_at = CASE WHEN ?9 IS NULL THEN missed_items_at ELSE ?5 END,
                     suggested_interval = COALESCE(?9, suggested_interval),
-                    ttl = CASE WHEN ?6 = 304 THEN ttl ELSE ?10 END,
-                    listed_at = CASE WHEN ?6 = 304 THEN listed_at ELSE ?5 END,
-                    wait_until = ?11, wait_reason = ?12
+                    ttl = CASE WHEN ?13 THEN ttl ELSE ?10 END,
+                    listed_at = CASE WHEN ?13 THEN listed_at ELSE ?5 END,
+                    wait_until = ?11, wait_reason = ?12, body_digest = ?14
                  WHERE id = ?1",
             )?
             .execute(params![
@@ -223,7 +228,9 @@ pub(super) fn record_poll(
                 missed,
                 ttl,
                 wait_until,
-                wait_reason
+                wait_reason,
+                unchanged,
+                validators.digest
             ])?;
         }
         PollOutcome::Failure {
@@ -260,7 +267,7 @@ const FEED_STATE_SQL: &str = "
            f.last_attempt_at, f.last_success_at, f.last_status, f.consecutive_failures,
            f.last_error, (SELECT COUNT(*) FROM articles a WHERE a.feed_id = f.id),
            f.moved_to, f.gone_at, f.missed_items_at, f.suggested_interval, f.ttl,
-           f.wait_until, f.wait_reason
+           f.wait_until, f.wait_reason, f.body_digest
     FROM feeds f WHERE f.id = ?1";
 
 /// [`FEED_STATE_SQL`] with `articles` left at 0: counting each feed's articles costs more than
@@ -284,6 +291,7 @@ fn feed_state_row(r: &rusqlite::Row) -> rusqlite::Result<FeedState> {
         validators: Validators {
             etag: r.get(4)?,
             last_modified: r.get(5)?,
+            digest: r.get(20)?,
         },
         next_poll_at: time(6)?,
         last_attempt_at: time(7)?,

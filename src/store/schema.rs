@@ -295,4 +295,9 @@ UPDATE feeds SET listed_at = (SELECT MAX(last_seen_at) FROM articles
     r#"
 DROP INDEX story_sketches_by_time;
 "#,
+    // The hash of the body a feed's last read came from: a server that ignores conditional
+    // requests and sends it again costs no parse.
+    r#"
+ALTER TABLE feeds ADD COLUMN body_digest TEXT;
+"#,
 ];
