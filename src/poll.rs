@@ -596,18 +596,17 @@ impl<'a> Poll<'a> {
             .engine
             .explain(article, &self.feed.name)
             .into_iter()
-            .map(|e| {
-                let (m, highlights) = (e.matched, e.highlights);
+            .map(|m| {
                 let rule = &self.pipeline.config.rules[m.rule];
                 let alert = Alert::new(
-                    &m.name,
+                    m.name,
                     feed_ref.clone(),
                     article,
                     &identity.id,
-                    m.terms,
+                    m.terms.iter().map(|t| t.to_string()).collect(),
                     self.now,
                 )
-                .with_snippet(article, &highlights);
+                .with_snippet(article, &m.highlights);
                 RaisedAlert {
                     alert,
                     notifiers: rule.notify.clone(),

@@ -142,7 +142,7 @@ pub fn backtest(path: &Path, subject: Subject, since: Duration, sample: usize) -
                 &stored.article.title
             }
         );
-        println!("      matched: {}", explained.matched.terms.join(", "));
+        println!("      matched: {}", explained.terms.join(", "));
         if let Some(joined) = placed.joined {
             let first = &archive[placed.story];
             let like = &archive[joined.article];

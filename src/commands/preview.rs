@@ -166,7 +166,7 @@ fn write_json(
                     "summary": if a.summary.is_empty() { &a.content } else { &a.summary },
                     "enclosures": a.enclosures,
                     "thumbnail": a.thumbnail,
-                    "matched_rules": matched.iter().map(|m| json!({"rule": m.matched.name, "terms": m.matched.terms})).collect::<Vec<_>>(),
+                    "matched_rules": matched.iter().map(|m| json!({"rule": m.name, "terms": m.terms})).collect::<Vec<_>>(),
                     "story": self.stories.guess(a).map(|g| json!({
                         "id": g.story,
                         "joins_article": g.joined.article,
@@ -238,8 +238,8 @@ fn write_text(
             writeln!(
                 out,
                 "                  ✓ {}: {}",
-                m.matched.name,
-                m.matched.terms.join(", ")
+                m.name,
+                m.terms.join(", ")
             )?;
             if let Some(snippet) = article_snippet(a, &m.highlights, super::SNIPPET_CHARS, marks) {
                 writeln!(out, "                    {snippet}")?;

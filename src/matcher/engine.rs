@@ -19,6 +19,7 @@ use std::ops::Range;
 use regex::{RegexSet, RegexSetBuilder};
 use rustc_hash::FxHashMap;
 
+use super::evaluate_fast::{Bits, Marks};
 use super::query::{Field, Pattern, Query, Term};
 use super::text::{Accents, Folded};
 use crate::parse::Article;
@@ -40,14 +41,57 @@ pub struct RuleSpec<'a> {
     pub feeds: &'a [String],
 }
 
+/// The rules one article matched, in rule order. Names and terms are borrowed from the
+/// engine and the terms of all matches share one list, so an article that matches hundreds of
+/// rules costs two allocations, not several per match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Matches<'e> {
+    /// Each matched rule: its index, its name, and where its terms end in `terms`.
+    rules: Vec<(usize, &'e str, usize)>,
+    terms: Vec<&'e str>,
+}
+
+impl<'e> Matches<'e> {
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// The matches, in rule order.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = RuleMatch<'_>> + ExactSizeIterator {
+        self.rules
+            .iter()
+            .enumerate()
+            .map(|(i, &(rule, name, end))| {
+                let start = match i {
+                    0 => 0,
+                    _ => self.rules[i - 1].2,
+                };
+                RuleMatch {
+                    rule,
+                    name,
+                    terms: &self.terms[start..end],
+                }
+            })
+    }
+
+    fn push(&mut self, rule: usize, name: &'e str, terms: impl Iterator<Item = &'e str>) {
+        self.terms.extend(terms);
+        self.rules.push((rule, name, self.terms.len()));
+    }
+}
+
 /// One rule that matched an article.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RuleMatch {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RuleMatch<'a> {
     /// Index of the rule in the order given to [`Engine::new`].
     pub rule: usize,
-    pub name: String,
+    pub name: &'a str,
     /// The rule's terms that were found, as the user wrote them.
-    pub terms: Vec<String>,
+    pub terms: &'a [&'a str],
 }
 
 /// Where a matched term was found, for highlighting: a byte range in one field's text.
@@ -57,26 +101,30 @@ pub struct Highlight {
     pub range: Range<usize>,
 }
 
-/// A match with the places in the article that made it.
+/// A rule that matched, with the places in the article that made it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Explained {
-    pub matched: RuleMatch,
+pub struct Explained<'e> {
+    /// Index of the rule in the order given to [`Engine::new`].
+    pub rule: usize,
+    pub name: &'e str,
+    /// The rule's terms that were found, as the user wrote them.
+    pub terms: Vec<&'e str>,
     /// Sorted by field, then position.
     pub highlights: Vec<Highlight>,
 }
 
-type LeafId = usize;
+pub(super) type LeafId = usize;
 
 #[derive(Debug)]
 struct Leaf {
     /// Bit `1 << field as u8` for each field the leaf looks at.
     fields: u8,
     pattern: Pattern,
-    source: String,
+    source: Box<str>,
 }
 
 #[derive(Debug)]
-enum Node {
+pub(super) enum Node {
     Leaf(LeafId),
     And(Vec<Node>),
     Or(Vec<Node>),
@@ -84,35 +132,44 @@ enum Node {
 }
 
 #[derive(Debug)]
-struct CompiledRule {
-    name: String,
-    feeds: Vec<String>,
-    root: Node,
+pub(super) struct CompiledRule {
+    name: Box<str>,
+    /// Feed names the rule is limited to; empty for all.
+    pub(super) feeds: Vec<String>,
+    pub(super) root: Node,
     /// Leaves that count as "matched terms" when found (those not under a NOT).
     positive: Vec<LeafId>,
+}
+
+impl CompiledRule {
+    /// Whether the rule looks at articles from the feed named `feed`.
+    pub(super) fn watches(&self, feed: &str) -> bool {
+        self.feeds.is_empty() || self.feeds.iter().any(|f| f == feed)
+    }
 }
 
 /// A first token or a prefix stem, and the leaves that use it.
 type KeyLeaves = (Box<str>, Vec<LeafId>);
 
-/// The first tokens and stems that share one [`TokenIndex::key`].
-#[derive(Debug, Default)]
-struct Candidates {
-    first_tokens: Vec<KeyLeaves>,
-    stems: Vec<KeyLeaves>,
-}
+/// A [`TokenIndex::key`] and the stems that have it.
+type KeyStems = (Box<str>, Vec<KeyLeaves>);
 
 /// Word and prefix leaves for one way of folding accents.
 #[derive(Debug, Default)]
 struct TokenIndex {
     /// Phrase leaves (a single word is a phrase of one) by their first token; filled while
-    /// compiling, then moved into `by_key`.
+    /// compiling, then moved into `first_tokens`.
     by_first_token: FxHashMap<Box<str>, Vec<LeafId>>,
-    /// Prefix leaves by their stem; filled while compiling, then moved into `by_key`.
+    /// Prefix leaves by their stem; filled while compiling, then moved into `stems`.
     by_prefix: FxHashMap<Box<str>, Vec<LeafId>>,
-    /// First tokens and stems by their key, so that each token of a text costs one lookup
-    /// however many stem lengths are in use.
-    by_key: KeyTable,
+    /// First tokens by their first eight bytes packed into a `u64` (see [`Folded::head`]): a
+    /// token that starts no phrase, which is nearly every token, costs a hash of one integer,
+    /// where a string-keyed map would hash the whole token first. A token of eight bytes or
+    /// fewer is told by its head and length alone, since no token holds a zero byte.
+    first_tokens: FxHashMap<u64, Vec<KeyLeaves>>,
+    /// Stems by their [`TokenIndex::key`], packed the same way, so that each token costs one
+    /// lookup however many stem lengths are in use.
+    stems: FxHashMap<u64, Vec<KeyStems>>,
     /// The length in characters of the shortest stem; `usize::MAX` when there is none.
     shortest_stem: usize,
     /// Bit `1 << field as u8` for each field some leaf of this index looks at.
@@ -127,60 +184,67 @@ impl TokenIndex {
             .map(|stem| stem.chars().count())
             .min()
             .unwrap_or(usize::MAX);
-        let mut by_key: HashMap<Box<str>, Candidates> = HashMap::new();
         for (word, ids) in std::mem::take(&mut self.by_first_token) {
-            let key: Box<str> = self.key(&word).into();
-            by_key
-                .entry(key)
+            self.first_tokens
+                .entry(pack(&word))
                 .or_default()
-                .first_tokens
                 .push((word, ids));
         }
+        let mut by_key: HashMap<Box<str>, Vec<KeyLeaves>> = HashMap::new();
         for (stem, ids) in std::mem::take(&mut self.by_prefix) {
             let key: Box<str> = self.key(&stem).into();
-            by_key.entry(key).or_default().stems.push((stem, ids));
+            by_key.entry(key).or_default().push((stem, ids));
         }
-        self.by_key = key_table(by_key);
+        for (key, stems) in by_key {
+            self.stems.entry(pack(&key)).or_default().push((key, stems));
+        }
     }
 
     /// A word's first `shortest_stem` characters, or all of it if it is shorter. A token has
-    /// the key of the first token it equals and of every stem it starts with, since no stem is
-    /// shorter than the key.
+    /// the key of every stem it starts with, since no stem is shorter than the key.
     fn key<'w>(&self, word: &'w str) -> &'w str {
         char_prefix(word, self.shortest_stem).unwrap_or(word)
     }
 
-    /// The candidates for token `i` of `folded`, if any first token or stem has its key.
-    // Called for every token of every article, so an ASCII text's key is cut by byte count
-    // and the table is probed with the key's first bytes before any string is looked at.
+    /// The leaves of the phrases that token `i` of `folded` starts.
+    // Called for every token of every article, so the table is probed with the token's
+    // first bytes before any string is looked at.
     #[inline]
-    fn candidates(&self, folded: &Folded, i: usize) -> Option<&Candidates> {
-        let key_len = if folded.is_ascii() {
-            folded.word_len(i).min(self.shortest_stem)
-        } else {
-            self.key(folded.word(i)).len()
-        };
-        let group = self.by_key.get(&folded.head(i, key_len))?;
-        let key = &folded.word(i)[..key_len];
+    fn phrases_from(&self, folded: &Folded, i: usize) -> Option<&[LeafId]> {
+        if self.first_tokens.is_empty() {
+            return None;
+        }
+        let len = folded.word_len(i);
+        let group = self.first_tokens.get(&folded.head(i, len.min(8)))?;
+        let word = folded.word(i).as_bytes();
         group
             .iter()
-            .find(|(k, _)| **k == *key)
-            .map(|(_, candidates)| candidates)
+            .find(|(w, _)| w.len() == len && (len <= 8 || w.as_bytes()[8..] == word[8..]))
+            .map(|(_, ids)| &ids[..])
     }
-}
 
-/// Keys by their first eight bytes packed into a `u64` (see [`Folded::head`]): a token that
-/// is no key, which is nearly every token, costs a hash of one integer, where a string-keyed
-/// map would hash the whole key first. Only keys longer than eight bytes can share a head.
-type KeyTable = FxHashMap<u64, Vec<(Box<str>, Candidates)>>;
-
-/// The table of `keys`, each under its packed head.
-fn key_table(keys: HashMap<Box<str>, Candidates>) -> KeyTable {
-    let mut table = KeyTable::default();
-    for (key, candidates) in keys {
-        table.entry(pack(&key)).or_default().push((key, candidates));
+    /// The stems with the key of token `i` of `folded`, if the token is long enough for one.
+    #[inline]
+    fn stems_of(&self, folded: &Folded, i: usize) -> Option<&[KeyLeaves]> {
+        if self.stems.is_empty() {
+            return None;
+        }
+        let key_len = if folded.is_ascii() {
+            let len = folded.word_len(i);
+            if len < self.shortest_stem {
+                return None;
+            }
+            self.shortest_stem
+        } else {
+            char_prefix(folded.word(i), self.shortest_stem)?.len()
+        };
+        let group = self.stems.get(&folded.head(i, key_len))?;
+        let key = &folded.word(i).as_bytes()[..key_len];
+        group
+            .iter()
+            .find(|(k, _)| k.len() == key_len && (key_len <= 8 || k.as_bytes()[8..] == key[8..]))
+            .map(|(_, stems)| &stems[..])
     }
-    table
 }
 
 /// The first eight bytes of `key` (fewer if it is shorter) as [`Folded::head`] packs them.
@@ -212,6 +276,7 @@ struct Scratch {
     folded: Folded,
     hits: Vec<LeafId>,
     regex_matched: Vec<bool>,
+    marks: Marks,
 }
 
 thread_local! {
@@ -221,7 +286,7 @@ thread_local! {
 #[derive(Debug, Default)]
 pub struct Engine {
     leaves: Vec<Leaf>,
-    rules: Vec<CompiledRule>,
+    pub(super) rules: Vec<CompiledRule>,
     /// Indexed by `Accents as usize`: folded with accents ignored, and exact.
     indexes: [TokenIndex; 2],
     /// Regex leaves, in the order of `regex_set`.
@@ -231,9 +296,9 @@ pub struct Engine {
     /// Bit `1 << field as u8` for each field some regex looks at.
     regex_fields: u8,
     /// For each leaf, the rules that use it.
-    rules_of_leaf: Vec<Vec<usize>>,
+    pub(super) rules_of_leaf: Vec<Vec<usize>>,
     /// Rules that can match when none of their terms is present.
-    match_without_terms: Vec<usize>,
+    pub(super) match_without_terms: Vec<usize>,
 }
 
 fn field_bit(field: Field) -> u8 {
@@ -247,13 +312,13 @@ impl Engine {
         for (index, spec) in rules.into_iter().enumerate() {
             let mut positive = Vec::new();
             let root = engine.compile(spec.query, &mut leaf_ids, &mut positive, false, index);
-            if eval(&root, &[]) {
+            if root.eval(&|_| false) {
                 engine.match_without_terms.push(index);
             }
             positive.sort_unstable();
             positive.dedup();
             engine.rules.push(CompiledRule {
-                name: spec.name.to_string(),
+                name: spec.name.into(),
                 feeds: spec.feeds.to_vec(),
                 root,
                 positive,
@@ -352,7 +417,7 @@ impl Engine {
         self.leaves.push(Leaf {
             fields,
             pattern: term.pattern.clone(),
-            source: term.source.clone(),
+            source: term.source.as_str().into(),
         });
         self.rules_of_leaf.push(Vec::new());
         ids.insert(key, id);
@@ -360,95 +425,78 @@ impl Engine {
     }
 
     /// The rules `article` (from the feed named `feed`) matches, in rule order.
-    pub fn matches(&self, article: &Article, feed: &str) -> Vec<RuleMatch> {
+    pub fn matches(&self, article: &Article, feed: &str) -> Matches<'_> {
+        let mut matches = Matches::default();
         if self.rules.is_empty() {
-            return Vec::new();
+            return matches;
         }
-        self.with_hits(article, None, |hits| self.evaluate(hits, feed))
+        self.with_scratch(|scratch| {
+            self.scan(article, None, scratch);
+            scratch
+                .marks
+                .for_each_match(self, &scratch.hits, feed, |rule, found| {
+                    matches.push(rule, &self.rules[rule].name, self.terms(rule, found));
+                });
+        });
+        matches
     }
 
-    /// Runs `then` on the sorted ids of the leaves found in `article`.
-    fn with_hits<T>(
-        &self,
-        article: &Article,
-        found: Option<&mut Vec<(LeafId, Highlight)>>,
-        then: impl FnOnce(&[LeafId]) -> T,
-    ) -> T {
+    /// Runs `then` with this thread's buffers.
+    fn with_scratch<T>(&self, then: impl FnOnce(&mut Scratch) -> T) -> T {
         SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
-            Ok(mut scratch) => {
-                self.scan(article, found, &mut scratch);
-                then(&scratch.hits)
-            }
+            Ok(mut scratch) => then(&mut scratch),
             // Only reached if matching re-enters itself on this thread; fresh buffers do.
-            Err(_) => {
-                let mut scratch = Scratch::default();
-                self.scan(article, found, &mut scratch);
-                then(&scratch.hits)
-            }
+            Err(_) => then(&mut Scratch::default()),
         })
     }
 
+    /// The terms of rule `rule` that were found, as the user wrote them.
+    fn terms<'e>(&'e self, rule: usize, found: &Bits) -> impl Iterator<Item = &'e str> {
+        self.rules[rule]
+            .positive
+            .iter()
+            .filter(move |&&leaf| found.contains(leaf))
+            .map(|&leaf| &*self.leaves[leaf].source)
+    }
+
     /// Like [`Engine::matches`], with where in the article each rule's terms were found.
-    pub fn explain(&self, article: &Article, feed: &str) -> Vec<Explained> {
+    pub fn explain(&self, article: &Article, feed: &str) -> Vec<Explained<'_>> {
         // Most articles match nothing: the plain scan says so without recording positions. A
         // matching article is scanned twice, which costs less than positions for every one.
         if self.matches(article, feed).is_empty() {
             return Vec::new();
         }
         let mut found = Vec::new();
-        let matched = self.with_hits(article, Some(&mut found), |hits| self.evaluate(hits, feed));
-        matched
-            .into_iter()
-            .map(|matched| {
-                let positive = &self.rules[matched.rule].positive;
-                let mut highlights: Vec<Highlight> = found
-                    .iter()
-                    .filter(|(leaf, _)| positive.binary_search(leaf).is_ok())
-                    .map(|(_, h)| h.clone())
-                    .collect();
-                highlights.sort_by_key(|h| (h.field as u8, h.range.start, h.range.end));
-                highlights.dedup();
-                Explained {
-                    matched,
-                    highlights,
-                }
-            })
-            .collect()
-    }
-
-    fn evaluate(&self, hits: &[LeafId], feed: &str) -> Vec<RuleMatch> {
-        if hits.is_empty() && self.match_without_terms.is_empty() {
-            return Vec::new();
-        }
-        let mut candidates: Vec<usize> = self.match_without_terms.clone();
-        for &leaf in hits {
-            candidates.extend_from_slice(&self.rules_of_leaf[leaf]);
-        }
-        candidates.sort_unstable();
-        candidates.dedup();
-        candidates
-            .into_iter()
-            .filter_map(|index| {
-                let rule = &self.rules[index];
-                if !rule.feeds.is_empty() && !rule.feeds.iter().any(|f| f == feed) {
-                    return None;
-                }
-                if !eval(&rule.root, hits) {
-                    return None;
-                }
-                let terms = rule
-                    .positive
-                    .iter()
-                    .filter(|leaf| hits.binary_search(leaf).is_ok())
-                    .map(|&leaf| self.leaves[leaf].source.clone())
-                    .collect();
-                Some(RuleMatch {
-                    rule: index,
-                    name: rule.name.clone(),
-                    terms,
-                })
-            })
-            .collect()
+        let mut explained = Vec::new();
+        self.with_scratch(|scratch| {
+            self.scan(article, Some(&mut found), scratch);
+            // By leaf, so that each term's places are one run.
+            found.sort_unstable_by_key(|(leaf, h): &(LeafId, Highlight)| {
+                (*leaf, h.field as u8, h.range.start, h.range.end)
+            });
+            scratch
+                .marks
+                .for_each_match(self, &scratch.hits, feed, |rule, is_found| {
+                    let mut highlights = Vec::new();
+                    for &leaf in &self.rules[rule].positive {
+                        if !is_found.contains(leaf) {
+                            continue;
+                        }
+                        let start = found.partition_point(|(l, _)| *l < leaf);
+                        let end = start + found[start..].partition_point(|(l, _)| *l == leaf);
+                        highlights.extend(found[start..end].iter().map(|(_, h)| h.clone()));
+                    }
+                    highlights.sort_by_key(|h| (h.field as u8, h.range.start, h.range.end));
+                    highlights.dedup();
+                    explained.push(Explained {
+                        rule,
+                        name: &self.rules[rule].name,
+                        terms: self.terms(rule, is_found).collect(),
+                        highlights,
+                    });
+                });
+        });
+        explained
     }
 
     /// Leaves `scratch.hits` holding the sorted ids of the leaves found in the article; with
@@ -463,6 +511,7 @@ impl Engine {
             folded,
             hits,
             regex_matched,
+            ..
         } = scratch;
         hits.clear();
         let wanted = self.indexes[0].fields | self.indexes[1].fields | self.regex_fields;
@@ -510,35 +559,29 @@ impl Engine {
         hit: &mut impl FnMut(LeafId, Range<usize>),
     ) {
         for i in 0..folded.len() {
-            let Some(candidates) = index.candidates(folded, i) else {
-                continue;
-            };
-            let word = folded.word(i);
-            for (_, ids) in candidates.first_tokens.iter().filter(|(w, _)| **w == *word) {
-                for &id in ids {
-                    let leaf = &self.leaves[id];
-                    if leaf.fields & field == 0 {
-                        continue;
-                    }
-                    if let Pattern::Phrase(phrase) = &leaf.pattern {
-                        let last = i + phrase.len() - 1;
-                        if last < folded.len()
-                            && phrase[1..]
-                                .iter()
-                                .enumerate()
-                                .all(|(k, w)| folded.word(i + 1 + k) == w)
-                        {
-                            hit(id, folded.span(i).start..folded.span(last).end);
-                        }
+            for &id in index.phrases_from(folded, i).unwrap_or_default() {
+                let leaf = &self.leaves[id];
+                if leaf.fields & field == 0 {
+                    continue;
+                }
+                if let Pattern::Phrase(phrase) = &leaf.pattern {
+                    let last = i + phrase.len() - 1;
+                    if last < folded.len()
+                        && phrase[1..]
+                            .iter()
+                            .enumerate()
+                            .all(|(k, w)| folded.word(i + 1 + k) == w)
+                    {
+                        hit(id, folded.span(i).start..folded.span(last).end);
                     }
                 }
             }
+            let Some(stems) = index.stems_of(folded, i) else {
+                continue;
+            };
+            let word = folded.word(i);
             // Byte-wise `starts_with` is a character prefix: both sides are whole UTF-8.
-            for (_, ids) in candidates
-                .stems
-                .iter()
-                .filter(|(stem, _)| word.starts_with(&**stem))
-            {
+            for (_, ids) in stems.iter().filter(|(stem, _)| word.starts_with(&**stem)) {
                 for &id in ids {
                     if self.leaves[id].fields & field != 0 {
                         hit(id, folded.span(i));
@@ -603,12 +646,15 @@ fn joined(items: &[String]) -> Cow<'_, str> {
     }
 }
 
-fn eval(node: &Node, hits: &[LeafId]) -> bool {
-    match node {
-        Node::Leaf(id) => hits.binary_search(id).is_ok(),
-        Node::And(nodes) => nodes.iter().all(|n| eval(n, hits)),
-        Node::Or(nodes) => nodes.iter().any(|n| eval(n, hits)),
-        Node::Not(n) => !eval(n, hits),
+impl Node {
+    /// Whether the expression holds when `found` tells which leaves were found.
+    pub(super) fn eval(&self, found: &impl Fn(LeafId) -> bool) -> bool {
+        match self {
+            Node::Leaf(id) => found(*id),
+            Node::And(nodes) => nodes.iter().all(|n| n.eval(found)),
+            Node::Or(nodes) => nodes.iter().any(|n| n.eval(found)),
+            Node::Not(n) => !n.eval(found),
+        }
     }
 }
 
@@ -632,7 +678,9 @@ mod tests {
             query: &query,
             feeds: &[],
         }]);
-        engine.matches(article, "feed").pop().map(|m| m.terms)
+        let matches = engine.matches(article, "feed");
+        let last = matches.iter().last()?;
+        Some(last.terms.iter().map(|t| t.to_string()).collect())
     }
 
     /// For one rule per query: the indexes of the rules an article with this title matches.
@@ -646,7 +694,7 @@ mod tests {
         move |title| {
             engine
                 .matches(&article(title, ""), "feed")
-                .into_iter()
+                .iter()
                 .map(|m| m.rule)
                 .collect()
         }
@@ -711,6 +759,27 @@ mod tests {
     }
 
     #[test]
+    fn words_and_phrases_are_found_beside_stems_of_one_letter() {
+        let rules = rules_matching(&[
+            "m*",
+            "market",
+            "markets",
+            "\"market prices\"",
+            "marketplaces",
+            "marketplace",
+            "мир*",
+            "мировой",
+        ]);
+        assert_eq!(rules("market prices"), [0, 1, 3]);
+        assert_eq!(rules("markets"), [0, 2]);
+        assert_eq!(rules("marketplace marketplaces"), [0, 4, 5]);
+        assert_eq!(rules("marketplaced"), [0]);
+        assert_eq!(rules("prices market"), [0, 1]);
+        assert_eq!(rules("мировой рынок"), [6, 7]);
+        assert_eq!(rules("ми"), Vec::<usize>::new());
+    }
+
+    #[test]
     fn boolean_logic() {
         assert!(is_match("Kremlin AND NOT sport", "Kremlin statement"));
         assert!(!is_match("Kremlin AND NOT sport", "Kremlin sport club"));
@@ -772,8 +841,8 @@ mod tests {
         let names = |feed| -> Vec<String> {
             engine
                 .matches(&a, feed)
-                .into_iter()
-                .map(|m| m.name)
+                .iter()
+                .map(|m| m.name.to_string())
                 .collect()
         };
         assert_eq!(names("a"), ["r0"]);
