@@ -24,6 +24,7 @@ mod shingles;
 mod shingles_fast;
 pub(crate) mod window;
 
+use std::cell::RefCell;
 use std::time::Duration;
 
 use crate::matcher::text::{Accents, Folded};
@@ -97,7 +98,29 @@ pub struct Joined<K> {
 /// folding with `folded` (reused across articles). `None` for a text too short to be told
 /// apart from others: it is a story of its own.
 pub fn sketch(folded: &mut Folded, title: &str, summary: &str) -> Option<Sketch> {
-    let mut words: Vec<u64> = Vec::with_capacity(16 + LEAD_WORDS);
+    SCRATCH.with_borrow_mut(|scratch| sketch_with(scratch, folded, title, summary))
+}
+
+/// Buffers reused from one sketch to the next on the same thread: a sketch is made for every
+/// new article, and these were most of its allocations.
+#[derive(Debug, Default)]
+struct Scratch {
+    words: Vec<u64>,
+    distinct: shingles_fast::Distinct,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+fn sketch_with(
+    scratch: &mut Scratch,
+    folded: &mut Folded,
+    title: &str,
+    summary: &str,
+) -> Option<Sketch> {
+    let words = &mut scratch.words;
+    words.clear();
     folded.fold(title, Accents::Ignore);
     let title_words = folded.len();
     words.extend(folded.words().map(word_hash));
@@ -114,11 +137,11 @@ pub fn sketch(folded: &mut Folded, title: &str, summary: &str) -> Option<Sketch>
         let w = if i == title_words { w ^ 0x9e37 } else { w };
         exact = (exact ^ w).wrapping_mul(FNV_PRIME);
     }
-    let shingles = shingles_fast::shingles(&words, title_words)?;
+    let shingles = shingles_fast::shingles(&mut scratch.distinct, words, title_words)?;
     Some(Sketch {
         exact: exact as i64,
         size: u16::try_from(shingles.len()).unwrap_or(u16::MAX),
-        mins: min_hashes(&shingles),
+        mins: min_hashes(shingles),
     })
 }
 

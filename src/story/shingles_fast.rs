@@ -6,11 +6,15 @@ use super::{MIN_SHINGLES, mix};
 
 /// The distinct shingles of a text of `words` (hashed), the first `title_words` its title, in
 /// the order first found; `None` with fewer than [`MIN_SHINGLES`] distinct word pairs. The
-/// same set as [`super::shingles::shingles`].
-pub(super) fn shingles(words: &[u64], title_words: usize) -> Option<Vec<u64>> {
+/// same set as [`super::shingles::shingles`]. `distinct` is reused from one text to the next.
+pub(super) fn shingles<'a>(
+    distinct: &'a mut Distinct,
+    words: &[u64],
+    title_words: usize,
+) -> Option<&'a [u64]> {
     let (title, lead) = words.split_at(title_words);
     // Fewer than two shingles a word: pairs and words.
-    let mut distinct = Distinct::with_room(2 * words.len());
+    distinct.clear(2 * words.len());
     for p in title.windows(2).chain(lead.windows(2)) {
         distinct.insert(pair(p[0], p[1]));
     }
@@ -20,25 +24,26 @@ pub(super) fn shingles(words: &[u64], title_words: usize) -> Option<Vec<u64>> {
     for &word in words {
         distinct.insert(mix(word));
     }
-    Some(distinct.found)
+    Some(&distinct.found)
 }
 
 /// A set of shingles by open addressing. Shingles are mixed hashes already, so their low bits
 /// pick the slot; 0 marks an empty slot, and the shingle 0 is kept apart.
-struct Distinct {
+#[derive(Debug, Default)]
+pub(super) struct Distinct {
     slots: Vec<u64>,
     zero: bool,
     found: Vec<u64>,
 }
 
 impl Distinct {
-    /// Room for `room` shingles, the table at most half full.
-    fn with_room(room: usize) -> Distinct {
-        Distinct {
-            slots: vec![0; (2 * room).next_power_of_two().max(16)],
-            zero: false,
-            found: Vec::with_capacity(room),
-        }
+    /// Empties the set, with room for `room` shingles, the table at most half full.
+    fn clear(&mut self, room: usize) {
+        let size = (2 * room).next_power_of_two().max(16);
+        self.slots.clear();
+        self.slots.resize(size, 0);
+        self.zero = false;
+        self.found.clear();
     }
 
     fn insert(&mut self, shingle: u64) {
@@ -80,7 +85,9 @@ mod tests {
             cut in 0usize..=120,
         ) {
             let title_words = cut.min(words.len());
-            let fast = shingles(&words, title_words).map(|mut s| {
+            let mut distinct = Distinct::default();
+            let fast = shingles(&mut distinct, &words, title_words).map(|s| {
+                let mut s = s.to_vec();
                 s.sort_unstable();
                 s
             });
@@ -93,7 +100,9 @@ mod tests {
             cut in 0usize..=200,
         ) {
             let title_words = cut.min(words.len());
-            let fast = shingles(&words, title_words).map(|mut s| {
+            let mut distinct = Distinct::default();
+            let fast = shingles(&mut distinct, &words, title_words).map(|s| {
+                let mut s = s.to_vec();
                 s.sort_unstable();
                 s
             });
