@@ -9,7 +9,7 @@ use memchr::memmem;
 use regex::Regex;
 
 use super::markers::{Found, Marker};
-use super::{ATOM03_NS, WELL_KNOWN_PREFIXES};
+use super::{ATOM03_NS, STAND_INS, WELL_KNOWN_PREFIXES};
 
 /// Markers that are a plain string anywhere in the text.
 const LITERALS: [(Marker, &str); 5] = [
@@ -27,17 +27,6 @@ const ELEMENTS: [Marker; 5] = [
     Marker::NakedMarkup,
     Marker::Item,
     Marker::Thumbnail,
-];
-
-/// Elements of other vocabularies that can stand in for missing RSS ones.
-const STAND_INS: [&str; 7] = [
-    "dc:title",
-    "dc:description",
-    "media:title",
-    "atom:summary",
-    "atom:content",
-    "atom:published",
-    "atom:updated",
 ];
 
 /// Elements that hold text or markup (after an optional `atom:`).
@@ -63,12 +52,20 @@ pub(super) fn find(text: &str) -> Found {
         if found.has_all(&ELEMENTS) {
             break;
         }
+        // Every element marker starts with one of these letters: end tags and most others
+        // are passed over at a glance.
+        if !matches!(
+            bytes.get(at + 1),
+            Some(b'a' | b'c' | b'd' | b'i' | b'm' | b'r' | b's' | b't')
+        ) {
+            continue;
+        }
         // `<` is one byte, so what follows starts on a character.
         let rest = &text[at + 1..];
         if !found.has(Marker::StandIn)
             && STAND_INS
                 .iter()
-                .any(|name| rest.starts_with(name) && !starts_with_word(&rest[name.len()..]))
+                .any(|(name, _)| rest.starts_with(name) && !starts_with_word(&rest[name.len()..]))
         {
             found.add(Marker::StandIn);
         }
