@@ -539,7 +539,8 @@ impl Engine {
                 });
             }
             if self.regex_fields & bit != 0 {
-                self.scan_regexes(text, bit, regex_matched, &mut |leaf, span| {
+                let positions = found.is_some();
+                self.scan_regexes(text, bit, regex_matched, positions, &mut |leaf, span| {
                     hits.push(leaf);
                     if let Some(found) = found.as_deref_mut() {
                         found.push((leaf, Highlight { field, range: span }));
@@ -591,11 +592,14 @@ impl Engine {
         }
     }
 
+    /// Calls `hit` for each regex leaf found in `text`: with `positions`, once for each place
+    /// it is found; without, once, with an empty range.
     fn scan_regexes(
         &self,
         text: &str,
         field: u8,
         matched: &mut Vec<bool>,
+        positions: bool,
         hit: &mut impl FnMut(LeafId, Range<usize>),
     ) {
         let regex_of = |id: LeafId| match &self.leaves[id].pattern {
@@ -617,10 +621,16 @@ impl Engine {
             if self.leaves[id].fields & field == 0 {
                 continue;
             }
-            if let Some(re) = regex_of(id) {
+            let Some(re) = regex_of(id) else {
+                continue;
+            };
+            if positions {
                 for m in re.find_iter(text) {
                     hit(id, m.range());
                 }
+            } else if self.regex_set.is_some() || re.is_match(text) {
+                // The set, built with the same flags, found it already.
+                hit(id, 0..0);
             }
         }
     }
@@ -814,6 +824,19 @@ mod tests {
     fn regexes() {
         assert!(is_match("/Zelensk(y|yy|iy)/", "Zelenskyy speaks"));
         assert!(!is_match("/Zelensk(y|yy|iy)/", "Zelenska speaks"));
+        let a = article("Zelenskyy speaks", "");
+        assert_eq!(
+            matched("/zelensk(y|yy|iy)/ OR Kyiv", &a).unwrap(),
+            ["/zelensk(y|yy|iy)/"]
+        );
+        let query = Query::parse("/zelensk(y|yy|iy)/").unwrap();
+        let engine = Engine::new([RuleSpec {
+            name: "r",
+            query: &query,
+            feeds: &[],
+        }]);
+        let explained = engine.explain(&a, "feed");
+        assert_eq!(explained[0].highlights[0].range, 0..8);
     }
 
     #[test]
