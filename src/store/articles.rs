@@ -1,7 +1,7 @@
 //! Articles, matches and the record of what was alerted; new articles are ingested here.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::stories::{self, Placement, StoryIndex};
 use super::{FeedId, Store, StoreError, timestamp};
@@ -61,14 +61,35 @@ impl Store {
         let stale_before = now.timestamp() - TOUCH_EVERY;
         // One read transaction for all of them: one snapshot, and one lock taken, not one each.
         let snapshot = self.conn.unchecked_transaction()?;
-        let mut last_seen = snapshot.prepare_cached(LAST_SEEN_SQL)?;
+        let mut by_identity = snapshot.prepare_cached(BY_IDENTITY_SQL)?;
+        let mut by_link = snapshot.prepare_cached(BY_LINK_SQL)?;
         identities
             .iter()
             .map(|identity| {
-                let at: Option<i64> = last_seen
-                    .query_row(params![feed, identity.id, identity.canonical_link], |r| {
-                        r.get(0)
-                    })?;
+                let found: Option<(Option<i64>, Option<String>)> = by_identity
+                    .query_row(params![feed, identity.id], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()?;
+                // Links are unique in a feed: when the article found by its identity has the
+                // entry's link (or the entry has none), no other can have it.
+                let at = match found {
+                    Some((at, link))
+                        if identity.canonical_link.is_none() || link == identity.canonical_link =>
+                    {
+                        at
+                    }
+                    found => {
+                        let by_link: Option<Option<i64>> = match &identity.canonical_link {
+                            Some(link) => by_link
+                                .query_row(params![feed, link], |r| r.get(0))
+                                .optional()?,
+                            None => None,
+                        };
+                        [found.and_then(|(at, _)| at), by_link.flatten()]
+                            .into_iter()
+                            .flatten()
+                            .min()
+                    }
+                };
                 Ok(match at {
                     None => Seen::New,
                     Some(at) if at < stale_before => Seen::Stale,
@@ -187,13 +208,13 @@ pub struct MatchFilter {
     pub limit: usize,
 }
 
-/// The oldest last-seen mark among a feed's stored articles with this identity or canonical
-/// link; `NULL` when it has none.
-const LAST_SEEN_SQL: &str = "
-    SELECT MIN(last_seen_at) FROM (
-        SELECT last_seen_at FROM articles WHERE feed_id = ?1 AND identity = ?2
-        UNION ALL
-        SELECT last_seen_at FROM articles WHERE feed_id = ?1 AND canonical_link = ?3)";
+/// The last-seen mark and canonical link of a feed's stored article with this identity.
+const BY_IDENTITY_SQL: &str =
+    "SELECT last_seen_at, canonical_link FROM articles WHERE feed_id = ?1 AND identity = ?2";
+
+/// The last-seen mark of a feed's stored article with this canonical link.
+const BY_LINK_SQL: &str =
+    "SELECT last_seen_at FROM articles WHERE feed_id = ?1 AND canonical_link = ?2";
 
 /// What a feed's poll found of an entry in the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

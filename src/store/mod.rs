@@ -430,6 +430,42 @@ mod tests {
     }
 
     #[test]
+    fn an_entry_is_known_by_its_link_too_and_the_older_mark_counts() {
+        let (_dir, mut store, feed) = one_feed();
+        let (old, fresh) = (article("1", "NATO"), article("2", "Other"));
+        let then = Utc::now() - chrono::Duration::days(3);
+        poll(&mut store, feed, &[], vec![(&old, Vec::new())], then);
+        poll(
+            &mut store,
+            feed,
+            &[],
+            vec![(&fresh, Vec::new())],
+            Utc::now(),
+        );
+        let (old, fresh) = (identify(&old), identify(&fresh));
+        let moved = |id: &Identity, link: &Identity| Identity {
+            id: id.id.clone(),
+            canonical_link: link.canonical_link.clone(),
+        };
+        let unknown = Identity {
+            id: "guid:unknown".into(),
+            canonical_link: None,
+        };
+        let identities = [
+            // A new id over a stored link, and a stored id with a new link.
+            moved(&unknown, &fresh),
+            moved(&old, &unknown),
+            // The fresh article's id over the old one's link: the old mark is due again.
+            moved(&fresh, &old),
+            unknown.clone(),
+        ];
+        assert_eq!(
+            store.seen(feed, &identities, Utc::now()).unwrap(),
+            [Seen::Marked, Seen::Stale, Seen::Stale, Seen::New]
+        );
+    }
+
+    #[test]
     fn ingest_is_idempotent_and_alerts_once() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(&dir.path().join("db/fw.db")).unwrap();
