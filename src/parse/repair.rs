@@ -262,7 +262,7 @@ pub(super) fn normalise(text: &str) -> Option<String> {
     let found = markers_fast::find(text);
     let has = |marker: Marker| found.has(marker);
     let steps: [(bool, Rewrite); 9] = [
-        (has(Marker::Item), flatten_nested_items),
+        (has(Marker::NestedItem), flatten_nested_items),
         (has(Marker::Thumbnail), keep_lone_thumbnails),
         (has(Marker::Atom03), |t| Some(upgrade_atom03(t))),
         (has(Marker::UserLand), |t| {
@@ -374,21 +374,8 @@ fn element_body<'a>(body: &'a str, name: &str) -> Option<(&'a str, &'a str)> {
 /// a part of that item: each item is closed where the next one opens, and the end tags left
 /// over are dropped, as feedparser reads such feeds. `None` when no item is nested.
 fn flatten_nested_items(text: &str) -> Option<String> {
-    let tags: Vec<(usize, usize, bool)> = ITEM_TAG
-        .find_iter(text)
-        .map(|m| (m.start(), m.end(), m.as_str().starts_with("</")))
-        .filter(|(start, end, _)| !text[*start..*end].ends_with("/>"))
-        .collect();
-    let mut depth = 0usize;
-    let nested = tags.iter().any(|&(_, _, closing)| {
-        if closing {
-            depth = depth.saturating_sub(1);
-        } else {
-            depth += 1;
-        }
-        depth > 1
-    });
-    if !nested {
+    let tags = item_tags(text);
+    if !nested(&tags) {
         return None;
     }
     let mut out = String::with_capacity(text.len() + 64);
@@ -412,6 +399,29 @@ fn flatten_nested_items(text: &str) -> Option<String> {
     }
     out.push_str(&text[last..]);
     Some(out)
+}
+
+/// The unprefixed RSS item start and end tags of `text` (not the empty `<item />`): where each
+/// starts and ends, and whether it is an end tag.
+fn item_tags(text: &str) -> Vec<(usize, usize, bool)> {
+    ITEM_TAG
+        .find_iter(text)
+        .map(|m| (m.start(), m.end(), m.as_str().starts_with("</")))
+        .filter(|(start, end, _)| !text[*start..*end].ends_with("/>"))
+        .collect()
+}
+
+/// Whether an item opens inside another among `tags` (from [`item_tags`]).
+fn nested(tags: &[(usize, usize, bool)]) -> bool {
+    let mut depth = 0usize;
+    tags.iter().any(|&(_, _, closing)| {
+        if closing {
+            depth = depth.saturating_sub(1);
+        } else {
+            depth += 1;
+        }
+        depth > 1
+    })
 }
 
 /// An unprefixed RSS item's start or end tag.

@@ -10,7 +10,7 @@ use std::sync::LazyLock;
 use regex::RegexSet;
 
 #[cfg(test)]
-use super::{ATOM03_NS, NAKED_MARKUP_HOLDERS, WELL_KNOWN_PREFIXES};
+use super::{ATOM03_NS, NAKED_MARKUP_HOLDERS, WELL_KNOWN_PREFIXES, item_tags, nested};
 
 /// A sign that a document can need one of the rewrites.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,8 +26,8 @@ pub(super) enum Marker {
     WellKnownPrefix,
     /// A title, summary or content with an element in it.
     NakedMarkup,
-    /// An RSS item.
-    Item,
+    /// An RSS item opened inside another.
+    NestedItem,
     /// A Media RSS thumbnail.
     Thumbnail,
 }
@@ -43,7 +43,7 @@ pub(super) const ALL: [Marker; 10] = [
     Marker::StandIn,
     Marker::WellKnownPrefix,
     Marker::NakedMarkup,
-    Marker::Item,
+    Marker::NestedItem,
     Marker::Thumbnail,
 ];
 
@@ -66,7 +66,8 @@ impl Found {
     }
 }
 
-/// The markers as one set of patterns, in the order of [`Marker`]: what each marker means.
+/// The markers as one set of patterns, in the order of [`Marker`]: what each marker means (for
+/// [`Marker::NestedItem`], only that there is an item; [`find`] asks the rest).
 #[cfg(test)]
 static MARKERS: LazyLock<RegexSet> = LazyLock::new(|| {
     let prefixes: Vec<&str> = WELL_KNOWN_PREFIXES.iter().map(|(p, _)| *p).collect();
@@ -91,7 +92,10 @@ static MARKERS: LazyLock<RegexSet> = LazyLock::new(|| {
 pub(super) fn find(text: &str) -> Found {
     let mut found = Found::default();
     for index in MARKERS.matches(text).iter() {
-        found.add(ALL[index]);
+        let marker = ALL[index];
+        if marker != Marker::NestedItem || nested(&item_tags(text)) {
+            found.add(marker);
+        }
     }
     found
 }
@@ -119,13 +123,16 @@ mod tests {
                 Marker::NakedMarkup,
                 "<title type=\"html\">A <b>bold</b> move</title>",
             ),
-            (Marker::Item, "<item>"),
+            (Marker::NestedItem, "<item><item>a</item></item>"),
             (Marker::Thumbnail, "<media:thumbnail url=\"x\"/>"),
         ];
         for (marker, sample) in samples {
             assert!(find(sample).has(marker), "{sample}: {:?}", find(sample));
         }
-        let none = find("<rss><channel><title>A &lt;b&gt; &amp; B</title><items/></channel></rss>");
+        let none = find(
+            "<rss><channel><title>A &lt;b&gt; &amp; B</title><items/><item>a</item>\
+             <item>b</item></channel></rss>",
+        );
         assert_eq!(none, Found::default());
     }
 }

@@ -25,7 +25,7 @@ const ELEMENTS: [Marker; 5] = [
     Marker::StandIn,
     Marker::WellKnownPrefix,
     Marker::NakedMarkup,
-    Marker::Item,
+    Marker::NestedItem,
     Marker::Thumbnail,
 ];
 
@@ -48,11 +48,28 @@ pub(super) fn find(text: &str) -> Found {
             found.add(marker);
         }
     }
+    // Item tags are read one after another, as the plain twin's search finds them: the next
+    // may start from `items_from` on, and `depth` items are open.
+    let (mut items_from, mut depth) = (0, 0usize);
     for at in memchr::memchr_iter(b'<', bytes) {
         if found.has_all(&ELEMENTS) {
             break;
         }
-        // Every element marker starts with one of these letters: end tags and most others
+        if !found.has(Marker::NestedItem)
+            && at >= items_from
+            && let Some((tag, len)) = item_tag(&text[at + 1..])
+        {
+            items_from = at + 1 + len;
+            match tag {
+                ItemTag::Start => depth += 1,
+                ItemTag::End => depth = depth.saturating_sub(1),
+                ItemTag::Empty => {}
+            }
+            if depth > 1 {
+                found.add(Marker::NestedItem);
+            }
+        }
+        // Every other element marker starts with one of these letters: end tags and most others
         // are passed over at a glance.
         if !matches!(
             bytes.get(at + 1),
@@ -80,13 +97,6 @@ pub(super) fn find(text: &str) -> Found {
         if !found.has(Marker::NakedMarkup) && holds_markup(rest) {
             found.add(Marker::NakedMarkup);
         }
-        if !found.has(Marker::Item)
-            && rest
-                .strip_prefix("item")
-                .is_some_and(|r| r.starts_with(|c: char| c.is_whitespace() || c == '>'))
-        {
-            found.add(Marker::Item);
-        }
         if !found.has(Marker::Thumbnail)
             && rest
                 .strip_prefix("media:thumbnail")
@@ -96,6 +106,40 @@ pub(super) fn find(text: &str) -> Found {
         }
     }
     found
+}
+
+/// An RSS item's tag.
+enum ItemTag {
+    Start,
+    End,
+    /// `<item />`, which opens nothing.
+    Empty,
+}
+
+/// The item tag `rest` (what follows a `<`) starts with, as `</?item(\s[^>]*)?>` reads it,
+/// and its length up to its `>`.
+fn item_tag(rest: &str) -> Option<(ItemTag, usize)> {
+    let (end, name) = match rest.strip_prefix('/') {
+        Some(name) => (true, name),
+        None => (false, rest),
+    };
+    let after = name.strip_prefix("item")?;
+    let attributes = if after.starts_with('>') {
+        0
+    } else if after.starts_with(char::is_whitespace) {
+        after.find('>')?
+    } else {
+        return None;
+    };
+    let len = rest.len() - after.len() + attributes + 1;
+    let tag = if rest[..len].ends_with("/>") {
+        ItemTag::Empty
+    } else if end {
+        ItemTag::End
+    } else {
+        ItemTag::Start
+    };
+    Some((tag, len))
 }
 
 /// Whether `rest` (what follows a `<`) is a holder's start tag whose text, up to the next `<`,
@@ -193,6 +237,10 @@ mod tests {
         "&lt;",
         "<![CDATA[",
         "]]>",
+        "<item>",
+        "</item>",
+        "<item ",
+        "/>",
     ];
 
     fn document() -> impl Strategy<Value = String> {
