@@ -168,22 +168,41 @@ struct TokenIndex {
     /// fewer is told by its head and length alone, since no token holds a zero byte.
     first_tokens: FxHashMap<u64, Vec<KeyLeaves>>,
     /// Stems by their [`TokenIndex::key`], packed the same way, so that each token costs one
-    /// lookup however many stem lengths are in use.
+    /// lookup however many stem lengths of at least [`MIN_KEY_CHARS`] are in use.
     stems: FxHashMap<u64, Vec<KeyStems>>,
-    /// The length in characters of the shortest stem; `usize::MAX` when there is none.
-    shortest_stem: usize,
+    /// The key lengths in characters, shortest first: the lengths of the stems shorter than
+    /// [`MIN_KEY_CHARS`], each of which is its own key, then the shortest of the others.
+    key_lengths: Vec<usize>,
     /// Bit `1 << field as u8` for each field some leaf of this index looks at.
     fields: u8,
 }
 
+/// The shortest key of a stem of that length or longer. Keys share their stems, which a token is
+/// compared with one by one: stems of one letter under keys of one letter would have every
+/// token starting with `m` compared with every stem starting with `m`.
+const MIN_KEY_CHARS: usize = 4;
+
 impl TokenIndex {
     fn build(&mut self) {
-        self.shortest_stem = self
+        let mut lengths: Vec<usize> = self
             .by_prefix
             .keys()
-            .map(|stem| stem.chars().count())
-            .min()
-            .unwrap_or(usize::MAX);
+            .map(|stem| stem.chars().count().min(MIN_KEY_CHARS))
+            .collect();
+        lengths.sort_unstable();
+        lengths.dedup();
+        if lengths.last() == Some(&MIN_KEY_CHARS) {
+            lengths.pop();
+            let shortest_long = self
+                .by_prefix
+                .keys()
+                .map(|stem| stem.chars().count())
+                .filter(|&chars| chars >= MIN_KEY_CHARS)
+                .min()
+                .unwrap_or(MIN_KEY_CHARS);
+            lengths.push(shortest_long);
+        }
+        self.key_lengths = lengths;
         for (word, ids) in std::mem::take(&mut self.by_first_token) {
             self.first_tokens
                 .entry(pack(&word))
@@ -200,10 +219,13 @@ impl TokenIndex {
         }
     }
 
-    /// A word's first `shortest_stem` characters, or all of it if it is shorter. A token has
-    /// the key of every stem it starts with, since no stem is shorter than the key.
-    fn key<'w>(&self, word: &'w str) -> &'w str {
-        char_prefix(word, self.shortest_stem).unwrap_or(word)
+    /// A stem's first characters, as many as the longest key length, or all of it if it is
+    /// shorter. A token has, at one of the key lengths, the key of every stem it starts with.
+    fn key<'w>(&self, stem: &'w str) -> &'w str {
+        match self.key_lengths.last() {
+            Some(&chars) => char_prefix(stem, chars).unwrap_or(stem),
+            None => stem,
+        }
     }
 
     /// The leaves of the phrases that token `i` of `folded` starts.
@@ -223,20 +245,17 @@ impl TokenIndex {
             .map(|(_, ids)| &ids[..])
     }
 
-    /// The stems with the key of token `i` of `folded`, if the token is long enough for one.
+    /// The stems whose key is the first `chars` characters of token `i` of `folded`, if the
+    /// token is that long.
     #[inline]
-    fn stems_of(&self, folded: &Folded, i: usize) -> Option<&[KeyLeaves]> {
-        if self.stems.is_empty() {
-            return None;
-        }
+    fn stems_of(&self, folded: &Folded, i: usize, chars: usize) -> Option<&[KeyLeaves]> {
         let key_len = if folded.is_ascii() {
-            let len = folded.word_len(i);
-            if len < self.shortest_stem {
+            if folded.word_len(i) < chars {
                 return None;
             }
-            self.shortest_stem
+            chars
         } else {
-            char_prefix(folded.word(i), self.shortest_stem)?.len()
+            char_prefix(folded.word(i), chars)?.len()
         };
         let group = self.stems.get(&folded.head(i, key_len))?;
         let key = &folded.word(i).as_bytes()[..key_len];
@@ -577,15 +596,17 @@ impl Engine {
                     }
                 }
             }
-            let Some(stems) = index.stems_of(folded, i) else {
-                continue;
-            };
-            let word = folded.word(i);
-            // Byte-wise `starts_with` is a character prefix: both sides are whole UTF-8.
-            for (_, ids) in stems.iter().filter(|(stem, _)| word.starts_with(&**stem)) {
-                for &id in ids {
-                    if self.leaves[id].fields & field != 0 {
-                        hit(id, folded.span(i));
+            for &chars in &index.key_lengths {
+                let Some(stems) = index.stems_of(folded, i, chars) else {
+                    continue;
+                };
+                let word = folded.word(i);
+                // Byte-wise `starts_with` is a character prefix: both sides are whole UTF-8.
+                for (_, ids) in stems.iter().filter(|(stem, _)| word.starts_with(&**stem)) {
+                    for &id in ids {
+                        if self.leaves[id].fields & field != 0 {
+                            hit(id, folded.span(i));
+                        }
                     }
                 }
             }
@@ -769,7 +790,7 @@ mod tests {
     }
 
     #[test]
-    fn words_and_phrases_are_found_beside_stems_of_one_letter() {
+    fn words_phrases_and_stems_are_found_beside_stems_of_one_letter() {
         let rules = rules_matching(&[
             "m*",
             "market",
@@ -779,12 +800,16 @@ mod tests {
             "marketplace",
             "мир*",
             "мировой",
+            "mark*",
+            "marketpl*",
+            "ma*",
         ]);
-        assert_eq!(rules("market prices"), [0, 1, 3]);
-        assert_eq!(rules("markets"), [0, 2]);
-        assert_eq!(rules("marketplace marketplaces"), [0, 4, 5]);
-        assert_eq!(rules("marketplaced"), [0]);
-        assert_eq!(rules("prices market"), [0, 1]);
+        assert_eq!(rules("market prices"), [0, 1, 3, 8, 10]);
+        assert_eq!(rules("markets"), [0, 2, 8, 10]);
+        assert_eq!(rules("marketplace marketplaces"), [0, 4, 5, 8, 9, 10]);
+        assert_eq!(rules("marketplaced"), [0, 8, 9, 10]);
+        assert_eq!(rules("prices market"), [0, 1, 8, 10]);
+        assert_eq!(rules("mar"), [0, 10]);
         assert_eq!(rules("мировой рынок"), [6, 7]);
         assert_eq!(rules("ми"), Vec::<usize>::new());
     }
