@@ -37,9 +37,12 @@ pub(super) struct Distinct {
 }
 
 impl Distinct {
-    /// Empties the set, with room for `room` shingles, the table at most half full.
+    /// Empties the set, with room for `room` shingles, the table at most an eighth full: a
+    /// probe then nearly always meets its slot empty or its shingle at once, and the branch
+    /// on which it is seldom goes the unexpected way (sketching took about a fifth less time than
+    /// with a table half full, in the stories benchmark).
     fn clear(&mut self, room: usize) {
-        let size = (2 * room).next_power_of_two().max(16);
+        let size = (8 * room).next_power_of_two().max(16);
         self.slots.clear();
         self.slots.resize(size, 0);
         self.zero = false;
