@@ -471,7 +471,7 @@ impl<'a> Poll<'a> {
         metrics().polled(&result, &stats.matched_rules);
         let feed = &self.feed.name;
         match &result {
-            Ok(s) if s.not_modified => tracing::debug!(feed = %feed, "not modified"),
+            Ok(s) if s.not_modified => tracing::debug!(feed = %feed, "unchanged"),
             Ok(s) => tracing::info!(
                 feed = %feed,
                 entries = s.entries,
@@ -618,7 +618,8 @@ impl<'a> Poll<'a> {
 }
 
 /// A hash of what a body's parse depends on: the body, where it came from (the base of its
-/// links), its declared type, and this build of feedwatch (whose parser may read it better).
+/// links), its declared type, and feedwatch's version (a new release, whose parser may read it
+/// better, reads every body once again).
 fn body_digest(body: &Body) -> String {
     use sha2::{Digest, Sha256};
     let mut hasher = Sha256::new();

@@ -151,6 +151,41 @@ async fn a_body_sent_again_unchanged_is_not_read_again() {
     assert_eq!(titles(&ws), ["First", "Second", "Third", "Fourth"]);
 }
 
+/// Only a body that was read is known again: one that failed to parse is parsed each time it
+/// comes, and the same bytes under another type are read again.
+#[tokio::test(flavor = "multi_thread")]
+async fn only_a_body_that_was_read_is_known_again() {
+    let site = TestServer::start().await;
+    site.page("/f.xml", "application/rss+xml", three_items());
+    let ws = Workspace::new(&config("", &[("News", site.url("/f.xml"))]));
+    ws.run(&["run", "--once"]).await.assert_ok();
+    let listed = feed_int(&ws, "News", "listed_at").expect("the body was read");
+
+    site.page("/f.xml", "application/rss+xml", "this is not a feed");
+    for _ in 0..2 {
+        ws.run(&["run", "--once"]).await;
+    }
+    assert_eq!(feed_int(&ws, "News", "consecutive_failures"), Some(2));
+
+    sleep_past(listed).await;
+    site.page("/f.xml", "application/rss+xml", three_items());
+    ws.run(&["run", "--once"]).await.assert_ok();
+    assert_eq!(feed_int(&ws, "News", "consecutive_failures"), Some(0));
+    assert_eq!(
+        feed_int(&ws, "News", "listed_at"),
+        Some(listed),
+        "known again"
+    );
+
+    site.page("/f.xml", "application/xml", three_items());
+    ws.run(&["run", "--once"]).await.assert_ok();
+    assert!(
+        feed_int(&ws, "News", "listed_at") > Some(listed),
+        "read again"
+    );
+    assert_eq!(titles(&ws).len(), 3);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn user_agent_names_feedwatch_and_its_version() {
     let site = TestServer::start().await;

@@ -78,13 +78,13 @@ impl Store {
                         at
                     }
                     found => {
-                        let by_link: Option<Option<i64>> = match &identity.canonical_link {
+                        let linked_at: Option<Option<i64>> = match &identity.canonical_link {
                             Some(link) => by_link
                                 .query_row(params![feed, link], |r| r.get(0))
                                 .optional()?,
                             None => None,
                         };
-                        [found.and_then(|(at, _)| at), by_link.flatten()]
+                        [found.and_then(|(at, _)| at), linked_at.flatten()]
                             .into_iter()
                             .flatten()
                             .min()
@@ -104,8 +104,8 @@ impl Store {
     /// articles went.
     pub fn prune(&mut self, cutoff: DateTime<Utc>) -> Result<usize, StoreError> {
         // An article its feed listed when last read (its `last_seen_at` is within
-        // `TOUCH_EVERY` of the feed's `listed_at`) is still there while the feed answers 304,
-        // however long that lasts.
+        // `TOUCH_EVERY` of the feed's `listed_at`) is still there while the feed answers 304
+        // or sends that body again, however long that lasts.
         let deleted = self.conn.execute(
             "DELETE FROM articles WHERE last_seen_at < ?1
                AND last_seen_at < COALESCE(

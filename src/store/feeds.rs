@@ -72,7 +72,7 @@ pub enum PollOutcome {
         moved_to: Option<String>,
         /// Every item was new: the interval that was suggested (or applied) because of it.
         missed_items: Option<Duration>,
-        /// The body's RSS `<ttl>`; a 304 keeps the one stored.
+        /// The body's RSS `<ttl>`; a poll that read no body keeps the one stored.
         ttl: Option<Duration>,
         /// No body was read: the server answered 304, or sent the body read last time again.
         /// The feed's `<ttl>` and its listing stay those of that body.

@@ -10,7 +10,7 @@ use std::sync::LazyLock;
 use regex::RegexSet;
 
 #[cfg(test)]
-use super::{ATOM03_NS, NAKED_MARKUP_HOLDERS, WELL_KNOWN_PREFIXES, item_tags, nested};
+use super::{ATOM03_NS, NAKED_MARKUP_HOLDERS, STAND_INS, WELL_KNOWN_PREFIXES, item_tags, nested};
 
 /// A sign that a document can need one of the rewrites.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,14 +71,14 @@ impl Found {
 #[cfg(test)]
 static MARKERS: LazyLock<RegexSet> = LazyLock::new(|| {
     let prefixes: Vec<&str> = WELL_KNOWN_PREFIXES.iter().map(|(p, _)| *p).collect();
+    let stand_ins: Vec<String> = STAND_INS.iter().map(|(s, _)| regex::escape(s)).collect();
     RegexSet::new([
         regex::escape(ATOM03_NS),
         regex::escape("backend.userland.com/rss"),
         "type=".into(),
         "mode=".into(),
         "rdf:RDF".into(),
-        r"<(?:dc:(?:title|description)|media:title|atom:(?:summary|content|published|updated))\b"
-            .into(),
+        format!(r"<(?:{})\b", stand_ins.join("|")),
         format!("<(?:{}):", prefixes.join("|")),
         format!("{NAKED_MARKUP_HOLDERS}[^<]*<[A-Za-z]"),
         r"<item[\s>]".into(),

@@ -29,6 +29,24 @@ const ELEMENTS: [Marker; 5] = [
     Marker::Thumbnail,
 ];
 
+/// The bytes the other element markers start with (after their `<`).
+static FIRST_BYTES: LazyLock<[bool; 256]> = LazyLock::new(|| {
+    let mut first = [false; 256];
+    let names = STAND_INS.iter().map(|(name, _)| *name);
+    let prefixes = WELL_KNOWN_PREFIXES.iter().map(|(prefix, _)| *prefix);
+    for name in names
+        .chain(prefixes)
+        .chain(HOLDERS)
+        .chain(["atom:", THUMBNAIL])
+    {
+        first[usize::from(name.as_bytes()[0])] = true;
+    }
+    first
+});
+
+/// A Media RSS thumbnail's element name.
+const THUMBNAIL: &str = "media:thumbnail";
+
 /// Elements that hold text or markup (after an optional `atom:`).
 const HOLDERS: [&str; 6] = [
     "title",
@@ -69,12 +87,11 @@ pub(super) fn find(text: &str) -> Found {
                 found.add(Marker::NestedItem);
             }
         }
-        // Every other element marker starts with one of these letters: end tags and most others
-        // are passed over at a glance.
-        if !matches!(
-            bytes.get(at + 1),
-            Some(b'a' | b'c' | b'd' | b'i' | b'm' | b'r' | b's' | b't')
-        ) {
+        // End tags and most others start with a byte no other element marker starts with.
+        if !bytes
+            .get(at + 1)
+            .is_some_and(|&b| FIRST_BYTES[usize::from(b)])
+        {
             continue;
         }
         // `<` is one byte, so what follows starts on a character.
@@ -99,7 +116,7 @@ pub(super) fn find(text: &str) -> Found {
         }
         if !found.has(Marker::Thumbnail)
             && rest
-                .strip_prefix("media:thumbnail")
+                .strip_prefix(THUMBNAIL)
                 .is_some_and(|r| r.starts_with(|c: char| c.is_whitespace() || c == '/' || c == '>'))
         {
             found.add(Marker::Thumbnail);
