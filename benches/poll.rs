@@ -1,8 +1,9 @@
 //! Poll throughput: N generated news feeds (20-100 items each) served from memory by an
 //! in-process server, polled by the release `feedwatch run --once` through the whole pipeline
 //! (fetch, parse, dedup, match, store), first cold, then warm (every feed answers 304), then
-//! steady (every feed answers 200 with what it sent before), then steady with news (every feed
-//! answers 200 with one new item on top, its oldest rolled out), then the idle daemon's memory.
+//! steady (every feed answers 200 with nothing new: first the very bytes it sent before, then
+//! the same items under a new `<lastBuildDate>`), then steady with news (every feed answers 200
+//! with one new item on top, its oldest rolled out), then the idle daemon's memory.
 //!
 //! feedwatch runs as a child process so that its wall time, CPU time and peak RSS are its own
 //! and not the server's. For scale, the same feeds are also fetched and parsed by a bare
@@ -24,7 +25,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -45,13 +46,18 @@ const POLL_ARGS: &[&str] = &["--log-level", "warn", "run", "--once"];
 /// says otherwise, as real feeds are spread over many sites; feedwatch limits requests per host.
 const HOSTS: usize = 25;
 
-/// Set for the steady-state run: every feed answers 200 with its whole body, as a server that
-/// ignores `If-None-Match` does, and nothing in it is new.
-static IGNORE_VALIDATORS: AtomicBool = AtomicBool::new(false);
-
-/// Set for the steady run with news: every feed answers with its next body, one new item on
-/// top and its oldest rolled out, as a feed does between two polls.
-static NEXT_BODY: AtomicBool = AtomicBool::new(false);
+/// What every feed answers, one of the `SERVE_*` below.
+static SERVE: AtomicU8 = AtomicU8::new(SERVE_BODY);
+/// Its body, or `304` to a request with its tag.
+const SERVE_BODY: u8 = 0;
+/// Its body again whatever it is asked, as a server that ignores `If-None-Match` does.
+const SERVE_SAME_AGAIN: u8 = 1;
+/// Its items under a new `<lastBuildDate>`, whatever it is asked, as a server that ignores
+/// `If-None-Match` and dates each answer does: nothing in it is new.
+const SERVE_REBUILT: u8 = 2;
+/// Its next body (one new item on top, its oldest rolled out), as a feed between two polls,
+/// or `304` to a request with that body's tag.
+const SERVE_NEXT: u8 = 3;
 
 struct Site {
     feeds: HashMap<String, Feed>,
@@ -119,14 +125,16 @@ query = '"space launch" OR Mars OR satellite'
 struct Feed {
     body: Bytes,
     etag: String,
+    /// Its items under a new `<lastBuildDate>`.
+    rebuilt: Bytes,
     /// What the feed says at the next poll, and its tag.
     next: Bytes,
     next_etag: String,
 }
 
-/// A feed's body and its next one (one new item on top, the oldest rolled out), and how many
-/// items the first holds.
-fn generate_feed(index: usize, rng: &mut Lcg) -> (String, String, usize) {
+/// A feed's body, the same items under a `<lastBuildDate>`, its next body (one new item on top,
+/// the oldest rolled out), and how many items the first holds.
+fn generate_feed(index: usize, rng: &mut Lcg) -> (String, String, String, usize) {
     let count = 20 + rng.below(81);
     let head = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<rss version=\"2.0\"><channel>\
@@ -139,11 +147,15 @@ fn generate_feed(index: usize, rng: &mut Lcg) -> (String, String, usize) {
     // A generator of its own, so that the first bodies stay what they were without it.
     let newest = generate_item(index, count, &mut Lcg(7 + index as u64));
     let body = format!("{head}{}</channel></rss>", items.concat());
+    let rebuilt = format!(
+        "{head}<lastBuildDate>Thu, 26 Nov 2026 06:00:00 GMT</lastBuildDate>{}</channel></rss>",
+        items.concat()
+    );
     let next = format!(
         "{head}{newest}{}</channel></rss>",
         items[..count - 1].concat()
     );
-    (body, next, count)
+    (body, rebuilt, next, count)
 }
 
 fn generate_item(index: usize, item: usize, rng: &mut Lcg) -> String {
@@ -167,13 +179,14 @@ async fn serve(State(site): State<Arc<Site>>, request: Request) -> Response {
     if !site.latency.median.is_zero() {
         tokio::time::sleep(site.latency.draw()).await;
     }
-    let (body, etag) = if NEXT_BODY.load(Ordering::Relaxed) {
-        (&feed.next, &feed.next_etag)
-    } else {
-        (&feed.body, &feed.etag)
+    let serving = SERVE.load(Ordering::Relaxed);
+    let (body, etag) = match serving {
+        SERVE_REBUILT => (&feed.rebuilt, &feed.etag),
+        SERVE_NEXT => (&feed.next, &feed.next_etag),
+        _ => (&feed.body, &feed.etag),
     };
     let etag = HeaderValue::from_str(etag).unwrap();
-    if !IGNORE_VALIDATORS.load(Ordering::Relaxed)
+    if matches!(serving, SERVE_BODY | SERVE_NEXT)
         && request.headers().get(header::IF_NONE_MATCH) == Some(&etag)
     {
         return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
@@ -199,7 +212,7 @@ async fn start_site(n: usize, hosts: usize, latency: Latency) -> (Vec<String>, u
     let mut urls = Vec::new();
     let (mut items, mut bytes) = (0, 0);
     for index in 0..n {
-        let (xml, next, count) = generate_feed(index, &mut rng);
+        let (xml, rebuilt, next, count) = generate_feed(index, &mut rng);
         items += count;
         bytes += xml.len();
         let path = format!("/feed/{index}.xml");
@@ -209,6 +222,7 @@ async fn start_site(n: usize, hosts: usize, latency: Latency) -> (Vec<String>, u
             Feed {
                 body: Bytes::from(xml),
                 etag: format!("\"v1-{index}\""),
+                rebuilt: Bytes::from(rebuilt),
                 next: Bytes::from(next),
                 next_etag: format!("\"v2-{index}\""),
             },
@@ -375,8 +389,14 @@ fn main() {
         }
         config.push_str(RULES);
 
-        let (mut bare, mut cold, mut warm, mut steady, mut news) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut bare, mut cold, mut warm, mut same, mut steady, mut news) = (
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+        );
         let mut idle = None;
         let mut cold_off = Vec::new();
         let (mut stored, mut matches) = (0, 0);
@@ -413,15 +433,17 @@ fn main() {
                 not_modified as usize, n,
                 "every feed answered 304 when warm"
             );
-            IGNORE_VALIDATORS.store(true, Ordering::Relaxed);
+            SERVE.store(SERVE_SAME_AGAIN, Ordering::Relaxed);
+            same.push(run_feedwatch(&config_path, POLL_ARGS, None));
+            SERVE.store(SERVE_REBUILT, Ordering::Relaxed);
             steady.push(run_feedwatch(&config_path, POLL_ARGS, None));
-            IGNORE_VALIDATORS.store(false, Ordering::Relaxed);
+            SERVE.store(SERVE_BODY, Ordering::Relaxed);
             if idle.is_none() && std::env::var_os("FEEDWATCH_BENCH_NO_IDLE").is_none() {
                 idle = Some(idle_rss(dir.path(), &config_path, n));
             }
-            NEXT_BODY.store(true, Ordering::Relaxed);
+            SERVE.store(SERVE_NEXT, Ordering::Relaxed);
             news.push(run_feedwatch(&config_path, POLL_ARGS, None));
-            NEXT_BODY.store(false, Ordering::Relaxed);
+            SERVE.store(SERVE_BODY, Ordering::Relaxed);
             let after: i64 = conn
                 .query_row("SELECT COUNT(*) FROM articles", [], |r| r.get(0))
                 .unwrap();
@@ -436,6 +458,7 @@ fn main() {
         let mut rows = vec![
             ("feedwatch cold", &cold),
             ("feedwatch warm (304)", &warm),
+            ("feedwatch steady (200, the same bytes)", &same),
             ("feedwatch steady (200, nothing new)", &steady),
             ("feedwatch steady (200, one new item)", &news),
         ];
@@ -460,6 +483,7 @@ fn main() {
             let mut runs_of = vec![
                 ("cold", &cold),
                 ("warm", &warm),
+                ("steady same bytes", &same),
                 ("steady", &steady),
                 ("steady with news", &news),
             ];
@@ -496,7 +520,11 @@ fn main() {
             shown.join(" / "),
             median(&ratios)
         );
-        for (label, measured) in [("steady", &steady), ("steady with news", &news)] {
+        for (label, measured) in [
+            ("steady same bytes", &same),
+            ("steady", &steady),
+            ("steady with news", &news),
+        ] {
             let ratios: Vec<f64> = measured
                 .iter()
                 .zip(&bare)
