@@ -512,19 +512,17 @@ impl<'a> Poll<'a> {
         let unique = identities.len();
         let id = self.state.id;
         let now = self.now;
-        let (identities, seen, had_articles) = self
+        let (identities, seen) = self
             .pipeline
             .db
             .read(move |s| {
-                // A feed with nothing stored yet (its first poll) has seen none of them.
-                if !s.has_articles(id)? {
-                    let seen = vec![Seen::New; identities.len()];
-                    return Ok((identities, seen, false));
-                }
                 let seen = s.seen(id, &identities, now)?;
-                Ok((identities, seen, true))
+                Ok((identities, seen))
             })
             .await?;
+        // A feed with nothing stored yet (its first poll) has seen none of them.
+        let had_articles = seen.is_some();
+        let seen = seen.unwrap_or_else(|| vec![Seen::New; identities.len()]);
         let unseen: Vec<bool> = seen.iter().map(|s| *s == Seen::New).collect();
         // The pages of new articles, before matching, so that the rules see their text.
         if self.feed.full_text != FullText::Off && unseen.contains(&true) {

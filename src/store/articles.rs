@@ -50,17 +50,24 @@ pub struct StoredMatch {
 
 impl Store {
     /// Whether this feed has stored each of `identities` (by id or by canonical link), and if
-    /// so whether its last-seen mark is older than [`TOUCH_EVERY`] at `now`; reads only, so it
-    /// needs no transaction and no sync.
+    /// so whether its last-seen mark is older than [`TOUCH_EVERY`] at `now`; `None` when the
+    /// feed has no article stored at all (its first poll), and then nothing is looked up. Reads
+    /// only, so it needs no write transaction and no sync.
     pub fn seen(
         &self,
         feed: FeedId,
         identities: &[Identity],
         now: DateTime<Utc>,
-    ) -> Result<Vec<Seen>, StoreError> {
+    ) -> Result<Option<Vec<Seen>>, StoreError> {
         let stale_before = now.timestamp() - TOUCH_EVERY;
         // One read transaction for all of them: one snapshot, and one lock taken, not one each.
         let snapshot = self.conn.unchecked_transaction()?;
+        let stored: bool = snapshot
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM articles WHERE feed_id = ?1)")?
+            .query_row([feed], |r| r.get(0))?;
+        if !stored {
+            return Ok(None);
+        }
         let mut by_identity = snapshot.prepare_cached(BY_IDENTITY_SQL)?;
         let mut by_link = snapshot.prepare_cached(BY_LINK_SQL)?;
         identities
@@ -96,7 +103,8 @@ impl Store {
                     Some(_) => Seen::Marked,
                 })
             })
-            .collect()
+            .collect::<Result<_, _>>()
+            .map(Some)
     }
 
     /// Deletes articles that have not been in their feed since `cutoff`. Matches and the record

@@ -171,14 +171,6 @@ impl Store {
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
-
-    /// Whether the feed has any article stored.
-    pub fn has_articles(&self, id: FeedId) -> Result<bool, StoreError> {
-        Ok(self
-            .conn
-            .prepare_cached("SELECT EXISTS (SELECT 1 FROM articles WHERE feed_id = ?1)")?
-            .query_row([id], |r| r.get(0))?)
-    }
 }
 
 /// Records a poll's result and when the feed is due again, inside the caller's transaction.
@@ -271,7 +263,7 @@ const FEED_STATE_SQL: &str = "
     FROM feeds f WHERE f.id = ?1";
 
 /// [`FEED_STATE_SQL`] with `articles` left at 0: counting each feed's articles costs more than
-/// the rest of the read and polling does not need it (see [`Store::has_articles`]).
+/// the rest of the read and polling does not need it (see [`Store::seen`]).
 fn poll_state_sql() -> String {
     FEED_STATE_SQL.replace(
         "(SELECT COUNT(*) FROM articles a WHERE a.feed_id = f.id)",

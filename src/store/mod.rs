@@ -404,6 +404,7 @@ mod tests {
     fn not_stored(store: &Store, feed: FeedId, articles: &[&Article]) -> Vec<bool> {
         let identities: Vec<Identity> = articles.iter().map(|a| identify(a)).collect();
         let seen = store.seen(feed, &identities, Utc::now()).unwrap();
+        let seen = seen.unwrap_or_else(|| vec![Seen::New; identities.len()]);
         seen.into_iter().map(|s| s == Seen::New).collect()
     }
 
@@ -414,7 +415,7 @@ mod tests {
         let then = Utc::now() - chrono::Duration::days(3);
         poll(&mut store, feed, &[], vec![(&stored, Vec::new())], then);
         let identities = [identify(&stored), identify(&unknown)];
-        let seen = |at| store.seen(feed, &identities, at).unwrap();
+        let seen = |at| store.seen(feed, &identities, at).unwrap().unwrap();
         assert_eq!(
             seen(then + chrono::Duration::hours(1)),
             [Seen::Marked, Seen::New]
@@ -424,7 +425,7 @@ mod tests {
         // Marked again, it is not due again for a day.
         poll(&mut store, feed, &[&stored], Vec::new(), now);
         assert_eq!(
-            store.seen(feed, &identities, now).unwrap(),
+            store.seen(feed, &identities, now).unwrap().unwrap(),
             [Seen::Marked, Seen::New]
         );
     }
@@ -433,6 +434,9 @@ mod tests {
     fn an_entry_is_known_by_its_link_too_and_the_older_mark_counts() {
         let (_dir, mut store, feed) = one_feed();
         let (old, fresh) = (article("1", "NATO"), article("2", "Other"));
+        // Nothing stored yet: nothing is looked up.
+        let first = store.seen(feed, &[identify(&old)], Utc::now()).unwrap();
+        assert_eq!(first, None);
         let then = Utc::now() - chrono::Duration::days(3);
         poll(&mut store, feed, &[], vec![(&old, Vec::new())], then);
         poll(
@@ -460,7 +464,7 @@ mod tests {
             unknown.clone(),
         ];
         assert_eq!(
-            store.seen(feed, &identities, Utc::now()).unwrap(),
+            store.seen(feed, &identities, Utc::now()).unwrap().unwrap(),
             [Seen::Marked, Seen::Stale, Seen::Stale, Seen::New]
         );
     }
