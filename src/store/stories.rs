@@ -5,6 +5,7 @@
 //! so two feeds carrying one story and committed together still make one story.
 
 use chrono::{DateTime, Utc};
+use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Store, StoreError, timestamp};
@@ -61,16 +62,26 @@ impl StoryIndex {
 
 /// A window of the newest stored sketches (as many as it holds), oldest first.
 fn load(conn: &Connection, params: &StoryParams) -> Result<Window<i64>, StoreError> {
+    // Newest first straight from the table's order, then recorded oldest first: sorting the
+    // rows again in SQLite cost more than the sketches' few megabytes held here meanwhile.
     let mut stmt = conn.prepare(
-        "SELECT article_id, story_id, seen_at, exact, sketch FROM
-           (SELECT * FROM story_sketches ORDER BY article_id DESC LIMIT ?1)
-         ORDER BY article_id",
+        "SELECT article_id, story_id, seen_at, exact, sketch FROM story_sketches
+         ORDER BY article_id DESC LIMIT ?1",
     )?;
     let mut rows = stmt.query(params![MAX_ARTICLES as i64])?;
-    let mut window = Window::new(*params);
+    let mut newest_first = Vec::new();
     while let Some(row) = rows.next()? {
-        let sketch = Sketch::from_bytes(row.get(3)?, &row.get::<_, Vec<u8>>(4)?);
-        window.record(row.get(0)?, row.get(1)?, sketch, timestamp(row.get(2)?));
+        // Borrowed, not copied; the column is a `BLOB NOT NULL` (anything else is no sketch).
+        let bytes = match row.get_ref(4)? {
+            ValueRef::Blob(bytes) => bytes,
+            _ => &[],
+        };
+        let sketch = Sketch::from_bytes(row.get(3)?, bytes);
+        newest_first.push((row.get(0)?, row.get(1)?, sketch, timestamp(row.get(2)?)));
+    }
+    let mut window = Window::new(*params);
+    for (article, story, sketch, at) in newest_first.into_iter().rev() {
+        window.record(article, story, sketch, at);
     }
     Ok(window)
 }
