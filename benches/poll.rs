@@ -507,20 +507,10 @@ fn main() {
                 );
             }
         }
-        // The goal is a ratio, and this machine's speed drifts: each cold run is set against
-        // the bare loop run just before it.
-        let ratios: Vec<f64> = cold
-            .iter()
-            .zip(&bare)
-            .map(|(c, b)| c.wall.as_secs_f64() / b.as_secs_f64())
-            .collect();
-        let shown: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
-        println!(
-            "  {n} feeds, cold wall / bare loop wall of the same run: {} (median {:.2})",
-            shown.join(" / "),
-            median(&ratios)
-        );
+        // The goal is a ratio, and this machine's speed drifts: each run is set against the
+        // bare loop run just before it.
         for (label, measured) in [
+            ("cold", &cold),
             ("steady same bytes", &same),
             ("steady", &steady),
             ("steady with news", &news),
