@@ -80,6 +80,18 @@ mod tests {
     use super::super::shingles as plain;
     use super::*;
 
+    /// The fast shingles of `words` sorted, and the plain ones.
+    fn both(words: &[u64], cut: usize) -> (Option<Vec<u64>>, Option<Vec<u64>>) {
+        let title_words = cut.min(words.len());
+        let mut distinct = Distinct::default();
+        let fast = shingles(&mut distinct, words, title_words).map(|s| {
+            let mut s = s.to_vec();
+            s.sort_unstable();
+            s
+        });
+        (fast, plain::shingles(words, title_words))
+    }
+
     proptest! {
         // Few distinct words, so that pairs and words repeat; 0 hashes to the shingle 0.
         #[test]
@@ -87,14 +99,8 @@ mod tests {
             words in prop::collection::vec(0u64..24, 0..120),
             cut in 0usize..=120,
         ) {
-            let title_words = cut.min(words.len());
-            let mut distinct = Distinct::default();
-            let fast = shingles(&mut distinct, &words, title_words).map(|s| {
-                let mut s = s.to_vec();
-                s.sort_unstable();
-                s
-            });
-            prop_assert_eq!(fast, plain::shingles(&words, title_words));
+            let (fast, plain) = both(&words, cut);
+            prop_assert_eq!(fast, plain);
         }
 
         #[test]
@@ -102,14 +108,8 @@ mod tests {
             words in prop::collection::vec(any::<u64>(), 0..200),
             cut in 0usize..=200,
         ) {
-            let title_words = cut.min(words.len());
-            let mut distinct = Distinct::default();
-            let fast = shingles(&mut distinct, &words, title_words).map(|s| {
-                let mut s = s.to_vec();
-                s.sort_unstable();
-                s
-            });
-            prop_assert_eq!(fast, plain::shingles(&words, title_words));
+            let (fast, plain) = both(&words, cut);
+            prop_assert_eq!(fast, plain);
         }
     }
 }
