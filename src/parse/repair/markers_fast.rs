@@ -29,7 +29,7 @@ const ELEMENTS: [Marker; 5] = [
     Marker::Thumbnail,
 ];
 
-/// The bytes the other element markers start with (after their `<`).
+/// The bytes an element marker other than a nested item starts with (after its `<`).
 static FIRST_BYTES: LazyLock<[bool; 256]> = LazyLock::new(|| {
     let mut first = [false; 256];
     let names = STAND_INS.iter().map(|(name, _)| *name);
