@@ -13,7 +13,6 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use feedwatch::matcher::text::Folded;
 use feedwatch::story::{self, Sketch, StoryParams, Window};
 
 mod common;
@@ -33,10 +32,9 @@ fn main() {
 
     let mut sketches = Vec::new();
     let sketching = fastest(|| {
-        let mut folded = Folded::default();
         sketches = articles
             .iter()
-            .map(|(title, summary)| story::sketch(&mut folded, title, summary))
+            .map(|(title, summary)| story::sketch(title, summary))
             .collect::<Vec<Option<Sketch>>>();
     });
 

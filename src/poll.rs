@@ -15,7 +15,6 @@ use crate::config::{Feed, FullText};
 use crate::dedup::{Identity, identify};
 use crate::fetch::{Body, FetchError, Fetched, Hints, Limits, MAX_SERVER_PAUSE, Validators};
 use crate::fulltext;
-use crate::matcher::text::Folded;
 use crate::metrics::metrics;
 use crate::parse::{self, ParseError, ParsedFeed};
 use crate::pipeline::Pipeline;
@@ -551,8 +550,6 @@ impl<'a> Poll<'a> {
         // New articles get their last-seen mark when they are stored; of the others, only those
         // whose mark is old need one.
         let mut present = Vec::new();
-        // Sketched here, off the committer, which only looks the sketch up.
-        let mut folded = Folded::default();
         for ((article, identity), seen) in articles.into_iter().zip(identities).zip(seen) {
             match seen {
                 Seen::New => {}
@@ -564,7 +561,8 @@ impl<'a> Poll<'a> {
             }
             let alerts = self.raised_alerts(&article, &identity, &feed_ref);
             let sketch = (!self.pipeline.config.story.window.is_zero())
-                .then(|| story::sketch_article(&mut folded, &article))
+                // Sketched here, off the committer, which only looks the sketch up.
+                .then(|| story::sketch_article(&article))
                 .flatten();
             new.push(NewEntry {
                 article,

@@ -14,7 +14,6 @@ use serde::Deserialize;
 use feedwatch::alert::{Alert, FeedRef};
 use feedwatch::dedup::identify;
 use feedwatch::fetch::Validators;
-use feedwatch::matcher::text::Folded;
 use feedwatch::parse::Article;
 use feedwatch::store::{NewEntry, PollOutcome, PollWrite, RaisedAlert, Store};
 use feedwatch::story::{self, StoryParams, Window};
@@ -53,12 +52,11 @@ struct Scores {
 /// Places every item in a story, in order of time, in memory as `preview` and `backtest` do.
 fn stories_in_memory(items: &[Item], params: StoryParams) -> Vec<i64> {
     let mut window = Window::new(params);
-    let mut folded = Folded::default();
     items
         .iter()
         .enumerate()
         .map(|(i, item)| {
-            let sketch = story::sketch(&mut folded, &item.title, &item.summary);
+            let sketch = story::sketch(&item.title, &item.summary);
             window.place(i as i64, sketch, item.at).story
         })
         .collect()
@@ -80,7 +78,6 @@ fn stories_in_store(items: &[Item]) -> Vec<i64> {
                 .map(|(u, i)| (u.as_str(), i.feed.as_str())),
         )
         .unwrap();
-    let mut folded = Folded::default();
     for (n, (item, url)) in items.iter().zip(&urls).enumerate() {
         let article = Article {
             guid: Some(format!("item-{n}")),
@@ -101,7 +98,7 @@ fn stories_in_store(items: &[Item]) -> Vec<i64> {
             feed_url: url.clone(),
             present: Vec::new(),
             new: vec![NewEntry {
-                sketch: story::sketch_article(&mut folded, &article),
+                sketch: story::sketch_article(&article),
                 article,
                 identity,
                 alerts: vec![RaisedAlert {

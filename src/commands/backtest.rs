@@ -11,7 +11,6 @@ use chrono::Utc;
 
 use feedwatch::config::Config;
 use feedwatch::matcher::snippet::article_snippet;
-use feedwatch::matcher::text::Folded;
 use feedwatch::matcher::{Engine, Query, RuleSpec};
 use feedwatch::store::Store;
 use feedwatch::story::{self, Window};
@@ -76,12 +75,11 @@ pub fn backtest(path: &Path, subject: Subject, since: Duration, sample: usize) -
     // Every article is placed in a story, in order of time, as it would have been stored; the
     // rule alerts for the first article of each story it matches.
     let mut stories = Window::new(config.story);
-    let mut folded = Folded::default();
     let mut alerted_stories = std::collections::HashSet::new();
     for (index, stored) in archive.iter().enumerate() {
         let seen = per_feed.entry(&stored.feed).or_default();
         seen.1 += 1;
-        let sketch = story::sketch_article(&mut folded, &stored.article);
+        let sketch = story::sketch_article(&stored.article);
         let placed = stories.place(index, sketch, stored.date());
         if let Some(explained) = engine.explain(&stored.article, &stored.feed).pop() {
             seen.0 += 1;

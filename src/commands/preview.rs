@@ -25,7 +25,6 @@ use feedwatch::story::{self, StoryParams};
 struct Stories {
     store: Option<std::cell::RefCell<Store>>,
     params: StoryParams,
-    folded: std::cell::RefCell<feedwatch::matcher::text::Folded>,
 }
 
 impl Stories {
@@ -38,14 +37,13 @@ impl Stories {
         Ok(Stories {
             store,
             params: config.story,
-            folded: Default::default(),
         })
     }
 
     /// The stored story `article` would join if it were stored now; a failed lookup is none.
     fn guess(&self, article: &Article) -> Option<StoryGuess> {
         let store = self.store.as_ref()?;
-        let sketch = story::sketch_article(&mut self.folded.borrow_mut(), article)?;
+        let sketch = story::sketch_article(article)?;
         match store
             .borrow_mut()
             .guess_story(&sketch, chrono::Utc::now(), &self.params)

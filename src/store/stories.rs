@@ -264,7 +264,6 @@ mod tests {
     use super::*;
     use crate::alert::{Alert, FeedRef};
     use crate::dedup::identify;
-    use crate::matcher::text::Folded;
     use crate::parse::Article;
     use crate::store::{FeedId, NewEntry, PollWrite, RaisedAlert};
     use crate::story;
@@ -295,7 +294,7 @@ mod tests {
             Utc::now(),
         );
         NewEntry {
-            sketch: story::sketch_article(&mut Folded::default(), &article),
+            sketch: story::sketch_article(&article),
             article,
             identity,
             alerts: vec![RaisedAlert {

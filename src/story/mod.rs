@@ -94,17 +94,17 @@ pub struct Joined<K> {
     pub similarity: f64,
 }
 
-/// Sketches an article from its title and summary (its content when the summary is empty),
-/// folding with `folded` (reused across articles). `None` for a text too short to be told
-/// apart from others: it is a story of its own.
-pub fn sketch(folded: &mut Folded, title: &str, summary: &str) -> Option<Sketch> {
-    SCRATCH.with_borrow_mut(|scratch| sketch_with(scratch, folded, title, summary))
+/// Sketches an article from its title and summary (its content when the summary is empty).
+/// `None` for a text too short to be told apart from others: it is a story of its own.
+pub fn sketch(title: &str, summary: &str) -> Option<Sketch> {
+    SCRATCH.with_borrow_mut(|scratch| sketch_with(scratch, title, summary))
 }
 
 /// Buffers reused from one sketch to the next on the same thread: a sketch is made for every
 /// new article, and these were most of its allocations.
 #[derive(Debug, Default)]
 struct Scratch {
+    folded: Folded,
     words: Vec<u64>,
     distinct: shingles_fast::Distinct,
 }
@@ -113,13 +113,8 @@ thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
-fn sketch_with(
-    scratch: &mut Scratch,
-    folded: &mut Folded,
-    title: &str,
-    summary: &str,
-) -> Option<Sketch> {
-    let words = &mut scratch.words;
+fn sketch_with(scratch: &mut Scratch, title: &str, summary: &str) -> Option<Sketch> {
+    let (folded, words) = (&mut scratch.folded, &mut scratch.words);
     words.clear();
     folded.fold(title, Accents::Ignore);
     let title_words = folded.len();
@@ -146,13 +141,13 @@ fn sketch_with(
 }
 
 /// Sketches a parsed article: its title, and its summary or, without one, its content.
-pub fn sketch_article(folded: &mut Folded, article: &Article) -> Option<Sketch> {
+pub fn sketch_article(article: &Article) -> Option<Sketch> {
     let lead = if article.summary.trim().is_empty() {
         &article.content
     } else {
         &article.summary
     };
-    sketch(folded, &article.title, lead)
+    sketch(&article.title, lead)
 }
 
 /// How alike two articles are, from 0 to 1 (estimated from their sketches); 1 for exact copies.

@@ -4,7 +4,7 @@ use proptest::prelude::*;
 use super::*;
 
 fn sk(title: &str, summary: &str) -> Option<Sketch> {
-    sketch(&mut Folded::default(), title, summary)
+    sketch(title, summary)
 }
 
 const LEAD: &str = "NATO leaders said Tuesday that Ukraine will be invited to join the military \
