@@ -270,9 +270,8 @@ impl<'a> Poll<'a> {
                 self.unchanged(304, validators, hints.moved_to, max_age)
             }
             Fetched::Body(mut body) => {
-                let digest = body_digest(&body);
-                if self.state.validators.digest.as_ref() == Some(&digest) {
-                    body.validators.digest = Some(digest);
+                body.validators.digest = Some(body_digest(&body));
+                if body.validators.digest == self.state.validators.digest {
                     return Ok(self.unchanged(
                         body.status,
                         body.validators,
@@ -280,7 +279,6 @@ impl<'a> Poll<'a> {
                         max_age,
                     ));
                 }
-                body.validators.digest = Some(digest);
                 let mut answer = self.interpret_body(body, hints).await?;
                 answer.not_before = later(answer.not_before.take(), max_age);
                 answer

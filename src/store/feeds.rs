@@ -1,6 +1,7 @@
 //! Feeds and their fetch state: validators, schedule, health.
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -146,7 +147,7 @@ impl Store {
 
     /// Every feed's state as the poller needs it, in one read (`run --once`, `/metrics`).
     pub fn poll_states(&self) -> Result<HashMap<FeedId, FeedState>, StoreError> {
-        let sql = poll_state_sql().replace(" WHERE f.id = ?1", "");
+        let sql = POLL_STATE_SQL.replace(" WHERE f.id = ?1", "");
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt.query_map([], |r| feed_state_row(r).map(|state| (state.id, state)))?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -154,7 +155,7 @@ impl Store {
 
     /// One feed's state as the poller needs it, read as its poll starts.
     pub fn poll_state(&self, id: FeedId) -> Result<FeedState, StoreError> {
-        let mut stmt = self.conn.prepare_cached(&poll_state_sql())?;
+        let mut stmt = self.conn.prepare_cached(&POLL_STATE_SQL)?;
         Ok(stmt.query_row(params![id], feed_state_row)?)
     }
 
@@ -263,13 +264,14 @@ const FEED_STATE_SQL: &str = "
     FROM feeds f WHERE f.id = ?1";
 
 /// [`FEED_STATE_SQL`] with `articles` left at 0: counting each feed's articles costs more than
-/// the rest of the read and polling does not need it (see [`Store::seen`]).
-fn poll_state_sql() -> String {
+/// the rest of the read and polling does not need it (see [`Store::seen`]). Made once: every
+/// poll reads its feed's state with it.
+static POLL_STATE_SQL: LazyLock<String> = LazyLock::new(|| {
     FEED_STATE_SQL.replace(
         "(SELECT COUNT(*) FROM articles a WHERE a.feed_id = f.id)",
         "0",
     )
-}
+});
 
 fn feed_state_row(r: &rusqlite::Row) -> rusqlite::Result<FeedState> {
     let time = |i: usize| -> rusqlite::Result<Option<DateTime<Utc>>> {

@@ -62,8 +62,8 @@ impl StoryIndex {
 
 /// A window of the newest stored sketches (as many as it holds), oldest first.
 fn load(conn: &Connection, params: &StoryParams) -> Result<Window<i64>, StoreError> {
-    // Newest first straight from the table's order, then recorded oldest first: sorting the
-    // rows again in SQLite cost more than the sketches' few megabytes held here meanwhile.
+    // Newest first in the table's own order, then recorded oldest first here: no second sort
+    // in SQLite, and no column the window does not keep.
     let mut stmt = conn.prepare(
         "SELECT article_id, story_id, seen_at, exact, sketch FROM story_sketches
          ORDER BY article_id DESC LIMIT ?1",
