@@ -118,16 +118,22 @@ async fn second_poll_echoes_validators_and_a_304_keeps_them() {
     assert_eq!(feeds[0]["articles"], 3);
 }
 
+/// A feed named "News" at `path` serving [`three_items`], read once: its server, workspace and
+/// the time its body was read (`listed_at`).
+async fn read_once(path: &str) -> (TestServer, Workspace, i64) {
+    let site = TestServer::start().await;
+    site.page(path, "application/rss+xml", three_items());
+    let ws = Workspace::new(&config("", &[("News", site.url(path))]));
+    ws.run(&["run", "--once"]).await.assert_ok();
+    let listed = feed_int(&ws, "News", "listed_at").expect("the body was read");
+    (site, ws, listed)
+}
+
 /// A server that ignores conditional requests and sends the same body again costs no parse:
 /// the feed stays as it was when that body was read (listed then), and a changed body is read.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_body_sent_again_unchanged_is_not_read_again() {
-    let site = TestServer::start().await;
-    site.page("/same.xml", "application/rss+xml", three_items());
-    let ws = Workspace::new(&config("", &[("News", site.url("/same.xml"))]));
-
-    ws.run(&["run", "--once"]).await.assert_ok();
-    let listed = feed_int(&ws, "News", "listed_at").expect("the body was read");
+    let (site, ws, listed) = read_once("/same.xml").await;
     assert!(feed_text(&ws, "News", "body_digest").is_some());
     sleep_past(listed).await;
     ws.run(&["run", "--once"]).await.assert_ok();
@@ -140,8 +146,11 @@ async fn a_body_sent_again_unchanged_is_not_read_again() {
     );
     assert_eq!(feed_int(&ws, "News", "last_status"), Some(200));
 
-    let mut items = vec![("n4", "Fourth", "four")];
-    items.extend([("n1", "First", "one"), ("n2", "Second", "two")]);
+    let items = [
+        ("n4", "Fourth", "four"),
+        ("n1", "First", "one"),
+        ("n2", "Second", "two"),
+    ];
     site.page("/same.xml", "application/rss+xml", rss("News", &items));
     ws.run(&["run", "--once"]).await.assert_ok();
     assert!(
@@ -155,11 +164,7 @@ async fn a_body_sent_again_unchanged_is_not_read_again() {
 /// comes, and the same bytes under another type are read again.
 #[tokio::test(flavor = "multi_thread")]
 async fn only_a_body_that_was_read_is_known_again() {
-    let site = TestServer::start().await;
-    site.page("/f.xml", "application/rss+xml", three_items());
-    let ws = Workspace::new(&config("", &[("News", site.url("/f.xml"))]));
-    ws.run(&["run", "--once"]).await.assert_ok();
-    let listed = feed_int(&ws, "News", "listed_at").expect("the body was read");
+    let (site, ws, listed) = read_once("/f.xml").await;
 
     site.page("/f.xml", "application/rss+xml", "this is not a feed");
     for _ in 0..2 {
