@@ -127,7 +127,10 @@ pub struct Db {
 }
 
 impl Db {
-    pub fn new(store: Store) -> Db {
+    pub fn new(mut store: Store) -> Db {
+        // The commits' checkpoints move to a thread of their own; the hook that asks for them
+        // keeps the checkpointer alive as long as the connection.
+        let _ = batch::Checkpointer::take_over(&mut store);
         let reader = store
             .conn
             .path()
