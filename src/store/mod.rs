@@ -196,10 +196,13 @@ impl Store {
             source,
         };
         let conn = Connection::open(path).map_err(open_error)?;
-        // WAL lets readers (`feedwatch matches`) work while the daemon writes; FULL sync because
-        // an outbox row must survive a power cut.
+        // A new database gets 16 KiB pages (an existing one keeps its own): a commit writes
+        // each changed page to the log with system calls of its own, which with 4 KiB pages
+        // were about a fifth of the committer's time storing a cold poll. WAL lets readers (`feedwatch matches`) work
+        // while the daemon writes; FULL sync because an outbox row must survive a power cut.
         conn.execute_batch(
-            "PRAGMA journal_mode = WAL;
+            "PRAGMA page_size = 16384;
+             PRAGMA journal_mode = WAL;
              PRAGMA synchronous = FULL;
              PRAGMA foreign_keys = ON;",
         )
@@ -321,6 +324,26 @@ mod tests {
     use crate::alert::{Alert, FeedRef};
     use crate::dedup::{Identity, identify};
     use crate::parse::Article;
+
+    #[test]
+    fn a_new_database_has_16_kib_pages_and_an_existing_one_keeps_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let page_size = |store: &Store| -> i64 {
+            store
+                .conn
+                .query_row("PRAGMA page_size", [], |r| r.get(0))
+                .unwrap()
+        };
+        let new = Store::open(&dir.path().join("new.db")).unwrap();
+        assert_eq!(page_size(&new), 16384);
+        let old_path = dir.path().join("old.db");
+        Connection::open(&old_path)
+            .unwrap()
+            .execute_batch("PRAGMA page_size = 4096; CREATE TABLE kept (a);")
+            .unwrap();
+        let old = Store::open(&old_path).unwrap();
+        assert_eq!(page_size(&old), 4096);
+    }
 
     #[test]
     fn a_panic_in_an_unsynced_write_leaves_the_connection_fully_synced() {
