@@ -18,13 +18,13 @@ pub(super) fn shingles<'a>(
     for p in title.windows(2).chain(lead.windows(2)) {
         distinct.insert(pair(p[0], p[1]));
     }
-    if distinct.found.len() < MIN_SHINGLES {
+    if distinct.len < MIN_SHINGLES {
         return None;
     }
     for &word in words {
         distinct.insert(mix(word));
     }
-    Some(&distinct.found)
+    Some(distinct.found())
 }
 
 /// A set of shingles by open addressing. Shingles are mixed hashes already, so their low bits
@@ -33,7 +33,10 @@ pub(super) fn shingles<'a>(
 pub(super) struct Distinct {
     slots: Vec<u64>,
     zero: bool,
+    /// The shingles found, in `found[..len]`; room for all a text can have, so that a
+    /// shingle is written there whether or not it is new, and counted only if it is.
     found: Vec<u64>,
+    len: usize,
 }
 
 impl Distinct {
@@ -46,29 +49,39 @@ impl Distinct {
         self.slots.clear();
         self.slots.resize(size, 0);
         self.zero = false;
-        self.found.clear();
+        self.found.resize(room.max(self.found.len()), 0);
+        self.len = 0;
     }
 
+    fn found(&self) -> &[u64] {
+        &self.found[..self.len]
+    }
+
+    /// Adds `shingle`, at most `room` of them since [`Distinct::clear`]. One branch for a
+    /// new shingle and a repeated one alike (repeats are one in ten or so, and a branch
+    /// between the two was guessed wrong about as often); only a slot taken by another
+    /// shingle, which an eighth-full table seldom has, branches off.
     fn insert(&mut self, shingle: u64) {
         if shingle == 0 {
             if !self.zero {
                 self.zero = true;
-                self.found.push(0);
+                self.found[self.len] = 0;
+                self.len += 1;
             }
             return;
         }
         let mask = self.slots.len() - 1;
         let mut slot = shingle as usize & mask;
         loop {
-            match self.slots[slot] {
-                0 => {
-                    self.slots[slot] = shingle;
-                    self.found.push(shingle);
-                    return;
-                }
-                held if held == shingle => return,
-                _ => slot = (slot + 1) & mask,
+            let held = self.slots[slot];
+            // `|`, not `||`: one branch on both.
+            if (held == 0) | (held == shingle) {
+                self.slots[slot] = shingle;
+                self.found[self.len] = shingle;
+                self.len += usize::from(held == 0);
+                return;
             }
+            slot = (slot + 1) & mask;
         }
     }
 }
