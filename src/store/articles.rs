@@ -3,12 +3,13 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::batch::PollWrite;
 use super::stories::{self, Placement, StoryIndex};
 use super::{FeedId, Store, StoreError, timestamp};
 use crate::alert::{Alert, StoryRef};
 use crate::dedup::Identity;
 use crate::parse::Article;
-use crate::story::{Sketch, StoryParams};
+use crate::story::Sketch;
 
 /// An article not stored yet, its identity, and the alerts it raises.
 #[derive(Debug, Clone)]
@@ -269,16 +270,23 @@ pub(super) fn touch(
 
 /// Stores new articles with their matches and outbox rows, inside a transaction the caller
 /// commits. An article already stored, or a (rule, story) already alerted, is skipped, so
-/// writing the same input twice changes nothing the second time.
+/// writing the same input twice changes nothing the second time. `json` holds the JSON of the
+/// alerts of `write`'s new entries where it was made beforehand ([`alerts_json`]).
 pub(super) fn ingest(
     tx: &Connection,
     story_index: &mut StoryIndex,
-    feed: FeedId,
-    feed_url: &str,
-    items: &[NewEntry],
-    now: DateTime<Utc>,
-    story_params: &StoryParams,
+    write: &PollWrite,
+    json: &[Vec<String>],
 ) -> Result<IngestStats, StoreError> {
+    let PollWrite {
+        feed,
+        feed_url,
+        new: items,
+        now,
+        story: story_params,
+        ..
+    } = write;
+    let (feed, now) = (*feed, *now);
     let mut stats = IngestStats::default();
     {
         // Skips an article this feed stored already, by identity or by canonical link: both
@@ -309,7 +317,7 @@ pub(super) fn ingest(
              VALUES (?1, ?2, ?3, ?5, ?4, ?4)
              ON CONFLICT (delivery_id) DO NOTHING",
         )?;
-        for item in items {
+        for (index, item) in items.iter().enumerate() {
             let a = &item.article;
             let identity = &item.identity;
             // `RETURNING` would collect each row's id in a temporary table; the id of the row
@@ -347,11 +355,14 @@ pub(super) fn ingest(
                 )?,
                 _ => Placement::alone(article_id, &alert_key),
             };
-            for RaisedAlert {
-                alert,
-                notifiers,
-                per_story,
-            } in &item.alerts
+            for (
+                raised,
+                RaisedAlert {
+                    alert,
+                    notifiers,
+                    per_story,
+                },
+            ) in item.alerts.iter().enumerate()
             {
                 if claim.execute(params![alert.rule, alert_key, now.timestamp()])? == 0 {
                     continue;
@@ -364,15 +375,22 @@ pub(super) fn ingest(
                     stats.joined_alerts += 1;
                     continue;
                 }
-                let mut alert = alert.clone();
-                alert.story = Some(StoryRef {
+                let story_ref = StoryRef {
                     id: story.id,
                     sources: vec![alert.source()],
-                });
+                };
+                let made = json.get(index).and_then(|alerts| alerts.get(raised));
+                let stored = match made.and_then(|json| with_story(json, &story_ref)) {
+                    Some(stored) => stored,
+                    None => serde_json::to_string(&Alert {
+                        story: Some(story_ref),
+                        ..alert.clone()
+                    })?,
+                };
                 insert_match.execute(params![
                     alert.rule,
                     article_id,
-                    serde_json::to_string(&alert)?,
+                    stored,
                     now.timestamp(),
                     per_story.then_some(story.id)
                 ])?;
@@ -395,6 +413,45 @@ pub(super) fn ingest(
     Ok(stats)
 }
 
+/// The JSON of each entry's alerts as stored but for their story, which only the commit
+/// knows: made in the poll's own task, so that the one committer only adds the story.
+pub(super) fn alerts_json(items: &[NewEntry]) -> Result<Vec<Vec<String>>, serde_json::Error> {
+    items
+        .iter()
+        .map(|item| {
+            item.alerts
+                .iter()
+                .map(|raised| match raised.alert.story {
+                    None => serde_json::to_string(&raised.alert),
+                    Some(_) => serde_json::to_string(&Alert {
+                        story: None,
+                        ..raised.alert.clone()
+                    }),
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The JSON of an alert with `story`, from `json`, that alert without one: `story` is the
+/// alert's last field and left out when absent, so it goes before the closing brace, as
+/// serde_json writes it. `None` if `json` is not an object.
+fn with_story(json: &str, story: &StoryRef) -> Option<String> {
+    let fields = json.strip_suffix('}')?;
+    let story = serde_json::to_string(story).ok()?;
+    let mut stored = String::with_capacity(fields.len() + story.len() + 11);
+    stored.push_str(fields);
+    // An object with no field before it would need no comma; an alert always has some.
+    stored.push_str(if fields.ends_with('{') {
+        "\"story\":"
+    } else {
+        ",\"story\":"
+    });
+    stored.push_str(&story);
+    stored.push('}');
+    Some(stored)
+}
+
 /// Stable across restarts and rebuilt databases, so a receiver can drop a repeat by it.
 fn delivery_id(rule: &str, alert_key: &str, notifier: &str) -> String {
     use sha2::{Digest, Sha256};
@@ -412,4 +469,55 @@ fn enclosures_json(enclosures: &[crate::parse::Enclosure]) -> Result<Option<Stri
         return Ok(None);
     }
     Ok(Some(serde_json::to_string(enclosures)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::alert::{FeedRef, Source};
+
+    proptest! {
+        /// The story added to an alert's JSON made beforehand gives the very text that
+        /// serializing the alert with its story gives.
+        #[test]
+        fn an_alert_with_its_story_added_is_the_alert_serialized_with_it(
+            title in "\\PC{0,40}",
+            summary in "\\PC{0,80}",
+            link in proptest::option::of("\\PC{0,30}"),
+            feed in "\\PC{0,20}",
+            terms in proptest::collection::vec("\\PC{0,10}", 0..3),
+            sources in proptest::collection::vec(("\\PC{0,10}", "\\PC{0,20}"), 1..4),
+            id in any::<i64>(),
+            thumbnail in proptest::option::of("[a-z:/.]{0,20}"),
+        ) {
+            let article = Article {
+                guid: Some("g".into()),
+                title,
+                link,
+                summary,
+                thumbnail,
+                ..Article::default()
+            };
+            let feed_ref = FeedRef { name: feed.clone(), url: "http://f/".into(), title: feed };
+            let alert = Alert::new("rule", feed_ref, &article, "guid:g", terms, Utc::now());
+            let story = StoryRef {
+                id,
+                sources: sources
+                    .into_iter()
+                    .map(|(feed, title)| Source { feed, title, link: None })
+                    .collect(),
+            };
+            let entry = NewEntry {
+                article,
+                identity: crate::dedup::identify(&Article::default()),
+                alerts: vec![RaisedAlert { alert: alert.clone(), notifiers: Vec::new(), per_story: true }],
+                sketch: None,
+            };
+            let made = alerts_json(std::slice::from_ref(&entry)).unwrap();
+            let whole = serde_json::to_string(&Alert { story: Some(story.clone()), ..alert }).unwrap();
+            prop_assert_eq!(with_story(&made[0][0], &story), Some(whole));
+        }
+    }
 }

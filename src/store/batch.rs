@@ -68,10 +68,14 @@ impl PollWrite {
 /// A poll's write and where its result goes. The write goes back with the result, so that the
 /// poll's own task frees its articles: freeing them took a tenth of the committer's CPU time
 /// in a cold poll, and every poll waits for the committer.
-type Waiting = (PollWrite, oneshot::Sender<Committed>);
+type Waiting = (PollWrite, AlertJson, oneshot::Sender<Committed>);
 type Committed = (Result<IngestStats, StoreError>, PollWrite);
 /// A committed poll whose result waits for the write-ahead log to be synced.
 type Unsynced = (Committed, oneshot::Sender<Committed>);
+
+/// The JSON of each new entry's alerts without their story, made by the poll's own task
+/// ([`articles::alerts_json`]): serializing them on the committer was a twentieth of its time.
+type AlertJson = Vec<Vec<String>>;
 
 /// Polls whose writes wait for the next commit.
 pub(super) type CommitQueue = Relay<Waiting>;
@@ -313,10 +317,23 @@ impl Store {
         &mut self,
         writes: &[PollWrite],
     ) -> Result<Vec<Result<IngestStats, StoreError>>, StoreError> {
+        let json = writes
+            .iter()
+            .map(|write| articles::alerts_json(&write.new))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.commit_prepared(writes, &json)
+    }
+
+    /// [`Store::commit_polls`] with the JSON of the polls' alerts made already.
+    fn commit_prepared(
+        &mut self,
+        writes: &[PollWrite],
+        json: &[AlertJson],
+    ) -> Result<Vec<Result<IngestStats, StoreError>>, StoreError> {
         if writes.iter().all(|write| write.new.is_empty()) {
-            self.unsynced(|store| store.commit_batch(writes))
+            self.unsynced(|store| store.commit_batch(writes, json))
         } else {
-            self.commit_batch(writes)
+            self.commit_batch(writes, json)
         }
     }
 
@@ -325,13 +342,15 @@ impl Store {
     fn commit_polls_unsynced(
         &mut self,
         writes: &[PollWrite],
+        json: &[AlertJson],
     ) -> Result<Vec<Result<IngestStats, StoreError>>, StoreError> {
-        self.unsynced(|store| store.commit_batch(writes))
+        self.unsynced(|store| store.commit_batch(writes, json))
     }
 
     fn commit_batch(
         &mut self,
         writes: &[PollWrite],
+        json: &[AlertJson],
     ) -> Result<Vec<Result<IngestStats, StoreError>>, StoreError> {
         // First without savepoints: each savepoint journals the pages it touches, which costs
         // more than the writes themselves. Only when a poll fails is the batch written again,
@@ -341,7 +360,12 @@ impl Store {
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let written: Result<Vec<IngestStats>, StoreError> = writes
             .iter()
-            .map(|write| write_poll(&tx, &mut self.stories, write))
+            .zip(
+                json.iter()
+                    .map(Vec::as_slice)
+                    .chain(std::iter::repeat(&[][..])),
+            )
+            .map(|(write, json)| write_poll(&tx, &mut self.stories, write, json))
             .collect();
         match written {
             Ok(stats) => {
@@ -352,7 +376,7 @@ impl Store {
                 tx.rollback()?;
                 // It holds the sketches of articles no longer stored.
                 self.stories.forget();
-                self.commit_polls_one_by_one(writes)
+                self.commit_polls_one_by_one(writes, json)
             }
         }
     }
@@ -361,14 +385,19 @@ impl Store {
     fn commit_polls_one_by_one(
         &mut self,
         writes: &[PollWrite],
+        json: &[AlertJson],
     ) -> Result<Vec<Result<IngestStats, StoreError>>, StoreError> {
         let mut tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut results = Vec::with_capacity(writes.len());
-        for write in writes {
+        let json = json
+            .iter()
+            .map(Vec::as_slice)
+            .chain(std::iter::repeat(&[][..]));
+        for (write, json) in writes.iter().zip(json) {
             let mut savepoint = tx.savepoint()?;
-            match write_poll(&savepoint, &mut self.stories, write) {
+            match write_poll(&savepoint, &mut self.stories, write, json) {
                 Ok(stats) => {
                     savepoint.commit()?;
                     results.push(Ok(stats));
@@ -385,21 +414,16 @@ impl Store {
     }
 }
 
+/// Writes one poll; `json` holds its alerts' JSON where it was made before (an alert without
+/// any is serialized here).
 fn write_poll(
     conn: &rusqlite::Connection,
     stories: &mut StoryIndex,
     write: &PollWrite,
+    json: &[Vec<String>],
 ) -> Result<IngestStats, StoreError> {
     articles::touch(conn, write.feed, &write.present, write.now)?;
-    let stats = articles::ingest(
-        conn,
-        stories,
-        write.feed,
-        &write.feed_url,
-        &write.new,
-        write.now,
-        &write.story,
-    )?;
+    let stats = articles::ingest(conn, stories, write, json)?;
     feeds::record_poll(
         conn,
         write.feed,
@@ -416,10 +440,12 @@ impl Db {
     /// runs on the blocking pool and, until the queue is empty, commits everything that
     /// arrived while it wrote the previous batch.
     pub async fn commit_poll(&self, write: PollWrite) -> Result<IngestStats, StoreError> {
+        let json = articles::alerts_json(&write.new)?;
         let (done, result) = oneshot::channel();
         let db = self.clone();
-        self.commits
-            .push([(write, done)], move |waiting| db.commit_waiting(waiting));
+        self.commits.push([(write, json, done)], move |waiting| {
+            db.commit_waiting(waiting)
+        });
         let (stats, write) = result.await.map_err(|_| {
             StoreError::Task("the write of this poll was abandoned before it was durable".into())
         })?;
@@ -428,15 +454,24 @@ impl Db {
     }
 
     fn commit_waiting(&self, waiting: Vec<Waiting>) {
-        let (writes, senders): (Vec<PollWrite>, Vec<_>) = waiting.into_iter().unzip();
+        let (mut writes, mut json, mut senders) = (
+            Vec::with_capacity(waiting.len()),
+            Vec::with_capacity(waiting.len()),
+            Vec::with_capacity(waiting.len()),
+        );
+        for (write, alerts, sender) in waiting {
+            writes.push(write);
+            json.push(alerts);
+            senders.push(sender);
+        }
         tracing::debug!(polls = writes.len(), "committing a batch of polls");
         // A panic while holding the lock cannot leave SQLite half-written (transactions roll
         // back), so a poisoned lock is safe to take over.
         let committed = {
             let mut store = self.store.lock().unwrap_or_else(PoisonError::into_inner);
             match &self.log {
-                Some(_) => store.commit_polls_unsynced(&writes),
-                None => store.commit_polls(&writes),
+                Some(_) => store.commit_polls_unsynced(&writes, &json),
+                None => store.commit_prepared(&writes, &json),
             }
         };
         let results: Vec<_> = match committed {
@@ -686,7 +721,7 @@ mod tests {
             let guids: Vec<String> = (0..20).map(|g| format!("{commits}-{g}")).collect();
             let guids: Vec<&str> = guids.iter().map(String::as_str).collect();
             store
-                .commit_polls_unsynced(&[poll_of(a, "http://a/", &guids, now)])
+                .commit_polls_unsynced(&[poll_of(a, "http://a/", &guids, now)], &[])
                 .unwrap();
             commits += 1;
             if commits % 50 == 0 {
