@@ -128,6 +128,8 @@ fn fill(db: &Path, feed_url: &str, n: usize, rules: usize, notifier: &str) {
             feed,
             feed_url: feed_url.into(),
             present: Vec::new(),
+            touched: Vec::new(),
+            listing: None,
             new,
             outcome: PollOutcome::Success {
                 status: 200,

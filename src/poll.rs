@@ -16,11 +16,12 @@ use crate::dedup::{Identity, identify};
 use crate::fetch::{Body, FetchError, Fetched, Hints, Limits, MAX_SERVER_PAUSE, Validators};
 use crate::fulltext;
 use crate::metrics::metrics;
-use crate::parse::{self, ParseError, ParsedFeed};
+use crate::parse::{self, ItemDigest, ParseError, ParsedItems};
 use crate::pipeline::Pipeline;
 use crate::scheduler::{backoff, chrono_duration, jitter_fraction};
 use crate::store::{
-    FeedState, NewEntry, PollOutcome, PollWrite, RaisedAlert, Seen, ServerWait, StoreError,
+    FeedState, Listed, ListedItem, NewEntry, PollOutcome, PollWrite, RaisedAlert, Seen, ServerWait,
+    StoreError,
 };
 use crate::story;
 
@@ -74,6 +75,8 @@ pub struct FeedReport {
 pub struct PollSummary {
     pub not_modified: bool,
     pub entries: usize,
+    /// Entries whose items were left out of the parse: read before, as they are.
+    pub read_before: usize,
     pub new_articles: usize,
     pub new_alerts: usize,
     /// Every entry was new (and there was at least one).
@@ -210,13 +213,24 @@ struct NextPoll {
     server_wait: Option<ServerWait>,
 }
 
-/// What a fetched body holds that the store needs: the identities in the feed that are stored
-/// already and due a new last-seen mark, and the articles not stored yet with the alerts they
-/// raise.
+/// What a fetched body holds that the store needs: the entries in the feed that are stored
+/// already and due a new last-seen mark (parsed ones by identity, listed ones by article), the
+/// articles not stored yet with the alerts they raise, and the feed's new listing.
 #[derive(Default)]
 struct Found {
     present: Vec<Identity>,
+    touched: Vec<i64>,
     new: Vec<NewEntry>,
+    listing: Option<Vec<ListedItem>>,
+}
+
+/// What became of a parsed entry, for the listing.
+#[derive(Clone, Copy)]
+enum Placed {
+    /// The new entry at this index.
+    New(usize),
+    /// A stored article, and its mark after this poll.
+    Stored(i64, i64),
 }
 
 impl<'a> Poll<'a> {
@@ -348,8 +362,11 @@ impl<'a> Poll<'a> {
         let (bytes, held) = (body.bytes, body.held);
         // A panic inside the parser ends this task only; it becomes the feed's error.
         let parsing = self.admission.parsing.acquire().await.ok();
+        // Items read before are left out of the parse: the listing has their articles.
+        let listing = self.state.listing.clone();
         let parsed = tokio::task::spawn_blocking(move || {
-            parse::parse(&bytes, content_type.as_deref(), Some(&base))
+            let known = |digest: &ItemDigest| listing.get(digest).is_some();
+            parse::parse_unread(&bytes, content_type.as_deref(), Some(&base), &known)
         })
         .await;
         drop((parsing, held));
@@ -366,8 +383,8 @@ impl<'a> Poll<'a> {
                 return Ok(Answer::failed(error, Some(body.status), true, None));
             }
         };
-        let title = Some(parsed.title.clone()).filter(|t| !t.is_empty());
-        let ttl = parsed.ttl;
+        let title = Some(parsed.feed.title.clone()).filter(|t| !t.is_empty());
+        let ttl = parsed.feed.ttl;
         let (summary, found, had_articles) = self.find_new(parsed).await?;
         // Only a feed that had been read before can have rolled past items we never saw.
         let missed_items = (summary.all_new && had_articles).then(|| {
@@ -452,7 +469,9 @@ impl<'a> Poll<'a> {
                 feed: self.state.id,
                 feed_url: self.feed.url.clone(),
                 present: found.present,
+                touched: found.touched,
                 new: found.new,
+                listing: found.listing,
                 outcome,
                 now: self.now,
                 next_poll_at: next.at,
@@ -472,6 +491,7 @@ impl<'a> Poll<'a> {
             Ok(s) => tracing::info!(
                 feed = %feed,
                 entries = s.entries,
+                read_before = s.read_before,
                 new = s.new_articles,
                 alerts = s.new_alerts,
                 "polled"
@@ -490,37 +510,53 @@ impl<'a> Poll<'a> {
         })
     }
 
-    /// Identifies the parsed entries and matches the ones this feed has not stored yet. The
-    /// summary counts candidates; the store's counts replace them once written. Also says
-    /// whether the feed had any article stored before.
-    async fn find_new(&self, parsed: ParsedFeed) -> Result<(PollSummary, Found, bool), StoreError> {
-        let entries = parsed.articles.len();
-        // One feed may repeat an entry; keep the first of each identity.
+    /// Identifies the parsed entries and matches the ones this feed has not stored yet; the
+    /// items left out of the parse are in the feed's listing already. The summary counts
+    /// candidates; the store's counts replace them once written. Also says whether the feed
+    /// had any article stored before.
+    async fn find_new(
+        &self,
+        parsed: ParsedItems,
+    ) -> Result<(PollSummary, Found, bool), StoreError> {
+        let ParsedItems {
+            feed: parsed,
+            items,
+        } = parsed;
+        let entries = items.as_ref().map_or(parsed.articles.len(), Vec::len);
+        let left_out = entries - parsed.articles.len();
+        // One feed may repeat an entry; keep the first of each identity. `kept` gives each
+        // parsed article's place among those kept.
         let mut seen_here = HashSet::new();
+        let mut kept = Vec::with_capacity(parsed.articles.len());
         let mut articles = Vec::new();
         let mut identities: Vec<Identity> = Vec::new();
         for article in parsed.articles {
             let identity = identify(&article);
             if seen_here.insert(identity.id.clone()) {
+                kept.push(Some(articles.len()));
                 articles.push(article);
                 identities.push(identity);
+            } else {
+                kept.push(None);
             }
         }
         let unique = identities.len();
-        let id = self.state.id;
-        let now = self.now;
-        let (identities, seen) = self
-            .pipeline
-            .db
-            .read(move |s| {
-                let seen = s.seen(id, &identities, now)?;
-                Ok((identities, seen))
-            })
-            .await?;
+        let (identities, seen) = if identities.is_empty() {
+            (identities, Some(Vec::new()))
+        } else {
+            let (id, now) = (self.state.id, self.now);
+            self.pipeline
+                .db
+                .read(move |s| {
+                    let seen = s.seen(id, &identities, now)?;
+                    Ok((identities, seen))
+                })
+                .await?
+        };
         // A feed with nothing stored yet (its first poll) has seen none of them.
-        let had_articles = seen.is_some();
+        let had_articles = seen.is_some() || left_out > 0;
         let seen = seen.unwrap_or_else(|| vec![Seen::New; identities.len()]);
-        let unseen: Vec<bool> = seen.iter().map(|s| *s == Seen::New).collect();
+        let unseen: Vec<bool> = seen.iter().map(Seen::is_new).collect();
         // The pages of new articles, before matching, so that the rules see their text.
         if self.feed.full_text != FullText::Off && unseen.contains(&true) {
             // Taken and dropped: the slot is free while the pages are fetched.
@@ -544,19 +580,26 @@ impl<'a> Poll<'a> {
             url: self.feed.url.clone(),
             title: parsed.title.clone(),
         };
+        let now = self.now.timestamp();
         let mut new = Vec::new();
         // New articles get their last-seen mark when they are stored; of the others, only those
         // whose mark is old need one.
         let mut present = Vec::new();
+        let mut placed = Vec::with_capacity(unique);
         for ((article, identity), seen) in articles.into_iter().zip(identities).zip(seen) {
             match seen {
                 Seen::New => {}
-                Seen::Stale => {
+                Seen::Stale(stored) => {
                     present.push(identity);
+                    placed.push(stored.article.map(|id| Placed::Stored(id, now)));
                     continue;
                 }
-                Seen::Marked => continue,
+                Seen::Marked(stored) => {
+                    placed.push(stored.article.map(|id| Placed::Stored(id, stored.at)));
+                    continue;
+                }
             }
+            placed.push(Some(Placed::New(new.len())));
             let alerts = self.raised_alerts(&article, &identity, &feed_ref);
             let sketch = (!self.pipeline.config.story.window.is_zero())
                 // Sketched here, off the committer, which only looks the sketch up.
@@ -569,14 +612,53 @@ impl<'a> Poll<'a> {
                 sketch,
             });
         }
+        let mut touched = Vec::new();
+        let listing = items.map_or_else(Vec::new, |items| {
+            items
+                .iter()
+                .filter_map(|item| {
+                    let Some(index) = item.article else {
+                        // Left out, so listed: marked again once its mark is due.
+                        let listed = *self.state.listing.get(&item.digest)?;
+                        if !listed.stale(self.now) {
+                            return Some(ListedItem::Stored(listed));
+                        }
+                        touched.push(listed.article);
+                        return Some(ListedItem::Stored(Listed {
+                            marked_at: now,
+                            ..listed
+                        }));
+                    };
+                    // A repeated entry, or one found as two articles, is parsed each time.
+                    Some(match kept[index].and_then(|k| placed[k])? {
+                        Placed::New(entry) => ListedItem::New {
+                            digest: item.digest,
+                            entry,
+                        },
+                        Placed::Stored(article, marked_at) => ListedItem::Stored(Listed {
+                            digest: item.digest,
+                            article,
+                            marked_at,
+                        }),
+                    })
+                })
+                .collect()
+        });
         let summary = PollSummary {
             not_modified: false,
-            all_new: !new.is_empty() && new.len() == unique,
+            all_new: !new.is_empty() && new.len() == unique && left_out == 0,
             entries,
+            read_before: left_out,
             new_articles: new.len(),
             new_alerts: new.iter().map(|entry| entry.alerts.len()).sum(),
         };
-        Ok((summary, Found { present, new }, had_articles))
+        let found = Found {
+            present,
+            touched,
+            new,
+            listing: Some(listing),
+        };
+        Ok((summary, found, had_articles))
     }
 
     /// The alerts a new article raises, one per matching rule, with that rule's notifiers.

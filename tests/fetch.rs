@@ -191,6 +191,101 @@ async fn only_a_body_that_was_read_is_known_again() {
     assert_eq!(titles(&ws).len(), 3);
 }
 
+/// Each listed item's article and last-seen mark, as the store keeps them: per item, 16 bytes
+/// of digest, the article's id and its mark (little-endian `i64`s).
+fn listing(ws: &Workspace) -> Vec<(i64, i64)> {
+    let conn = rusqlite::Connection::open(ws.db()).unwrap();
+    let items: Vec<u8> = conn
+        .query_row("SELECT items FROM listings", [], |r| r.get(0))
+        .unwrap();
+    let number = |b: &[u8]| i64::from_le_bytes(b.try_into().unwrap());
+    let mut listed: Vec<(i64, i64)> = items
+        .chunks(32)
+        .map(|item| (number(&item[16..24]), number(&item[24..])))
+        .collect();
+    listed.sort();
+    listed
+}
+
+/// Items whose text is the one read before are left out of the parse; their articles are
+/// found in the feed's listing and marked as still in the feed once their mark is a day old.
+/// An item edited in place is read again, and is not new.
+#[tokio::test(flavor = "multi_thread")]
+async fn items_read_before_are_left_out_and_their_articles_kept_marked() {
+    let (site, ws, listed) = read_once("/items.xml").await;
+    assert_eq!(listing(&ws).len(), 3);
+    sleep_past(listed).await;
+
+    let mut items = vec![
+        ("n4", "Fourth", "four"),
+        ("n1", "First", "one"),
+        ("n2", "Second", "two"),
+    ];
+    site.page("/items.xml", "application/rss+xml", rss("News", &items));
+    ws.run(&["run", "--once"])
+        .await
+        .assert_ok()
+        .assert_stderr_has("read_before=2");
+    assert_eq!(titles(&ws), ["First", "Second", "Third", "Fourth"]);
+    let ids = |ws: &Workspace| -> Vec<i64> {
+        let ids = ["n4", "n1", "n2"]
+            .map(|guid| ws.query_i64(&format!("SELECT id FROM articles WHERE guid = '{guid}'")));
+        let mut ids = ids.to_vec();
+        ids.sort();
+        ids
+    };
+    let listed_ids: Vec<i64> = listing(&ws).iter().map(|l| l.0).collect();
+    assert_eq!(listed_ids, ids(&ws));
+
+    items[1].2 = "one, corrected";
+    site.page("/items.xml", "application/rss+xml", rss("News", &items));
+    ws.run(&["run", "--once"])
+        .await
+        .assert_ok()
+        .assert_stderr_has("read_before=2");
+    assert_eq!(titles(&ws).len(), 4, "an edited item is not new");
+    let listed_ids: Vec<i64> = listing(&ws).iter().map(|l| l.0).collect();
+    assert_eq!(listed_ids, ids(&ws));
+
+    // Three days on for the store: every mark is due again.
+    let conn = rusqlite::Connection::open(ws.db()).unwrap();
+    let old = Utc::now().timestamp() - 3 * 24 * 60 * 60;
+    conn.execute("UPDATE articles SET last_seen_at = ?1", [old])
+        .unwrap();
+    // Only the marks change: the items must still be known by their digests.
+    let stored: Vec<u8> = conn
+        .query_row("SELECT items FROM listings", [], |r| r.get(0))
+        .unwrap();
+    let aged: Vec<u8> = stored
+        .chunks(32)
+        .flat_map(|item| {
+            let mut item = item.to_vec();
+            item[24..].copy_from_slice(&old.to_le_bytes());
+            item
+        })
+        .collect();
+    conn.execute("UPDATE listings SET items = ?1", [aged])
+        .unwrap();
+    drop(conn);
+    let before = Utc::now().timestamp();
+    site.page(
+        "/items.xml",
+        "application/rss+xml",
+        rss("News again", &items),
+    );
+    ws.run(&["run", "--once"])
+        .await
+        .assert_ok()
+        .assert_stderr_has("read_before=3");
+    for (guid, marked) in [("n4", true), ("n1", true), ("n2", true), ("n3", false)] {
+        let seen = ws.query_i64(&format!(
+            "SELECT last_seen_at FROM articles WHERE guid = '{guid}'"
+        ));
+        assert_eq!(seen >= before, marked, "{guid}");
+    }
+    assert!(listing(&ws).iter().all(|(_, mark)| *mark >= before));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn user_agent_names_feedwatch_and_its_version() {
     let site = TestServer::start().await;

@@ -97,6 +97,8 @@ fn stories_in_store(items: &[Item]) -> Vec<i64> {
             feed: ids[url],
             feed_url: url.clone(),
             present: Vec::new(),
+            touched: Vec::new(),
+            listing: None,
             new: vec![NewEntry {
                 sketch: story::sketch_article(&article),
                 article,

@@ -7,10 +7,12 @@
 
 mod dates;
 mod encoding;
+mod items;
 mod repair;
 mod text;
 mod whitespace;
 
+use std::borrow::Cow;
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
@@ -20,6 +22,7 @@ use regex::Regex;
 pub use dates::parse_date;
 use encoding::attribute;
 pub use encoding::decode;
+pub use items::ItemDigest;
 pub use text::{html_to_text, plain_text};
 
 /// One entry of a feed, as plain text.
@@ -83,12 +86,7 @@ pub fn parse(
     content_type: Option<&str>,
     base_url: Option<&str>,
 ) -> Result<ParsedFeed, ParseError> {
-    // A web address is a base for relative links; a local file's path is not: `/blog/1` in a
-    // saved copy of a feed means the publisher's site, not `file:///blog/1`.
-    let base_url = base_url.filter(|url| {
-        let scheme = url.split(':').next().unwrap_or("");
-        scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https")
-    });
+    let base_url = web_base(base_url);
     // The XML and JSON layers are third-party code fed untrusted bytes: should one of them panic,
     // that is this feed's error, not the end of the daemon. A panic of a known kind is tried
     // again with its trigger taken out: first the least of it, then all of it.
@@ -108,6 +106,56 @@ pub fn parse(
                 .unwrap_or_else(|| "panic".into());
             Err(ParseError::Panicked(reason))
         })
+}
+
+/// A web address is a base for relative links; a local file's path is not: `/blog/1` in a
+/// saved copy of a feed means the publisher's site, not `file:///blog/1`.
+fn web_base(base_url: Option<&str>) -> Option<&str> {
+    base_url.filter(|url| {
+        let scheme = url.split(':').next().unwrap_or("");
+        scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https")
+    })
+}
+
+/// A feed parsed but for the items it had when it was read before.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ParsedItems {
+    /// The feed, with the articles of the items that were not left out, in document order.
+    pub feed: ParsedFeed,
+    /// Every item in document order; `None` when the body was not split into items (it is
+    /// not a plain list of them, or is JSON): then nothing was left out.
+    pub items: Option<Vec<ItemRead>>,
+}
+
+/// One item of a feed's body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ItemRead {
+    pub digest: ItemDigest,
+    /// Its article's index in [`ParsedFeed::articles`]; `None`: a known item, left out.
+    pub article: Option<usize>,
+}
+
+/// [`parse`], leaving out the items whose digest `known` accepts: the same text in the same
+/// context was read before, and would parse to the same entry. The articles of the other
+/// items are what [`parse`] gives for them.
+pub fn parse_unread(
+    bytes: &[u8],
+    content_type: Option<&str>,
+    base_url: Option<&str>,
+    known: &dyn Fn(&ItemDigest) -> bool,
+) -> Result<ParsedItems, ParseError> {
+    let base_url = web_base(base_url);
+    let first = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let text = prepare(bytes, content_type, Guard::None);
+        items::parse_unread(&text, base_url, known)
+    }));
+    match first {
+        Ok(parsed) => parsed,
+        // Read as `parse` reads a feed the parser panicked on: whole, with its guards.
+        Err(_) => {
+            parse(bytes, content_type, base_url).map(|feed| ParsedItems { feed, items: None })
+        }
+    }
 }
 
 /// What is taken out of a feed read again after feed-rs's author parser panicked on it: it
@@ -130,6 +178,13 @@ fn parse_guarded(
     base_url: Option<&str>,
     guard: Guard,
 ) -> Result<ParsedFeed, ParseError> {
+    let text = prepare(bytes, content_type, guard);
+    parse_text(&text, base_url).map(|(feed, _)| feed)
+}
+
+/// The body as UTF-8 text, with the faults that feed-rs would fail on written out (see
+/// `repair::normalise`) and what `guard` takes out.
+fn prepare<'a>(bytes: &'a [u8], content_type: Option<&str>, guard: Guard) -> Cow<'a, str> {
     let decoded = decode(bytes, content_type);
     let mut normalised = repair::normalise(&decoded);
     let guarded = |text: &str| match guard {
@@ -140,36 +195,42 @@ fn parse_guarded(
     if let Some(text) = guarded(normalised.as_deref().unwrap_or(&decoded)) {
         normalised = Some(text);
     }
-    let text = normalised.as_deref().unwrap_or(&decoded);
-    let first_try = parse_utf8(text.as_bytes(), base_url);
-    let feed = match first_try {
-        Ok(feed) => feed,
+    normalised.map_or(decoded, Cow::Owned)
+}
+
+/// Parses prepared text, repaired once if feed-rs refuses it; says whether it was.
+fn parse_text(text: &str, base_url: Option<&str>) -> Result<(ParsedFeed, bool), ParseError> {
+    let (feed, repaired) = match parse_utf8(text.as_bytes(), base_url) {
+        Ok(feed) => (feed, false),
         Err(first_error) => {
             let repaired = repair::repair(text);
             if repaired == text {
                 return Err(explain(text, first_error, base_url));
             }
             // Keep the original error: it describes the file the user has, not our rewrite.
-            parse_utf8(repaired.as_bytes(), base_url)
-                .map_err(|_| explain(text, first_error, base_url))?
+            let feed = parse_utf8(repaired.as_bytes(), base_url)
+                .map_err(|_| explain(text, first_error, base_url))?;
+            (feed, true)
         }
     };
     let mut parsed = convert(feed);
     if parsed.articles.iter().any(|a| a.guid.is_none()) {
         adopt_rdf_about(text, &mut parsed.articles);
     }
-    Ok(parsed)
+    Ok((parsed, repaired))
 }
+
+/// An item's start tag, with its attributes.
+static ITEM_TAG: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"<(?:[A-Za-z_][\w.-]*:)?item(\s[^>]*)?>").expect("static pattern")
+});
 
 /// RSS 1.0 names each item in `rdf:about`; feed-rs drops it, but it is the item's id.
 fn adopt_rdf_about(text: &str, articles: &mut [Article]) {
-    static ITEM: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"<(?:[A-Za-z_][\w.-]*:)?item(\s[^>]*)?>").expect("static pattern")
-    });
     if !text.contains("rdf:about") {
         return;
     }
-    let abouts: Vec<Option<&str>> = ITEM
+    let abouts: Vec<Option<&str>> = ITEM_TAG
         .captures_iter(text)
         .map(|c| c.get(1).and_then(|a| attribute(a.as_str(), "rdf:about")))
         .collect();

@@ -40,6 +40,8 @@ pub struct IngestStats {
     /// Alerts not raised because their rule had alerted for the story: the article was added
     /// to that alert's sources.
     pub joined_alerts: usize,
+    /// The id of each new entry's article, in order; `None`: it was stored already.
+    pub article_ids: Vec<Option<i64>>,
 }
 
 /// A stored match, for `feedwatch matches`.
@@ -74,34 +76,42 @@ impl Store {
         identities
             .iter()
             .map(|identity| {
-                let found: Option<(Option<i64>, Option<String>)> = by_identity
-                    .query_row(params![feed, identity.id], |r| Ok((r.get(0)?, r.get(1)?)))
+                let found: Option<(i64, Option<i64>, Option<String>)> = by_identity
+                    .query_row(params![feed, identity.id], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    })
                     .optional()?;
                 // Links are unique in a feed: when the article found by its identity has the
                 // entry's link (or the entry has none), no other can have it.
-                let at = match found {
-                    Some((at, link))
+                let (article, at) = match found {
+                    Some((article, at, link))
                         if identity.canonical_link.is_none() || link == identity.canonical_link =>
                     {
-                        at
+                        (Some(article), at)
                     }
                     found => {
-                        let linked_at: Option<Option<i64>> = match &identity.canonical_link {
+                        let linked: Option<(i64, Option<i64>)> = match &identity.canonical_link {
                             Some(link) => by_link
-                                .query_row(params![feed, link], |r| r.get(0))
+                                .query_row(params![feed, link], |r| Ok((r.get(0)?, r.get(1)?)))
                                 .optional()?,
                             None => None,
                         };
-                        [found.and_then(|(at, _)| at), linked_at.flatten()]
+                        // Found as two articles, the entry stands for neither alone.
+                        let article = match (&found, &linked) {
+                            (Some((a, ..)), Some((b, _))) if a != b => None,
+                            _ => found.as_ref().map(|f| f.0).or(linked.map(|l| l.0)),
+                        };
+                        let at = [found.and_then(|(_, at, _)| at), linked.and_then(|l| l.1)]
                             .into_iter()
                             .flatten()
-                            .min()
+                            .min();
+                        (article, at)
                     }
                 };
                 Ok(match at {
                     None => Seen::New,
-                    Some(at) if at < stale_before => Seen::Stale,
-                    Some(_) => Seen::Marked,
+                    Some(at) if at < stale_before => Seen::Stale(Stored { article, at }),
+                    Some(at) => Seen::Marked(Stored { article, at }),
                 })
             })
             .collect::<Result<_, _>>()
@@ -217,13 +227,13 @@ pub struct MatchFilter {
     pub limit: usize,
 }
 
-/// The last-seen mark and canonical link of a feed's stored article with this identity.
+/// The id, last-seen mark and canonical link of a feed's stored article with this identity.
 const BY_IDENTITY_SQL: &str =
-    "SELECT last_seen_at, canonical_link FROM articles WHERE feed_id = ?1 AND identity = ?2";
+    "SELECT id, last_seen_at, canonical_link FROM articles WHERE feed_id = ?1 AND identity = ?2";
 
-/// The last-seen mark of a feed's stored article with this canonical link.
+/// The id and last-seen mark of a feed's stored article with this canonical link.
 const BY_LINK_SQL: &str =
-    "SELECT last_seen_at FROM articles WHERE feed_id = ?1 AND canonical_link = ?2";
+    "SELECT id, last_seen_at FROM articles WHERE feed_id = ?1 AND canonical_link = ?2";
 
 /// What a feed's poll found of an entry in the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -231,9 +241,24 @@ pub enum Seen {
     /// Not stored: a new article.
     New,
     /// Stored, marked as in its feed within [`TOUCH_EVERY`].
-    Marked,
+    Marked(Stored),
     /// Stored, its mark older: the poll marks it again (see [`touch`]).
-    Stale,
+    Stale(Stored),
+}
+
+impl Seen {
+    pub fn is_new(&self) -> bool {
+        *self == Seen::New
+    }
+}
+
+/// The stored article an entry stands for, and its last-seen mark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stored {
+    /// `None` when the entry's identity and its link were found in two articles.
+    pub article: Option<i64>,
+    /// Unix seconds.
+    pub at: i64,
 }
 
 /// How stale `last_seen_at` may be before a poll that finds the article writes it again:
@@ -337,9 +362,11 @@ pub(super) fn ingest(
                 a.thumbnail,
             ])?;
             if inserted == 0 {
+                stats.article_ids.push(None);
                 continue;
             }
             let article_id = tx.last_insert_rowid();
+            stats.article_ids.push(Some(article_id));
             stats.new_articles += 1;
             let alert_key = identity.alert_key(feed_url);
             let story = match &item.sketch {

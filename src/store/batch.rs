@@ -23,6 +23,7 @@ use tokio::sync::oneshot;
 
 use super::articles::{self, IngestStats, NewEntry};
 use super::feeds::{self, FeedId, PollOutcome, ServerWait};
+use super::listings::{self, ListedItem};
 use super::stories::StoryIndex;
 use super::{Db, Store, StoreError};
 use crate::dedup::Identity;
@@ -38,6 +39,10 @@ pub struct PollWrite {
     pub present: Vec<Identity>,
     /// The articles not stored yet, each with its alerts and their notifiers.
     pub new: Vec<NewEntry>,
+    /// Articles of listed items the poll left out whose marks were due (see `listings`).
+    pub touched: Vec<i64>,
+    /// The feed's new listing; `None` keeps the one it has.
+    pub listing: Option<Vec<ListedItem>>,
     pub outcome: PollOutcome,
     pub now: DateTime<Utc>,
     pub next_poll_at: DateTime<Utc>,
@@ -56,6 +61,8 @@ impl PollWrite {
             feed_url: url.into(),
             present: Vec::new(),
             new: Vec::new(),
+            touched: Vec::new(),
+            listing: None,
             outcome: PollOutcome::answered(200),
             now,
             next_poll_at: now,
@@ -424,6 +431,10 @@ fn write_poll(
 ) -> Result<IngestStats, StoreError> {
     articles::touch(conn, write.feed, &write.present, write.now)?;
     let stats = articles::ingest(conn, stories, write, json)?;
+    listings::touch(conn, write.feed, &write.touched, write.now)?;
+    if let Some(listing) = &write.listing {
+        listings::record(conn, write.feed, listing, &stats.article_ids, write.now)?;
+    }
     feeds::record_poll(
         conn,
         write.feed,

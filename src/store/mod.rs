@@ -9,6 +9,7 @@
 mod articles;
 mod batch;
 mod feeds;
+mod listings;
 mod outbox;
 mod owner;
 mod schema;
@@ -22,10 +23,11 @@ use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::{Connection, TransactionBehavior};
 
 pub use articles::{
-    ArchivedArticle, IngestStats, MatchFilter, NewEntry, RaisedAlert, Seen, StoredMatch,
+    ArchivedArticle, IngestStats, MatchFilter, NewEntry, RaisedAlert, Seen, Stored, StoredMatch,
 };
 pub use batch::PollWrite;
 pub use feeds::{FeedId, FeedState, PollOutcome, ServerWait};
+pub use listings::{Listed, ListedItem, Listing};
 pub use outbox::{Delivery, OutboxEntry};
 use schema::MIGRATIONS;
 pub use search::{
@@ -431,7 +433,17 @@ mod tests {
         let identities: Vec<Identity> = articles.iter().map(|a| identify(a)).collect();
         let seen = store.seen(feed, &identities, Utc::now()).unwrap();
         let seen = seen.unwrap_or_else(|| vec![Seen::New; identities.len()]);
-        seen.into_iter().map(|s| s == Seen::New).collect()
+        seen.into_iter().map(|s| s.is_new()).collect()
+    }
+
+    /// Each entry's kind of [`Seen`]: new, marked or stale.
+    fn kinds(seen: Vec<Seen>) -> String {
+        let kind = |s: &Seen| match s {
+            Seen::New => 'n',
+            Seen::Marked(_) => 'm',
+            Seen::Stale(_) => 's',
+        };
+        seen.iter().map(kind).collect()
     }
 
     #[test]
@@ -441,19 +453,14 @@ mod tests {
         let then = Utc::now() - chrono::Duration::days(3);
         poll(&mut store, feed, &[], vec![(&stored, Vec::new())], then);
         let identities = [identify(&stored), identify(&unknown)];
-        let seen = |at| store.seen(feed, &identities, at).unwrap().unwrap();
-        assert_eq!(
-            seen(then + chrono::Duration::hours(1)),
-            [Seen::Marked, Seen::New]
-        );
+        let seen = |at| kinds(store.seen(feed, &identities, at).unwrap().unwrap());
+        assert_eq!(seen(then + chrono::Duration::hours(1)), "mn");
         let now = Utc::now();
-        assert_eq!(seen(now), [Seen::Stale, Seen::New]);
+        assert_eq!(seen(now), "sn");
         // Marked again, it is not due again for a day.
         poll(&mut store, feed, &[&stored], Vec::new(), now);
-        assert_eq!(
-            store.seen(feed, &identities, now).unwrap().unwrap(),
-            [Seen::Marked, Seen::New]
-        );
+        let seen = store.seen(feed, &identities, now).unwrap().unwrap();
+        assert_eq!(kinds(seen), "mn");
     }
 
     #[test]
@@ -489,10 +496,18 @@ mod tests {
             moved(&fresh, &old),
             unknown.clone(),
         ];
-        assert_eq!(
-            store.seen(feed, &identities, Utc::now()).unwrap().unwrap(),
-            [Seen::Marked, Seen::Stale, Seen::Stale, Seen::New]
-        );
+        let seen = store.seen(feed, &identities, Utc::now()).unwrap().unwrap();
+        let articles: Vec<Option<i64>> = seen
+            .iter()
+            .map(|s| match s {
+                Seen::Marked(stored) | Seen::Stale(stored) => stored.article,
+                Seen::New => None,
+            })
+            .collect();
+        assert_eq!(kinds(seen), "mssn");
+        // Found as two articles, the third entry stands for neither.
+        assert!(articles[0].is_some() && articles[1].is_some() && articles[0] != articles[1]);
+        assert_eq!(articles[2], None);
     }
 
     #[test]
@@ -505,6 +520,7 @@ mod tests {
         let alerts = vec![(alert_for(&a, "r"), vec!["hook".into(), "console".into()])];
         let now = Utc::now();
         let first = poll(&mut store, feed, &[], vec![(&a, alerts.clone())], now);
+        assert!(matches!(first.article_ids[..], [Some(_)]));
         assert_eq!(
             first,
             IngestStats {
@@ -512,10 +528,17 @@ mod tests {
                 new_alerts: 1,
                 matched_rules: vec!["r".into()],
                 joined_alerts: 0,
+                article_ids: first.article_ids.clone(),
             }
         );
         let again = poll(&mut store, feed, &[], vec![(&a, alerts)], now);
-        assert_eq!(again, IngestStats::default());
+        assert_eq!(
+            again,
+            IngestStats {
+                article_ids: vec![None],
+                ..IngestStats::default()
+            }
+        );
         assert_eq!(store.due_deliveries(now, 0, 10).unwrap().len(), 2);
         assert_eq!(not_stored(&store, feed, &[&a]), [false]);
     }
@@ -657,6 +680,7 @@ mod tests {
         // The pruned story comes back: stored again, but not alerted again.
         let alerts = vec![(alert_for(&old, "r"), vec!["console".into()])];
         let stats = poll(&mut store, feed, &[], vec![(&old, alerts)], Utc::now());
+        assert!(matches!(stats.article_ids[..], [Some(_)]));
         assert_eq!(
             stats,
             IngestStats {
@@ -664,6 +688,7 @@ mod tests {
                 new_alerts: 0,
                 matched_rules: Vec::new(),
                 joined_alerts: 0,
+                article_ids: stats.article_ids.clone(),
             }
         );
         assert_eq!(store.matches(10).unwrap().len(), 2);

@@ -300,4 +300,12 @@ DROP INDEX story_sketches_by_time;
     r#"
 ALTER TABLE feeds ADD COLUMN body_digest TEXT;
 "#,
+    // What each feed listed when its body was last read (`listings.rs`): the items read
+    // before are not parsed again.
+    r#"
+CREATE TABLE listings (
+    feed_id INTEGER PRIMARY KEY REFERENCES feeds(id) ON DELETE CASCADE,
+    items   BLOB NOT NULL
+) STRICT;
+"#,
 ];
