@@ -4,7 +4,7 @@
 //! error; only a database failure is an `Err`.
 
 use std::collections::HashSet;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -16,12 +16,12 @@ use crate::dedup::{Identity, identify};
 use crate::fetch::{Body, FetchError, Fetched, Hints, Limits, MAX_SERVER_PAUSE, Validators};
 use crate::fulltext;
 use crate::metrics::metrics;
-use crate::parse::{self, ItemDigest, ParseError, ParsedItems};
+use crate::parse::{self, ItemDigest, ItemRead, ParseError, ParsedItems};
 use crate::pipeline::Pipeline;
 use crate::scheduler::{backoff, chrono_duration, jitter_fraction};
 use crate::store::{
-    FeedState, Listed, ListedItem, NewEntry, PollOutcome, PollWrite, RaisedAlert, Seen, ServerWait,
-    StoreError,
+    FeedState, Listed, ListedItem, Listing, NewEntry, PollOutcome, PollWrite, RaisedAlert, Seen,
+    ServerWait, StoreError,
 };
 use crate::story;
 
@@ -360,12 +360,19 @@ impl<'a> Poll<'a> {
         let base = body.final_url.clone();
         let content_type = body.content_type.clone();
         let (bytes, held) = (body.bytes, body.held);
+        // Items read before are left out of the parse: the listing has their articles. A feed
+        // with no body read (no digest) has none.
+        let id = self.state.id;
+        let listing = match self.state.validators.digest {
+            Some(_) => self.pipeline.db.read(move |s| s.listing(id)).await?,
+            None => Listing::default(),
+        };
+        let listing = Arc::new(listing);
+        let known = Arc::clone(&listing);
         // A panic inside the parser ends this task only; it becomes the feed's error.
         let parsing = self.admission.parsing.acquire().await.ok();
-        // Items read before are left out of the parse: the listing has their articles.
-        let listing = self.state.listing.clone();
         let parsed = tokio::task::spawn_blocking(move || {
-            let known = |digest: &ItemDigest| listing.get(digest).is_some();
+            let known = |digest: &ItemDigest| known.get(digest).is_some();
             parse::parse_unread(&bytes, content_type.as_deref(), Some(&base), &known)
         })
         .await;
@@ -385,7 +392,7 @@ impl<'a> Poll<'a> {
         };
         let title = Some(parsed.feed.title.clone()).filter(|t| !t.is_empty());
         let ttl = parsed.feed.ttl;
-        let (summary, found, had_articles) = self.find_new(parsed).await?;
+        let (summary, found, had_articles) = self.find_new(parsed, &listing).await?;
         // Only a feed that had been read before can have rolled past items we never saw.
         let missed_items = (summary.all_new && had_articles).then(|| {
             let suggested = shorter_interval(self.period);
@@ -517,6 +524,7 @@ impl<'a> Poll<'a> {
     async fn find_new(
         &self,
         parsed: ParsedItems,
+        listing: &Listing,
     ) -> Result<(PollSummary, Found, bool), StoreError> {
         let ParsedItems {
             feed: parsed,
@@ -612,37 +620,8 @@ impl<'a> Poll<'a> {
                 sketch,
             });
         }
-        let mut touched = Vec::new();
-        let listing = items.map_or_else(Vec::new, |items| {
-            items
-                .iter()
-                .filter_map(|item| {
-                    let Some(index) = item.article else {
-                        // Left out, so listed: marked again once its mark is due.
-                        let listed = *self.state.listing.get(&item.digest)?;
-                        if !listed.stale(self.now) {
-                            return Some(ListedItem::Stored(listed));
-                        }
-                        touched.push(listed.article);
-                        return Some(ListedItem::Stored(Listed {
-                            marked_at: now,
-                            ..listed
-                        }));
-                    };
-                    // A repeated entry, or one found as two articles, is parsed each time.
-                    Some(match kept[index].and_then(|k| placed[k])? {
-                        Placed::New(entry) => ListedItem::New {
-                            digest: item.digest,
-                            entry,
-                        },
-                        Placed::Stored(article, marked_at) => ListedItem::Stored(Listed {
-                            digest: item.digest,
-                            article,
-                            marked_at,
-                        }),
-                    })
-                })
-                .collect()
+        let (listing, touched) = items.map_or_else(Default::default, |items| {
+            relist(&items, listing, &kept, &placed, self.now)
         });
         let summary = PollSummary {
             not_modified: false,
@@ -691,6 +670,48 @@ impl<'a> Poll<'a> {
             })
             .collect()
     }
+}
+
+/// The feed's new listing from this poll's items, and the articles of listed items left out
+/// whose marks are due (at `now` they are marked again). `kept` and `placed` say what became of
+/// each parsed article: a repeated entry, or one found as two articles, is left off the
+/// listing, to be parsed each time.
+fn relist(
+    items: &[ItemRead],
+    listing: &Listing,
+    kept: &[Option<usize>],
+    placed: &[Option<Placed>],
+    now: DateTime<Utc>,
+) -> (Vec<ListedItem>, Vec<i64>) {
+    let mut touched = Vec::new();
+    let listed = items
+        .iter()
+        .filter_map(|item| {
+            let Some(index) = item.article else {
+                let listed = *listing.get(&item.digest)?;
+                if !listed.stale(now) {
+                    return Some(ListedItem::Stored(listed));
+                }
+                touched.push(listed.article);
+                return Some(ListedItem::Stored(Listed {
+                    marked_at: now.timestamp(),
+                    ..listed
+                }));
+            };
+            Some(match kept[index].and_then(|k| placed[k])? {
+                Placed::New(entry) => ListedItem::New {
+                    digest: item.digest,
+                    entry,
+                },
+                Placed::Stored(article, marked_at) => ListedItem::Stored(Listed {
+                    digest: item.digest,
+                    article,
+                    marked_at,
+                }),
+            })
+        })
+        .collect();
+    (listed, touched)
 }
 
 /// A hash of what a body's parse depends on: the body, where it came from (the base of its
@@ -800,6 +821,50 @@ fn next_poll_at(
 mod tests {
     use super::*;
     use crate::scheduler::Schedule;
+
+    #[test]
+    fn relisting_keeps_listed_items_marks_due_ones_and_names_new_entries() {
+        let now = Utc::now();
+        let (fresh, old) = (now.timestamp() - 60, now.timestamp() - 2 * 24 * 60 * 60);
+        let digest = |b: u8| ItemDigest([b; 16]);
+        let listed = |b: u8, article, marked_at| Listed {
+            digest: digest(b),
+            article,
+            marked_at,
+        };
+        let listing = Listing::from(vec![listed(1, 10, fresh), listed(2, 20, old)]);
+        let item = |b: u8, article| ItemRead {
+            digest: digest(b),
+            article,
+        };
+        // Items 1 and 2 left out; 3 parsed and new; 4 parsed, stored as 40; 5 a repeat of 3;
+        // 6 found as two articles; 7 left out but missing from the listing.
+        let items = [
+            item(1, None),
+            item(2, None),
+            item(3, Some(0)),
+            item(4, Some(1)),
+            item(5, Some(2)),
+            item(6, Some(3)),
+            item(7, None),
+        ];
+        let kept = [Some(0), Some(1), None, Some(2)];
+        let placed = [Some(Placed::New(0)), Some(Placed::Stored(40, fresh)), None];
+        let (relisted, touched) = relist(&items, &listing, &kept, &placed, now);
+        assert_eq!(touched, [20]);
+        assert_eq!(
+            relisted,
+            [
+                ListedItem::Stored(listed(1, 10, fresh)),
+                ListedItem::Stored(listed(2, 20, now.timestamp())),
+                ListedItem::New {
+                    digest: digest(3),
+                    entry: 0
+                },
+                ListedItem::Stored(listed(4, 40, fresh)),
+            ]
+        );
+    }
 
     fn feed_every(interval: Duration) -> Feed {
         Feed {

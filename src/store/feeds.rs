@@ -7,7 +7,6 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, TransactionBehavior, params};
 
-use super::listings::Listing;
 use super::{Store, StoreError, timestamp};
 use crate::fetch::Validators;
 
@@ -40,8 +39,6 @@ pub struct FeedState {
     pub ttl: Option<Duration>,
     /// The pause the server imposed at the last poll, if any; it may have ended already.
     pub server_wait: Option<ServerWait>,
-    /// What the feed listed when its body was last read; read for polls only.
-    pub listing: Listing,
 }
 
 /// A server's request not to be polled before `until` (`Retry-After`, `Cache-Control: max-age`,
@@ -263,22 +260,17 @@ const FEED_STATE_SQL: &str = "
            f.last_attempt_at, f.last_success_at, f.last_status, f.consecutive_failures,
            f.last_error, (SELECT COUNT(*) FROM articles a WHERE a.feed_id = f.id),
            f.moved_to, f.gone_at, f.missed_items_at, f.suggested_interval, f.ttl,
-           f.wait_until, f.wait_reason, f.body_digest, NULL
+           f.wait_until, f.wait_reason, f.body_digest
     FROM feeds f WHERE f.id = ?1";
 
 /// [`FEED_STATE_SQL`] with `articles` left at 0: counting each feed's articles costs more than
-/// the rest of the read and polling does not need it (see [`Store::seen`]); and with the
-/// listing, which only polling needs. Made once: every poll reads its feed's state with it.
+/// the rest of the read and polling does not need it (see [`Store::seen`]). Made once: every
+/// poll reads its feed's state with it.
 static POLL_STATE_SQL: LazyLock<String> = LazyLock::new(|| {
-    FEED_STATE_SQL
-        .replace(
-            "(SELECT COUNT(*) FROM articles a WHERE a.feed_id = f.id)",
-            "0",
-        )
-        .replace(
-            "f.body_digest, NULL",
-            "f.body_digest, (SELECT items FROM listings l WHERE l.feed_id = f.id)",
-        )
+    FEED_STATE_SQL.replace(
+        "(SELECT COUNT(*) FROM articles a WHERE a.feed_id = f.id)",
+        "0",
+    )
 });
 
 fn feed_state_row(r: &rusqlite::Row) -> rusqlite::Result<FeedState> {
@@ -320,10 +312,5 @@ fn feed_state_row(r: &rusqlite::Row) -> rusqlite::Result<FeedState> {
             }),
             (None, _) => None,
         },
-        listing: r
-            .get_ref(21)?
-            .as_blob_or_null()?
-            .map(Listing::decode)
-            .unwrap_or_default(),
     })
 }

@@ -5,10 +5,10 @@
 //! so an entry is recorded only where its article is sure.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::articles::TOUCH_EVERY;
-use super::{FeedId, StoreError};
+use super::{FeedId, Store, StoreError};
 use crate::parse::ItemDigest;
 
 /// An item a feed listed, and its article.
@@ -84,6 +84,20 @@ impl From<Vec<Listed>> for Listing {
         items.sort_by_key(|listed| listed.digest);
         items.dedup_by_key(|listed| listed.digest);
         Listing(items)
+    }
+}
+
+impl Store {
+    /// What `feed` listed when its body was last read.
+    pub fn listing(&self, feed: FeedId) -> Result<Listing, StoreError> {
+        let items: Option<Vec<u8>> = self
+            .conn
+            .prepare_cached("SELECT items FROM listings WHERE feed_id = ?1")?
+            .query_row([feed], |r| r.get(0))
+            .optional()?;
+        Ok(items
+            .map(|items| Listing::decode(&items))
+            .unwrap_or_default())
     }
 }
 
