@@ -67,13 +67,17 @@ fn parse_without(
 
 /// The items in order, each with its article's index, or none for those left out.
 fn read(digests: &[ItemDigest], left_out: &[usize]) -> Vec<ItemRead> {
-    let mut articles = 0..;
+    let (mut articles, mut left_out) = (0.., left_out.iter().peekable());
     digests
         .iter()
         .enumerate()
         .map(|(i, &digest)| ItemRead {
             digest,
-            article: (!left_out.contains(&i)).then(|| articles.next().unwrap_or_default()),
+            // `left_out` is ascending: each is met in its turn.
+            article: match left_out.next_if_eq(&&i) {
+                Some(_) => None,
+                None => articles.next(),
+            },
         })
         .collect()
 }
