@@ -135,8 +135,9 @@ pub(super) fn split(text: &str) -> Option<Items<'_>> {
     let mut context: Vec<&str> = Vec::new();
     // The start tags of the elements open where the reader is.
     let mut open: Vec<Range<usize>> = Vec::new();
-    // The elements open around the first item, and its name: every item has the same.
-    let mut parents: Option<(Vec<Range<usize>>, String)> = None;
+    // The start tag of the first item's parent, and its name: every item has the same (one
+    // parent, one element, means the same elements around it).
+    let mut first: Option<(Range<usize>, String)> = None;
     let mut spans = Vec::new();
     loop {
         let start = position(&reader)?;
@@ -150,15 +151,17 @@ pub(super) fn split(text: &str) -> Option<Items<'_>> {
                     open.push(start..end);
                     continue;
                 }
-                if name.contains(':') || open.is_empty() {
+                if name.contains(':') {
                     return None;
                 }
-                match &parents {
+                let parent = open.last()?;
+                match &first {
                     None => {
                         context.extend(open.iter().map(|tag| &text[tag.clone()]));
-                        parents = Some((open.clone(), name.to_owned()));
+                        first = Some((parent.clone(), name.to_owned()));
                     }
-                    Some((first, first_name)) if *first == open && first_name == name => {}
+                    Some((first_parent, first_name))
+                        if first_parent == parent && first_name == name => {}
                     Some(_) => return None,
                 }
                 reader.read_to_end(tag.name()).ok()?;
@@ -293,13 +296,13 @@ mod tests {
         "<link>https://other.example/x</link>",
         "<guid>g1</guid>",
         "<guid isPermaLink=\"true\">/p/2</guid>",
-        "<description><![CDATA[<p>The <item>lead</item></p>]]></description>",
+        "<description><![CDATA[<p>The <b>lead</b> &amp; more</p>]]></description>",
         "<description>plain words</description>",
         "<pubDate>Tue, 10 Jun 2003 04:00:00 GMT</pubDate>",
         "<dc:creator>Ann</dc:creator>",
         "<media:thumbnail url=\"/t.jpg\"/>",
         "<enclosure url=\"/e.mp3\" length=\"5\" type=\"audio/mpeg\"/>",
-        "<!-- <item>not an item</item> -->",
+        "<!-- a comment <b>here</b> -->",
         "<category>World</category>",
     ];
 
@@ -319,12 +322,56 @@ mod tests {
         })
     }
 
+    const ENTRY_PIECES: [&str; 10] = [
+        "<id>urn:e:1</id>",
+        "<id>/relative/2</id>",
+        "<title type=\"html\">A &amp;lt;b&amp;gt;bold&amp;lt;/b&amp;gt; title</title>",
+        "<title>Plain</title>",
+        "<link href=\"/a/1\"/>",
+        "<link rel=\"enclosure\" href=\"/e.mp3\" type=\"audio/mpeg\"/>",
+        "<summary>Leaders met</summary>",
+        "<content type=\"xhtml\"><div xmlns=\"http://www.w3.org/1999/xhtml\"><p>Text</p></div></content>",
+        "<updated>2003-12-13T18:30:02Z</updated>",
+        "<author><name>Ann</name></author>",
+    ];
+
+    fn atom_feed() -> impl Strategy<Value = String> {
+        let entry = (
+            prop::collection::vec(prop::sample::select(&ENTRY_PIECES[..]), 0..6),
+            prop::bool::ANY,
+        )
+            .prop_map(|(pieces, based)| {
+                let base = if based {
+                    " xml:base=\"https://entry.example/x/\""
+                } else {
+                    ""
+                };
+                format!("<entry{base}>{}</entry>", pieces.concat())
+            });
+        (prop::bool::ANY, prop::collection::vec(entry, 1..8)).prop_map(|(based, entries)| {
+            let base = if based {
+                " xml:base=\"https://feed.example/\""
+            } else {
+                ""
+            };
+            format!(
+                "<feed xmlns=\"http://www.w3.org/2005/Atom\"{base}><title>T</title>\n{}\n</feed>",
+                entries.join("\n")
+            )
+        })
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(512))]
 
         #[test]
         fn leaving_known_items_out_changes_no_other_article(text in feed()) {
-            holds_equal(text.as_bytes());
+            prop_assert!(holds_equal(text.as_bytes()), "not split: {}", text);
+        }
+
+        #[test]
+        fn leaving_known_entries_out_changes_no_other_article(text in atom_feed()) {
+            prop_assert!(holds_equal(text.as_bytes()), "not split: {}", text);
         }
     }
 
