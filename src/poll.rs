@@ -620,9 +620,10 @@ impl<'a> Poll<'a> {
                 sketch,
             });
         }
-        let (listing, touched) = items.map_or_else(Default::default, |items| {
+        let (relisted, touched) = items.map_or_else(Default::default, |items| {
             relist(&items, listing, &kept, &placed, self.now)
         });
+        let listing_kept = listing;
         let summary = PollSummary {
             not_modified: false,
             all_new: !new.is_empty() && new.len() == unique && left_out == 0,
@@ -635,7 +636,8 @@ impl<'a> Poll<'a> {
             present,
             touched,
             new,
-            listing: Some(listing),
+            // A listing as it was (nothing new, no mark due) is not written again.
+            listing: (!listing_kept.holds(&relisted)).then_some(relisted),
         };
         Ok((summary, found, had_articles))
     }

@@ -266,6 +266,9 @@ async fn items_read_before_are_left_out_and_their_articles_kept_marked() {
         .collect();
     conn.execute("UPDATE listings SET items = ?1", [aged])
         .unwrap();
+    // A listed article no longer stored is found out when its mark is due.
+    conn.execute("DELETE FROM articles WHERE guid = 'n2'", [])
+        .unwrap();
     drop(conn);
     let before = Utc::now().timestamp();
     site.page(
@@ -277,13 +280,61 @@ async fn items_read_before_are_left_out_and_their_articles_kept_marked() {
         .await
         .assert_ok()
         .assert_stderr_has("read_before=3");
-    for (guid, marked) in [("n4", true), ("n1", true), ("n2", true), ("n3", false)] {
+    for (guid, marked) in [("n4", true), ("n1", true), ("n3", false)] {
         let seen = ws.query_i64(&format!(
             "SELECT last_seen_at FROM articles WHERE guid = '{guid}'"
         ));
         assert_eq!(seen >= before, marked, "{guid}");
     }
-    assert!(listing(&ws).iter().all(|(_, mark)| *mark >= before));
+    let marks = listing(&ws);
+    assert_eq!(
+        marks.len(),
+        2,
+        "the item of the article gone is off the listing"
+    );
+    assert!(marks.iter().all(|(_, mark)| *mark >= before));
+    // Its item is parsed again, and its article stored again.
+    site.page("/items.xml", "application/rss+xml", rss("News", &items));
+    ws.run(&["run", "--once"])
+        .await
+        .assert_ok()
+        .assert_stderr_has("read_before=2");
+    assert_eq!(titles(&ws), ["First", "Third", "Fourth", "Second"]);
+    assert_eq!(listing(&ws).len(), 3);
+}
+
+/// An item found by its link alone stands for no article of its own, so it is read each time:
+/// a later item with its id is then a repeat of it, as in a parse of the whole body.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_item_known_by_its_link_alone_is_read_each_time() {
+    let item = |guid: &str, title: &str, link: &str| {
+        format!(
+            "<item><guid isPermaLink=\"false\">{guid}</guid><title>{title}</title>\
+             <link>https://news.example/{link}</link></item>"
+        )
+    };
+    let body = |items: &[String]| {
+        format!(
+            "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>News</title>{}\
+             </channel></rss>",
+            items.concat()
+        )
+    };
+    let site = TestServer::start().await;
+    let ws = Workspace::new(&config("", &[("News", site.url("/f.xml"))]));
+    let serve = |items: &[String]| site.page("/f.xml", "application/rss+xml", body(items));
+    serve(&[item("a", "First", "l")]);
+    ws.run(&["run", "--once"]).await.assert_ok();
+    // Another id over the stored link: the same article.
+    let moved = item("k", "First, moved", "l");
+    serve(std::slice::from_ref(&moved));
+    ws.run(&["run", "--once"]).await.assert_ok();
+    serve(&[moved, item("k", "Repeat", "l2")]);
+    ws.run(&["run", "--once"])
+        .await
+        .assert_ok()
+        .assert_stderr_has("read_before=0");
+    assert_eq!(titles(&ws), ["First"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]

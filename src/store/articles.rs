@@ -96,10 +96,12 @@ impl Store {
                                 .optional()?,
                             None => None,
                         };
-                        // Found as two articles, the entry stands for neither alone.
+                        // The entry stands for the article of its identity, unless its link
+                        // is another's. Found by its link alone, it stands for no article of
+                        // its own: a later entry with its identity would be a repeat of it.
                         let article = match (&found, &linked) {
                             (Some((a, ..)), Some((b, _))) if a != b => None,
-                            _ => found.as_ref().map(|f| f.0).or(linked.map(|l| l.0)),
+                            _ => found.as_ref().map(|f| f.0),
                         };
                         let at = [found.and_then(|(_, at, _)| at), linked.and_then(|l| l.1)]
                             .into_iter()
@@ -255,7 +257,8 @@ impl Seen {
 /// The stored article an entry stands for, and its last-seen mark.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stored {
-    /// `None` when the entry's identity and its link were found in two articles.
+    /// `None` when it was found by its link alone, or its identity and its link in two
+    /// articles.
     pub article: Option<i64>,
     /// Unix seconds.
     pub at: i64,

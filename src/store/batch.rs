@@ -431,9 +431,10 @@ fn write_poll(
 ) -> Result<IngestStats, StoreError> {
     articles::touch(conn, write.feed, &write.present, write.now)?;
     let stats = articles::ingest(conn, stories, write, json)?;
-    listings::touch(conn, write.feed, &write.touched, write.now)?;
+    let gone = listings::touch(conn, write.feed, &write.touched, write.now)?;
     if let Some(listing) = &write.listing {
-        listings::record(conn, write.feed, listing, &stats.article_ids, write.now)?;
+        let ids = &stats.article_ids;
+        listings::record(conn, write.feed, listing, ids, &gone, write.now)?;
     }
     feeds::record_poll(
         conn,

@@ -42,8 +42,16 @@ impl Listing {
             .map(|i| &self.0[i])
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+    /// Whether a new listing of `items` would be this one.
+    pub fn holds(&self, items: &[ListedItem]) -> bool {
+        let stored: Option<Vec<Listed>> = items
+            .iter()
+            .map(|item| match item {
+                ListedItem::Stored(listed) => Some(*listed),
+                ListedItem::New { .. } => None,
+            })
+            .collect();
+        stored.is_some_and(|stored| Listing::from(stored) == *self)
     }
 
     /// A listing read back; one in another layout is none (its items are parsed again).
@@ -110,12 +118,14 @@ pub enum ListedItem {
 }
 
 /// Replaces a feed's listing with `items` (the new entries' ids in `article_ids`), inside
-/// the poll's transaction. An item whose new entry was not stored is left out.
+/// the poll's transaction. An item whose new entry was not stored, or whose article is `gone`,
+/// is left out.
 pub(super) fn record(
     conn: &Connection,
     feed: FeedId,
     items: &[ListedItem],
     article_ids: &[Option<i64>],
+    gone: &[i64],
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     if items.is_empty() {
@@ -123,13 +133,13 @@ pub(super) fn record(
             .execute([feed])?;
         return Ok(());
     }
-    let listing =
-        Listing::from(
-            items
-                .iter()
-                .filter_map(|item| match *item {
-                    ListedItem::Stored(listed) => Some(listed),
-                    ListedItem::New { digest, entry } => article_ids
+    let listing = Listing::from(
+        items
+            .iter()
+            .filter_map(|item| match *item {
+                ListedItem::Stored(listed) => (!gone.contains(&listed.article)).then_some(listed),
+                ListedItem::New { digest, entry } => {
+                    article_ids
                         .get(entry)
                         .copied()
                         .flatten()
@@ -137,29 +147,34 @@ pub(super) fn record(
                             digest,
                             article,
                             marked_at: now.timestamp(),
-                        }),
-                })
-                .collect::<Vec<_>>(),
-        );
+                        })
+                }
+            })
+            .collect::<Vec<_>>(),
+    );
     conn.prepare_cached("INSERT OR REPLACE INTO listings (feed_id, items) VALUES (?1, ?2)")?
         .execute(params![feed, listing.encode()])?;
     Ok(())
 }
 
 /// Marks `articles` of `feed` as still in it (see `articles::touch`): listed items the poll
-/// left out, whose marks were due.
+/// left out, whose marks were due. Returns those no longer stored, whose items are then left
+/// off the listing and parsed again.
 pub(super) fn touch(
     conn: &Connection,
     feed: FeedId,
     articles: &[i64],
     now: DateTime<Utc>,
-) -> Result<(), StoreError> {
+) -> Result<Vec<i64>, StoreError> {
     let mut touch = conn
         .prepare_cached("UPDATE articles SET last_seen_at = ?3 WHERE id = ?1 AND feed_id = ?2")?;
-    for article in articles {
-        touch.execute(params![article, feed, now.timestamp()])?;
+    let mut gone = Vec::new();
+    for &article in articles {
+        if touch.execute(params![article, feed, now.timestamp()])? == 0 {
+            gone.push(article);
+        }
     }
-    Ok(())
+    Ok(gone)
 }
 
 #[cfg(test)]
@@ -178,5 +193,21 @@ mod tests {
         assert_eq!(listing.get(&ItemDigest([5; 16])), Some(&listed(5, 3)));
         assert_eq!(listing.get(&ItemDigest([4; 16])), None);
         assert_eq!(Listing::decode(&[1, 2, 3]), Listing::default());
+        let again: Vec<ListedItem> = [listed(5, 3), listed(3, 2), listed(9, 1)]
+            .map(ListedItem::Stored)
+            .to_vec();
+        assert!(listing.holds(&again));
+        assert!(!listing.holds(&again[1..]));
+        let marked = ListedItem::Stored(Listed {
+            marked_at: 1,
+            ..listed(5, 3)
+        });
+        assert!(!listing.holds(&[marked, again[1], again[2]]));
+        let new = ListedItem::New {
+            digest: ItemDigest([5; 16]),
+            entry: 0,
+        };
+        assert!(!listing.holds(&[new, again[1], again[2]]));
+        assert!(Listing::default().holds(&[]));
     }
 }
