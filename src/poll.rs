@@ -720,18 +720,17 @@ fn relist(
 /// links), its declared type, and feedwatch's version (a new release, whose parser may read it
 /// better, reads every body once again).
 fn body_digest(body: &Body) -> String {
-    use sha2::{Digest, Sha256};
-    let mut hasher = Sha256::new();
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
     for part in [
         env!("CARGO_PKG_VERSION").as_bytes(),
         body.final_url.as_bytes(),
         body.content_type.as_deref().unwrap_or_default().as_bytes(),
     ] {
-        hasher.update((part.len() as u64).to_le_bytes());
+        hasher.update(&(part.len() as u64).to_le_bytes());
         hasher.update(part);
     }
     hasher.update(&body.bytes);
-    hex::encode(hasher.finalize())
+    hex::encode(hasher.digest128().to_le_bytes())
 }
 
 fn warn_missed_items(feed: &Feed, items: usize, period: Duration, suggested: Duration) {

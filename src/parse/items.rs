@@ -10,7 +10,7 @@ use std::ops::Range;
 
 use quick_xml::Reader;
 use quick_xml::events::Event;
-use sha2::{Digest, Sha256};
+use xxhash_rust::xxh3::{Xxh3, xxh3_128_with_seed};
 
 use super::{ItemRead, ParseError, ParsedFeed, ParsedItems};
 
@@ -93,23 +93,21 @@ fn abouts_line_up(text: &str, items: &Items<'_>) -> bool {
     tags(text) == items.spans.len() && items.spans.iter().all(|s| tags(&text[s.clone()]) == 1)
 }
 
-/// Each item's digest: its text, hashed after its context and the base of its links.
+/// Each item's digest: its text, hashed with a seed made of its context and the base of its
+/// links.
 fn digests(text: &str, items: &Items<'_>, base_url: Option<&str>) -> Vec<ItemDigest> {
-    let mut context = Sha256::new();
+    let mut context = Xxh3::new();
     let parts = [env!("CARGO_PKG_VERSION"), base_url.unwrap_or_default()];
     for part in parts.into_iter().chain(items.context.iter().copied()) {
-        context.update((part.len() as u64).to_le_bytes());
+        context.update(&(part.len() as u64).to_le_bytes());
         context.update(part.as_bytes());
     }
+    let seed = context.digest();
     items
         .spans
         .iter()
         .map(|span| {
-            let mut hasher = context.clone();
-            hasher.update(&text.as_bytes()[span.clone()]);
-            let mut digest = [0; 16];
-            digest.copy_from_slice(&hasher.finalize()[..16]);
-            ItemDigest(digest)
+            ItemDigest(xxh3_128_with_seed(&text.as_bytes()[span.clone()], seed).to_le_bytes())
         })
         .collect()
 }
