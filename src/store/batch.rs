@@ -235,6 +235,12 @@ impl WriteAheadLog {
 /// SQLite's own default for its automatic checkpoints.
 const CHECKPOINT_FRAMES: i32 = 1000;
 
+/// How long the log may grow before the committer copies the rest of it itself (64 MB with
+/// 16 KiB pages). The checkpointer copies while commits go on, and under a steady stream of
+/// them never copies the last frame; only a log copied to its end starts over, so it grew
+/// without bound (to 180 MB, for a database of 76 MB, in a cold poll of 1,000 feeds).
+const LOG_LIMIT_FRAMES: i32 = 4 * CHECKPOINT_FRAMES;
+
 /// Copies the write-ahead log into the database file on a thread of its own, in place of
 /// SQLite's automatic checkpoint, which runs inside the commit that fills the log: there it was
 /// a fifth of the committer's CPU time in a cold poll, and its sync of the database file held
@@ -276,22 +282,33 @@ impl Checkpointer {
         // Replaces the automatic checkpoint, which is this same hook.
         store
             .conn
-            .wal_hook(Some(move |_: &mut rusqlite::hooks::Wal, frames| {
-                asked.after_commit(frames);
+            .wal_hook(Some(move |wal: &mut rusqlite::hooks::Wal, frames| {
+                asked.after_commit(wal, frames);
                 Ok(())
             }))
             .ok()?;
         Some(checkpointer)
     }
 
-    /// Called after each commit with the number of frames in the log.
-    fn after_commit(self: &Arc<Self>, frames: i32) {
+    /// Called after each commit, on the committer's connection, with the number of frames in
+    /// the log.
+    fn after_commit(self: &Arc<Self>, wal: &mut rusqlite::hooks::Wal, frames: i32) {
         use std::sync::atomic::Ordering;
         let mut copied = self.copied_through.load(Ordering::Relaxed);
         if frames < copied {
             // The log has started over.
             self.copied_through.store(0, Ordering::Relaxed);
             copied = 0;
+        }
+        if frames >= LOG_LIMIT_FRAMES {
+            // Between two of the committer's transactions nothing is added, so this copy
+            // reaches the end of the log (the checkpointer has copied most of it already) and
+            // the next transaction writes the log from its start. Busy (the checkpointer is
+            // at it) or held back by a reader, it is tried again after the next commit.
+            if let Ok((_, done)) = wal.checkpoint_v2(rusqlite::wal::CheckpointMode::PASSIVE) {
+                self.copied_through.store(done, Ordering::Relaxed);
+            }
+            return;
         }
         if frames - copied >= CHECKPOINT_FRAMES {
             let checkpointer = Arc::clone(self);
@@ -745,6 +762,43 @@ mod tests {
         let file = std::fs::metadata(store.conn.path().unwrap()).unwrap().len();
         assert!(file > 20 * 4096, "the database file holds {file} bytes");
         assert_eq!(store.feed_state(a).unwrap().articles, commits * 20);
+    }
+
+    #[test]
+    fn the_log_starts_over_at_its_limit_when_the_checkpointer_falls_behind() {
+        let (_dir, mut store, a, _) = two_feeds();
+        let checkpointer = Checkpointer::take_over(&mut store).expect("a database in WAL mode");
+        // The checkpointer does not run at all: the worst of falling behind.
+        let stalled = checkpointer.conn.lock().unwrap();
+        let log = format!("{}-wal", store.conn.path().unwrap());
+        let page: u32 = store
+            .conn
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .unwrap();
+        let page = u64::from(page);
+        let limit = u64::try_from(LOG_LIMIT_FRAMES).unwrap() * (page + 24);
+        let now = Utc::now();
+        // Each article nearly fills a page of its own: half as much again as the limit in all.
+        let commits = 3 * LOG_LIMIT_FRAMES / 2 / 20;
+        for commit in 0..commits {
+            let guids: Vec<String> = (0..20).map(|g| format!("{commit}-{g}")).collect();
+            let guids: Vec<&str> = guids.iter().map(String::as_str).collect();
+            let mut write = poll_of(a, "http://a/", &guids, now);
+            for entry in &mut write.new {
+                entry.article.summary = entry.article.title.repeat(1400);
+            }
+            store.commit_polls_unsynced(&[write], &[]).unwrap();
+        }
+        let size = std::fs::metadata(&log).unwrap().len();
+        assert!(
+            size <= limit + 64 * (page + 24),
+            "the log holds {size} bytes"
+        );
+        drop(stalled);
+        assert_eq!(
+            store.feed_state(a).unwrap().articles,
+            i64::from(commits) * 20
+        );
     }
 
     // Deleting the log from under SQLite is how the test makes a sync fail; Windows would not
