@@ -125,9 +125,14 @@ pub(super) struct Items<'t> {
 /// Splits `text` into its items (`<item>` or `<entry>` elements, all of one name and all
 /// children of one element); `None` when the text is not well-formed XML, holds no item, or
 /// has items that are not plainly such a list (nested, empty, prefixed, under several
-/// parents), and when a document type declares entities, which items could use. `None`
-/// only means that the text is parsed whole.
+/// parents), when a document type declares entities, which items could use, and when feed-rs
+/// reads it as JSON. `None` only means that the text is parsed whole.
 pub(super) fn split(text: &str) -> Option<Items<'_>> {
+    // feed-rs reads the text as JSON when a `{` comes before its first `<`: markup in its
+    // strings would pass for items here.
+    if text.bytes().find(|b| matches!(b, b'<' | b'{')) != Some(b'<') {
+        return None;
+    }
     let mut reader = Reader::from_str(text);
     let position = |reader: &Reader<&[u8]>| usize::try_from(reader.buffer_position()).ok();
     let mut context: Vec<&str> = Vec::new();
@@ -421,6 +426,33 @@ mod tests {
             texts(rdf, &items),
             [r#"<item rdf:about="a"><title>A</title></item>"#]
         );
+    }
+
+    /// feed-rs reads a body as JSON Feed when a `{` comes before its first `<`: markup in its
+    /// strings holds none of its items, and cutting it out of a string leaves every JSON item
+    /// in place.
+    #[test]
+    fn a_json_feed_with_items_in_its_strings_is_not_split() {
+        let json = |title: &str, ids: &[&str]| {
+            let items: Vec<String> = ids
+                .iter()
+                .map(|id| format!(r#"{{"id":"{id}","title":"{id}"}}"#))
+                .collect();
+            format!(
+                r#"{{"version":"https://jsonfeed.org/version/1.1","title":"{title}","items":[{}]}}"#,
+                items.join(",")
+            )
+        };
+        let first = json("<r><item>a</item><item>b</item></r>", &["j1", "j2"]);
+        let read = parse_unread(first.as_bytes(), None, BASE, &|_| false).expect("parses");
+        let known: Vec<ItemDigest> = read.items.iter().flatten().map(|i| i.digest).collect();
+        // j1 and j2 are gone; "a" is still in the title.
+        let second = json("<r><item>a</item><item>c</item></r>", &["j3"]);
+        let whole = parse(second.as_bytes(), None, BASE).expect("parses");
+        let parsed =
+            parse_unread(second.as_bytes(), None, BASE, &|d| known.contains(d)).expect("parses");
+        assert_eq!(parsed.feed, whole);
+        assert_eq!(parsed.items, None, "an item said to be read before");
     }
 
     #[test]
