@@ -300,11 +300,13 @@ impl Checkpointer {
             self.copied_through.store(0, Ordering::Relaxed);
             copied = 0;
         }
-        if frames >= LOG_LIMIT_FRAMES {
+        // A reader still on old frames keeps the log from starting over: the copy is then
+        // tried again a hundred frames later, not after every commit.
+        if frames >= LOG_LIMIT_FRAMES && frames - copied >= CHECKPOINT_FRAMES / 10 {
             // Between two of the committer's transactions nothing is added, so this copy
             // reaches the end of the log (the checkpointer has copied most of it already) and
             // the next transaction writes the log from its start. Busy (the checkpointer is
-            // at it) or held back by a reader, it is tried again after the next commit.
+            // at it), it is tried again after the next commit.
             if let Ok((_, done)) = wal.checkpoint_v2(rusqlite::wal::CheckpointMode::PASSIVE) {
                 self.copied_through.store(done, Ordering::Relaxed);
             }
