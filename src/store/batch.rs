@@ -766,35 +766,70 @@ mod tests {
         assert_eq!(store.feed_state(a).unwrap().articles, commits * 20);
     }
 
+    /// Commits articles that nearly fill a page each, worth half as much again as the log's
+    /// limit, the first numbered `first`; returns how many commits.
+    fn fill_the_log(store: &mut Store, feed: FeedId, first: i32) -> i32 {
+        let commits = 3 * LOG_LIMIT_FRAMES / 2 / 20;
+        for commit in first..first + commits {
+            let guids: Vec<String> = (0..20).map(|g| format!("{commit}-{g}")).collect();
+            let guids: Vec<&str> = guids.iter().map(String::as_str).collect();
+            let mut write = poll_of(feed, "http://a/", &guids, Utc::now());
+            for entry in &mut write.new {
+                entry.article.summary = entry.article.title.repeat(1400);
+            }
+            store.commit_polls_unsynced(&[write], &[]).unwrap();
+        }
+        commits
+    }
+
+    /// The log's file, and the bytes of a frame of it.
+    fn log_of(store: &Store) -> (String, u64) {
+        let page: u32 = store
+            .conn
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .unwrap();
+        let log = format!("{}-wal", store.conn.path().unwrap());
+        (log, u64::from(page) + 24)
+    }
+
     #[test]
     fn the_log_starts_over_at_its_limit_when_the_checkpointer_falls_behind() {
         let (_dir, mut store, a, _) = two_feeds();
         let checkpointer = Checkpointer::take_over(&mut store).expect("a database in WAL mode");
         // The checkpointer does not run at all: the worst of falling behind.
         let stalled = checkpointer.conn.lock().unwrap();
-        let log = format!("{}-wal", store.conn.path().unwrap());
-        let page: u32 = store
-            .conn
-            .query_row("PRAGMA page_size", [], |r| r.get(0))
+        let (log, frame) = log_of(&store);
+        let limit = u64::try_from(LOG_LIMIT_FRAMES).unwrap() * frame;
+        let commits = fill_the_log(&mut store, a, 0);
+        let size = std::fs::metadata(&log).unwrap().len();
+        assert!(size <= limit + 64 * frame, "the log holds {size} bytes");
+        drop(stalled);
+        assert_eq!(
+            store.feed_state(a).unwrap().articles,
+            i64::from(commits) * 20
+        );
+    }
+
+    #[test]
+    fn the_log_starts_over_once_a_reader_that_held_it_back_is_done() {
+        let (_dir, mut store, a, _) = two_feeds();
+        let checkpointer = Checkpointer::take_over(&mut store).expect("a database in WAL mode");
+        let stalled = checkpointer.conn.lock().unwrap();
+        let (log, frame) = log_of(&store);
+        // A read that began before the writes sees none of them: no frame can be copied.
+        let reader = rusqlite::Connection::open(store.conn.path().unwrap()).unwrap();
+        reader
+            .execute_batch("BEGIN; SELECT count(*) FROM articles;")
             .unwrap();
-        let page = u64::from(page);
-        let limit = u64::try_from(LOG_LIMIT_FRAMES).unwrap() * (page + 24);
-        let now = Utc::now();
-        // Each article nearly fills a page of its own: half as much again as the limit in all.
-        let commits = 3 * LOG_LIMIT_FRAMES / 2 / 20;
-        for commit in 0..commits {
-            let guids: Vec<String> = (0..20).map(|g| format!("{commit}-{g}")).collect();
-            let guids: Vec<&str> = guids.iter().map(String::as_str).collect();
-            let mut write = poll_of(a, "http://a/", &guids, now);
-            for entry in &mut write.new {
-                entry.article.summary = entry.article.title.repeat(1400);
-            }
-            store.commit_polls_unsynced(&[write], &[]).unwrap();
-        }
+        let mut commits = fill_the_log(&mut store, a, 0);
+        let held = std::fs::metadata(&log).unwrap().len();
+        assert!(held > u64::try_from(LOG_LIMIT_FRAMES).unwrap() * frame);
+        reader.execute_batch("COMMIT").unwrap();
+        commits += fill_the_log(&mut store, a, commits);
         let size = std::fs::metadata(&log).unwrap().len();
         assert!(
-            size <= limit + 64 * (page + 24),
-            "the log holds {size} bytes"
+            size <= held + 200 * frame,
+            "the log went from {held} to {size} bytes"
         );
         drop(stalled);
         assert_eq!(
