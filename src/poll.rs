@@ -623,7 +623,6 @@ impl<'a> Poll<'a> {
         let (relisted, touched) = items.map_or_else(Default::default, |items| {
             relist(&items, listing, &kept, &placed, self.now)
         });
-        let listing_kept = listing;
         let summary = PollSummary {
             not_modified: false,
             all_new: !new.is_empty() && new.len() == unique && left_out == 0,
@@ -637,7 +636,7 @@ impl<'a> Poll<'a> {
             touched,
             new,
             // A listing as it was (nothing new, no mark due) is not written again.
-            listing: (!listing_kept.holds(&relisted)).then_some(relisted),
+            listing: (!listing.holds(&relisted)).then_some(relisted),
         };
         Ok((summary, found, had_articles))
     }

@@ -470,6 +470,28 @@ fn pick_link(links: &[feed_rs::model::Link], id: &str) -> Option<String> {
         .map(str::to_string)
 }
 
+/// Every file under `tests/data` (real projects' feeds and what fuzzing found), for tests
+/// that hold a fast path to its plain twin over all of them.
+#[cfg(test)]
+fn test_feeds() -> Vec<std::path::PathBuf> {
+    fn walk(dir: &std::path::Path, files: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).expect("readable test data") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                walk(&path, files);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(
+        std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data")),
+        &mut files,
+    );
+    files
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

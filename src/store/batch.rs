@@ -307,9 +307,7 @@ impl Checkpointer {
             // reaches the end of the log (the checkpointer has copied most of it already) and
             // the next transaction writes the log from its start. Busy (the checkpointer is
             // at it), it is tried again after the next commit.
-            if let Ok((_, done)) = wal.checkpoint_v2(rusqlite::wal::CheckpointMode::PASSIVE) {
-                self.copied_through.store(done, Ordering::Relaxed);
-            }
+            self.copied(wal.checkpoint_v2(rusqlite::wal::CheckpointMode::PASSIVE));
             return;
         }
         if frames - copied >= CHECKPOINT_FRAMES {
@@ -321,11 +319,17 @@ impl Checkpointer {
     fn checkpoint(&self) {
         let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
         // PASSIVE: takes no lock a writer or reader needs, copies what it can.
-        match conn.wal_checkpoint_v2(None::<&str>, rusqlite::wal::CheckpointMode::PASSIVE) {
+        self.copied(conn.wal_checkpoint_v2(None::<&str>, rusqlite::wal::CheckpointMode::PASSIVE));
+    }
+
+    /// Notes how far a checkpoint (`(frames in the log, frames copied)`) copied.
+    fn copied(&self, checkpoint: rusqlite::Result<(i32, i32)>) {
+        match checkpoint {
             Ok((_, copied)) if copied >= 0 => self
                 .copied_through
                 .store(copied, std::sync::atomic::Ordering::Relaxed),
             Ok(_) => tracing::debug!("the database is not in WAL mode: nothing to checkpoint"),
+            // Busy: another checkpoint is at it.
             Err(e) => tracing::debug!("checkpoint of the write-ahead log: {e}"),
         }
     }
@@ -386,11 +390,7 @@ impl Store {
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let written: Result<Vec<IngestStats>, StoreError> = writes
             .iter()
-            .zip(
-                json.iter()
-                    .map(Vec::as_slice)
-                    .chain(std::iter::repeat(&[][..])),
-            )
+            .zip(each_poll(json))
             .map(|(write, json)| write_poll(&tx, &mut self.stories, write, json))
             .collect();
         match written {
@@ -417,11 +417,7 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut results = Vec::with_capacity(writes.len());
-        let json = json
-            .iter()
-            .map(Vec::as_slice)
-            .chain(std::iter::repeat(&[][..]));
-        for (write, json) in writes.iter().zip(json) {
+        for (write, json) in writes.iter().zip(each_poll(json)) {
             let mut savepoint = tx.savepoint()?;
             match write_poll(&savepoint, &mut self.stories, write, json) {
                 Ok(stats) => {
@@ -438,6 +434,14 @@ impl Store {
         tx.commit()?;
         Ok(results)
     }
+}
+
+/// The alerts' JSON of each poll in turn; none for polls past the end of `json` (their alerts
+/// are serialized as they are written).
+fn each_poll(json: &[AlertJson]) -> impl Iterator<Item = &[Vec<String>]> {
+    json.iter()
+        .map(Vec::as_slice)
+        .chain(std::iter::repeat(&[][..]))
 }
 
 /// Writes one poll; `json` holds its alerts' JSON where it was made before (an alert without

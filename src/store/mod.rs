@@ -200,8 +200,9 @@ impl Store {
         let conn = Connection::open(path).map_err(open_error)?;
         // A new database gets 16 KiB pages (an existing one keeps its own): a commit writes
         // each changed page to the log with system calls of its own, which with 4 KiB pages
-        // were about a fifth of the committer's time storing a cold poll. WAL lets readers (`feedwatch matches`) work
-        // while the daemon writes; FULL sync because an outbox row must survive a power cut.
+        // were about a fifth of the committer's time storing a cold poll. WAL lets readers
+        // (`feedwatch matches`) work while the daemon writes; FULL sync because an outbox row
+        // must survive a power cut.
         conn.execute_batch(
             "PRAGMA page_size = 16384;
              PRAGMA journal_mode = WAL;
