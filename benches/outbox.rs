@@ -144,6 +144,7 @@ fn fill(db: &Path, feed_url: &str, n: usize, rules: usize, notifier: &str) {
             next_poll_at: now,
             server_wait: None,
             story: feedwatch::story::StoryParams::default(),
+            alerts_json: Default::default(),
         };
         store
             .commit_polls(&[write])

@@ -484,6 +484,7 @@ impl<'a> Poll<'a> {
                 next_poll_at: next.at,
                 server_wait: next.server_wait,
                 story: self.pipeline.config.story,
+                alerts_json: Default::default(),
             })
             .await?;
         let result = result.map(|summary| PollSummary {

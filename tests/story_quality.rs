@@ -122,6 +122,7 @@ fn stories_in_store(items: &[Item]) -> Vec<i64> {
             next_poll_at: item.at,
             story: StoryParams::default(),
             server_wait: None,
+            alerts_json: Default::default(),
         };
         store.commit_polls(&[write]).unwrap()[0].as_ref().unwrap();
     }

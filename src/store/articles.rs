@@ -298,13 +298,12 @@ pub(super) fn touch(
 
 /// Stores new articles with their matches and outbox rows, inside a transaction the caller
 /// commits. An article already stored, or a (rule, story) already alerted, is skipped, so
-/// writing the same input twice changes nothing the second time. `json` holds the JSON of the
-/// alerts of `write`'s new entries where it was made beforehand ([`alerts_json`]).
+/// writing the same input twice changes nothing the second time. An alert whose JSON `write`
+/// does not carry ([`AlertsJson`]) is serialized here.
 pub(super) fn ingest(
     tx: &Connection,
     story_index: &mut StoryIndex,
     write: &PollWrite,
-    json: &[Vec<String>],
 ) -> Result<IngestStats, StoreError> {
     let PollWrite {
         feed,
@@ -312,6 +311,7 @@ pub(super) fn ingest(
         new: items,
         now,
         story: story_params,
+        alerts_json,
         ..
     } = write;
     let (feed, now) = (*feed, *now);
@@ -409,7 +409,7 @@ pub(super) fn ingest(
                     id: story.id,
                     sources: vec![alert.source()],
                 };
-                let made = json.get(index).and_then(|alerts| alerts.get(raised));
+                let made = alerts_json.get(index, raised);
                 let stored = match made.and_then(|json| with_story(json, &story_ref)) {
                     Some(stored) => stored,
                     None => serde_json::to_string(&Alert {
@@ -443,24 +443,37 @@ pub(super) fn ingest(
     Ok(stats)
 }
 
-/// The JSON of each entry's alerts as stored but for their story, which only the commit
-/// knows: made in the poll's own task, so that the one committer only adds the story.
-pub(super) fn alerts_json(items: &[NewEntry]) -> Result<Vec<Vec<String>>, serde_json::Error> {
-    items
-        .iter()
-        .map(|item| {
-            item.alerts
-                .iter()
-                .map(|raised| match raised.alert.story {
-                    None => serde_json::to_string(&raised.alert),
-                    Some(_) => serde_json::to_string(&Alert {
-                        story: None,
-                        ..raised.alert.clone()
-                    }),
-                })
-                .collect()
-        })
-        .collect()
+/// The JSON of each new entry's alerts as stored but for their story, which only the commit
+/// knows: made in the poll's own task, so that the one committer only adds the story. Empty
+/// (the default) until it is made; an alert without its JSON is serialized as it is written.
+#[derive(Debug, Clone, Default)]
+pub struct AlertsJson(Vec<Vec<String>>);
+
+impl AlertsJson {
+    /// The JSON of the alerts of `items`.
+    pub(super) fn of(items: &[NewEntry]) -> Result<AlertsJson, serde_json::Error> {
+        let json = items
+            .iter()
+            .map(|item| {
+                item.alerts
+                    .iter()
+                    .map(|raised| match raised.alert.story {
+                        None => serde_json::to_string(&raised.alert),
+                        Some(_) => serde_json::to_string(&Alert {
+                            story: None,
+                            ..raised.alert.clone()
+                        }),
+                    })
+                    .collect()
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(AlertsJson(json))
+    }
+
+    /// The JSON of alert `raised` of new entry `entry`, if it was made.
+    fn get(&self, entry: usize, raised: usize) -> Option<&str> {
+        self.0.get(entry)?.get(raised).map(String::as_str)
+    }
 }
 
 /// The JSON of an alert with `story`, from `json`, that alert without one: `story` is the
@@ -545,9 +558,9 @@ mod tests {
                 alerts: vec![RaisedAlert { alert: alert.clone(), notifiers: Vec::new(), per_story: true }],
                 sketch: None,
             };
-            let made = alerts_json(std::slice::from_ref(&entry)).unwrap();
+            let made = AlertsJson::of(std::slice::from_ref(&entry)).unwrap();
             let whole = serde_json::to_string(&Alert { story: Some(story.clone()), ..alert }).unwrap();
-            prop_assert_eq!(with_story(&made[0][0], &story), Some(whole));
+            prop_assert_eq!(with_story(made.get(0, 0).unwrap(), &story), Some(whole));
         }
     }
 }

@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::TransactionBehavior;
 use tokio::sync::oneshot;
 
-use super::articles::{self, IngestStats, NewEntry};
+use super::articles::{self, AlertsJson, IngestStats, NewEntry};
 use super::feeds::{self, FeedId, PollOutcome, ServerWait};
 use super::listings::{self, ListedItem};
 use super::stories::StoryIndex;
@@ -50,6 +50,10 @@ pub struct PollWrite {
     pub server_wait: Option<ServerWait>,
     /// What places new articles in stories.
     pub story: StoryParams,
+    /// The JSON of the new entries' alerts without their story, made by the poll's own task
+    /// ([`Db::commit_poll`]): serializing them on the committer was a twentieth of its time.
+    /// Left empty (`Default::default()`), they are serialized as they are written.
+    pub alerts_json: AlertsJson,
 }
 
 #[cfg(test)]
@@ -68,6 +72,7 @@ impl PollWrite {
             next_poll_at: now,
             server_wait: None,
             story: StoryParams::default(),
+            alerts_json: AlertsJson::default(),
         }
     }
 }
@@ -75,14 +80,10 @@ impl PollWrite {
 /// A poll's write and where its result goes. The write goes back with the result, so that the
 /// poll's own task frees its articles: freeing them took a tenth of the committer's CPU time
 /// in a cold poll, and every poll waits for the committer.
-type Waiting = (PollWrite, AlertJson, oneshot::Sender<Committed>);
+type Waiting = (PollWrite, oneshot::Sender<Committed>);
 type Committed = (Result<IngestStats, StoreError>, PollWrite);
 /// A committed poll whose result waits for the write-ahead log to be synced.
 type Unsynced = (Committed, oneshot::Sender<Committed>);
-
-/// The JSON of each new entry's alerts without their story, made by the poll's own task
-/// ([`articles::alerts_json`]): serializing them on the committer was a twentieth of its time.
-type AlertJson = Vec<Vec<String>>;
 
 /// Polls whose writes wait for the next commit.
 pub(super) type CommitQueue = Relay<Waiting>;
@@ -342,28 +343,17 @@ impl Store {
     /// A batch that stores no article (304s, failures, feeds with nothing new) only records
     /// fetch state: losing it to a power cut means polling those feeds again, so its commit does
     /// not wait for the disk (WAL keeps the order: the next synced commit makes it durable too).
-    /// Anything with articles, and so possibly alerts, is synced before this returns.
+    /// Anything with articles, and so possibly alerts, is synced before this returns. Alerts
+    /// whose JSON a write does not carry ([`PollWrite::alerts_json`]) are serialized as they
+    /// are written.
     pub fn commit_polls(
         &mut self,
         writes: &[PollWrite],
     ) -> Result<Vec<Result<IngestStats, StoreError>>, StoreError> {
-        let json = writes
-            .iter()
-            .map(|write| articles::alerts_json(&write.new))
-            .collect::<Result<Vec<_>, _>>()?;
-        self.commit_prepared(writes, &json)
-    }
-
-    /// [`Store::commit_polls`] with the JSON of the polls' alerts made already.
-    fn commit_prepared(
-        &mut self,
-        writes: &[PollWrite],
-        json: &[AlertJson],
-    ) -> Result<Vec<Result<IngestStats, StoreError>>, StoreError> {
         if writes.iter().all(|write| write.new.is_empty()) {
-            self.unsynced(|store| store.commit_batch(writes, json))
+            self.unsynced(|store| store.commit_batch(writes))
         } else {
-            self.commit_batch(writes, json)
+            self.commit_batch(writes)
         }
     }
 
@@ -372,15 +362,13 @@ impl Store {
     fn commit_polls_unsynced(
         &mut self,
         writes: &[PollWrite],
-        json: &[AlertJson],
     ) -> Result<Vec<Result<IngestStats, StoreError>>, StoreError> {
-        self.unsynced(|store| store.commit_batch(writes, json))
+        self.unsynced(|store| store.commit_batch(writes))
     }
 
     fn commit_batch(
         &mut self,
         writes: &[PollWrite],
-        json: &[AlertJson],
     ) -> Result<Vec<Result<IngestStats, StoreError>>, StoreError> {
         // First without savepoints: each savepoint journals the pages it touches, which costs
         // more than the writes themselves. Only when a poll fails is the batch written again,
@@ -390,8 +378,7 @@ impl Store {
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let written: Result<Vec<IngestStats>, StoreError> = writes
             .iter()
-            .zip(each_poll(json))
-            .map(|(write, json)| write_poll(&tx, &mut self.stories, write, json))
+            .map(|write| write_poll(&tx, &mut self.stories, write))
             .collect();
         match written {
             Ok(stats) => {
@@ -402,7 +389,7 @@ impl Store {
                 tx.rollback()?;
                 // It holds the sketches of articles no longer stored.
                 self.stories.forget();
-                self.commit_polls_one_by_one(writes, json)
+                self.commit_polls_one_by_one(writes)
             }
         }
     }
@@ -411,15 +398,14 @@ impl Store {
     fn commit_polls_one_by_one(
         &mut self,
         writes: &[PollWrite],
-        json: &[AlertJson],
     ) -> Result<Vec<Result<IngestStats, StoreError>>, StoreError> {
         let mut tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut results = Vec::with_capacity(writes.len());
-        for (write, json) in writes.iter().zip(each_poll(json)) {
+        for write in writes {
             let mut savepoint = tx.savepoint()?;
-            match write_poll(&savepoint, &mut self.stories, write, json) {
+            match write_poll(&savepoint, &mut self.stories, write) {
                 Ok(stats) => {
                     savepoint.commit()?;
                     results.push(Ok(stats));
@@ -436,24 +422,14 @@ impl Store {
     }
 }
 
-/// The alerts' JSON of each poll in turn; none for polls past the end of `json` (their alerts
-/// are serialized as they are written).
-fn each_poll(json: &[AlertJson]) -> impl Iterator<Item = &[Vec<String>]> {
-    json.iter()
-        .map(Vec::as_slice)
-        .chain(std::iter::repeat(&[][..]))
-}
-
-/// Writes one poll; `json` holds its alerts' JSON where it was made before (an alert without
-/// any is serialized here).
+/// Writes one poll.
 fn write_poll(
     conn: &rusqlite::Connection,
     stories: &mut StoryIndex,
     write: &PollWrite,
-    json: &[Vec<String>],
 ) -> Result<IngestStats, StoreError> {
     articles::touch(conn, write.feed, &write.present, write.now)?;
-    let stats = articles::ingest(conn, stories, write, json)?;
+    let stats = articles::ingest(conn, stories, write)?;
     let gone = listings::touch(conn, write.feed, &write.touched, write.now)?;
     if let Some(listing) = &write.listing {
         let ids = &stats.article_ids;
@@ -474,13 +450,12 @@ impl Db {
     /// Stores one poll's results and returns once they are durable. One committer at a time
     /// runs on the blocking pool and, until the queue is empty, commits everything that
     /// arrived while it wrote the previous batch.
-    pub async fn commit_poll(&self, write: PollWrite) -> Result<IngestStats, StoreError> {
-        let json = articles::alerts_json(&write.new)?;
+    pub async fn commit_poll(&self, mut write: PollWrite) -> Result<IngestStats, StoreError> {
+        write.alerts_json = AlertsJson::of(&write.new)?;
         let (done, result) = oneshot::channel();
         let db = self.clone();
-        self.commits.push([(write, json, done)], move |waiting| {
-            db.commit_waiting(waiting)
-        });
+        self.commits
+            .push([(write, done)], move |waiting| db.commit_waiting(waiting));
         let (stats, write) = result.await.map_err(|_| {
             StoreError::Task("the write of this poll was abandoned before it was durable".into())
         })?;
@@ -489,24 +464,15 @@ impl Db {
     }
 
     fn commit_waiting(&self, waiting: Vec<Waiting>) {
-        let (mut writes, mut json, mut senders) = (
-            Vec::with_capacity(waiting.len()),
-            Vec::with_capacity(waiting.len()),
-            Vec::with_capacity(waiting.len()),
-        );
-        for (write, alerts, sender) in waiting {
-            writes.push(write);
-            json.push(alerts);
-            senders.push(sender);
-        }
+        let (writes, senders): (Vec<_>, Vec<_>) = waiting.into_iter().unzip();
         tracing::debug!(polls = writes.len(), "committing a batch of polls");
         // A panic while holding the lock cannot leave SQLite half-written (transactions roll
         // back), so a poisoned lock is safe to take over.
         let committed = {
             let mut store = self.store.lock().unwrap_or_else(PoisonError::into_inner);
             match &self.log {
-                Some(_) => store.commit_polls_unsynced(&writes, &json),
-                None => store.commit_prepared(&writes, &json),
+                Some(_) => store.commit_polls_unsynced(&writes),
+                None => store.commit_polls(&writes),
             }
         };
         let results: Vec<_> = match committed {
@@ -547,6 +513,7 @@ mod tests {
     use crate::dedup::identify;
     use crate::fetch::Validators;
     use crate::parse::Article;
+    use crate::store::RaisedAlert;
 
     fn poll_of(feed: FeedId, url: &str, guids: &[&str], now: DateTime<Utc>) -> PollWrite {
         let articles: Vec<Article> = guids
@@ -644,6 +611,45 @@ mod tests {
         assert!(again.iter().all(|r| r.as_ref().unwrap().new_articles == 0));
         // Every stored article is in the search index, once.
         assert_eq!(searchable(&mut store), 5);
+    }
+
+    #[test]
+    fn alerts_are_stored_alike_with_their_json_made_beforehand_or_not() {
+        let now = Utc::now();
+        let stored = |made: bool| {
+            let (_dir, mut store, a, _) = two_feeds();
+            let mut write = poll_of(a, "http://a/", &["1", "2"], now);
+            for entry in &mut write.new {
+                let feed = crate::alert::FeedRef {
+                    name: "a".into(),
+                    url: "http://a/".into(),
+                    title: "a".into(),
+                };
+                let alert = |rule| {
+                    let id = &entry.identity.id;
+                    crate::alert::Alert::new(rule, feed.clone(), &entry.article, id, vec![], now)
+                };
+                entry.alerts = ["per-story", "each"]
+                    .map(|rule| RaisedAlert {
+                        alert: alert(rule),
+                        notifiers: vec!["n".into()],
+                        per_story: rule == "per-story",
+                    })
+                    .into();
+            }
+            if made {
+                write.alerts_json = AlertsJson::of(&write.new).unwrap();
+            }
+            let stats = store.commit_polls(&[write]).unwrap().remove(0).unwrap();
+            assert_eq!(stats.new_alerts, 4);
+            let mut alerts = store
+                .conn
+                .prepare("SELECT alert FROM matches ORDER BY id")
+                .unwrap();
+            let alerts = alerts.query_map([], |r| r.get(0)).unwrap();
+            alerts.collect::<Result<Vec<String>, _>>().unwrap()
+        };
+        assert_eq!(stored(true), stored(false));
     }
 
     #[test]
@@ -756,7 +762,7 @@ mod tests {
             let guids: Vec<String> = (0..20).map(|g| format!("{commits}-{g}")).collect();
             let guids: Vec<&str> = guids.iter().map(String::as_str).collect();
             store
-                .commit_polls_unsynced(&[poll_of(a, "http://a/", &guids, now)], &[])
+                .commit_polls_unsynced(&[poll_of(a, "http://a/", &guids, now)])
                 .unwrap();
             commits += 1;
             if commits % 50 == 0 {
@@ -781,7 +787,7 @@ mod tests {
             for entry in &mut write.new {
                 entry.article.summary = entry.article.title.repeat(1400);
             }
-            store.commit_polls_unsynced(&[write], &[]).unwrap();
+            store.commit_polls_unsynced(&[write]).unwrap();
         }
         commits
     }

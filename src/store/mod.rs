@@ -23,7 +23,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::{Connection, TransactionBehavior};
 
 pub use articles::{
-    ArchivedArticle, IngestStats, MatchFilter, NewEntry, RaisedAlert, Seen, Stored, StoredMatch,
+    AlertsJson, ArchivedArticle, IngestStats, MatchFilter, NewEntry, RaisedAlert, Seen, Stored,
+    StoredMatch,
 };
 pub use batch::PollWrite;
 pub use feeds::{FeedId, FeedState, PollOutcome, ServerWait};
@@ -407,7 +408,7 @@ mod tests {
         new: Vec<(&Article, Alerts)>,
         now: DateTime<Utc>,
     ) -> IngestStats {
-        let write = PollWrite {
+        let mut write = PollWrite {
             present: present.iter().map(|a| identify(a)).collect(),
             new: new
                 .into_iter()
@@ -427,6 +428,8 @@ mod tests {
                 .collect(),
             ..PollWrite::empty(feed, "http://f/", now)
         };
+        // As `Db::commit_poll` makes it, on the poll's own task.
+        write.alerts_json = AlertsJson::of(&write.new).unwrap();
         store.commit_polls(&[write]).unwrap().remove(0).unwrap()
     }
 
