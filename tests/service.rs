@@ -111,6 +111,37 @@ fn grain_and_harbour(server: &TestServer) -> Workspace {
     Workspace::new(&config(server, &["/feeds/f.xml"], &[("n", "NATO")]))
 }
 
+/// The names of the threads of process `pid`.
+fn thread_names(pid: u32) -> Vec<String> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|tasks| {
+            tasks
+                .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+                .map(|name| name.trim().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The daemon allocates with jemalloc, under the settings built into it (`service::memory`):
+/// one of them starts jemalloc's own thread, which gives freed pages back while the daemon
+/// idles.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_daemon_allocates_with_jemalloc_under_its_built_in_settings() {
+    let server = TestServer::start().await;
+    let ws = grain_and_harbour(&server);
+    let daemon = Daemon::start(&ws.config(), &[]);
+    daemon.wait_for_log("feedwatch started", 1).await;
+    let pid = daemon.pid();
+    wait_until(WAIT, "jemalloc's background thread", || {
+        thread_names(pid)
+            .iter()
+            .any(|name| name == "jemalloc_bg_thd")
+    })
+    .await;
+    daemon.kill().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_daemon_indexes_stored_articles_for_search_on_its_own() {
     let server = TestServer::start().await;
