@@ -158,7 +158,7 @@ pub async fn run(
             daemon.looked_at = Some(Instant::now());
             daemon.next_wake = daemon.start_due_polls().await?;
         }
-        daemon.release_memory_when_due();
+        daemon.release_memory_when_due().await;
         if daemon.watchdog.is_some() {
             systemd::watchdog();
         }
@@ -286,11 +286,15 @@ impl Daemon {
 
     /// Gives the memory freed since the last time back to the system once a burst of polls is
     /// over, and at least once a minute while polls go on: the allocator keeps it otherwise.
-    fn release_memory_when_due(&mut self) {
+    /// Once a burst is over, SQLite's page caches are emptied first: an idle daemon needs none.
+    async fn release_memory_when_due(&mut self) {
         let burst_over = self.polls.is_empty();
         if self.polled_since_trim
             && (burst_over || self.trimmed_at.elapsed() >= RELEASE_MEMORY_EVERY)
         {
+            if burst_over && let Err(e) = self.pipeline.db.release_memory().await {
+                tracing::debug!("emptying the database's page caches: {e}");
+            }
             memory::release_free();
             self.trimmed_at = Instant::now();
             self.polled_since_trim = false;

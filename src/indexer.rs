@@ -167,6 +167,12 @@ fn run(mut index: SearchIndex, shared: &Shared) {
                 true
             }
         };
+        if wait {
+            // Idle until news: its page cache would only hold memory meanwhile.
+            if let Err(e) = index.release_memory() {
+                tracing::debug!("emptying the search index's page cache: {e}");
+            }
+        }
     }
 }
 

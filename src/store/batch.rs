@@ -743,6 +743,21 @@ mod tests {
         assert_eq!(stored, (1..=20).sum::<i64>());
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn connections_with_emptied_page_caches_read_what_was_committed() {
+        fn stored(store: &Store) -> Result<i64, StoreError> {
+            Ok(store.feed_states()?.iter().map(|f| f.articles).sum())
+        }
+        let (_dir, store, a, _) = two_feeds();
+        let db = Db::new(store);
+        let write = poll_of(a, "http://a/", &["1", "2", "3"], Utc::now());
+        db.commit_poll(write).await.unwrap();
+        assert_eq!(db.read(stored).await.unwrap(), 3);
+        db.release_memory().await.unwrap();
+        assert_eq!(db.read(stored).await.unwrap(), 3);
+        assert_eq!(db.call(|s| stored(s)).await.unwrap(), 3);
+    }
+
     #[test]
     fn a_growing_log_is_copied_into_the_database_by_the_checkpointer() {
         let (_dir, mut store, a, _) = two_feeds();

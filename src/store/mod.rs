@@ -168,6 +168,20 @@ impl Db {
     }
 }
 
+impl Db {
+    /// Empties the page caches of the writing and the reading connection (up to 2 MB each),
+    /// for a daemon going idle: the next poll reads its pages from the file system's cache.
+    pub async fn release_memory(&self) -> Result<(), StoreError> {
+        for store in std::iter::once(&self.store).chain(&self.reader) {
+            run_blocking(Arc::clone(store), |s: &mut Store| {
+                Ok(s.conn.release_memory()?)
+            })
+            .await?;
+        }
+        Ok(())
+    }
+}
+
 async fn run_blocking<R, F>(store: Arc<Mutex<Store>>, f: F) -> Result<R, StoreError>
 where
     R: Send + 'static,

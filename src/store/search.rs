@@ -366,6 +366,11 @@ impl SearchIndex {
         Ok(done)
     }
 
+    /// Empties the connection's page cache, for an indexer with nothing left to do.
+    pub fn release_memory(&self) -> Result<(), StoreError> {
+        Ok(self.conn.release_memory()?)
+    }
+
     /// Merges up to `pages` pages of the index's segments, where some level holds several, and
     /// says whether there was any to merge. Indexing in batches leaves dozens of segments, and
     /// a search reads every one; the daemon merges them once it is idle, a step at a time.
