@@ -207,7 +207,7 @@ pub mod memory {
     /// jemalloc rather than glibc's malloc: with glibc, threads that free what others
     /// allocated wait on each other's heaps, and its allocating and freeing were a tenth of a
     /// cold poll's CPU. The poll benchmark's cold poll of 1,000 feeds took about a fifth less CPU
-    /// with jemalloc (six runs each, alternated; docs/performance.md).
+    /// with jemalloc (docs/performance.md, docs/decisions/0002-allocator.md).
     #[cfg(not(target_env = "msvc"))]
     #[global_allocator]
     static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
@@ -215,9 +215,10 @@ pub mod memory {
     /// jemalloc's settings, which it reads as it starts (`_RJEM_MALLOC_CONF` in the
     /// environment overrides them). One arena and small thread caches: every thread keeps its
     /// cache while it idles, and with two arenas and the default caches (up to 32 KiB objects)
-    /// the daemon on 20,000 feeds held 305 MB after three minutes and growing, against 184 MB
-    /// with these, as with glibc (daemon benchmark); the idle daemon grew by 3 MB. Freed pages
-    /// go back to the system after a second, on jemalloc's own thread, idle or not.
+    /// the daemon on 20,000 feeds held 305 MB after three minutes and growing, against 164 MB
+    /// with these and 184 MB with glibc's two heaps (daemon benchmark); caches of the default
+    /// number of slots left the idle daemon 3 MB larger. Freed pages go back to the system
+    /// after a second, on jemalloc's own thread, idle or not.
     #[cfg(not(target_env = "msvc"))]
     // SAFETY: jemalloc reads this symbol as its `malloc_conf`, a pointer to a C string, once as
     // it starts; the string ends in a NUL and is never written.
