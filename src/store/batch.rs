@@ -817,17 +817,15 @@ mod tests {
         (log, u64::from(page) + 24)
     }
 
-    #[test]
-    fn the_log_starts_over_at_its_limit_when_the_checkpointer_falls_behind() {
+    /// Runs `test` on a store whose checkpointer does not run at all (the worst of falling
+    /// behind), with the log's file and the bytes of a frame; `test` returns how many commits of
+    /// 20 articles it made, and every one of them must be kept.
+    fn with_the_checkpointer_stalled(test: impl FnOnce(&mut Store, FeedId, &str, u64) -> i32) {
         let (_dir, mut store, a, _) = two_feeds();
         let checkpointer = Checkpointer::take_over(&mut store).expect("a database in WAL mode");
-        // The checkpointer does not run at all: the worst of falling behind.
         let stalled = checkpointer.conn.lock().unwrap();
         let (log, frame) = log_of(&store);
-        let limit = u64::try_from(LOG_LIMIT_FRAMES).unwrap() * frame;
-        let commits = fill_the_log(&mut store, a, 0);
-        let size = std::fs::metadata(&log).unwrap().len();
-        assert!(size <= limit + 64 * frame, "the log holds {size} bytes");
+        let commits = test(&mut store, a, &log, frame);
         drop(stalled);
         assert_eq!(
             store.feed_state(a).unwrap().articles,
@@ -836,31 +834,36 @@ mod tests {
     }
 
     #[test]
+    fn the_log_starts_over_at_its_limit_when_the_checkpointer_falls_behind() {
+        with_the_checkpointer_stalled(|store, a, log, frame| {
+            let limit = u64::try_from(LOG_LIMIT_FRAMES).unwrap() * frame;
+            let commits = fill_the_log(store, a, 0);
+            let size = std::fs::metadata(log).unwrap().len();
+            assert!(size <= limit + 64 * frame, "the log holds {size} bytes");
+            commits
+        });
+    }
+
+    #[test]
     fn the_log_starts_over_once_a_reader_that_held_it_back_is_done() {
-        let (_dir, mut store, a, _) = two_feeds();
-        let checkpointer = Checkpointer::take_over(&mut store).expect("a database in WAL mode");
-        let stalled = checkpointer.conn.lock().unwrap();
-        let (log, frame) = log_of(&store);
-        // A read that began before the writes sees none of them: no frame can be copied.
-        let reader = rusqlite::Connection::open(store.conn.path().unwrap()).unwrap();
-        reader
-            .execute_batch("BEGIN; SELECT count(*) FROM articles;")
-            .unwrap();
-        let mut commits = fill_the_log(&mut store, a, 0);
-        let held = std::fs::metadata(&log).unwrap().len();
-        assert!(held > u64::try_from(LOG_LIMIT_FRAMES).unwrap() * frame);
-        reader.execute_batch("COMMIT").unwrap();
-        commits += fill_the_log(&mut store, a, commits);
-        let size = std::fs::metadata(&log).unwrap().len();
-        assert!(
-            size <= held + 200 * frame,
-            "the log went from {held} to {size} bytes"
-        );
-        drop(stalled);
-        assert_eq!(
-            store.feed_state(a).unwrap().articles,
-            i64::from(commits) * 20
-        );
+        with_the_checkpointer_stalled(|store, a, log, frame| {
+            // A read that began before the writes sees none of them: no frame can be copied.
+            let reader = rusqlite::Connection::open(store.conn.path().unwrap()).unwrap();
+            reader
+                .execute_batch("BEGIN; SELECT count(*) FROM articles;")
+                .unwrap();
+            let mut commits = fill_the_log(store, a, 0);
+            let held = std::fs::metadata(log).unwrap().len();
+            assert!(held > u64::try_from(LOG_LIMIT_FRAMES).unwrap() * frame);
+            reader.execute_batch("COMMIT").unwrap();
+            commits += fill_the_log(store, a, commits);
+            let size = std::fs::metadata(log).unwrap().len();
+            assert!(
+                size <= held + 200 * frame,
+                "the log went from {held} to {size} bytes"
+            );
+            commits
+        });
     }
 
     // Deleting the log from under SQLite is how the test makes a sync fail; Windows would not

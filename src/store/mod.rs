@@ -166,9 +166,7 @@ impl Db {
         let store = Arc::clone(self.reader.as_ref().unwrap_or(&self.store));
         run_blocking(store, |s: &mut Store| f(s)).await
     }
-}
 
-impl Db {
     /// Empties the page caches of the writing and the reading connection (up to 2 MB each),
     /// for a daemon going idle: the next poll reads its pages from the file system's cache.
     pub async fn release_memory(&self) -> Result<(), StoreError> {
