@@ -610,8 +610,10 @@ impl<'a> Poll<'a> {
             }
             placed.push(Some(Placed::New(new.len())));
             let alerts = self.raised_alerts(&article, &identity, &feed_ref);
-            let sketch = (!self.pipeline.config.story.window.is_zero())
-                // Sketched here, off the committer, which only looks the sketch up.
+            // Stories keep alerts to one per story: an article that raises none is not looked
+            // for in them (sketching and placing every article was most of their cost). The
+            // sketch is made here, off the committer, which only looks it up.
+            let sketch = (!alerts.is_empty() && !self.pipeline.config.story.window.is_zero())
                 .then(|| story::sketch_article(&article))
                 .flatten();
             new.push(NewEntry {

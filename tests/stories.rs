@@ -175,3 +175,52 @@ async fn a_rule_with_per_story_off_alerts_for_each_copy() {
     ws.run(&["run", "--once"]).await.assert_ok();
     assert_eq!(server.received().len(), 3);
 }
+
+/// Stories keep alerts to one per story: an article no rule matches is in none. The first copy
+/// a rule matches starts the story, which lists the copies it matched.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_article_no_rule_matches_is_in_no_story() {
+    let server = TestServer::start().await;
+    serve(&server);
+    // Only the AP's copy gives its dateline.
+    let config = |feeds: &[&str]| {
+        feeds
+            .iter()
+            .fold(ConfigBuilder::new(), |config, name| {
+                config.named_feed(name, &server.url(&format!("/feeds/{name}.xml")))
+            })
+            .rule("dateline", "Vilnius", &["hook"])
+            .webhook("hook", &server.url("/hook"))
+            .build()
+    };
+    let ws = Workspace::new(&config(&["seattle"]));
+    ws.run(&["run", "--once"]).await.assert_ok();
+    assert!(server.received().is_empty());
+
+    std::fs::write(
+        ws.dir.path().join("config.toml"),
+        config(&["seattle", "ap"]),
+    )
+    .unwrap();
+    ws.run(&["run", "--once"]).await.assert_ok();
+    let received = server.received();
+    assert_eq!(received.len(), 1);
+    let id = received[0].json()["story"]["id"]
+        .as_i64()
+        .unwrap()
+        .to_string();
+    let listed = ws.run(&["story", &id, "--json"]).await;
+    listed.assert_ok();
+    let listed: serde_json::Value = serde_json::from_str(&listed.stdout).unwrap();
+    let feeds: Vec<&str> = listed["articles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["feed"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        feeds,
+        ["ap"],
+        "the Seattle Times' copy, stored first, matched nothing"
+    );
+}

@@ -72,16 +72,17 @@ pub fn backtest(path: &Path, subject: Subject, since: Duration, sample: usize) -
     let mut per_day: BTreeMap<String, usize> = BTreeMap::new();
     let mut per_feed: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
     let mut fired = Vec::new();
-    // Every article is placed in a story, in order of time, as it would have been stored; the
-    // rule alerts for the first article of each story it matches.
+    // Each match is placed in a story, in order of time, as it would have been stored (the
+    // daemon places only articles that raise an alert); the rule alerts for the first
+    // article of each story it matches.
     let mut stories = Window::new(config.story);
     let mut alerted_stories = std::collections::HashSet::new();
     for (index, stored) in archive.iter().enumerate() {
         let seen = per_feed.entry(&stored.feed).or_default();
         seen.1 += 1;
-        let sketch = story::sketch_article(&stored.article);
-        let placed = stories.place(index, sketch, stored.date());
         if let Some(explained) = engine.explain(&stored.article, &stored.feed).pop() {
+            let sketch = story::sketch_article(&stored.article);
+            let placed = stories.place(index, sketch, stored.date());
             seen.0 += 1;
             *per_day
                 .entry(stored.date().format("%Y-%m-%d").to_string())

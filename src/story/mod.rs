@@ -101,7 +101,7 @@ pub fn sketch(title: &str, summary: &str) -> Option<Sketch> {
 }
 
 /// Buffers reused from one sketch to the next on the same thread: a sketch is made for every
-/// new article, and these were most of its allocations.
+/// new article that raises an alert, and these were most of its allocations.
 #[derive(Debug, Default)]
 struct Scratch {
     folded: Folded,
