@@ -7,8 +7,10 @@ use regex::Regex;
 
 use super::attribute;
 use crate::html::named_entity;
+use hidden::{Hidden, rewrite_outside};
 use markers::Marker;
 
+mod hidden;
 mod markers;
 mod markers_fast;
 
@@ -97,9 +99,11 @@ pub(super) fn drop_authors(text: &str) -> String {
     }
     // Renamed, not cut out: an element feed-rs does not know is skipped whole, however its
     // content or its end is broken.
-    AUTHOR_TAG
-        .replace_all(text, "<${1}x-dropped-$2")
-        .into_owned()
+    rewrite_outside(text, |text| {
+        AUTHOR_TAG
+            .replace_all(text, "<${1}x-dropped-$2")
+            .into_owned()
+    })
 }
 
 /// Replaces references to non-ASCII characters by the characters, where the text may hold
@@ -127,10 +131,11 @@ fn write_out_references(text: &str) -> std::borrow::Cow<'_, str> {
 
 /// `<rss>` with no `<channel>` is an empty feed, not an unknown document.
 fn add_missing_channel(text: String) -> String {
-    if !text.contains("<rss") || text.contains("<channel") {
+    let hidden = Hidden::of(&text);
+    if hidden.find(&text, 0, "<rss").is_none() || hidden.find(&text, 0, "<channel").is_some() {
         return text;
     }
-    match text.rfind("</rss>") {
+    match hidden.matches(&text, 0, "</rss>").last() {
         Some(end) => format!("{}<channel></channel>{}", &text[..end], &text[end..]),
         None => text,
     }
@@ -138,7 +143,7 @@ fn add_missing_channel(text: String) -> String {
 
 /// `<rss>` without a version, or with one feed-rs does not know, is read as RSS 2.0.
 fn fix_rss_version(text: &str) -> String {
-    let Some(start) = text.find("<rss") else {
+    let Some(start) = Hidden::of(text).find(text, 0, "<rss") else {
         return text.to_string();
     };
     let Some(len) = text[start..].find('>') else {
@@ -171,7 +176,12 @@ fn fix_rss_version(text: &str) -> String {
 }
 
 /// `&` not starting an XML entity becomes `&amp;`; HTML named entities become numeric ones.
+/// Not in CDATA, where `&` is a plain character, nor in comments or processing instructions.
 fn escape_stray_ampersands(text: &str) -> String {
+    rewrite_outside(text, escape_ampersands)
+}
+
+fn escape_ampersands(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 16);
     let mut rest = text;
     while let Some(at) = rest.find('&') {
@@ -266,7 +276,9 @@ pub(super) fn normalise(text: &str) -> Option<String> {
         (has(Marker::Thumbnail), keep_lone_thumbnails),
         (has(Marker::Atom03), |t| Some(upgrade_atom03(t))),
         (has(Marker::UserLand), |t| {
-            Some(USERLAND_NS.replace_all(t, "").into_owned())
+            Some(rewrite_outside(t, |s| {
+                USERLAND_NS.replace_all(s, "").into_owned()
+            }))
         }),
         (
             has(Marker::TypeAttribute) || has(Marker::ModeAttribute),
@@ -296,7 +308,8 @@ static ITEM_START: LazyLock<Regex> = LazyLock::new(|| {
 
 fn mark_rdf_items_without_link(text: &str) -> Option<String> {
     rewrite_items(text, |body| {
-        (!body.contains(":link") && !body.contains("<link"))
+        let hidden = Hidden::of(body);
+        (hidden.find(body, 0, ":link").is_none() && hidden.find(body, 0, "<link").is_none())
             .then(|| format!("<link>{NO_LINK}</link>{body}"))
     })
 }
@@ -332,14 +345,15 @@ fn adopt_stand_ins(text: &str) -> Option<String> {
     let with_items = rewrite_items(text, adopt);
     let text = with_items.as_deref().unwrap_or(text);
     // The channel's own elements come before its first item.
-    let channel = text
-        .find("<channel")
+    let hidden = Hidden::of(text);
+    let channel = hidden
+        .find(text, 0, "<channel")
         .and_then(|at| Some(at + text[at..].find('>')? + 1));
     let with_channel = channel.and_then(|start| {
-        let end = text[start..]
-            .find("<item")
-            .or_else(|| text[start..].find("</channel>"))
-            .map_or(text.len(), |n| start + n);
+        let end = hidden
+            .find(text, start, "<item")
+            .or_else(|| hidden.find(text, start, "</channel>"))
+            .unwrap_or(text.len());
         let head = adopt(&text[start..end])?;
         Some(format!("{}{head}{}", &text[..start], &text[end..]))
     });
@@ -348,17 +362,19 @@ fn adopt_stand_ins(text: &str) -> Option<String> {
 
 /// Whether `body` holds an element named `name` (and not just a longer name starting so).
 fn has_element(body: &str, name: &str) -> bool {
-    body.match_indices(&format!("<{name}")).any(|(at, m)| {
-        body[at + m.len()..].starts_with(|c: char| c.is_whitespace() || c == '>' || c == '/')
+    let open = format!("<{name}");
+    Hidden::of(body).matches(body, 0, &open).any(|at| {
+        body[at + open.len()..].starts_with(|c: char| c.is_whitespace() || c == '>' || c == '/')
     })
 }
 
 /// The attributes and content of the first `<name …>…</name>` in `body`.
 fn element_body<'a>(body: &'a str, name: &str) -> Option<(&'a str, &'a str)> {
     let open = format!("<{name}");
-    let (at, _) = body.match_indices(&open).find(|(at, m)| {
-        body[at + m.len()..].starts_with(|c: char| c.is_whitespace() || c == '>')
-    })?;
+    let hidden = Hidden::of(body);
+    let at = hidden
+        .matches(body, 0, &open)
+        .find(|at| body[at + open.len()..].starts_with(|c: char| c.is_whitespace() || c == '>'))?;
     let after_name = at + open.len();
     let tag_end = after_name + body[after_name..].find('>')?;
     let attrs = &body[after_name..tag_end];
@@ -366,7 +382,7 @@ fn element_body<'a>(body: &'a str, name: &str) -> Option<(&'a str, &'a str)> {
         return None;
     }
     let close = format!("</{name}>");
-    let inner_end = tag_end + 1 + body[tag_end + 1..].find(&close)?;
+    let inner_end = hidden.find(body, tag_end + 1, &close)?;
     Some((attrs, &body[tag_end + 1..inner_end]))
 }
 
@@ -401,11 +417,13 @@ fn flatten_nested_items(text: &str) -> Option<String> {
     Some(out)
 }
 
-/// The unprefixed RSS item start and end tags of `text` (not the empty `<item />`): where each
-/// starts and ends, and whether it is an end tag.
+/// The unprefixed RSS item start and end tags of `text` (not the empty `<item />`, nor those
+/// in comments, CDATA or processing instructions): where each starts and ends, and whether it
+/// is an end tag.
 fn item_tags(text: &str) -> Vec<(usize, usize, bool)> {
-    ITEM_TAG
-        .find_iter(text)
+    Hidden::of(text)
+        .captures(&ITEM_TAG, text)
+        .filter_map(|c| c.get(0))
         .map(|m| (m.start(), m.end(), m.as_str().starts_with("</")))
         .filter(|(start, end, _)| !text[*start..*end].ends_with("/>"))
         .collect()
@@ -432,7 +450,8 @@ static ITEM_TAG: LazyLock<Regex> =
 fn rewrite_items(text: &str, rewrite: impl Fn(&str) -> Option<String>) -> Option<String> {
     let mut out = String::with_capacity(text.len() + 64);
     let mut last = 0;
-    for c in ITEM_START.captures_iter(text) {
+    let hidden = Hidden::of(text);
+    for c in hidden.captures(&ITEM_START, text) {
         let (Some(start), Some(name)) = (c.get(0), c.get(1)) else {
             continue;
         };
@@ -440,10 +459,9 @@ fn rewrite_items(text: &str, rewrite: impl Fn(&str) -> Option<String>) -> Option
             continue;
         }
         let close = format!("</{}>", name.as_str());
-        let Some(body_len) = text[start.end()..].find(&close) else {
+        let Some(body_end) = hidden.find(text, start.end(), &close) else {
             continue;
         };
-        let body_end = start.end() + body_len;
         let Some(new_body) = rewrite(&text[start.end()..body_end]) else {
             continue;
         };
@@ -470,7 +488,7 @@ fn keep_lone_thumbnails(text: &str) -> Option<String> {
             return None;
         }
         let mut added = String::new();
-        for (at, _) in body.match_indices("<enclosure") {
+        for at in Hidden::of(body).matches(body, 0, "<enclosure") {
             let Some(end) = body[at..].find('>') else {
                 continue;
             };
@@ -513,7 +531,7 @@ fn declare_known_prefixes(text: &str) -> Option<String> {
     for (prefix, uri) in WELL_KNOWN_PREFIXES {
         let current = fixed.as_deref().unwrap_or(text);
         let declared = format!("xmlns:{prefix}=");
-        let Some(at) = current.find(&declared) else {
+        let Some(at) = Hidden::of(current).find(current, 0, &declared) else {
             continue;
         };
         let value_start = at + declared.len() + 1;
@@ -527,18 +545,21 @@ fn declare_known_prefixes(text: &str) -> Option<String> {
         }
     }
     let current = fixed.as_deref().unwrap_or(text);
+    let hidden = Hidden::of(current);
     let missing: String = WELL_KNOWN_PREFIXES
         .iter()
         .filter(|(prefix, _)| {
-            current.contains(&format!("<{prefix}:"))
-                && !current.contains(&format!("xmlns:{prefix}="))
+            hidden.find(current, 0, &format!("<{prefix}:")).is_some()
+                && hidden
+                    .find(current, 0, &format!("xmlns:{prefix}="))
+                    .is_none()
         })
         .map(|(prefix, uri)| format!(" xmlns:{prefix}=\"{uri}\""))
         .collect();
     if missing.is_empty() {
         return fixed;
     }
-    let root = ROOT_START.find(current)?.start();
+    let root = root_start(current, &hidden)?;
     let name_end =
         root + current[root..].find(|c: char| c.is_whitespace() || c == '>' || c == '/')?;
     Some(format!(
@@ -563,14 +584,15 @@ static ELEMENT_START: LazyLock<Regex> =
 /// keeps only the text before the first element, or nothing. In Atom such a construct becomes
 /// `type="xhtml"`, whose children feed-rs serialises; in RSS its body becomes CDATA.
 fn keep_naked_markup(text: &str) -> Option<String> {
-    let root = ROOT_START.find(text)?.start();
+    let hidden = Hidden::of(text);
+    let root = root_start(text, &hidden)?;
     let root_name = &text[root + 1..];
     let root_name =
         &root_name[..root_name.find(|c: char| c.is_whitespace() || c == '>' || c == '/')?];
     let atom = root_name == "feed" || root_name.ends_with(":feed");
     let mut out = String::with_capacity(text.len() + 64);
     let mut last = 0;
-    for c in NAKED_MARKUP_HOLDER.captures_iter(text) {
+    for c in hidden.captures(&NAKED_MARKUP_HOLDER, text) {
         let (Some(whole), Some(name)) = (c.get(0), c.get(1)) else {
             continue;
         };
@@ -581,11 +603,15 @@ fn keep_naked_markup(text: &str) -> Option<String> {
         let name = name.as_str();
         let local = name.trim_start_matches("atom:");
         let close = format!("</{name}>");
-        let Some(body_len) = text[whole.end()..].find(&close) else {
+        let Some(body_end) = hidden.find(text, whole.end(), &close) else {
             continue;
         };
-        let body = &text[whole.end()..whole.end() + body_len];
-        if body.contains("<![CDATA[") || !ELEMENT_START.is_match(body) {
+        let body = &text[whole.end()..body_end];
+        let holds_element = hidden
+            .captures_at(&ELEMENT_START, text, whole.end())
+            .and_then(|e| e.get(0))
+            .is_some_and(|e| e.start() < body_end);
+        if body.contains("<![CDATA[") || !holds_element {
             continue;
         }
         let rewritten = if atom && local != "description" {
@@ -602,7 +628,7 @@ fn keep_naked_markup(text: &str) -> Option<String> {
         };
         out.push_str(&text[last..whole.start()]);
         out.push_str(&rewritten);
-        last = whole.end() + body_len;
+        last = body_end;
     }
     if last == 0 {
         return None;
@@ -614,6 +640,11 @@ fn keep_naked_markup(text: &str) -> Option<String> {
 /// The root element's start tag: the first `<` followed by a letter (not `<?` or `<!`).
 static ROOT_START: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"<[A-Za-z_]").expect("static pattern"));
+
+/// Where the root element's start tag starts (not at a tag in a comment before it).
+fn root_start(text: &str, hidden: &Hidden) -> Option<usize> {
+    Some(hidden.captures_at(&ROOT_START, text, 0)?.get(0)?.start())
+}
 
 const ATOM03_NS: &str = "http://purl.org/atom/ns#";
 
@@ -629,19 +660,21 @@ static ATOM03_ELEMENTS: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 fn upgrade_atom03(text: &str) -> String {
-    let text = text.replace(ATOM03_NS, "http://www.w3.org/2005/Atom");
-    ATOM03_ELEMENTS
-        .replace_all(&text, |c: &regex::Captures| {
-            let name = match &c[3] {
-                "issued" => "published",
-                "modified" => "updated",
-                "tagline" => "subtitle",
-                "copyright" => "rights",
-                _ => "feedwatch-info",
-            };
-            format!("<{}{}{}", &c[1], &c[2], name)
-        })
-        .into_owned()
+    rewrite_outside(text, |text| {
+        let text = text.replace(ATOM03_NS, "http://www.w3.org/2005/Atom");
+        ATOM03_ELEMENTS
+            .replace_all(&text, |c: &regex::Captures| {
+                let name = match &c[3] {
+                    "issued" => "published",
+                    "modified" => "updated",
+                    "tagline" => "subtitle",
+                    "copyright" => "rights",
+                    _ => "feedwatch-info",
+                };
+                format!("<{}{}{}", &c[1], &c[2], name)
+            })
+            .into_owned()
+    })
 }
 
 /// Start tags of Atom text constructs (and content) that carry a `type` or `mode`. Prefixed
@@ -659,7 +692,8 @@ fn fix_text_constructs(text: &str) -> Option<String> {
     let mut out = String::with_capacity(text.len());
     let mut last = 0;
     let mut changed = false;
-    for c in TEXT_CONSTRUCT.captures_iter(text) {
+    let hidden = Hidden::of(text);
+    for c in hidden.captures(&TEXT_CONSTRUCT, text) {
         let (Some(whole), Some(name), Some(attrs)) = (c.get(0), c.get(1), c.get(2)) else {
             continue;
         };
@@ -694,8 +728,8 @@ fn fix_text_constructs(text: &str) -> Option<String> {
         let body_end = if self_closing {
             body_start
         } else {
-            match text[body_start..].find(&close) {
-                Some(n) => body_start + n,
+            match hidden.find(text, body_start, &close) {
+                Some(end) => end,
                 None => continue,
             }
         };
@@ -764,18 +798,9 @@ pub(super) fn balance_tags(text: &str) -> String {
         out.push_str(&rest[..lt]);
         let tail = &rest[lt..];
         // Comments, CDATA, declarations and processing instructions are copied whole.
-        let skip_to = [
-            ("<!--", "-->"),
-            ("<![CDATA[", "]]>"),
-            ("<?", "?>"),
-            ("<!", ">"),
-        ]
-        .iter()
-        .find(|(start, _)| tail.starts_with(start))
-        .map(|(start, end)| {
-            tail[start.len()..]
-                .find(end)
-                .map_or(tail.len(), |n| start.len() + n + end.len())
+        let skip_to = hidden::hidden_len(tail).or_else(|| {
+            tail.strip_prefix("<!")
+                .map(|after| after.find('>').map_or(tail.len(), |n| n + 3))
         });
         if let Some(n) = skip_to {
             out.push_str(&tail[..n]);
@@ -823,17 +848,163 @@ pub(super) fn balance_tags(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+    use quick_xml::Reader;
+    use quick_xml::events::Event;
+
     use super::*;
+
+    /// The document as a parser reads it, event by event; `None` when it is not well-formed.
+    fn events(text: &str) -> Option<Vec<String>> {
+        let mut reader = Reader::from_str(text);
+        let mut events = Vec::new();
+        loop {
+            match reader.read_event().ok()? {
+                Event::Eof => return Some(events),
+                event => events.push(format!("{event:?}")),
+            }
+        }
+    }
+
+    /// What the repairs made of a well-formed `text`, each checked to read as `text` does.
+    fn assert_read_alike(text: &str) {
+        let before = events(text).expect("well-formed test feed");
+        let normalised = normalise(text);
+        let normalised = normalised.as_deref().unwrap_or(text);
+        assert_eq!(events(normalised).as_ref(), Some(&before), "{normalised}");
+        let repaired = repair(text);
+        assert_eq!(events(&repaired).as_ref(), Some(&before), "{repaired}");
+    }
+
+    /// Item tags in a comment, CDATA or a processing instruction are text to a parser (or
+    /// nothing), between items and inside one: no repair reads them as items.
+    #[test]
+    fn item_tags_in_comments_cdata_and_instructions_are_no_items() {
+        let hidden = [
+            "<!-- <item> -->",
+            "<!-- </item> -->",
+            "<![CDATA[ <item> ]]>",
+            "<![CDATA[ </item><item> ]]>",
+            "<?pi <item>?>",
+            "<?pi </item>?>",
+        ];
+        for piece in hidden {
+            let between = format!(
+                "<rss version=\"2.0\"><channel><title>t</title>\n\
+                 <item><title>a</title><link>http://x/a</link></item>\n{piece}\n\
+                 <item><title>b</title><link>http://x/b</link></item>\n</channel></rss>"
+            );
+            let inside = format!(
+                "<rss version=\"2.0\"><channel><title>t</title>\n\
+                 <item><title>a</title>{piece}<link>http://x/a</link></item>\n\
+                 <item><title>b</title><link>http://x/b</link></item>\n</channel></rss>"
+            );
+            for text in [between, inside] {
+                assert_read_alike(&text);
+                assert_eq!(normalise(&text), None, "{text}");
+                assert_eq!(repair(&text), text);
+            }
+        }
+    }
+
+    /// Markup that some repair looks for (item tags, a lone thumbnail, a title with markup, a
+    /// MIME-typed text construct, a stand-in, an Atom 0.3 element, a link, a stray `&`), each
+    /// inside a comment, CDATA section or processing instruction, where it is none.
+    const HIDDEN_PIECES: [&str; 12] = [
+        "<!-- <item> -->",
+        "<!-- </item> -->",
+        "<![CDATA[ <item> ]]>",
+        "<![CDATA[</item><item><title>c</title>]]>",
+        "<?pi <item>?>",
+        "<?pi </item><item>?>",
+        "<!-- <media:thumbnail url=\"http://t/1.jpg\"/> -->",
+        "<![CDATA[<title>a <b>b</b></title>]]>",
+        "<!-- <content type=\"text/plain\">x</content> -->",
+        "<![CDATA[<dc:title>d</dc:title> &nbsp; & ]]>",
+        "<!-- <issued>x</issued> <link>l</link> &nbsp; -->",
+        "<?pi <rss> <channel> <media:content/> ?>",
+    ];
+
+    /// A well-formed RSS 2.0 or 1.0 feed that needs no repair, with [`HIDDEN_PIECES`] before its
+    /// root, in its channel, between its items and inside them.
+    fn feed_with_hidden_markup() -> impl Strategy<Value = String> {
+        let hidden = || prop::collection::vec(prop::sample::select(&HIDDEN_PIECES[..]), 0..3);
+        let item = (hidden(), hidden(), hidden(), hidden());
+        (
+            prop::bool::ANY,
+            prop::bool::ANY,
+            hidden(),
+            prop::collection::vec(item, 1..5),
+        )
+            .prop_map(|(rdf, prolog, head, items)| {
+                let items: String = items
+                    .iter()
+                    .enumerate()
+                    .map(|(n, (before, inside, described, after))| {
+                        let about = if rdf {
+                            format!(" rdf:about=\"http://x/{n}\"")
+                        } else {
+                            String::new()
+                        };
+                        format!(
+                            "{}<item{about}><title>t{n}</title>{}<link>http://x/{n}</link>\
+                             <description>{}</description>{}</item>",
+                            before.concat(),
+                            inside.concat(),
+                            described.concat(),
+                            after.concat()
+                        )
+                    })
+                    .collect();
+                let prolog = if prolog {
+                    "<!-- <b>made</b> <media:x/> <title>a <b>b</b></title> -->"
+                } else {
+                    ""
+                };
+                let head = head.concat();
+                if rdf {
+                    format!(
+                        "<?xml version=\"1.0\"?>{prolog}<rdf:RDF \
+                         xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\" \
+                         xmlns=\"http://purl.org/rss/1.0/\"><channel rdf:about=\"http://r/\">\
+                         <title>R</title>{head}<link>http://r/</link></channel>{items}</rdf:RDF>"
+                    )
+                } else {
+                    format!(
+                        "<?xml version=\"1.0\"?>{prolog}<rss version=\"2.0\"><channel>\
+                         <title>T</title>{head}<link>http://r/</link>{items}</channel></rss>"
+                    )
+                }
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1024))]
+
+        /// Markup in comments, CDATA and processing instructions is none: a feed that needs no
+        /// repair but for such markup is read as it is, and left as it is.
+        #[test]
+        fn markup_in_comments_cdata_and_instructions_is_left_alone(
+            text in feed_with_hidden_markup()
+        ) {
+            prop_assert!(events(&text).is_some(), "not well-formed: {}", text);
+            assert_read_alike(&text);
+            let normalised = normalise(&text);
+            prop_assert_eq!(normalised.as_deref().unwrap_or(&text), &text);
+            prop_assert_eq!(repair(&text), text);
+        }
+    }
 
     #[test]
     fn authors_are_left_out_of_rss_and_json_feeds() {
         let rss = "<channel><webMaster>\u{1f600}<![CDATA[w@example.org]]></webMaster>\
-                   <item><title>T</title><author a='1'>x</author><author/></item></channel>";
+                   <item><title>T</title><author a='1'>x</author><author/>\
+                   <description><![CDATA[<author>b</author>]]></description></item></channel>";
         assert_eq!(
             drop_authors(rss),
             "<channel><x-dropped-webMaster>\u{1f600}<![CDATA[w@example.org]]></x-dropped-webMaster>\
              <item><title>T</title><x-dropped-author a='1'>x</x-dropped-author><x-dropped-author/>\
-             </item></channel>"
+             <description><![CDATA[<author>b</author>]]></description></item></channel>"
         );
         let json =
             r#"{"title":"J","author":{"name":"a"},"items":[{"id":"1","authors":[{"name":"b"}]}]}"#;

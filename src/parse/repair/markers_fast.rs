@@ -3,11 +3,13 @@
 //! strings by a substring search that stops at the first, the element markers at each `<` in
 //! turn, until all of them are found.
 
+use std::ops::Range;
 use std::sync::LazyLock;
 
 use memchr::memmem;
 use regex::Regex;
 
+use super::hidden::hidden_spans;
 use super::markers::{Found, Marker};
 use super::{ATOM03_NS, STAND_INS, WELL_KNOWN_PREFIXES};
 
@@ -67,14 +69,19 @@ pub(super) fn find(text: &str) -> Found {
         }
     }
     // Item tags are read one after another, as the plain twin's search finds them: the next
-    // may start from `items_from` on, and `depth` items are open.
+    // may start from `items_from` on, and `depth` items are open. Those in comments, CDATA
+    // and processing instructions are none: `hidden` is the next such span (or the one `at`
+    // is in).
     let (mut items_from, mut depth) = (0, 0usize);
+    let mut spans = hidden_spans(text);
+    let mut hidden = spans.next();
     for at in memchr::memchr_iter(b'<', bytes) {
         if found.has_all(&ELEMENTS) {
             break;
         }
         if !found.has(Marker::NestedItem)
             && at >= items_from
+            && !hides(&mut spans, &mut hidden, at)
             && let Some((tag, len)) = item_tag(&text[at + 1..])
         {
             items_from = at + 1 + len;
@@ -123,6 +130,19 @@ pub(super) fn find(text: &str) -> Found {
         }
     }
     found
+}
+
+/// Whether `at` is inside a comment, CDATA section or processing instruction, with `hidden`
+/// the first of `spans` not before `at`'s predecessors; `at` only grows.
+fn hides(
+    spans: &mut impl Iterator<Item = Range<usize>>,
+    hidden: &mut Option<Range<usize>>,
+    at: usize,
+) -> bool {
+    while hidden.as_ref().is_some_and(|span| span.end <= at) {
+        *hidden = spans.next();
+    }
+    hidden.as_ref().is_some_and(|span| span.start <= at)
 }
 
 /// An RSS item's tag.
@@ -241,6 +261,13 @@ mod tests {
         "</item>",
         "<item ",
         "/>",
+        "<!--",
+        "-->",
+        "--",
+        "<?",
+        "?>",
+        "<!",
+        "]]",
     ];
 
     fn document() -> impl Strategy<Value = String> {
