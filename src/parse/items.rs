@@ -432,9 +432,9 @@ mod tests {
     }
 
     /// Item tags in CDATA, comments and processing instructions, inside items that are still a
-    /// plain list: such a feed splits, so the property above holds a split and not only a whole
-    /// parse. (An item tag alone in a comment between items, or a lone `media:thumbnail`, has
-    /// the text repairs rewrite the body, which is then parsed whole.)
+    /// plain list and between them: such a feed splits, so the property above holds a split and
+    /// not only a whole parse. (A lone `media:thumbnail` has the text repairs rewrite the body,
+    /// which is then parsed whole.)
     #[test]
     fn items_with_hostile_markup_inside_still_split() {
         let item = |n: usize| {
@@ -445,7 +445,7 @@ mod tests {
                 HOSTILE_PIECES[1..4].concat()
             )
         };
-        let items: String = (0..3).map(item).collect();
+        let items = (0..3).map(item).collect::<Vec<_>>().join("<!-- <item> -->");
         let text = format!(
             "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel \
              xml:base=\"http://chan.example/c/\"><title>T</title>{items}</channel></rss>"
