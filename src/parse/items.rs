@@ -12,6 +12,7 @@ use quick_xml::Reader;
 use quick_xml::events::Event;
 use xxhash_rust::xxh3::{Xxh3, xxh3_128_with_seed};
 
+use super::repair::hidden::Hidden;
 use super::{ItemRead, ParseError, ParsedFeed, ParsedItems};
 
 /// What an item read before is known by: a hash of its text and its context, under
@@ -84,12 +85,13 @@ fn read(digests: &[ItemDigest], left_out: &[usize]) -> Vec<ItemRead> {
 
 /// `rdf:about` is given to entries by counting item tags in the text (`adopt_rdf_about`):
 /// leaving items out keeps that count in step only when each item holds exactly one such
-/// tag and none stands outside them.
+/// tag and none stands outside them (in comments, CDATA and processing instructions they are
+/// not counted).
 fn abouts_line_up(text: &str, items: &Items<'_>) -> bool {
     if !text.contains("rdf:about") {
         return true;
     }
-    let tags = |text: &str| super::ITEM_TAG.find_iter(text).count();
+    let tags = |text: &str| Hidden::of(text).captures(&super::ITEM_TAG, text).count();
     tags(text) == items.spans.len() && items.spans.iter().all(|s| tags(&text[s.clone()]) == 1)
 }
 

@@ -230,8 +230,9 @@ fn adopt_rdf_about(text: &str, articles: &mut [Article]) {
     if !text.contains("rdf:about") {
         return;
     }
-    let abouts: Vec<Option<&str>> = ITEM_TAG
-        .captures_iter(text)
+    // An item tag in a comment or CDATA is no item, and would put the count out of step.
+    let abouts: Vec<Option<&str>> = repair::hidden::Hidden::of(text)
+        .captures(&ITEM_TAG, text)
         .map(|c| c.get(1).and_then(|a| attribute(a.as_str(), "rdf:about")))
         .collect();
     // Only when items and entries line up one to one can an about be given to its entry.
@@ -699,7 +700,8 @@ mod tests {
         let xml = r#"<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/">
 <channel rdf:about="http://x.org/"><title>R</title></channel>
 <item rdf:about="http://x.org/1"><title>One</title><link>http://x.org/1.html</link></item>
-<item rdf:about="http://x.org/2"><description>Two</description></item></rdf:RDF>"#;
+<!-- <item rdf:about="http://x.org/0"> --><?pi <item rdf:about="http://x.org/0">?>
+<item rdf:about="http://x.org/2"><description>Two<![CDATA[<item rdf:about="a">]]></description></item></rdf:RDF>"#;
         let feed = parse(xml.as_bytes(), None, None).unwrap();
         assert_eq!(feed.articles.len(), 2);
         assert_eq!(feed.articles[0].guid.as_deref(), Some("http://x.org/1"));

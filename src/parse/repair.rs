@@ -10,7 +10,7 @@ use crate::html::named_entity;
 use hidden::{Hidden, rewrite_outside};
 use markers::Marker;
 
-mod hidden;
+pub(super) mod hidden;
 mod markers;
 mod markers_fast;
 

@@ -38,10 +38,10 @@ pub(super) fn hidden_spans(text: &str) -> impl Iterator<Item = Range<usize>> + '
 
 /// Where a text's comments, CDATA sections and processing instructions are, for finding what
 /// is outside them.
-pub(super) struct Hidden(Vec<Range<usize>>);
+pub(in crate::parse) struct Hidden(Vec<Range<usize>>);
 
 impl Hidden {
-    pub(super) fn of(text: &str) -> Self {
+    pub(in crate::parse) fn of(text: &str) -> Self {
         Self(hidden_spans(text).collect())
     }
 
@@ -94,7 +94,7 @@ impl Hidden {
 
     /// The matches of `pattern` in `text` that start outside them, in order and not
     /// overlapping, as `Regex::captures_iter` finds them.
-    pub(super) fn captures<'a, 't: 'a>(
+    pub(in crate::parse) fn captures<'a, 't: 'a>(
         &'a self,
         pattern: &'a Regex,
         text: &'t str,
