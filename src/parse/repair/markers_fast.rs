@@ -81,8 +81,8 @@ pub(super) fn find(text: &str) -> Found {
         }
         if !found.has(Marker::NestedItem)
             && at >= items_from
-            && !hides(&mut spans, &mut hidden, at)
             && let Some((tag, len)) = item_tag(&text[at + 1..])
+            && !hides(&mut spans, &mut hidden, at)
         {
             items_from = at + 1 + len;
             match tag {
