@@ -10,10 +10,9 @@ use super::index::{BandIndex, KEYS_PER_ARTICLE};
 use super::{HASHES, Joined, Sketch, StoryParams, best_match};
 
 /// Articles a window holds at most: a window with more (a hundred thousand new articles a
-/// day) compares new articles with the newest this many. An article takes 152 bytes here and
-/// 8 bytes a slot for each of its 17 index keys, in a table a quarter to three quarters full
-/// that keeps the keys of articles gone for a while: the poll benchmark's cold poll of
-/// 59,350 articles peaks about 16 MB higher with stories than without; 55 MB or so at most.
+/// day that raise alerts) compares new articles with the newest this many. An article takes
+/// 152 bytes here and 8 bytes a slot for each of its 17 index keys, in a table a quarter to
+/// three quarters full that keeps the keys of articles gone for a while: 55 MB or so at most.
 pub const MAX_ARTICLES: usize = 100_000;
 
 /// Articles seen within the window, their sketches and stories.
