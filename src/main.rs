@@ -259,7 +259,7 @@ enum FeedAction {
 }
 
 fn main() -> ExitCode {
-    service::memory::limit_heaps();
+    service::memory::configure_glibc();
     let cli = Cli::parse();
     let daemon = matches!(cli.command, Command::Run { .. });
     if !daemon {
