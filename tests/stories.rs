@@ -177,12 +177,24 @@ async fn a_rule_with_per_story_off_alerts_for_each_copy() {
 }
 
 /// Stories keep alerts to one per story: an article no rule matches is in none. The first copy
-/// a rule matches starts the story, which lists the copies it matched.
+/// a rule matches starts the story, and a later matched copy joins it.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_article_no_rule_matches_is_in_no_story() {
     let server = TestServer::start().await;
     serve(&server);
-    // Only the AP's copy gives its dateline.
+    server.feed(
+        "reuters.xml",
+        "application/rss+xml",
+        rss(
+            "Reuters",
+            &[(
+                "r-7",
+                "Ukraine to be invited into NATO when allies agree, no timeline",
+                &format!("VILNIUS, July 11 (Reuters) - {LEAD}"),
+            )],
+        ),
+    );
+    // Only the AP's and Reuters' copies give the dateline.
     let config = |feeds: &[&str]| {
         feeds
             .iter()
@@ -197,14 +209,15 @@ async fn an_article_no_rule_matches_is_in_no_story() {
     ws.run(&["run", "--once"]).await.assert_ok();
     assert!(server.received().is_empty());
 
-    std::fs::write(
-        ws.dir.path().join("config.toml"),
-        config(&["seattle", "ap"]),
-    )
-    .unwrap();
+    let all = config(&["seattle", "ap", "reuters"]);
+    std::fs::write(ws.dir.path().join("config.toml"), all).unwrap();
     ws.run(&["run", "--once"]).await.assert_ok();
     let received = server.received();
-    assert_eq!(received.len(), 1);
+    assert_eq!(
+        received.len(),
+        1,
+        "the AP's and Reuters' copies are one story"
+    );
     let id = received[0].json()["story"]["id"]
         .as_i64()
         .unwrap()
@@ -212,15 +225,26 @@ async fn an_article_no_rule_matches_is_in_no_story() {
     let listed = ws.run(&["story", &id, "--json"]).await;
     listed.assert_ok();
     let listed: serde_json::Value = serde_json::from_str(&listed.stdout).unwrap();
-    let feeds: Vec<&str> = listed["articles"]
+    let mut feeds: Vec<&str> = listed["articles"]
         .as_array()
         .unwrap()
         .iter()
         .map(|a| a["feed"].as_str().unwrap())
         .collect();
+    feeds.sort();
     assert_eq!(
         feeds,
-        ["ap"],
+        ["ap", "reuters"],
         "the Seattle Times' copy, stored first, matched nothing"
     );
+
+    // Preview shows no story for an entry that matches nothing, as none would be stored.
+    let seattle = server.url("/feeds/seattle.xml");
+    let preview = ws.run(&["preview", &seattle, "--json"]).await;
+    preview.assert_ok();
+    let preview: serde_json::Value = serde_json::from_str(&preview.stdout).unwrap();
+    let entries = preview["entries"].as_array().unwrap();
+    assert!(entries.iter().all(|e| e["story"].is_null()), "{preview:#}");
+    let backtest = ws.run(&["backtest", "dateline", "--since", "30d"]).await;
+    backtest.assert_stdout_has("alerts: 1, once per story; the other 1 matches");
 }

@@ -56,6 +56,8 @@ pub fn backtest(path: &Path, subject: Subject, since: Duration, sample: usize) -
         query: &query,
         feeds: &feeds,
     }]);
+    // The daemon places an article in a story when any rule matches it.
+    let rules = feedwatch::pipeline::engine_for(&config);
     let since_at =
         Utc::now() - chrono::Duration::from_std(since).context("--since is too far back")?;
     let store = Store::open_existing(&config.database)?;
@@ -72,17 +74,22 @@ pub fn backtest(path: &Path, subject: Subject, since: Duration, sample: usize) -
     let mut per_day: BTreeMap<String, usize> = BTreeMap::new();
     let mut per_feed: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
     let mut fired = Vec::new();
-    // Each match is placed in a story, in order of time, as it would have been stored (the
-    // daemon places only articles that raise an alert); the rule alerts for the first
-    // article of each story it matches.
+    // Articles are placed in stories in order of time, as they would have been stored: those
+    // that this rule or any configured rule matches, since only an article that raises an
+    // alert is placed. The rule alerts for the first article of each story it matches.
     let mut stories = Window::new(config.story);
     let mut alerted_stories = std::collections::HashSet::new();
     for (index, stored) in archive.iter().enumerate() {
         let seen = per_feed.entry(&stored.feed).or_default();
         seen.1 += 1;
-        if let Some(explained) = engine.explain(&stored.article, &stored.feed).pop() {
+        let explained = engine.explain(&stored.article, &stored.feed).pop();
+        let placed = (explained.is_some()
+            || !rules.matches(&stored.article, &stored.feed).is_empty())
+        .then(|| {
             let sketch = story::sketch_article(&stored.article);
-            let placed = stories.place(index, sketch, stored.date());
+            stories.place(index, sketch, stored.date())
+        });
+        if let (Some(explained), Some(placed)) = (explained, placed) {
             seen.0 += 1;
             *per_day
                 .entry(stored.date().format("%Y-%m-%d").to_string())

@@ -165,7 +165,8 @@ fn write_json(
                     "enclosures": a.enclosures,
                     "thumbnail": a.thumbnail,
                     "matched_rules": matched.iter().map(|m| json!({"rule": m.name, "terms": m.terms})).collect::<Vec<_>>(),
-                    "story": self.stories.guess(a).map(|g| json!({
+                    // As stored, only an entry that matches is placed in a story.
+                    "story": (!matched.is_empty()).then(|| self.stories.guess(a)).flatten().map(|g| json!({
                         "id": g.story,
                         "joins_article": g.joined.article,
                         "joins_title": g.title,
@@ -225,14 +226,18 @@ fn write_text(
         if let Some(link) = &a.link {
             writeln!(out, "                  {link}")?;
         }
-        if let Some(g) = stories.guess(a) {
+        let matched = engine.explain(a, feed_name);
+        // As stored, only an entry that matches is placed in a story.
+        if !matched.is_empty()
+            && let Some(g) = stories.guess(a)
+        {
             writeln!(
                 out,
                 "                  ≈ story {} (similarity {:.2} to #{}: {})",
                 g.story, g.joined.similarity, g.joined.article, g.title
             )?;
         }
-        for m in engine.explain(a, feed_name) {
+        for m in matched {
             writeln!(
                 out,
                 "                  ✓ {}: {}",
