@@ -1,5 +1,5 @@
 //! Stories on their own: sketching new articles and placing them in a fresh window, as a cold
-//! poll does, without fetching, parsing or storing (see the poll benchmark's `--stories-off`
+//! poll does with those that raise an alert, without fetching, parsing or storing (see the poll benchmark's `--stories-off`
 //! for their share of a whole poll).
 //!
 //! The articles are the poll benchmark's (a title of 8 everyday words and a summary of 45,

@@ -49,7 +49,7 @@ struct Scores {
     wrong: Vec<String>,
 }
 
-/// Places every item in a story, in order of time, in memory as `preview` and `backtest` do.
+/// Places every item in a story, in order of time, in memory as `backtest` does.
 fn stories_in_memory(items: &[Item], params: StoryParams) -> Vec<i64> {
     let mut window = Window::new(params);
     items

@@ -240,8 +240,8 @@ WHERE status = 'delivered';
 ALTER TABLE feeds ADD COLUMN wait_until INTEGER;
 ALTER TABLE feeds ADD COLUMN wait_reason TEXT;
 "#,
-    // Stories: the same news from several feeds alerts once per rule. Each article within the
-    // story window keeps its sketch (`story.rs`) and the keys of its bands, which find the
+    // Stories: the same news from several feeds alerts once per rule. Each article placed within
+    // the story window keeps its sketch (`story.rs`) and the keys of its bands, which find the
     // stored articles it may be a copy of; `story_id` is the story's first article (an
     // article without one is the first of its own). Matches name their story, so a later
     // article of it is added to the match's sources instead of alerting again.

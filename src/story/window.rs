@@ -1,5 +1,5 @@
-//! Recent sketches in memory, for placing articles in stories without a database: `preview`,
-//! `backtest` and the tests. The store does the same with the sketches in its tables
+//! Recent sketches in memory, for placing articles in stories without a database: `backtest`
+//! and the tests. The store does the same with the sketches in its tables
 //! (`store::stories`), over the same [`BandIndex`] and [`best_match`].
 
 use std::collections::VecDeque;
@@ -9,10 +9,11 @@ use chrono::{DateTime, Utc};
 use super::index::{BandIndex, KEYS_PER_ARTICLE};
 use super::{HASHES, Joined, Sketch, StoryParams, best_match};
 
-/// Articles a window holds at most: a window with more (a hundred thousand new articles a
-/// day that raise alerts) compares new articles with the newest this many. An article takes
-/// 152 bytes here and 8 bytes a slot for each of its 17 index keys, in a table a quarter to
-/// three quarters full that keeps the keys of articles gone for a while: 55 MB or so at most.
+/// Articles a window holds at most: a window with more (over a hundred thousand articles that
+/// raise alerts within the story window) compares new articles with the newest this many. An
+/// article takes 152 bytes here and 8 bytes a slot for each of its 17 index keys, in a table a
+/// quarter to three quarters full that keeps the keys of articles gone for a while: 55 MB or
+/// so at most.
 pub const MAX_ARTICLES: usize = 100_000;
 
 /// Articles seen within the window, their sketches and stories.
