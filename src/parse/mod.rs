@@ -730,6 +730,53 @@ mod tests {
         assert!(parse(b"<rss version=\"2.0\"><chan", None, None).is_err());
     }
 
+    /// Word's HTML in a description leaves `<?xml:namespace … />`, a processing instruction
+    /// that ends in `/>`, not `?>`; a comment may be broken too. Neither hides the rest of the
+    /// body from the repairs: the description's markup is kept as such, and the feed is read.
+    #[test]
+    fn unclosed_word_markup_in_a_description_keeps_the_feed() {
+        for broken in [
+            r#"<?xml:namespace prefix = o ns="urn:schemas-microsoft-com:office:office" />"#,
+            "<!-- broken comment - >",
+        ] {
+            let xml = format!(
+                "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n\
+                 <rss version=\"2.0\"><channel><title>T</title><link>http://x/</link>\n\
+                 <item><title>A</title><link>http://x/a</link>\
+                 <description><p>Hello {broken} world</p></description></item>\n\
+                 <item><title>B</title><link>http://x/b</link>\
+                 <description>plain</description></item>\n</channel></rss>"
+            );
+            let feed = parse(xml.as_bytes(), None, None).unwrap_or_else(|e| panic!("{e}: {xml}"));
+            let titles: Vec<&str> = feed.articles.iter().map(|a| a.title.as_str()).collect();
+            assert_eq!(titles, ["A", "B"], "{xml}");
+            assert!(feed.articles[0].summary.contains("Hello"), "{xml}");
+            // As in a browser, a comment that is not closed runs to the end of the HTML.
+            if !broken.starts_with("<!--") {
+                assert!(feed.articles[0].summary.contains("world"), "{xml}");
+            }
+            assert_eq!(feed.articles[1].summary, "plain");
+        }
+    }
+
+    /// A body cut off inside a CDATA section or a comment keeps the items before the cut.
+    #[test]
+    fn a_body_cut_off_in_cdata_or_a_comment_keeps_its_items() {
+        let head = "<rss version=\"2.0\"><channel><title>T</title>\
+                    <item><title>A</title><link>http://x/a</link></item>\
+                    <item><title>B</title><link>http://x/b</link>";
+        for cut in [
+            "<description><![CDATA[<p>tw",
+            "</item><!-- ad slo",
+            "</item><!-- ad slot -",
+        ] {
+            let xml = format!("{head}{cut}");
+            let feed = parse(xml.as_bytes(), None, None).unwrap_or_else(|e| panic!("{e}: {xml}"));
+            let titles: Vec<&str> = feed.articles.iter().map(|a| a.title.as_str()).collect();
+            assert_eq!(titles, ["A", "B"], "{xml}");
+        }
+    }
+
     #[test]
     fn markup_written_straight_into_a_title_is_read_as_markup() {
         let atom = r#"<feed xmlns="http://www.w3.org/2005/Atom"><title><p>Feed <b>Title</b></p></title>

@@ -7,7 +7,7 @@ use regex::Regex;
 
 use super::attribute;
 use crate::html::named_entity;
-use hidden::{Hidden, rewrite_outside};
+use hidden::{Ends, Hidden, rewrite_outside};
 use markers::Marker;
 
 pub(super) mod hidden;
@@ -331,12 +331,13 @@ const STAND_INS: [(&str, &str); 7] = [
 /// deeper (a `media:title` inside an `enclosure`).
 fn adopt_stand_ins(text: &str) -> Option<String> {
     let adopt = |body: &str| {
+        let hidden = Hidden::of(body);
         let mut added = String::new();
         for (stand_in, element) in STAND_INS {
-            if has_element(body, element) || added.contains(&format!("<{element}")) {
+            if has_element(body, &hidden, element) || added.contains(&format!("<{element}")) {
                 continue;
             }
-            if let Some((attrs, inner)) = element_body(body, stand_in) {
+            if let Some((attrs, inner)) = element_body(body, &hidden, stand_in) {
                 added.push_str(&format!("<{element}{attrs}>{inner}</{element}>"));
             }
         }
@@ -360,18 +361,19 @@ fn adopt_stand_ins(text: &str) -> Option<String> {
     with_channel.or(with_items)
 }
 
-/// Whether `body` holds an element named `name` (and not just a longer name starting so).
-fn has_element(body: &str, name: &str) -> bool {
+/// Whether `body` (with its `hidden` spans) holds an element named `name` (and not just a
+/// longer name starting so).
+fn has_element(body: &str, hidden: &Hidden, name: &str) -> bool {
     let open = format!("<{name}");
-    Hidden::of(body).matches(body, 0, &open).any(|at| {
+    hidden.matches(body, 0, &open).any(|at| {
         body[at + open.len()..].starts_with(|c: char| c.is_whitespace() || c == '>' || c == '/')
     })
 }
 
-/// The attributes and content of the first `<name …>…</name>` in `body`.
-fn element_body<'a>(body: &'a str, name: &str) -> Option<(&'a str, &'a str)> {
+/// The attributes and content of the first `<name …>…</name>` in `body` (with its `hidden`
+/// spans).
+fn element_body<'a>(body: &'a str, hidden: &Hidden, name: &str) -> Option<(&'a str, &'a str)> {
     let open = format!("<{name}");
-    let hidden = Hidden::of(body);
     let at = hidden
         .matches(body, 0, &open)
         .find(|at| body[at + open.len()..].starts_with(|c: char| c.is_whitespace() || c == '>'))?;
@@ -451,6 +453,7 @@ fn rewrite_items(text: &str, rewrite: impl Fn(&str) -> Option<String>) -> Option
     let mut out = String::with_capacity(text.len() + 64);
     let mut last = 0;
     let hidden = Hidden::of(text);
+    let mut ends = Ends::new(&hidden, text);
     for c in hidden.captures(&ITEM_START, text) {
         let (Some(start), Some(name)) = (c.get(0), c.get(1)) else {
             continue;
@@ -459,7 +462,7 @@ fn rewrite_items(text: &str, rewrite: impl Fn(&str) -> Option<String>) -> Option
             continue;
         }
         let close = format!("</{}>", name.as_str());
-        let Some(body_end) = hidden.find(text, start.end(), &close) else {
+        let Some(body_end) = ends.find(start.end(), &close) else {
             continue;
         };
         let Some(new_body) = rewrite(&text[start.end()..body_end]) else {
@@ -481,14 +484,15 @@ fn rewrite_items(text: &str, rewrite: impl Fn(&str) -> Option<String>) -> Option
 /// its enclosures, or one naming [`NO_FILE`] when it has none, which `convert` leaves out.
 fn keep_lone_thumbnails(text: &str) -> Option<String> {
     rewrite_items(text, |body| {
-        if !has_element(body, "media:thumbnail")
-            || has_element(body, "media:content")
-            || has_element(body, "media:group")
+        let hidden = Hidden::of(body);
+        if !has_element(body, &hidden, "media:thumbnail")
+            || has_element(body, &hidden, "media:content")
+            || has_element(body, &hidden, "media:group")
         {
             return None;
         }
         let mut added = String::new();
-        for at in Hidden::of(body).matches(body, 0, "<enclosure") {
+        for at in hidden.matches(body, 0, "<enclosure") {
             let Some(end) = body[at..].find('>') else {
                 continue;
             };
@@ -528,10 +532,13 @@ const WELL_KNOWN_PREFIXES: [(&str, &str); 4] = [
 /// (`http://www.itunes.com/DTDs/PodCast-1.0.dtd`) as feed-rs knows it.
 fn declare_known_prefixes(text: &str) -> Option<String> {
     let mut fixed: Option<String> = None;
+    // The fixes below only change the letter case of a namespace, so the spans stay where
+    // they are.
+    let hidden = Hidden::of(text);
     for (prefix, uri) in WELL_KNOWN_PREFIXES {
         let current = fixed.as_deref().unwrap_or(text);
         let declared = format!("xmlns:{prefix}=");
-        let Some(at) = Hidden::of(current).find(current, 0, &declared) else {
+        let Some(at) = hidden.find(current, 0, &declared) else {
             continue;
         };
         let value_start = at + declared.len() + 1;
@@ -545,7 +552,6 @@ fn declare_known_prefixes(text: &str) -> Option<String> {
         }
     }
     let current = fixed.as_deref().unwrap_or(text);
-    let hidden = Hidden::of(current);
     let missing: String = WELL_KNOWN_PREFIXES
         .iter()
         .filter(|(prefix, _)| {
@@ -592,6 +598,7 @@ fn keep_naked_markup(text: &str) -> Option<String> {
     let atom = root_name == "feed" || root_name.ends_with(":feed");
     let mut out = String::with_capacity(text.len() + 64);
     let mut last = 0;
+    let mut ends = Ends::new(&hidden, text);
     for c in hidden.captures(&NAKED_MARKUP_HOLDER, text) {
         let (Some(whole), Some(name)) = (c.get(0), c.get(1)) else {
             continue;
@@ -603,7 +610,7 @@ fn keep_naked_markup(text: &str) -> Option<String> {
         let name = name.as_str();
         let local = name.trim_start_matches("atom:");
         let close = format!("</{name}>");
-        let Some(body_end) = hidden.find(text, whole.end(), &close) else {
+        let Some(body_end) = ends.find(whole.end(), &close) else {
             continue;
         };
         let body = &text[whole.end()..body_end];
@@ -693,6 +700,7 @@ fn fix_text_constructs(text: &str) -> Option<String> {
     let mut last = 0;
     let mut changed = false;
     let hidden = Hidden::of(text);
+    let mut ends = Ends::new(&hidden, text);
     for c in hidden.captures(&TEXT_CONSTRUCT, text) {
         let (Some(whole), Some(name), Some(attrs)) = (c.get(0), c.get(1), c.get(2)) else {
             continue;
@@ -728,7 +736,7 @@ fn fix_text_constructs(text: &str) -> Option<String> {
         let body_end = if self_closing {
             body_start
         } else {
-            match hidden.find(text, body_start, &close) {
+            match ends.find(body_start, &close) {
                 Some(end) => end,
                 None => continue,
             }
@@ -798,10 +806,31 @@ pub(super) fn balance_tags(text: &str) -> String {
         out.push_str(&rest[..lt]);
         let tail = &rest[lt..];
         // Comments, CDATA, declarations and processing instructions are copied whole.
-        let skip_to = hidden::hidden_len(tail).or_else(|| {
-            tail.strip_prefix("<!")
-                .map(|after| after.find('>').map_or(tail.len(), |n| n + 3))
-        });
+        if let Some((start, end)) = hidden::opening(tail) {
+            match tail[start.len()..].find(end) {
+                Some(n) => {
+                    let n = start.len() + n + end.len();
+                    out.push_str(&tail[..n]);
+                    rest = &tail[n..];
+                    continue;
+                }
+                None => {
+                    // Cut off inside: it runs to the end, and is closed before the elements
+                    // are, or their end tags would be part of it.
+                    out.push_str(tail);
+                    if end == "-->" && tail.len() > start.len() && tail.ends_with('-') {
+                        // `--->` would put `--` in the comment, which XML forbids.
+                        out.push(' ');
+                    }
+                    out.push_str(end);
+                    rest = "";
+                    break;
+                }
+            }
+        }
+        let skip_to = tail
+            .strip_prefix("<!")
+            .map(|after| after.find('>').map_or(tail.len(), |n| n + 3));
         if let Some(n) = skip_to {
             out.push_str(&tail[..n]);
             rest = &tail[n..];
@@ -993,6 +1022,70 @@ mod tests {
             prop_assert_eq!(normalised.as_deref().unwrap_or(&text), &text);
             prop_assert_eq!(repair(&text), text);
         }
+    }
+
+    /// Many start tags whose end tag is missing, or only in comments, each after a first
+    /// element that is closed: the first is repaired, the rest left as they are. Every such
+    /// start's search for its end tag goes over the rest of the body, so each must not be a
+    /// search of its own (checked by hand: `feedwatch preview` takes about as long as for a
+    /// feed without them).
+    #[test]
+    fn many_elements_without_an_end_tag_are_read_once() {
+        const N: usize = 50_000;
+        let many = |piece: &dyn Fn(usize) -> String| (0..N).map(piece).collect::<String>();
+        let rdf_head = "<rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\" \
+                        xmlns:rss=\"http://purl.org/rss/1.0/\">\
+                        <rss:item rdf:about=\"http://x/a\"><title>a</title></rss:item>";
+        let linked = format!("<link>{NO_LINK}</link><title>a</title>");
+        for unclosed in [
+            many(&|n| format!("<rss:item rdf:about=\"http://x/{n}\"><title>t{n}</title>")),
+            many(&|n| format!("<rss:item rdf:about=\"http://x/{n}\"><title/><!--</rss:item>-->")),
+        ] {
+            let rdf = format!("{rdf_head}{unclosed}</rdf:RDF>");
+            let expected = rdf.replacen("<title>a</title>", &linked, 1);
+            assert_eq!(normalise(&rdf), Some(expected));
+        }
+
+        let rss = format!(
+            "<rss version=\"2.0\"><channel><title>T</title>\
+             <item><title>a</title><description><b>a</b></description></item>{}\
+             </channel></rss>",
+            many(&|n| format!(
+                "<item><title>t{n}</title><description><b>x</b><!--</description>--></item>"
+            ))
+        );
+        let expected = rss.replacen(
+            "<description><b>a</b></description>",
+            "<description><![CDATA[<b>a</b>]]></description>",
+            1,
+        );
+        assert_eq!(normalise(&rss), Some(expected));
+
+        let atom = format!(
+            "<feed xmlns=\"http://www.w3.org/2005/Atom\"><title>T</title>\
+             <entry><summary type=\"text/plain\">a</summary></entry>{}</feed>",
+            many(&|n| format!("<entry><summary type=\"text/plain\">{n}<!--</summary>--></entry>"))
+        );
+        let expected = atom.replacen(
+            "<summary type=\"text/plain\">a",
+            "<summary type=\"text\">a",
+            1,
+        );
+        assert_eq!(normalise(&atom), Some(expected));
+    }
+
+    /// A body cut off inside a CDATA section, comment or processing instruction: the span is
+    /// closed before the elements still open are.
+    #[test]
+    fn a_span_cut_off_at_the_end_is_closed_before_the_elements() {
+        assert_eq!(
+            balance_tags("<a><b><![CDATA[<p>x"),
+            "<a><b><![CDATA[<p>x]]></b></a>"
+        );
+        assert_eq!(balance_tags("<a><!-- ad"), "<a><!-- ad--></a>");
+        assert_eq!(balance_tags("<a><!-- ad -"), "<a><!-- ad - --></a>");
+        assert_eq!(balance_tags("<a><?pi x"), "<a><?pi x?></a>");
+        assert_eq!(balance_tags("<a><!-- x --><b>"), "<a><!-- x --><b></b></a>");
     }
 
     #[test]

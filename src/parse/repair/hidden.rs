@@ -2,6 +2,7 @@
 //! nothing, to a parser. A repair that looks for tags must not find them there, nor rewrite
 //! what is there (`<!-- <item> -->` between two items is no third item).
 
+use std::collections::HashMap;
 use std::ops::Range;
 
 use regex::{Captures, Regex};
@@ -9,28 +10,49 @@ use regex::{Captures, Regex};
 /// The markup whose content is not markup, by how it starts and ends.
 const HIDING: [(&str, &str); 3] = [("<!--", "-->"), ("<![CDATA[", "]]>"), ("<?", "?>")];
 
-/// The length of the comment, CDATA section or processing instruction `tail` starts with, up
-/// to its end, or to the end of the text when it has none (a truncated body).
-pub(super) fn hidden_len(tail: &str) -> Option<usize> {
-    let (start, end) = HIDING.iter().find(|(start, _)| tail.starts_with(start))?;
-    Some(
-        tail[start.len()..]
-            .find(end)
-            .map_or(tail.len(), |n| start.len() + n + end.len()),
-    )
+/// How the comment, CDATA section or processing instruction `tail` starts with starts and
+/// ends, if it starts with one.
+pub(super) fn opening(tail: &str) -> Option<(&'static str, &'static str)> {
+    HIDING
+        .iter()
+        .find(|(start, _)| tail.starts_with(start))
+        .copied()
 }
 
 /// The comments, CDATA sections and processing instructions of `text`, in order, read from
-/// its start as a parser reads them (`<!--` in CDATA starts no comment).
+/// its start as a parser reads them (`<!--` in CDATA starts no comment). Only those that are
+/// closed: an unclosed one (`<?xml:namespace … />` in Word's HTML, `<!-- … - >`) is a fault
+/// that hides nothing, or one mistake would hide the rest of the body from every repair.
 pub(super) fn hidden_spans(text: &str) -> impl Iterator<Item = Range<usize>> + '_ {
     let mut from = 0;
+    // Where each kind's end marker was last found (or `None`: not after there): starts only
+    // grow, so one search serves every start before it, and many unclosed starts cost one
+    // search, not one each over the rest of the text.
+    let mut ends: [Option<(usize, Option<usize>)>; 3] = [None; 3];
     std::iter::from_fn(move || {
         while let Some(at) = memchr::memchr(b'<', &text.as_bytes()[from..]).map(|n| from + n) {
-            if let Some(len) = hidden_len(&text[at..]) {
-                from = at + len;
+            from = at + 1;
+            let Some(kind) = HIDING
+                .iter()
+                .position(|(start, _)| text[at..].starts_with(start))
+            else {
+                continue;
+            };
+            let (start, end) = HIDING[kind];
+            let content = at + start.len();
+            let found = match ends[kind] {
+                Some((searched, found))
+                    if searched <= content && found.is_none_or(|e| e >= content) =>
+                {
+                    found
+                }
+                _ => text[content..].find(end).map(|n| content + n),
+            };
+            ends[kind] = Some((content, found));
+            if let Some(end_at) = found {
+                from = end_at + end.len();
                 return Some(at..from);
             }
-            from = at + 1;
         }
         None
     })
@@ -117,6 +139,45 @@ impl Hidden {
     }
 }
 
+/// [`Hidden::find`] for end tags, searched from starts that only grow (each element's end
+/// after its start tag, start tags in order): each needle's last answer is kept, and stays
+/// the answer while it is not before the new start (none stays none), so that n searches
+/// over the same stretch cost one, not n (many start tags whose end is missing, or only in
+/// comments). For needles that cannot overlap themselves, as end tags.
+pub(in crate::parse) struct Ends<'a> {
+    hidden: &'a Hidden,
+    text: &'a str,
+    /// Per needle: where the last search started, and what it found.
+    last: HashMap<String, (usize, Option<usize>)>,
+}
+
+impl<'a> Ends<'a> {
+    pub(in crate::parse) fn new(hidden: &'a Hidden, text: &'a str) -> Self {
+        Self {
+            hidden,
+            text,
+            last: HashMap::new(),
+        }
+    }
+
+    /// The first `needle` outside the hidden spans, from `from` on: what `Hidden::find` says.
+    pub(in crate::parse) fn find(&mut self, from: usize, needle: &str) -> Option<usize> {
+        let Some(last) = self.last.get_mut(needle) else {
+            let found = self.hidden.find(self.text, from, needle);
+            self.last.insert(needle.to_string(), (from, found));
+            return found;
+        };
+        let (searched, found) = *last;
+        let found = if searched <= from && found.is_none_or(|at| at >= from) {
+            found
+        } else {
+            self.hidden.find(self.text, from, needle)
+        };
+        *last = (from, found);
+        found
+    }
+}
+
 /// `rewrite` applied to each stretch of `text` outside its comments, CDATA sections and
 /// processing instructions, which are kept as they are.
 pub(super) fn rewrite_outside(text: &str, mut rewrite: impl FnMut(&str) -> String) -> String {
@@ -133,20 +194,18 @@ pub(super) fn rewrite_outside(text: &str, mut rewrite: impl FnMut(&str) -> Strin
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     #[test]
     fn spans_are_read_in_order_as_a_parser_reads_them() {
-        let text = "<a><!-- <![CDATA[ --><![CDATA[<!-- ]]><?pi <b>?>x<![CDATA[ open";
+        let text = "<a><!-- <![CDATA[ --><![CDATA[<!-- ]]><?pi <b>?>x<![CDATA[ <c>";
         let spans: Vec<&str> = hidden_spans(text).map(|s| &text[s]).collect();
+        // The CDATA section cut off at the end hides nothing.
         assert_eq!(
             spans,
-            [
-                "<!-- <![CDATA[ -->",
-                "<![CDATA[<!-- ]]>",
-                "<?pi <b>?>",
-                "<![CDATA[ open"
-            ]
+            ["<!-- <![CDATA[ -->", "<![CDATA[<!-- ]]>", "<?pi <b>?>"]
         );
         let hidden = Hidden::of(text);
         let tags = Regex::new(r"<[a-z]+>").unwrap();
@@ -154,12 +213,104 @@ mod tests {
             .captures(&tags, text)
             .map(|c| c.get(0).unwrap().as_str())
             .collect();
-        assert_eq!(found, ["<a>"]);
+        assert_eq!(found, ["<a>", "<c>"]);
         assert_eq!(hidden.find(text, 0, "<"), Some(0));
-        assert_eq!(hidden.find(text, 1, "<"), None);
+        assert_eq!(hidden.find(text, 1, "<"), text.find("<![CDATA[ <c>"));
         assert_eq!(
             rewrite_outside("a<!--a-->a<?a?>", |s| s.to_uppercase()),
             "A<!--a-->A<?a?>"
         );
+    }
+
+    /// Word's HTML leaves a processing instruction that ends in `/>`, and a comment may be
+    /// broken: neither hides what follows it.
+    #[test]
+    fn unclosed_comments_and_instructions_hide_nothing() {
+        let text = "<!-- c --><?pi?><p>x <?xml:namespace prefix = o ns=\"urn:o\" /> y</p>\
+                    <!-- a - ><b>z</b>";
+        let spans: Vec<&str> = hidden_spans(text).map(|s| &text[s]).collect();
+        assert_eq!(spans, ["<!-- c -->", "<?pi?>"]);
+        assert_eq!(Hidden::of(text).find(text, 0, "</p>"), text.find("</p>"));
+        assert_eq!(
+            rewrite_outside(text, |s| s.replace('b', "B")),
+            text.replace("<b>z</b>", "<B>z</B>")
+        );
+    }
+
+    /// The spans as read without remembering where an end marker was found.
+    fn spans_searched_each_time(text: &str) -> Vec<Range<usize>> {
+        let mut spans = Vec::new();
+        let mut from = 0;
+        while let Some(at) = text[from..].find('<').map(|n| from + n) {
+            from = at + 1;
+            if let Some((start, end)) = opening(&text[at..])
+                && let Some(n) = text[at + start.len()..].find(end)
+            {
+                from = at + start.len() + n + end.len();
+                spans.push(at..from);
+            }
+        }
+        spans
+    }
+
+    /// Markup and near misses whose joins open, close and nest hidden spans and end tags.
+    const PIECES: &[&str] = &[
+        "<",
+        ">",
+        "-",
+        "--",
+        "-->",
+        "<!--",
+        "<![CDATA[",
+        "]]>",
+        "]",
+        "<?",
+        "?>",
+        "?",
+        "x",
+        "</a>",
+        "</b>",
+        "<a>",
+        "/",
+        "<!",
+        "é",
+    ];
+
+    fn document() -> impl Strategy<Value = String> {
+        prop::collection::vec(prop::sample::select(PIECES), 0..60).prop_map(|p| p.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2048))]
+
+        #[test]
+        fn spans_are_those_a_search_at_each_start_finds(text in document()) {
+            let spans: Vec<Range<usize>> = hidden_spans(&text).collect();
+            prop_assert_eq!(spans, spans_searched_each_time(&text));
+        }
+
+        /// Searches from starts that only grow (and one that goes back) find what a search
+        /// of its own finds.
+        #[test]
+        fn remembered_ends_are_those_a_search_finds(
+            text in document(),
+            searches in prop::collection::vec((0usize..200, prop::bool::ANY), 0..20),
+        ) {
+            let hidden = Hidden::of(&text);
+            let mut ends = Ends::new(&hidden, &text);
+            let mut starts: Vec<(usize, bool)> = searches
+                .into_iter()
+                .map(|(at, b)| (at.min(text.len()), b))
+                .filter(|&(at, _)| text.is_char_boundary(at))
+                .collect();
+            starts.sort_unstable();
+            if let Some(&first) = starts.first() {
+                starts.push(first);
+            }
+            for (from, b) in starts {
+                let needle = if b { "</b>" } else { "</a>" };
+                prop_assert_eq!(ends.find(from, needle), hidden.find(&text, from, needle));
+            }
+        }
     }
 }
