@@ -494,7 +494,8 @@ fn keep_lone_thumbnails(text: &str) -> Option<String> {
         let mut added = String::new();
         for at in hidden.matches(body, 0, "<enclosure") {
             let Some(end) = body[at..].find('>') else {
-                continue;
+                // Nor has any later one: not a search to the end for each.
+                break;
             };
             let tag = &body[at..at + end];
             let Some(url) = attribute(tag, "url") else {
@@ -1072,6 +1073,32 @@ mod tests {
             1,
         );
         assert_eq!(normalise(&atom), Some(expected));
+    }
+
+    /// An item with a lone thumbnail and many enclosure tags that never end: only those that
+    /// end give a `media:content`, and they are looked for once (checked by hand with
+    /// `feedwatch preview`).
+    #[test]
+    fn many_enclosure_tags_without_an_end_are_read_once() {
+        let rss = format!(
+            "<rss version=\"2.0\" xmlns:media=\"http://search.yahoo.com/mrss/\"><channel>\
+             <title>T</title><item><title>a</title><media:thumbnail url=\"http://t/1.jpg\"/>\
+             <enclosure url=\"http://e/1.mp3\"/></item>\
+             <item><media:thumbnail {}</item></channel></rss>",
+            "<enclosure ".repeat(100_000)
+        );
+        let expected = rss
+            .replacen(
+                "<enclosure url=\"http://e/1.mp3\"/>",
+                "<enclosure url=\"http://e/1.mp3\"/><media:content url=\"http://e/1.mp3\"/>",
+                1,
+            )
+            .replacen(
+                "</item></channel>",
+                &format!("<media:content url=\"{NO_FILE}\"/></item></channel>"),
+                1,
+            );
+        assert_eq!(keep_lone_thumbnails(&rss), Some(expected));
     }
 
     /// A body cut off inside a CDATA section, comment or processing instruction: the span is
