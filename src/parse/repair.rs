@@ -583,6 +583,8 @@ const NAKED_MARKUP_HOLDERS: &str =
 static NAKED_MARKUP_HOLDER: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(NAKED_MARKUP_HOLDERS).expect("static pattern"));
 
+const CDATA: &str = "<![CDATA[";
+
 static ELEMENT_START: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"<[A-Za-z]").expect("static pattern"));
 
@@ -600,6 +602,9 @@ fn keep_naked_markup(text: &str) -> Option<String> {
     let mut out = String::with_capacity(text.len() + 64);
     let mut last = 0;
     let mut ends = Ends::new(&hidden, text);
+    // The first CDATA section from a start on, kept as `ends` keeps end tags: many starts
+    // before one far end must not each look through all that lies between.
+    let mut next_cdata: Option<(usize, Option<usize>)> = None;
     for c in hidden.captures(&NAKED_MARKUP_HOLDER, text) {
         let (Some(whole), Some(name)) = (c.get(0), c.get(1)) else {
             continue;
@@ -615,11 +620,20 @@ fn keep_naked_markup(text: &str) -> Option<String> {
             continue;
         };
         let body = &text[whole.end()..body_end];
+        let from = whole.end();
+        let cdata = match next_cdata {
+            Some((searched, found)) if searched <= from && found.is_none_or(|at| at >= from) => {
+                found
+            }
+            _ => memchr::memmem::find(&text.as_bytes()[from..], CDATA.as_bytes()).map(|n| from + n),
+        };
+        next_cdata = Some((from, cdata));
+        let holds_cdata = cdata.is_some_and(|at| at + CDATA.len() <= body_end);
         let holds_element = hidden
             .captures_at(&ELEMENT_START, text, whole.end())
             .and_then(|e| e.get(0))
             .is_some_and(|e| e.start() < body_end);
-        if body.contains("<![CDATA[") || !holds_element {
+        if holds_cdata || !holds_element {
             continue;
         }
         let rewritten = if atom && local != "description" {
@@ -1099,6 +1113,24 @@ mod tests {
                 1,
             );
         assert_eq!(keep_lone_thumbnails(&rss), Some(expected));
+    }
+
+    /// Many title start tags before one end tag and a CDATA section: only the title with
+    /// markup and without CDATA is kept as markup, and the rest is looked through once
+    /// (checked by hand with `feedwatch preview`).
+    #[test]
+    fn many_titles_before_one_end_are_read_once() {
+        let rss = format!(
+            "<rss version=\"2.0\"><channel><title>T</title><item><title>a <b>b</b></title>\
+             {}<![CDATA[x]]></title></item></channel></rss>",
+            "<title>".repeat(200_000)
+        );
+        let expected = rss.replacen(
+            "<title>a <b>b</b></title>",
+            "<title><![CDATA[a <b>b</b>]]></title>",
+            1,
+        );
+        assert_eq!(keep_naked_markup(&rss), Some(expected));
     }
 
     /// A body cut off inside a CDATA section, comment or processing instruction: the span is
