@@ -453,7 +453,7 @@ fn rewrite_items(text: &str, rewrite: impl Fn(&str) -> Option<String>) -> Option
     let mut out = String::with_capacity(text.len() + 64);
     let mut last = 0;
     let hidden = Hidden::of(text);
-    let mut ends = Ends::new(&hidden, text);
+    let ends = Ends::new(&hidden, text);
     for c in hidden.captures(&ITEM_START, text) {
         let (Some(start), Some(name)) = (c.get(0), c.get(1)) else {
             continue;
@@ -601,7 +601,7 @@ fn keep_naked_markup(text: &str) -> Option<String> {
     let atom = root_name == "feed" || root_name.ends_with(":feed");
     let mut out = String::with_capacity(text.len() + 64);
     let mut last = 0;
-    let mut ends = Ends::new(&hidden, text);
+    let ends = Ends::new(&hidden, text);
     // The first CDATA section from a start on, kept as `ends` keeps end tags: many starts
     // before one far end must not each look through all that lies between.
     let mut next_cdata: Option<(usize, Option<usize>)> = None;
@@ -715,7 +715,7 @@ fn fix_text_constructs(text: &str) -> Option<String> {
     let mut last = 0;
     let mut changed = false;
     let hidden = Hidden::of(text);
-    let mut ends = Ends::new(&hidden, text);
+    let ends = Ends::new(&hidden, text);
     for c in hidden.captures(&TEXT_CONSTRUCT, text) {
         let (Some(whole), Some(name), Some(attrs)) = (c.get(0), c.get(1), c.get(2)) else {
             continue;
@@ -1055,6 +1055,8 @@ mod tests {
         for unclosed in [
             many(&|n| format!("<rss:item rdf:about=\"http://x/{n}\"><title>t{n}</title>")),
             many(&|n| format!("<rss:item rdf:about=\"http://x/{n}\"><title/><!--</rss:item>-->")),
+            // Each with a name of its own.
+            many(&|n| format!("<p{n}:item rdf:about=\"http://x/{n}\"><title>t{n}</title>")),
         ] {
             let rdf = format!("{rdf_head}{unclosed}</rdf:RDF>");
             let expected = rdf.replacen("<title>a</title>", &linked, 1);
