@@ -7,7 +7,7 @@ use regex::Regex;
 
 use super::attribute;
 use crate::html::named_entity;
-use hidden::{Ends, Hidden, rewrite_outside};
+use hidden::{Ends, Hidden, NextFind, rewrite_outside};
 use markers::Marker;
 
 pub(super) mod hidden;
@@ -602,9 +602,8 @@ fn keep_naked_markup(text: &str) -> Option<String> {
     let mut out = String::with_capacity(text.len() + 64);
     let mut last = 0;
     let ends = Ends::new(&hidden, text);
-    // The first CDATA section from a start on, kept as `ends` keeps end tags: many starts
-    // before one far end must not each look through all that lies between.
-    let mut next_cdata: Option<(usize, Option<usize>)> = None;
+    // Many starts before one far end must not each look through all that lies between.
+    let mut next_cdata = NextFind::default();
     for c in hidden.captures(&NAKED_MARKUP_HOLDER, text) {
         let (Some(whole), Some(name)) = (c.get(0), c.get(1)) else {
             continue;
@@ -620,15 +619,9 @@ fn keep_naked_markup(text: &str) -> Option<String> {
             continue;
         };
         let body = &text[whole.end()..body_end];
-        let from = whole.end();
-        let cdata = match next_cdata {
-            Some((searched, found)) if searched <= from && found.is_none_or(|at| at >= from) => {
-                found
-            }
-            _ => memchr::memmem::find(&text.as_bytes()[from..], CDATA.as_bytes()).map(|n| from + n),
-        };
-        next_cdata = Some((from, cdata));
-        let holds_cdata = cdata.is_some_and(|at| at + CDATA.len() <= body_end);
+        let holds_cdata = next_cdata
+            .find(text, whole.end(), CDATA)
+            .is_some_and(|at| at + CDATA.len() <= body_end);
         let holds_element = hidden
             .captures_at(&ELEMENT_START, text, whole.end())
             .and_then(|e| e.get(0))

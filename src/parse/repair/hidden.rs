@@ -25,10 +25,8 @@ pub(super) fn opening(tail: &str) -> Option<(&'static str, &'static str)> {
 /// that hides nothing, or one mistake would hide the rest of the body from every repair.
 pub(super) fn hidden_spans(text: &str) -> impl Iterator<Item = Range<usize>> + '_ {
     let mut from = 0;
-    // Where each kind's end marker was last found (or `None`: not after there): starts only
-    // grow, so one search serves every start before it, and many unclosed starts cost one
-    // search, not one each over the rest of the text.
-    let mut ends: [Option<(usize, Option<usize>)>; 3] = [None; 3];
+    // Many unclosed starts of one kind cost one search for its end marker, not one each.
+    let mut ends = [NextFind::default(); 3];
     std::iter::from_fn(move || {
         while let Some(at) = memchr::memchr(b'<', &text.as_bytes()[from..]).map(|n| from + n) {
             from = at + 1;
@@ -39,23 +37,38 @@ pub(super) fn hidden_spans(text: &str) -> impl Iterator<Item = Range<usize>> + '
                 continue;
             };
             let (start, end) = HIDING[kind];
-            let content = at + start.len();
-            let found = match ends[kind] {
-                Some((searched, found))
-                    if searched <= content && found.is_none_or(|e| e >= content) =>
-                {
-                    found
-                }
-                _ => text[content..].find(end).map(|n| content + n),
-            };
-            ends[kind] = Some((content, found));
-            if let Some(end_at) = found {
+            if let Some(end_at) = ends[kind].find(text, at + start.len(), end) {
                 from = end_at + end.len();
                 return Some(at..from);
             }
         }
         None
     })
+}
+
+/// The first match of one needle in a text from positions that only grow: a search serves
+/// every later position up to where it found the needle (or all of them, if it found none),
+/// so many positions before one far match cost one search over the text, not one each.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct NextFind {
+    /// Where the last search started, and what it found.
+    last: Option<(usize, Option<usize>)>,
+}
+
+impl NextFind {
+    /// The first `needle` in `text` from `from` on; `needle` is the same at every call.
+    pub(super) fn find(&mut self, text: &str, from: usize, needle: &str) -> Option<usize> {
+        let found = match self.last {
+            Some((searched, found)) if searched <= from && found.is_none_or(|at| at >= from) => {
+                found
+            }
+            _ => {
+                memchr::memmem::find(&text.as_bytes()[from..], needle.as_bytes()).map(|n| from + n)
+            }
+        };
+        self.last = Some((from, found));
+        found
+    }
 }
 
 /// Where a text's comments, CDATA sections and processing instructions are, for finding what
