@@ -178,27 +178,11 @@ pub async fn deliver_due(
     due_by: DateTime<Utc>,
 ) -> Result<DeliveryStats, StoreError> {
     let mut round = Round::new(config, db, http);
-    // Walk the outbox by id, so a row that failed and stays pending is not retried at once.
-    let mut after_id = 0;
-    loop {
-        if shutdown.is_cancelled() {
-            return Ok(round.stats);
-        }
-        let batch = db
-            .call(move |s| s.due_deliveries(due_by, after_id, 100))
-            .await?;
-        if batch.is_empty() {
-            return Ok(round.stats);
-        }
-        for (index, delivery) in batch.iter().enumerate() {
-            if shutdown.is_cancelled() {
-                // What is not sent stays pending and goes out after the restart.
-                return Ok(round.stats);
-            }
-            after_id = delivery.id;
-            round.deliver(delivery, &batch[index..]).await?;
-        }
-    }
+    let walked = round.walk(shutdown, due_by).await;
+    // The marks of the last batch go into their rows, as each batch's did before the next.
+    db.call(|s| s.fold_sent()).await?;
+    walked?;
+    Ok(round.stats)
 }
 
 /// The end of the quiet hours `notifier` is in now, if it is in them.
@@ -271,6 +255,41 @@ impl<'a> Round<'a> {
             done: HashSet::new(),
             held: HashSet::new(),
             singles: HashMap::new(),
+        }
+    }
+
+    /// Gives every row due by `due_by` its attempt, in batches walked by id, so that a row
+    /// that failed and stays pending is not retried at once.
+    async fn walk(
+        &mut self,
+        shutdown: &CancellationToken,
+        due_by: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut after_id = 0;
+        loop {
+            if shutdown.is_cancelled() {
+                return Ok(());
+            }
+            // The delivered marks of the last batch go into their rows first, many in one
+            // transaction (see `Store::mark_all_delivered`).
+            let batch = self
+                .db
+                .call(move |s| {
+                    s.fold_sent()?;
+                    s.due_deliveries(due_by, after_id, 100)
+                })
+                .await?;
+            if batch.is_empty() {
+                return Ok(());
+            }
+            for (index, delivery) in batch.iter().enumerate() {
+                if shutdown.is_cancelled() {
+                    // What is not sent stays pending and goes out after the restart.
+                    return Ok(());
+                }
+                after_id = delivery.id;
+                self.deliver(delivery, &batch[index..]).await?;
+            }
         }
     }
 

@@ -8,6 +8,10 @@ use rusqlite::{OptionalExtension, params};
 use super::{Store, StoreError, timestamp};
 use crate::alert::Alert;
 
+/// Row `o` has a delivered mark not yet written into it (see [`Store::mark_all_delivered`]):
+/// every query counts it as delivered.
+const SENT: &str = "EXISTS (SELECT 1 FROM outbox_sent sent WHERE sent.id = o.id)";
+
 /// Alerts of one rule reach one notifier in the order they matched: a pending row waits while
 /// an older row for the same (notifier, rule) has failed and waits for its retry. Dead rows do
 /// not block; fresh rows go out together, oldest first. Members of one digest travel as one
@@ -19,17 +23,20 @@ use crate::alert::Alert;
 /// row of another unit lying between two failed members of one digest in one line, which
 /// only the two lookups could miss, does not arise: a digest is sealed from the line's oldest
 /// rows not yet tried, and the line is held while it waits. Were one to, the digest would
-/// still go out only once its oldest member is first in line.
+/// still go out only once its oldest member is first in line. A failed row with a delivered
+/// mark in `outbox_sent` holds nothing back.
 const FIRST_IN_LINE: &str = "
     IFNULL((SELECT IFNULL(older.digest_id, '') FROM outbox older
             WHERE older.status = 'pending' AND older.attempts > 0
               AND older.notifier = o.notifier AND older.rule = o.rule AND older.id < o.id
+              AND NOT EXISTS (SELECT 1 FROM outbox_sent sent WHERE sent.id = older.id)
             ORDER BY older.id LIMIT 1), o.digest_id) IS o.digest_id
     AND (o.digest_id IS NULL
          OR IFNULL((SELECT IFNULL(older.digest_id, '') FROM outbox older
                     WHERE older.status = 'pending' AND older.attempts > 0
                       AND older.notifier = o.notifier AND older.rule = o.rule
                       AND older.id < o.id
+                      AND NOT EXISTS (SELECT 1 FROM outbox_sent sent WHERE sent.id = older.id)
                     ORDER BY older.id DESC LIMIT 1), o.digest_id) IS o.digest_id)";
 
 /// The columns [`Store::read_deliveries`] reads, from `outbox o JOIN matches m`.
@@ -46,7 +53,7 @@ fn delivery_query(outbox: &str, condition: &str) -> String {
 /// The condition of [`Store::due_deliveries`].
 fn due_condition() -> String {
     format!(
-        "o.status = 'pending' AND o.next_attempt_at <= ?1 AND o.id > ?2
+        "o.status = 'pending' AND NOT {SENT} AND o.next_attempt_at <= ?1 AND o.id > ?2
          AND {FIRST_IN_LINE} ORDER BY o.id LIMIT ?3"
     )
 }
@@ -56,7 +63,7 @@ fn due_condition() -> String {
 fn next_due_query() -> String {
     format!(
         "SELECT o.next_attempt_at FROM outbox o
-         WHERE o.status = 'pending' AND {FIRST_IN_LINE}
+         WHERE o.status = 'pending' AND NOT {SENT} AND {FIRST_IN_LINE}
          ORDER BY o.next_attempt_at LIMIT 1"
     )
 }
@@ -128,7 +135,7 @@ impl Store {
         self.read_deliveries(
             PENDING,
             &format!(
-                "o.status = 'pending' AND o.notifier = ?1
+                "o.status = 'pending' AND NOT {SENT} AND o.notifier = ?1
                  AND o.attempts = 0 AND o.digest_id IS NULL AND {FIRST_IN_LINE} ORDER BY o.id"
             ),
             params![notifier],
@@ -139,7 +146,7 @@ impl Store {
     pub fn digest_members(&self, digest_id: &str) -> Result<Vec<Delivery>, StoreError> {
         self.read_deliveries(
             "outbox o",
-            "o.status = 'pending' AND o.digest_id = ?1 ORDER BY o.id",
+            &format!("o.status = 'pending' AND NOT {SENT} AND o.digest_id = ?1 ORDER BY o.id"),
             params![digest_id],
         )
     }
@@ -195,7 +202,8 @@ impl Store {
         Ok(self.conn.execute(
             "UPDATE outbox SET digest_id = ?2, created_at = ?3
              WHERE id IN (SELECT value FROM json_each(?1))
-               AND status = 'pending' AND digest_id IS NULL",
+               AND status = 'pending' AND digest_id IS NULL
+               AND id NOT IN (SELECT id FROM outbox_sent)",
             params![serde_json::to_string(ids)?, digest_id, now.timestamp()],
         )?)
     }
@@ -207,9 +215,13 @@ impl Store {
         since: DateTime<Utc>,
     ) -> Result<u32, StoreError> {
         let count: i64 = self.conn.query_row(
-            "SELECT COUNT(*) FROM outbox
-             WHERE notifier = ?1 AND status = 'delivered' AND delivered_at >= ?2
-               AND (digest_id IS NULL OR digest_id = delivery_id)",
+            "SELECT (SELECT COUNT(*) FROM outbox
+                     WHERE notifier = ?1 AND status = 'delivered' AND delivered_at >= ?2
+                       AND (digest_id IS NULL OR digest_id = delivery_id))
+                  + (SELECT COUNT(*) FROM outbox_sent sent JOIN outbox o ON o.id = sent.id
+                     WHERE o.notifier = ?1 AND o.status != 'delivered'
+                       AND sent.delivered_at >= ?2
+                       AND (o.digest_id IS NULL OR o.digest_id = o.delivery_id))",
             params![notifier, since.timestamp()],
             |r| r.get(0),
         )?;
@@ -227,6 +239,11 @@ impl Store {
 
     /// Marks rows `ids` delivered, in one statement: a digest's members are all marked or none.
     ///
+    /// The mark is a row in `outbox_sent`, which every query counts as delivered, and not a
+    /// change of the outbox row: that rewrote the row and four of its indexes, and their pages
+    /// in the log, at every alert. [`Store::fold_sent`] writes marks into their rows, many in
+    /// one transaction.
+    ///
     /// The mark does not wait for the disk: waiting held delivery to the disk's sync rate, a
     /// few hundred alerts a second. It is in the log when this returns, so a crash of the
     /// process keeps it; a power cut can undo the marks made since the log was last synced
@@ -238,17 +255,55 @@ impl Store {
         ids: &[i64],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let ids = serde_json::to_string(ids)?;
+        let at = now.timestamp();
         self.unsynced(|store| {
-            store
-                .conn
-                .prepare_cached(
-                    "UPDATE outbox SET status = 'delivered', delivered_at = ?2,
-                        attempts = attempts + 1, last_error = NULL
-                     WHERE id IN (SELECT value FROM json_each(?1))",
-                )?
-                .execute(params![ids, now.timestamp()])?;
+            // A row marked twice (sent by two processes at once) keeps its first mark.
+            match ids {
+                [id] => store
+                    .conn
+                    .prepare_cached(
+                        "INSERT OR IGNORE INTO outbox_sent (id, delivered_at) VALUES (?1, ?2)",
+                    )?
+                    .execute(params![id, at])?,
+                _ => store
+                    .conn
+                    .prepare_cached(
+                        "INSERT OR IGNORE INTO outbox_sent (id, delivered_at)
+                         SELECT value, ?2 FROM json_each(?1)",
+                    )?
+                    .execute(params![serde_json::to_string(ids)?, at])?,
+            };
             Ok(())
+        })
+    }
+
+    /// Writes the delivered marks of `outbox_sent` into their outbox rows and empties it, in
+    /// one transaction. Returns how many rows it wrote. Nothing is lost if it never runs:
+    /// every query reads the marks where they are.
+    pub fn fold_sent(&mut self) -> Result<usize, StoreError> {
+        let waiting: bool = self
+            .conn
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM outbox_sent)")?
+            .query_row([], |r| r.get(0))?;
+        if !waiting {
+            return Ok(0);
+        }
+        // Like the marks, the fold does not wait for the disk: a power cut that undoes it
+        // undoes it whole, and the marks it read are still in `outbox_sent`.
+        self.unsynced(|store| {
+            let tx = store.conn.transaction()?;
+            let folded = tx
+                .prepare_cached(
+                    "UPDATE outbox SET status = 'delivered',
+                        delivered_at = (SELECT delivered_at FROM outbox_sent sent
+                                        WHERE sent.id = outbox.id),
+                        attempts = attempts + 1, last_error = NULL
+                     WHERE id IN (SELECT id FROM outbox_sent)",
+                )?
+                .execute([])?;
+            tx.prepare_cached("DELETE FROM outbox_sent")?.execute([])?;
+            tx.commit()?;
+            Ok(folded)
         })
     }
 
@@ -258,12 +313,16 @@ impl Store {
         notifier: &str,
         rule: &str,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let at: Option<i64> = self.conn.query_row(
-            "SELECT MAX(delivered_at) FROM outbox
-             WHERE notifier = ?1 AND rule = ?2 AND status = 'delivered'",
+        let (folded, marked): (Option<i64>, Option<i64>) = self.conn.query_row(
+            "SELECT (SELECT MAX(delivered_at) FROM outbox
+                     WHERE notifier = ?1 AND rule = ?2 AND status = 'delivered'),
+                    (SELECT MAX(sent.delivered_at) FROM outbox_sent sent
+                     JOIN outbox o ON o.id = sent.id
+                     WHERE o.notifier = ?1 AND o.rule = ?2)",
             params![notifier, rule],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
+        let at = folded.max(marked);
         Ok(at.map(timestamp))
     }
 
@@ -274,7 +333,7 @@ impl Store {
         self.conn.execute(
             "UPDATE outbox SET next_attempt_at = ?2
              WHERE id IN (SELECT value FROM json_each(?1)) AND status = 'pending'
-               AND next_attempt_at != ?2",
+               AND next_attempt_at != ?2 AND id NOT IN (SELECT id FROM outbox_sent)",
             params![serde_json::to_string(ids)?, at.timestamp()],
         )?;
         Ok(())
@@ -306,14 +365,14 @@ impl Store {
 
     /// Every pending and dead outbox row, oldest first, for `feedwatch outbox`.
     pub fn undelivered(&self) -> Result<Vec<OutboxEntry>, StoreError> {
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.conn.prepare(&format!(
             "SELECT o.delivery_id, o.notifier, o.status, o.attempts, o.next_attempt_at,
                     o.last_error, o.created_at, m.alert,
                     NULLIF(o.digest_id, o.delivery_id)
              FROM outbox o JOIN matches m ON m.id = o.match_id
-             WHERE o.status IN ('pending', 'dead')
-             ORDER BY o.id",
-        )?;
+             WHERE o.status IN ('pending', 'dead') AND NOT {SENT}
+             ORDER BY o.id"
+        ))?;
         let rows = stmt.query_map([], |r| {
             Ok((
                 r.get::<_, String>(0)?,
@@ -361,18 +420,33 @@ impl Store {
         Ok(self.conn.execute(
             "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = ?1,
                 created_at = ?1
-             WHERE status = 'dead'",
+             WHERE status = 'dead' AND id NOT IN (SELECT id FROM outbox_sent)",
             params![now.timestamp()],
         )?)
     }
 
     /// Outbox rows per status, for summaries.
     pub fn outbox_counts(&self) -> Result<HashMap<String, i64>, StoreError> {
+        let mut counts: HashMap<String, i64> = HashMap::new();
         let mut stmt = self
             .conn
             .prepare("SELECT status, COUNT(*) FROM outbox GROUP BY status")?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        for row in stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))? {
+            let (status, count) = row?;
+            counts.insert(status, count);
+        }
+        // Rows with a delivered mark not yet written into them count as delivered.
+        let mut stmt = self.conn.prepare(
+            "SELECT o.status, COUNT(*) FROM outbox_sent sent JOIN outbox o ON o.id = sent.id
+             WHERE o.status != 'delivered' GROUP BY o.status",
+        )?;
+        for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+            let (status, count) = row?;
+            *counts.entry(status).or_default() -= count;
+            *counts.entry("delivered".into()).or_default() += count;
+        }
+        counts.retain(|_, count| *count > 0);
+        Ok(counts)
     }
 }
 
@@ -563,6 +637,160 @@ mod tests {
             write(&store.conn, &rows, true);
             assert_eq!(due_ids(&store), first_in_line_by_definition(&store));
         }
+    }
+
+    /// Everything the outbox answers about its rows, to compare before and after a fold.
+    #[derive(Debug, PartialEq)]
+    struct Answers {
+        due: Vec<i64>,
+        fresh: Vec<Vec<i64>>,
+        digest_members: Vec<Vec<i64>>,
+        next_due: Option<DateTime<Utc>>,
+        undelivered: Vec<(String, String, u32)>,
+        counts: Vec<(String, i64)>,
+        last_delivered: Vec<Option<DateTime<Utc>>>,
+        singles_since: Vec<u32>,
+    }
+
+    fn answers(store: &Store, notifiers: &[&str], rules: &[&str], digests: &[&str]) -> Answers {
+        let ids = |rows: Vec<Delivery>| rows.iter().map(|d| d.id).collect::<Vec<_>>();
+        let mut counts: Vec<_> = store.outbox_counts().unwrap().into_iter().collect();
+        counts.sort();
+        Answers {
+            due: due_ids(store),
+            fresh: notifiers
+                .iter()
+                .map(|n| ids(store.fresh_deliveries(n).unwrap()))
+                .collect(),
+            digest_members: digests
+                .iter()
+                .map(|d| ids(store.digest_members(d).unwrap()))
+                .collect(),
+            next_due: store.next_delivery_at().unwrap(),
+            undelivered: store
+                .undelivered()
+                .unwrap()
+                .into_iter()
+                .map(|e| (e.delivery_id, e.status, e.attempts))
+                .collect(),
+            counts,
+            last_delivered: notifiers
+                .iter()
+                .flat_map(|n| rules.iter().map(move |r| (n, r)))
+                .map(|(n, r)| store.last_delivered(n, r).unwrap())
+                .collect(),
+            singles_since: notifiers
+                .iter()
+                .flat_map(|n| [0, 5, 10].map(|at| (n, at)))
+                .map(|(n, at)| store.singles_delivered_since(n, timestamp(at)).unwrap())
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn delivered_marks_count_before_they_are_folded_into_their_rows() {
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        const NOTIFIERS: [&str; 2] = ["hook", "console"];
+        const RULES: [&str; 3] = ["a", "b", "c"];
+        const DIGESTS: [&str; 3] = ["D0", "D1", "D2"];
+        const STATUSES: [&str; 4] = ["pending", "pending", "dead", "delivered"];
+        let mut marked_somewhere = 0;
+        for _ in 0..40 {
+            let (_dir, mut store) = store();
+            let rows: Vec<Row> = (0..(5 + next(25)))
+                .map(|_| {
+                    let status = STATUSES[next(4) as usize];
+                    Row {
+                        digest: (next(4) == 0).then(|| DIGESTS[next(3) as usize]),
+                        ..row(
+                            NOTIFIERS[next(2) as usize],
+                            RULES[next(3) as usize],
+                            status,
+                            next(3) as u32,
+                        )
+                    }
+                })
+                .collect();
+            let ids = write(&store.conn, &rows, true);
+            store
+                .conn
+                .execute(
+                    "UPDATE outbox SET delivered_at = id WHERE status = 'delivered'",
+                    [],
+                )
+                .unwrap();
+            // Pending rows sent since: some alone, some as a digest, at various times.
+            let pending: Vec<i64> = ids
+                .iter()
+                .zip(&rows)
+                .filter(|(_, r)| r.status == "pending")
+                .map(|(&id, _)| id)
+                .collect();
+            for chunk in pending.chunks(1 + next(3) as usize) {
+                if next(2) == 0 {
+                    store
+                        .mark_all_delivered(chunk, timestamp(next(15) as i64))
+                        .unwrap();
+                    marked_somewhere += chunk.len();
+                }
+            }
+            let marked = answers(&store, &NOTIFIERS, &RULES, &DIGESTS);
+            let expected_folds: i64 = store
+                .conn
+                .query_row("SELECT COUNT(*) FROM outbox_sent", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(store.fold_sent().unwrap() as i64, expected_folds);
+            assert_eq!(store.fold_sent().unwrap(), 0);
+            assert_eq!(answers(&store, &NOTIFIERS, &RULES, &DIGESTS), marked);
+        }
+        assert!(marked_somewhere > 100, "{marked_somewhere}");
+    }
+
+    #[test]
+    fn a_fold_writes_each_mark_into_its_row() {
+        let (_dir, mut store) = store();
+        let mut failed = row("hook", "a", "pending", 2);
+        failed.digest = None;
+        let ids = write(
+            &store.conn,
+            &[
+                failed,
+                row("hook", "a", "pending", 0),
+                row("hook", "b", "pending", 0),
+            ],
+            true,
+        );
+        store
+            .conn
+            .execute("UPDATE outbox SET last_error = 'timed out'", [])
+            .unwrap();
+        store.mark_all_delivered(&ids[..2], timestamp(40)).unwrap();
+        // Sent twice (by two processes at once): the first mark stays.
+        store.mark_all_delivered(&ids[1..2], timestamp(50)).unwrap();
+        assert_eq!(store.fold_sent().unwrap(), 2);
+        let rows: Vec<(String, i64, Option<String>, Option<i64>)> = store
+            .conn
+            .prepare("SELECT status, attempts, last_error, delivered_at FROM outbox ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let delivered = |attempts| ("delivered".to_string(), attempts, None, Some(40));
+        assert_eq!(
+            rows,
+            [
+                delivered(3),
+                delivered(1),
+                ("pending".into(), 0, Some("timed out".into()), None)
+            ]
+        );
     }
 
     #[test]
