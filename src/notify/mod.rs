@@ -533,7 +533,11 @@ impl<'a> Round<'a> {
             Ok(()) => {
                 self.stats.delivered += ids.len();
                 count_attempt(sent, DeliveryResult::Delivered, now);
-                return self.db.call(move |s| s.mark_all_delivered(&ids, now)).await;
+                // Handing each mark to a blocking thread took longer than the mark.
+                return self
+                    .db
+                    .call_now(move |s| s.mark_all_delivered(&ids, now))
+                    .await;
             }
             Err(err) => err,
         };
