@@ -335,6 +335,41 @@ async fn daemon_killed_mid_delivery_sends_the_rest_after_restart() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn alerts_delivered_before_a_kill_are_not_sent_again() {
+    let server = TestServer::start().await;
+    serve_items(&server, 4);
+    let ws = Workspace::new(&config(&server, FAST_RETRY));
+
+    // Two alerts go out; the receiver takes the third and holds the answer; SIGKILL.
+    server.slow_webhooks_after(2, Duration::from_secs(30));
+    let daemon = Daemon::start(&ws.config(), &[]);
+    wait_until(WAIT, "the third delivery", || {
+        server.webhook_attempts() == 3
+    })
+    .await;
+    daemon.kill().await;
+    // The two marks are not written into their outbox rows yet (that waits for the next
+    // batch); the outbox counts them as delivered all the same.
+    assert_eq!(ws.query_i64("SELECT COUNT(*) FROM outbox_sent"), 2);
+    let status = ws.run(&["status", "--json"]).await;
+    let status: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(status["alerts"]["delivered"], 2, "{status}");
+    assert_eq!(status["alerts"]["pending"], 2, "{status}");
+
+    server.slow_webhooks(Duration::ZERO);
+    let daemon = Daemon::start(&ws.config(), &[]);
+    wait_until(WAIT, "all delivered after restart", || delivered(&ws) == 4).await;
+    daemon.kill().await;
+
+    // The two delivered before the kill went once; the one in flight went again.
+    let received = delivery_ids(&server.received());
+    let expected = outbox_ids(&ws);
+    assert_eq!(expected.len(), 4);
+    assert_eq!(received[..3], expected[..3]);
+    assert_eq!(received[3..], expected[2..]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn quiet_hours_hold_alerts_until_the_window_ends() {
     let server = TestServer::start().await;
     serve_items(&server, 2);

@@ -74,6 +74,8 @@ struct ServerState {
     forced_status: AtomicU16,
     /// The receiver waits this long before answering (a slow receiver).
     delay_ms: AtomicU64,
+    /// How many requests it answers at once before the delay applies.
+    delay_after: AtomicUsize,
     /// Every request the receiver got, accepted or not.
     attempts: AtomicUsize,
 }
@@ -170,6 +172,15 @@ impl TestServer {
             .store(delay.as_millis() as u64, Ordering::SeqCst);
     }
 
+    /// Answers the next `quick` webhooks at once, then waits `delay` before answering each.
+    pub fn slow_webhooks_after(&self, quick: usize, delay: Duration) {
+        self.state.delay_after.store(
+            self.state.attempts.load(Ordering::SeqCst) + quick,
+            Ordering::SeqCst,
+        );
+        self.slow_webhooks(delay);
+    }
+
     /// Webhook requests seen, including refused ones.
     pub fn webhook_attempts(&self) -> usize {
         self.state.attempts.load(Ordering::SeqCst)
@@ -257,7 +268,7 @@ async fn receive_webhook(
     headers: HeaderMap,
     body: Bytes,
 ) -> StatusCode {
-    state.attempts.fetch_add(1, Ordering::SeqCst);
+    let attempt = state.attempts.fetch_add(1, Ordering::SeqCst);
     let forced = state.forced_status.load(Ordering::SeqCst);
     if forced != 0 {
         return StatusCode::from_u16(forced).unwrap();
@@ -278,7 +289,7 @@ async fn receive_webhook(
         body: String::from_utf8_lossy(&body).into_owned(),
     });
     let delay = state.delay_ms.load(Ordering::SeqCst);
-    if delay > 0 {
+    if delay > 0 && attempt >= state.delay_after.load(Ordering::SeqCst) {
         tokio::time::sleep(Duration::from_millis(delay)).await;
     }
     StatusCode::OK
