@@ -180,8 +180,9 @@ pub async fn deliver_due(
     let mut round = Round::new(config, db, http);
     let walked = round.walk(shutdown, due_by).await;
     // The marks of the last batch go into their rows, as each batch's did before the next.
-    db.call(|s| s.fold_sent()).await?;
+    let folded = db.call(|s| s.fold_sent()).await;
     walked?;
+    folded?;
     Ok(round.stats)
 }
 

@@ -17,10 +17,11 @@ mod search;
 mod stories;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, TryLockError};
+use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::{Connection, ErrorCode, TransactionBehavior};
 
 pub use articles::{
     AlertsJson, ArchivedArticle, IngestStats, MatchFilter, NewEntry, RaisedAlert, Seen, Stored,
@@ -31,6 +32,10 @@ pub use feeds::{FeedId, FeedState, PollOutcome, ServerWait};
 pub use listings::{Listed, ListedItem, Listing};
 pub use outbox::{Delivery, OutboxEntry};
 use schema::MIGRATIONS;
+
+/// How long a connection waits for another's lock before failing (rusqlite's default, which
+/// the writing connection keeps).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 pub use search::{
     INDEX_BATCH, SearchFilter, SearchHit, SearchIndex, SearchQueryError, fts_query, index_path,
 };
@@ -156,21 +161,41 @@ impl Db {
         run_blocking(Arc::clone(&self.store), f).await
     }
 
-    /// Like [`Db::call`], but on this thread when no task holds the store: for a write of a few
-    /// microseconds that does not wait for the disk, made once per alert, where waking a
-    /// blocking thread and being woken again cost more than the write. Another process's
-    /// write lock still makes it wait (up to the busy timeout), on this thread.
+    /// Like [`Db::call`], but on this thread when no task holds the store and no other
+    /// connection holds the database's write lock: for a write of a few microseconds that does
+    /// not wait for the disk, made once per alert, where waking a blocking thread and being
+    /// woken again cost more than the write. Whatever would make it wait goes to the blocking
+    /// pool, to wait there. (A commit that finds the log over its limit still copies it into
+    /// the database here, as it would there: see `batch::Checkpointer`.)
     pub async fn call_now<R, F>(&self, f: F) -> Result<R, StoreError>
     where
         R: Send + 'static,
-        F: FnOnce(&mut Store) -> Result<R, StoreError> + Send + 'static,
+        F: Fn(&mut Store) -> Result<R, StoreError> + Send + 'static,
     {
-        if let Ok(mut store) = self.store.try_lock() {
-            // A panic fails the call, as it does on the blocking pool.
-            return std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut store)))
-                .unwrap_or_else(|_| Err(StoreError::Task("the store call panicked".into())));
+        if let Some(done) = self.try_now(&f) {
+            return done;
         }
         self.call(f).await
+    }
+
+    /// [`Db::call_now`] on this thread; `None` if it would have to wait.
+    fn try_now<R>(
+        &self,
+        f: &impl Fn(&mut Store) -> Result<R, StoreError>,
+    ) -> Option<Result<R, StoreError>> {
+        let mut store = match self.store.try_lock() {
+            Ok(store) => store,
+            // As on the blocking pool: a panic cannot leave SQLite half-written.
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => return None,
+        };
+        match store.without_waiting(f) {
+            // Refused before it wrote anything: another connection is writing.
+            Err(StoreError::Sql(e)) if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy) => {
+                None
+            }
+            done => Some(done),
+        }
     }
 
     /// Like [`Db::call`] for reads, on the reading connection: sees every committed write, never
@@ -268,7 +293,7 @@ impl Store {
                 source,
             })?;
         // A reader waits only in the rare moments WAL needs an exclusive lock (recovery).
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
         Ok(Store {
             conn,
             stories: Default::default(),
@@ -291,6 +316,18 @@ impl Store {
         let written = written.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         resynced?;
         written
+    }
+
+    /// Runs `f`, failing at once rather than after [`BUSY_TIMEOUT`] when another connection
+    /// holds the write lock. A panic fails it, as it does a call on the blocking pool.
+    fn without_waiting<R>(
+        &mut self,
+        f: impl FnOnce(&mut Store) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        self.conn.busy_timeout(Duration::ZERO)?;
+        let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(self)));
+        self.conn.busy_timeout(BUSY_TIMEOUT)?;
+        done.unwrap_or_else(|_| Err(StoreError::Task("the store call panicked".into())))
     }
 
     /// Whether this connection can start a write now: taking the write lock fails on a
@@ -385,6 +422,41 @@ mod tests {
         assert!(matches!(failed, Err(StoreError::Task(_))), "{failed:?}");
         assert_eq!(db.call_now(count).await.unwrap(), 1);
         assert_eq!(db.call(count).await.unwrap(), 1);
+    }
+
+    #[test]
+    fn a_call_now_waits_for_another_connections_write_on_the_blocking_pool() {
+        // One thread runs every task: had the call waited for the lock on it, the task that
+        // ends the other connection's write could not run until the busy timeout failed it.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fw.db");
+        let db = Db::new(Store::open(&path).unwrap());
+        let other = Connection::open(&path).unwrap();
+        other
+            .execute_batch("CREATE TABLE t (a); BEGIN IMMEDIATE; INSERT INTO t VALUES (1);")
+            .unwrap();
+        let started = std::time::Instant::now();
+        let (inserted, rows) = runtime.block_on(async move {
+            let insert = db.call_now(|s| Ok(s.conn.execute("INSERT INTO t VALUES (2)", [])?));
+            let end_write = async {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                other.execute_batch("COMMIT").unwrap();
+            };
+            let (inserted, ()) = tokio::join!(insert, end_write);
+            let count = |s: &mut Store| -> Result<i64, StoreError> {
+                Ok(s.conn
+                    .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))?)
+            };
+            (inserted, db.call(count).await)
+        });
+        assert_eq!(inserted.unwrap(), 1);
+        assert_eq!(rows.unwrap(), 2);
+        // Not held up for the busy timeout on the runtime's thread.
+        assert!(started.elapsed() < BUSY_TIMEOUT, "{:?}", started.elapsed());
     }
 
     #[test]

@@ -39,6 +39,24 @@ const FIRST_IN_LINE: &str = "
                       AND NOT EXISTS (SELECT 1 FROM outbox_sent sent WHERE sent.id = older.id)
                     ORDER BY older.id DESC LIMIT 1), o.digest_id) IS o.digest_id)";
 
+/// How many alerts notifier `?1` has sent on their own since `?2`: delivered rows, and rows
+/// with a mark in `outbox_sent` (looked up from there: it is short, the outbox is not).
+const SINGLES_DELIVERED_SINCE: &str = "
+    SELECT (SELECT COUNT(*) FROM outbox
+            WHERE notifier = ?1 AND status = 'delivered' AND delivered_at >= ?2
+              AND (digest_id IS NULL OR digest_id = delivery_id))
+         + (SELECT COUNT(*) FROM outbox_sent sent CROSS JOIN outbox o ON o.id = sent.id
+            WHERE o.notifier = ?1 AND o.status != 'delivered' AND sent.delivered_at >= ?2
+              AND (o.digest_id IS NULL OR o.digest_id = o.delivery_id))";
+
+/// When line (`?1`, `?2`) last delivered: in its delivered rows, and in `outbox_sent`.
+const LAST_DELIVERED: &str = "
+    SELECT (SELECT MAX(delivered_at) FROM outbox
+            WHERE notifier = ?1 AND rule = ?2 AND status = 'delivered'),
+           (SELECT MAX(sent.delivered_at) FROM outbox_sent sent CROSS JOIN outbox o
+            ON o.id = sent.id
+            WHERE o.notifier = ?1 AND o.rule = ?2 AND o.status != 'delivered')";
+
 /// The columns [`Store::read_deliveries`] reads, from `outbox o JOIN matches m`.
 const DELIVERY_COLUMNS: &str =
     "o.id, o.delivery_id, o.notifier, o.attempts, m.alert, o.created_at, o.digest_id";
@@ -215,13 +233,7 @@ impl Store {
         since: DateTime<Utc>,
     ) -> Result<u32, StoreError> {
         let count: i64 = self.conn.query_row(
-            "SELECT (SELECT COUNT(*) FROM outbox
-                     WHERE notifier = ?1 AND status = 'delivered' AND delivered_at >= ?2
-                       AND (digest_id IS NULL OR digest_id = delivery_id))
-                  + (SELECT COUNT(*) FROM outbox_sent sent JOIN outbox o ON o.id = sent.id
-                     WHERE o.notifier = ?1 AND o.status != 'delivered'
-                       AND sent.delivered_at >= ?2
-                       AND (o.digest_id IS NULL OR o.digest_id = o.delivery_id))",
+            SINGLES_DELIVERED_SINCE,
             params![notifier, since.timestamp()],
             |r| r.get(0),
         )?;
@@ -278,7 +290,8 @@ impl Store {
     }
 
     /// Writes the delivered marks of `outbox_sent` into their outbox rows and empties it, in
-    /// one transaction. Returns how many rows it wrote. Nothing is lost if it never runs:
+    /// one transaction. A row delivered already (sent by two processes at once) keeps its
+    /// first delivery. Returns how many rows it wrote. Nothing is lost if it never runs:
     /// every query reads the marks where they are.
     pub fn fold_sent(&mut self) -> Result<usize, StoreError> {
         let waiting: bool = self
@@ -298,7 +311,7 @@ impl Store {
                         delivered_at = (SELECT delivered_at FROM outbox_sent sent
                                         WHERE sent.id = outbox.id),
                         attempts = attempts + 1, last_error = NULL
-                     WHERE id IN (SELECT id FROM outbox_sent)",
+                     WHERE id IN (SELECT id FROM outbox_sent) AND status != 'delivered'",
                 )?
                 .execute([])?;
             tx.prepare_cached("DELETE FROM outbox_sent")?.execute([])?;
@@ -313,15 +326,11 @@ impl Store {
         notifier: &str,
         rule: &str,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let (folded, marked): (Option<i64>, Option<i64>) = self.conn.query_row(
-            "SELECT (SELECT MAX(delivered_at) FROM outbox
-                     WHERE notifier = ?1 AND rule = ?2 AND status = 'delivered'),
-                    (SELECT MAX(sent.delivered_at) FROM outbox_sent sent
-                     JOIN outbox o ON o.id = sent.id
-                     WHERE o.notifier = ?1 AND o.rule = ?2)",
-            params![notifier, rule],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
+        let (folded, marked): (Option<i64>, Option<i64>) =
+            self.conn
+                .query_row(LAST_DELIVERED, params![notifier, rule], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?;
         let at = folded.max(marked);
         Ok(at.map(timestamp))
     }
@@ -349,14 +358,17 @@ impl Store {
     ) -> Result<(), StoreError> {
         let ids = serde_json::to_string(ids)?;
         match retry_at {
+            // A row another process delivered meanwhile stays delivered.
             Some(at) => self.conn.execute(
                 "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3
-                 WHERE id IN (SELECT value FROM json_each(?1))",
+                 WHERE id IN (SELECT value FROM json_each(?1)) AND status = 'pending'
+                   AND id NOT IN (SELECT id FROM outbox_sent)",
                 params![ids, error, at.timestamp()],
             )?,
             None => self.conn.execute(
                 "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, status = 'dead'
-                 WHERE id IN (SELECT value FROM json_each(?1))",
+                 WHERE id IN (SELECT value FROM json_each(?1)) AND status = 'pending'
+                   AND id NOT IN (SELECT id FROM outbox_sent)",
                 params![ids, error],
             )?,
         };
@@ -427,18 +439,18 @@ impl Store {
 
     /// Outbox rows per status, for summaries.
     pub fn outbox_counts(&self) -> Result<HashMap<String, i64>, StoreError> {
+        // One snapshot for both counts, so that no fold falls between them.
+        let snapshot = self.conn.unchecked_transaction()?;
         let mut counts: HashMap<String, i64> = HashMap::new();
-        let mut stmt = self
-            .conn
-            .prepare("SELECT status, COUNT(*) FROM outbox GROUP BY status")?;
+        let mut stmt = snapshot.prepare("SELECT status, COUNT(*) FROM outbox GROUP BY status")?;
         for row in stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))? {
             let (status, count) = row?;
             counts.insert(status, count);
         }
         // Rows with a delivered mark not yet written into them count as delivered.
-        let mut stmt = self.conn.prepare(
-            "SELECT o.status, COUNT(*) FROM outbox_sent sent JOIN outbox o ON o.id = sent.id
-             WHERE o.status != 'delivered' GROUP BY o.status",
+        let mut stmt = snapshot.prepare(
+            "SELECT o.status, COUNT(*) FROM outbox_sent sent CROSS JOIN outbox o
+             ON o.id = sent.id WHERE o.status != 'delivered' GROUP BY o.status",
         )?;
         for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
             let (status, count) = row?;
@@ -687,6 +699,37 @@ mod tests {
         }
     }
 
+    /// Every row's state, in id order.
+    fn dump(store: &Store) -> Vec<String> {
+        let mut stmt = store
+            .conn
+            .prepare(
+                "SELECT id, status, attempts, next_attempt_at, last_error, created_at,
+                        delivered_at, digest_id FROM outbox ORDER BY id",
+            )
+            .unwrap();
+        stmt.query_map([], |r| {
+            let columns: Vec<rusqlite::types::Value> =
+                (0..8).map(|i| r.get(i)).collect::<Result<_, _>>()?;
+            Ok(format!("{columns:?}"))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+    }
+
+    /// The writes of a round and of `outbox retry`, each on every row.
+    fn write_everything(store: &mut Store, ids: &[i64]) {
+        let (first, second) = ids.split_at(ids.len() / 2);
+        store.postpone(ids, timestamp(99)).unwrap();
+        store.seal_digest(first, "S", timestamp(77)).unwrap();
+        store.mark_all_failed(first, "refused", None).unwrap();
+        store
+            .mark_all_failed(second, "timed out", Some(timestamp(88)))
+            .unwrap();
+        store.revive_dead(timestamp(55)).unwrap();
+    }
+
     #[test]
     fn delivered_marks_count_before_they_are_folded_into_their_rows() {
         let mut seed = 0x2545_f491_4f6c_dd1d_u64;
@@ -702,52 +745,67 @@ mod tests {
         const STATUSES: [&str; 4] = ["pending", "pending", "dead", "delivered"];
         let mut marked_somewhere = 0;
         for _ in 0..40 {
-            let (_dir, mut store) = store();
             let rows: Vec<Row> = (0..(5 + next(25)))
-                .map(|_| {
-                    let status = STATUSES[next(4) as usize];
-                    Row {
-                        digest: (next(4) == 0).then(|| DIGESTS[next(3) as usize]),
-                        ..row(
-                            NOTIFIERS[next(2) as usize],
-                            RULES[next(3) as usize],
-                            status,
-                            next(3) as u32,
-                        )
-                    }
+                .map(|_| Row {
+                    digest: (next(4) == 0).then(|| DIGESTS[next(3) as usize]),
+                    ..row(
+                        NOTIFIERS[next(2) as usize],
+                        RULES[next(3) as usize],
+                        STATUSES[next(4) as usize],
+                        next(3) as u32,
+                    )
                 })
                 .collect();
-            let ids = write(&store.conn, &rows, true);
-            store
-                .conn
-                .execute(
-                    "UPDATE outbox SET delivered_at = id WHERE status = 'delivered'",
-                    [],
-                )
-                .unwrap();
-            // Pending rows sent since: some alone, some as a digest, at various times.
-            let pending: Vec<i64> = ids
-                .iter()
-                .zip(&rows)
-                .filter(|(_, r)| r.status == "pending")
-                .map(|(&id, _)| id)
-                .collect();
-            for chunk in pending.chunks(1 + next(3) as usize) {
-                if next(2) == 0 {
-                    store
-                        .mark_all_delivered(chunk, timestamp(next(15) as i64))
-                        .unwrap();
-                    marked_somewhere += chunk.len();
+            // Rows sent since, alone or as a digest, at various times; now and then a dead or
+            // delivered one (sent by two processes at once).
+            let mut sends: Vec<(Vec<usize>, i64)> = Vec::new();
+            let order: Vec<usize> = (0..rows.len()).collect();
+            for chunk in order.chunks(1 + next(3) as usize) {
+                let sendable = chunk
+                    .iter()
+                    .all(|&i| rows[i].status == "pending" || next(4) == 0);
+                if sendable && next(2) == 0 {
+                    sends.push((chunk.to_vec(), next(15) as i64));
                 }
             }
+            // Two copies: one written to before its marks are folded, one after.
+            let [(_a, mut store), (_b, mut folded_first)] = [(); 2].map(|()| {
+                let (dir, mut store) = store();
+                let ids = write(&store.conn, &rows, true);
+                store
+                    .conn
+                    .execute(
+                        "UPDATE outbox SET delivered_at = id WHERE status = 'delivered'",
+                        [],
+                    )
+                    .unwrap();
+                for (sent, at) in &sends {
+                    let sent: Vec<i64> = sent.iter().map(|&i| ids[i]).collect();
+                    store.mark_all_delivered(&sent, timestamp(*at)).unwrap();
+                }
+                (dir, store)
+            });
+            marked_somewhere += sends.iter().map(|(sent, _)| sent.len()).sum::<usize>();
+
             let marked = answers(&store, &NOTIFIERS, &RULES, &DIGESTS);
-            let expected_folds: i64 = store
+            let to_fold: i64 = store
                 .conn
-                .query_row("SELECT COUNT(*) FROM outbox_sent", [], |r| r.get(0))
+                .query_row(
+                    "SELECT COUNT(*) FROM outbox_sent sent JOIN outbox o ON o.id = sent.id
+                     WHERE o.status != 'delivered'",
+                    [],
+                    |r| r.get(0),
+                )
                 .unwrap();
-            assert_eq!(store.fold_sent().unwrap() as i64, expected_folds);
-            assert_eq!(store.fold_sent().unwrap(), 0);
-            assert_eq!(answers(&store, &NOTIFIERS, &RULES, &DIGESTS), marked);
+            assert_eq!(folded_first.fold_sent().unwrap() as i64, to_fold);
+            assert_eq!(folded_first.fold_sent().unwrap(), 0);
+            assert_eq!(answers(&folded_first, &NOTIFIERS, &RULES, &DIGESTS), marked);
+
+            let ids: Vec<i64> = (1..=rows.len() as i64).collect();
+            write_everything(&mut store, &ids);
+            store.fold_sent().unwrap();
+            write_everything(&mut folded_first, &ids);
+            assert_eq!(dump(&store), dump(&folded_first));
         }
         assert!(marked_somewhere > 100, "{marked_somewhere}");
     }
@@ -809,6 +867,17 @@ mod tests {
         }
     }
 
+    fn plan_of(store: &Store, query: &str, values: impl rusqlite::Params) -> Vec<String> {
+        let mut stmt = store
+            .conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {query}"))
+            .unwrap();
+        stmt.query_map(values, |r| r.get(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
     fn assert_plans_use_indexes(store: &Store) {
         for (query, values) in [
             (
@@ -817,15 +886,7 @@ mod tests {
             ),
             (next_due_query(), params![]),
         ] {
-            let mut stmt = store
-                .conn
-                .prepare(&format!("EXPLAIN QUERY PLAN {query}"))
-                .unwrap();
-            let plan: Vec<String> = stmt
-                .query_map(values, |r| r.get(3))
-                .unwrap()
-                .collect::<Result<_, _>>()
-                .unwrap();
+            let plan = plan_of(store, &query, values);
             let lookups = plan
                 .iter()
                 .filter(|step| {
@@ -836,6 +897,15 @@ mod tests {
             assert!(
                 plan.iter()
                     .all(|step| !step.starts_with("SCAN") && !step.contains("TEMP B-TREE")),
+                "{plan:#?}"
+            );
+        }
+        // Cooldowns and rate limits: only the marks not yet folded are read in full.
+        for query in [LAST_DELIVERED, SINGLES_DELIVERED_SINCE] {
+            let plan = plan_of(store, query, params!["hook", "a"]);
+            assert!(
+                plan.iter()
+                    .all(|step| !step.starts_with("SCAN o") && !step.starts_with("SCAN outbox")),
                 "{plan:#?}"
             );
         }

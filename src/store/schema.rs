@@ -314,7 +314,7 @@ CREATE TABLE listings (
     // them into the outbox, many in one transaction.
     r#"
 CREATE TABLE outbox_sent (
-    id           INTEGER PRIMARY KEY REFERENCES outbox(id),
+    id           INTEGER PRIMARY KEY,  -- the outbox row's
     delivered_at INTEGER NOT NULL
 ) STRICT;
 "#,
