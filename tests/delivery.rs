@@ -299,6 +299,23 @@ async fn alerts_wait_out_a_down_receiver_and_a_slow_one_repeats_only_by_delivery
     );
 }
 
+/// Starts the daemon again with the receiver answering at once, until `alerts` are delivered;
+/// returns the delivery ids the receiver got, in order, and the outbox's.
+async fn restart_until_delivered(
+    server: &TestServer,
+    ws: &Workspace,
+    alerts: i64,
+) -> (Vec<String>, Vec<String>) {
+    server.slow_webhooks(Duration::ZERO);
+    let daemon = Daemon::start(&ws.config(), &[]);
+    wait_until(WAIT, "all delivered after restart", || {
+        delivered(ws) == alerts
+    })
+    .await;
+    daemon.kill().await;
+    (delivery_ids(&server.received()), outbox_ids(ws))
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn daemon_killed_mid_delivery_sends_the_rest_after_restart() {
     let server = TestServer::start().await;
@@ -319,14 +336,8 @@ async fn daemon_killed_mid_delivery_sends_the_rest_after_restart() {
         4
     );
 
-    server.slow_webhooks(Duration::ZERO);
-    let daemon = Daemon::start(&ws.config(), &[]);
-    wait_until(WAIT, "all delivered after restart", || delivered(&ws) == 4).await;
-    daemon.kill().await;
-
     // Nothing lost; the one in flight at the kill went again, under the same delivery id.
-    let received = delivery_ids(&server.received());
-    let expected = outbox_ids(&ws);
+    let (received, expected) = restart_until_delivered(&server, &ws, 4).await;
     assert_eq!(received.len(), 5);
     assert_eq!(received[0], expected[0]);
     assert_eq!(received[1..], expected[..]);
@@ -356,14 +367,8 @@ async fn alerts_delivered_before_a_kill_are_not_sent_again() {
     assert_eq!(status["alerts"]["delivered"], 2, "{status}");
     assert_eq!(status["alerts"]["pending"], 2, "{status}");
 
-    server.slow_webhooks(Duration::ZERO);
-    let daemon = Daemon::start(&ws.config(), &[]);
-    wait_until(WAIT, "all delivered after restart", || delivered(&ws) == 4).await;
-    daemon.kill().await;
-
     // The two delivered before the kill went once; the one in flight went again.
-    let received = delivery_ids(&server.received());
-    let expected = outbox_ids(&ws);
+    let (received, expected) = restart_until_delivered(&server, &ws, 4).await;
     assert_eq!(expected.len(), 4);
     assert_eq!(received[..3], expected[..3]);
     assert_eq!(received[3..], expected[2..]);

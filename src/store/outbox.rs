@@ -467,6 +467,20 @@ mod tests {
     use super::*;
     use crate::store::schema::MIGRATIONS;
 
+    /// The lines of generated outboxes.
+    const NOTIFIERS: [&str; 2] = ["hook", "console"];
+    const RULES: [&str; 3] = ["a", "b", "c"];
+
+    /// Pseudo-random numbers below `n` (xorshift), the same for the same seed.
+    fn numbers(mut seed: u64) -> impl FnMut(u64) -> u64 {
+        move |n| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        }
+    }
+
     /// A row of a generated outbox: its line, state and digest.
     struct Row<'a> {
         notifier: &'a str,
@@ -612,15 +626,7 @@ mod tests {
     fn first_in_line_keeps_the_promise_on_generated_outboxes() {
         // Lines of singles and digest runs (a digest is sealed from consecutive rows of a
         // line), in every state, interleaved at random.
-        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
-        const NOTIFIERS: [&str; 2] = ["hook", "console"];
-        const RULES: [&str; 3] = ["a", "b", "c"];
+        let mut next = numbers(0x9e37_79b9_7f4a_7c15);
         const DIGESTS: [&str; 4] = ["D0", "D1", "D2", "D3"];
         const STATUSES: [&str; 3] = ["pending", "pending", "dead"];
         for _ in 0..40 {
@@ -732,15 +738,7 @@ mod tests {
 
     #[test]
     fn delivered_marks_count_before_they_are_folded_into_their_rows() {
-        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
-        const NOTIFIERS: [&str; 2] = ["hook", "console"];
-        const RULES: [&str; 3] = ["a", "b", "c"];
+        let mut next = numbers(0x2545_f491_4f6c_dd1d);
         const DIGESTS: [&str; 3] = ["D0", "D1", "D2"];
         const STATUSES: [&str; 4] = ["pending", "pending", "dead", "delivered"];
         let mut marked_somewhere = 0;
