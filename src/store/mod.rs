@@ -121,7 +121,8 @@ pub struct Store {
 }
 
 /// The store shared by the daemon's tasks. SQLite calls are short but blocking, so they run on
-/// tokio's blocking pool, one at a time on each connection.
+/// tokio's blocking pool, one at a time on each connection; only a write of microseconds made
+/// once per alert runs on the caller's thread when nothing would make it wait ([`Db::call_now`]).
 #[derive(Clone)]
 pub struct Db {
     store: Arc<Mutex<Store>>,
