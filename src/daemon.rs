@@ -715,11 +715,9 @@ mod tests {
     }
 
     fn config_of(feeds: Vec<Feed>) -> Config {
-        use std::path::Path;
-        Config {
-            feeds,
-            ..Config::empty(Path::new("config.toml"))
-        }
+        let mut config = Config::empty(std::path::Path::new("config.toml"));
+        config.feeds = feeds;
+        config
     }
 
     #[test]

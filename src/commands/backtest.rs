@@ -25,7 +25,7 @@ pub fn backtest(path: &Path, subject: Subject, since: Duration, sample: usize) -
     let config = Config::load(path)?;
     let (label, query, feeds, per_story) = match &subject {
         Subject::Rule(name) => {
-            let Some(rule) = config.rules.iter().find(|r| &r.name == name) else {
+            let Some(rule) = config.rule(name) else {
                 let known: Vec<&str> = config.rules.iter().map(|r| r.name.as_str()).collect();
                 bail!(
                     "{}: no rule named `{name}` (rules: {})",

@@ -653,3 +653,24 @@ fn email_through_sendmail_refuses_smtp_keys() {
         "{found:?}"
     );
 }
+
+#[test]
+fn rules_are_found_by_name() {
+    let rules: String = (0..50)
+        .map(|i| {
+            format!(
+                "[[rule]]\nname = \"rule-{i}\"\nquery = 'word{i}'\ncooldown = \"{}m\"\n",
+                i + 1
+            )
+        })
+        .collect();
+    let config = parse(&rules).unwrap();
+    for i in [0, 17, 49] {
+        let rule = config.rule(&format!("rule-{i}")).unwrap();
+        assert_eq!(rule.name, format!("rule-{i}"));
+        assert_eq!(rule.cooldown, Some(Duration::from_secs(60 * (i + 1))));
+    }
+    assert!(config.rule("rule-50").is_none());
+    assert!(config.clone().rule("rule-3").is_some());
+    assert!(Config::empty(Path::new("c.toml")).rule("rule-3").is_none());
+}

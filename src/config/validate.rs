@@ -107,6 +107,7 @@ pub(super) fn validate(raw: RawConfig, text: &str, path: &Path) -> Result<Config
         notifiers,
         http,
         inline_secrets,
+        rule_places: Default::default(),
     })
 }
 

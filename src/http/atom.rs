@@ -31,7 +31,7 @@ pub(super) async fn rule_matches(
     let pipeline = state.pipeline();
     let rule = file
         .strip_suffix(".atom")
-        .and_then(|name| pipeline.config.rules.iter().find(|r| r.name == name));
+        .and_then(|name| pipeline.config.rule(name));
     let Some(rule) = rule else {
         let body = format!("no rule in the config makes the feed `{file}`\n");
         return (StatusCode::NOT_FOUND, body).into_response();

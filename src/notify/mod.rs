@@ -609,12 +609,7 @@ async fn cooldown_end(
     db: &Db,
     delivery: &Delivery,
 ) -> Result<Option<DateTime<Utc>>, StoreError> {
-    let Some(cooldown) = config
-        .rules
-        .iter()
-        .find(|r| r.name == delivery.alert.rule)
-        .and_then(|r| r.cooldown)
-    else {
+    let Some(cooldown) = config.rule(&delivery.alert.rule).and_then(|r| r.cooldown) else {
         return Ok(None);
     };
     let (notifier, rule) = (delivery.notifier.clone(), delivery.alert.rule.clone());
@@ -626,11 +621,7 @@ async fn cooldown_end(
 }
 
 fn rule_urgency(config: &Config, rule: &str) -> Urgency {
-    config
-        .rules
-        .iter()
-        .find(|r| r.name == rule)
-        .map_or(Urgency::Normal, |r| r.urgency)
+    config.rule(rule).map_or(Urgency::Normal, |r| r.urgency)
 }
 
 /// When to try again after the `attempts`-th failure, or `None` to give up.
