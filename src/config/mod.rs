@@ -386,7 +386,9 @@ impl Config {
             let places = self.rules.iter().enumerate();
             places.map(|(i, r)| (r.name.clone(), i)).collect()
         });
-        places.get(name).map(|&i| &self.rules[i])
+        // Checked, so that a list changed after the first lookup finds nothing, never another rule.
+        let rule = places.get(name).and_then(|&i| self.rules.get(i));
+        rule.filter(|r| r.name == name)
     }
 
     pub fn notifier(&self, name: &str) -> Option<&Notifier> {
