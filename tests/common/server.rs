@@ -165,11 +165,9 @@ impl TestServer {
         self.state.forced_status.store(status, Ordering::SeqCst);
     }
 
-    /// Waits `delay` before answering each webhook.
+    /// Waits `delay` before answering each webhook from now on.
     pub fn slow_webhooks(&self, delay: Duration) {
-        self.state
-            .delay_ms
-            .store(delay.as_millis() as u64, Ordering::SeqCst);
+        self.slow_webhooks_after(0, delay);
     }
 
     /// Answers the next `quick` webhooks at once, then waits `delay` before answering each.
@@ -178,7 +176,9 @@ impl TestServer {
             self.state.attempts.load(Ordering::SeqCst) + quick,
             Ordering::SeqCst,
         );
-        self.slow_webhooks(delay);
+        self.state
+            .delay_ms
+            .store(delay.as_millis() as u64, Ordering::SeqCst);
     }
 
     /// Webhook requests seen, including refused ones.
