@@ -397,7 +397,7 @@ mod tests {
     use crate::parse::Article;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_call_now_waits_for_a_held_store_and_a_panic_fails_only_the_call() {
+    async fn a_call_now_runs_here_when_it_can_waits_for_a_held_store_and_fails_only_on_a_panic() {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::new(Store::open(&dir.path().join("fw.db")).unwrap());
         let count = |s: &mut Store| -> Result<i64, StoreError> {
@@ -423,6 +423,12 @@ mod tests {
         assert!(matches!(failed, Err(StoreError::Task(_))), "{failed:?}");
         assert_eq!(db.call_now(count).await.unwrap(), 1);
         assert_eq!(db.call(count).await.unwrap(), 1);
+        // With the store free, the call runs on the caller's thread; `call` never does.
+        let thread = |_: &mut Store| Ok(std::thread::current().id());
+        let caller = std::thread::current().id();
+        assert_eq!(db.call_now(thread).await.unwrap(), caller);
+        let caller = std::thread::current().id();
+        assert_ne!(db.call(thread).await.unwrap(), caller);
     }
 
     #[test]
